@@ -1,0 +1,98 @@
+#include "host/registry.h"
+
+#include "host/executor_cpu.h"
+#include "host/util.h"
+#include "kernels/models.h"
+
+namespace fs {
+
+std::string Value::to_string() const { return is_str ? str : format_double(num); }
+
+const Value& Params::at(const std::string& k) const {
+  auto it = values_.find(k);
+  if (it == values_.end()) throw std::logic_error("parameter '" + k + "' was never resolved");
+  return it->second;
+}
+
+const char* status_name(RunResult::Status s) {
+  switch (s) {
+    case RunResult::kOk: return "ok";
+    case RunResult::kDiverged: return "diverged";
+    case RunResult::kFailed: return "failed";
+  }
+  return "?";
+}
+
+const std::vector<ParamDef>& train_params() {
+  static const std::vector<ParamDef> defs = {
+      ParamDef::choice("optimizer", "gd", {"gd", "momentum", "adam"}, "gradient descent, heavy ball, or Adam"),
+      ParamDef::real("lr", 0.01, 0.0, 1e12, true, "base learning rate; flow time t = steps * lr"),
+      ParamDef::real("lr_ratio", 1.0, 0.0, 1e12, true, "second group's rate over the first's"),
+      ParamDef::integer("steps", 1000, 0, 1L << 40, "optimiser steps"),
+      ParamDef::integer("record_every", 10, 1, 1L << 40, "steps between recordings (the last step is always recorded)"),
+      ParamDef::choice("precision", "fp64", {"fp32", "fp64"}, "arithmetic of the flow"),
+      ParamDef::real("momentum", 0.9, 0.0, 1.0, false, "heavy-ball coefficient (optimizer = momentum)"),
+      ParamDef::real("beta1", 0.9, 0.0, 1.0, false, "Adam first-moment decay"),
+      ParamDef::real("beta2", 0.999, 0.0, 1.0, false, "Adam second-moment decay"),
+      ParamDef::real("eps", 1e-8, 0.0, 1.0, true, "Adam denominator offset"),
+  };
+  return defs;
+}
+
+const ParamDef& seed_param() {
+  static const ParamDef d = ParamDef::integer("seed", 0, 0, 4294967295L, "the run's seed (data and initialisation)");
+  return d;
+}
+
+TrainConfig train_config(const Params& p, uint32_t sweep_seed, const ModelInfo& info) {
+  TrainConfig tc;
+  const std::string& o = p.choice("optimizer");
+  tc.opt.kind = o == "adam" ? Optimizer::kAdam : o == "momentum" ? Optimizer::kMomentum : Optimizer::kGD;
+  tc.opt.momentum = p.real("momentum");
+  tc.opt.beta1 = p.real("beta1");
+  tc.opt.beta2 = p.real("beta2");
+  tc.opt.eps = p.real("eps");
+  tc.lr = p.real("lr");
+  tc.lr_ratio = p.real("lr_ratio");
+  tc.opt.n_groups = int(info.groups.size());
+  for (size_t g = 0; g < info.groups.size(); ++g) tc.opt.lr[g] = tc.lr * (info.groups[g].ratio ? tc.lr_ratio : 1.0);
+  tc.steps = p.integer("steps");
+  tc.record_every = p.integer("record_every");
+  tc.fp64 = p.choice("precision") == "fp64";
+  tc.sweep_seed = sweep_seed;
+  tc.run_seed = uint32_t(p.integer("seed"));
+  return tc;
+}
+
+namespace {
+
+template <typename Model>
+ModelEntry make_entry() {
+  ModelEntry e;
+  e.info = Model::info();
+  const ModelInfo info = e.info;
+  e.check = [](const Params& p) { (void)Model::configure(p); };
+  e.run_cpu = [info](const RunInput& in) {
+    return in.params.choice("precision") == "fp64" ? run_flow<Model, double>(in, info)
+                                                   : run_flow<Model, float>(in, info);
+  };
+  e.dump = [info](const RunInput& in, long steps) { return dump_flow<Model>(in, info, steps); };
+  return e;
+}
+
+}  // namespace
+
+const std::vector<ModelEntry>& models() {
+#define FS_ENTRY(M) make_entry<M>(),
+  static const std::vector<ModelEntry> list = {FLOWSWEEP_MODELS(FS_ENTRY)};
+#undef FS_ENTRY
+  return list;
+}
+
+const ModelEntry* find_model(const std::string& name) {
+  for (const auto& m : models())
+    if (m.info.name == name) return &m;
+  return nullptr;
+}
+
+}  // namespace fs

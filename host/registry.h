@@ -1,0 +1,64 @@
+// The models the engine knows, behind one type-erased entry each, and the keys every model shares
+// (the [train] section and the run seed).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/model_api.h"
+
+namespace fs {
+
+// What one run produced.
+struct RunResult {
+  enum Status { kOk, kDiverged, kFailed };
+  Status status = kOk;
+  long steps = 0;          // steps taken (the step at which the loss stopped being finite, if diverged)
+  double t_final = 0;      // flow time reached
+  double final_loss = 0;
+  Series series;
+  std::vector<std::optional<long>> detected;  // record index per detector
+  std::vector<double> final_obs;              // the last record
+  std::vector<double> final_config;
+  std::string message;
+};
+
+const char* status_name(RunResult::Status s);
+
+// Training settings of one run, from the [train] keys.
+struct TrainConfig {
+  OptConfig opt;  // lr per group filled in from lr and lr_ratio
+  double lr = 0, lr_ratio = 1;
+  long steps = 0, record_every = 1;
+  bool fp64 = true;
+  uint32_t sweep_seed = 0, run_seed = 0;
+};
+
+// Per-run input to an executor.
+struct RunInput {
+  Params params;
+  uint32_t sweep_seed = 0;
+};
+
+TrainConfig train_config(const Params& p, uint32_t sweep_seed, const ModelInfo& info);
+
+// The [train] keys and the run seed, shared by every model.
+const std::vector<ParamDef>& train_params();
+const ParamDef& seed_param();
+
+struct ModelEntry {
+  ModelInfo info;
+  // Throws ParamError when parameters that are each valid do not fit together.
+  std::function<void(const Params&)> check;
+  // The whole flow of one run on the calling thread.
+  std::function<RunResult(const RunInput&)> run_cpu;
+  // Loss, gradient and a short flow of one run as JSON, for the reference checks.
+  std::function<std::string(const RunInput&, long steps)> dump;
+};
+
+const std::vector<ModelEntry>& models();
+const ModelEntry* find_model(const std::string& name);
+
+}  // namespace fs

@@ -1,0 +1,348 @@
+#include "host/spec.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "host/util.h"
+
+namespace fs {
+
+namespace {
+
+const char* const kSections[] = {"params", "train", "detect"};
+
+struct Resolver {
+  std::string path;
+  std::map<std::string, std::string> override_of;  // "section.key" -> the --set text that set it
+
+  std::string where(const toml::node* node, const std::string& dotted) const {
+    auto it = override_of.find(dotted);
+    if (it != override_of.end()) return "--set " + it->second;
+    std::ostringstream os;
+    os << path;
+    if (node && node->source().begin.line > 0) os << ":" << node->source().begin.line;
+    return os.str();
+  }
+  [[noreturn]] void fail(const toml::node* node, const std::string& dotted, const std::string& msg) const {
+    throw InputError(where(node, dotted) + ": key '" + dotted + "': " + msg);
+  }
+};
+
+std::string join(const std::vector<std::string>& xs) {
+  std::string s;
+  for (const auto& x : xs) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+std::vector<std::string> names_of(const std::vector<ParamDef>& defs) {
+  std::vector<std::string> out;
+  for (const auto& d : defs) out.push_back(d.name);
+  return out;
+}
+
+const ParamDef* find_def(const std::vector<ParamDef>& defs, const std::string& name) {
+  for (const auto& d : defs)
+    if (d.name == name) return &d;
+  return nullptr;
+}
+
+std::string describe_number(double x) { return format_double(x); }
+
+Value check_number(const Resolver& R, const toml::node* node, const std::string& dotted, const ParamDef& def,
+                   double x);
+
+// Checks one value against its declaration; returns the typed value.
+Value convert(const Resolver& R, const toml::node& node, const std::string& dotted, const ParamDef& def) {
+  if (def.kind == ParamDef::kChoice) {
+    auto s = node.value<std::string>();
+    if (!node.is_string() || !s) R.fail(&node, dotted, "expected one of: " + join(def.choices));
+    if (std::find(def.choices.begin(), def.choices.end(), *s) == def.choices.end())
+      R.fail(&node, dotted, "'" + *s + "' is not one of: " + join(def.choices));
+    return Value::text(*s);
+  }
+  double x = 0;
+  if (node.is_integer())
+    x = double(*node.value<int64_t>());
+  else if (node.is_floating_point())
+    x = *node.value<double>();
+  else
+    R.fail(&node, dotted, def.kind == ParamDef::kInt ? "expected an integer" : "expected a number");
+  return check_number(R, &node, dotted, def, x);
+}
+
+Value check_number(const Resolver& R, const toml::node* node, const std::string& dotted, const ParamDef& def,
+                   double x) {
+  if (!std::isfinite(x)) R.fail(node, dotted, "must be finite");
+  if (def.kind == ParamDef::kInt && x != std::floor(x))
+    R.fail(node, dotted, "expected an integer, got " + describe_number(x));
+  if (x < def.lo || (def.lo_open && x == def.lo))
+    R.fail(node, dotted,
+           "value " + describe_number(x) + (def.lo_open ? " must be greater than " : " is below the minimum ") +
+               describe_number(def.lo));
+  if (x > def.hi) R.fail(node, dotted, "value " + describe_number(x) + " is above the maximum " + describe_number(def.hi));
+  return Value::number(x);
+}
+
+// Expands one grid entry: a list, or a table with range | linspace | geomspace.
+std::vector<std::pair<const toml::node*, double>> numeric_triple(const Resolver& R, const toml::array& arr,
+                                                                  const std::string& dotted, const char* kind,
+                                                                  size_t min_len, size_t max_len) {
+  if (arr.size() < min_len || arr.size() > max_len)
+    R.fail(&arr, dotted, std::string(kind) + " takes " + std::to_string(min_len) +
+                             (min_len == max_len ? "" : " or " + std::to_string(max_len)) + " numbers");
+  std::vector<std::pair<const toml::node*, double>> out;
+  for (const auto& e : arr) {
+    if (e.is_integer())
+      out.push_back({&e, double(*e.value<int64_t>())});
+    else if (e.is_floating_point())
+      out.push_back({&e, *e.value<double>()});
+    else
+      R.fail(&e, dotted, std::string(kind) + " takes numbers");
+  }
+  return out;
+}
+
+Axis expand_axis(const Resolver& R, const toml::node& node, const std::string& name, const std::string& section,
+                 const ParamDef& def) {
+  const std::string dotted = "grid." + name;
+  Axis ax;
+  ax.name = name;
+  ax.section = section;
+  if (auto arr = node.as_array()) {
+    ax.kind = "list";
+    if (arr->empty()) R.fail(&node, dotted, "an axis needs at least one value");
+    for (const auto& e : *arr) ax.values.push_back(convert(R, e, dotted, def));
+  } else if (auto tbl = node.as_table()) {
+    if (tbl->size() != 1) R.fail(&node, dotted, "an axis table has exactly one of: range, linspace, geomspace");
+    auto first = tbl->begin();
+    const toml::node& v = first->second;
+    const std::string kind(first->first.str());
+    ax.kind = kind;
+    const auto* arr2 = v.as_array();
+    if (!arr2) R.fail(&v, dotted, kind + " takes an array of numbers");
+    if (def.kind == ParamDef::kChoice) R.fail(&v, dotted, "a choice is swept with a list");
+    auto make = [&](double x) { return check_number(R, &v, dotted, def, x); };
+    if (kind == "range") {
+      auto t = numeric_triple(R, *arr2, dotted, "range", 2, 3);
+      for (auto& e : t)
+        if (e.second != std::floor(e.second)) R.fail(e.first, dotted, "range takes integers [start, stop, step]");
+      const long a = long(t[0].second), b = long(t[1].second), st = t.size() == 3 ? long(t[2].second) : 1;
+      if (st <= 0) R.fail(&v, dotted, "range step must be positive");
+      for (long x = a; x < b; x += st) ax.values.push_back(make(double(x)));
+    } else if (kind == "linspace" || kind == "geomspace") {
+      auto t = numeric_triple(R, *arr2, dotted, kind.c_str(), 3, 3);
+      const double a = t[0].second, b = t[1].second, cnt = t[2].second;
+      if (cnt < 1 || cnt != std::floor(cnt)) R.fail(t[2].first, dotted, kind + " count must be a positive integer");
+      if (kind == "geomspace" && (a <= 0 || b <= 0)) R.fail(&v, dotted, "geomspace endpoints must be positive");
+      const long nv = long(cnt);
+      for (long i = 0; i < nv; ++i) {
+        const double f = nv == 1 ? 0.0 : double(i) / double(nv - 1);
+        double x = kind == "linspace" ? a + (b - a) * f : std::exp(std::log(a) + (std::log(b) - std::log(a)) * f);
+        if (i == nv - 1 && nv > 1) x = b;  // the endpoint exactly
+        if (def.kind == ParamDef::kInt && std::fabs(x - std::round(x)) > 1e-9 * std::fmax(1.0, std::fabs(x)))
+          R.fail(&v, dotted, kind + " gives non-integer " + describe_number(x) + " for an integer key");
+        ax.values.push_back(make(def.kind == ParamDef::kInt ? std::round(x) : x));
+      }
+    } else {
+      R.fail(&v, dotted, "unknown axis form '" + kind + "'; use a list, range, linspace or geomspace");
+    }
+    if (ax.values.empty()) R.fail(&v, dotted, "the axis has no values");
+  } else {
+    R.fail(&node, dotted, "an axis is a list or a table {range|linspace|geomspace = [...]}");
+  }
+  return ax;
+}
+
+// KEY=VALUE -> (section path, value node) inserted into the document.
+void apply_override(toml::table& doc, const std::string& text, Resolver& R, const Spec& partial_info,
+                    const std::vector<ParamDef>& model_defs, const std::vector<ParamDef>& detect_defs) {
+  (void)partial_info;
+  const auto eq = text.find('=');
+  if (eq == std::string::npos || eq == 0) throw InputError("--set " + text + ": expected KEY=VALUE");
+  std::string key = text.substr(0, eq), value = text.substr(eq + 1);
+  toml::table parsed;
+  try {
+    parsed = toml::parse("v = " + value);
+  } catch (const toml::parse_error&) {
+    parsed = toml::table{{"v", value}};  // bare words are strings: --set init=theory
+  }
+  toml::node& v = *parsed.get("v");
+  std::string section, name;
+  const auto dot = key.find('.');
+  if (dot != std::string::npos) {
+    section = key.substr(0, dot);
+    name = key.substr(dot + 1);
+  } else if (key == "seed" || key == "name" || key == "model" || key == "description") {
+    section = "";
+    name = key;
+  } else {
+    name = key;
+    if (find_def(model_defs, key))
+      section = "params";
+    else if (find_def(train_params(), key))
+      section = "train";
+    else if (find_def(detect_defs, key))
+      section = "detect";
+    else
+      throw InputError("--set " + text + ": key '" + key + "': unknown key");
+    // A fixed value given on the command line replaces an axis over the same key.
+    if (auto grid = doc["grid"].as_table()) grid->erase(key);
+  }
+  toml::table* target = &doc;
+  if (!section.empty()) {
+    if (!doc.contains(section)) doc.insert(section, toml::table{});
+    target = doc[section].as_table();
+    if (!target) throw InputError("--set " + text + ": '" + section + "' is not a section");
+  }
+  target->insert_or_assign(name, v);
+  R.override_of[(section.empty() ? "" : section + ".") + name] = text;
+}
+
+}  // namespace
+
+Spec load_spec(const std::string& path, const std::vector<std::string>& overrides) {
+  return parse_spec(read_file(path), path, overrides);
+}
+
+Spec parse_spec(const std::string& text, const std::string& path, const std::vector<std::string>& overrides) {
+  Spec spec;
+  spec.path = path;
+  spec.text = text;
+  spec.overrides = overrides;
+  Resolver R;
+  R.path = path;
+
+  toml::table doc;
+  try {
+    doc = toml::parse(text, path);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream os;
+    os << path << ":" << e.source().begin.line << ": " << e.description();
+    throw InputError(os.str());
+  }
+
+  // The model decides which keys exist, so find it first (an override may name it).
+  std::string model_name;
+  for (const auto& o : overrides)
+    if (o.rfind("model=", 0) == 0) model_name = o.substr(6);
+  if (model_name.empty()) {
+    const toml::node* mn = doc.get("model");
+    if (!mn) throw InputError(path + ": key 'model': missing; one of the names `flowsweep models` lists");
+    if (!mn->is_string()) R.fail(mn, "model", "expected a model name (a string)");
+    model_name = *mn->value<std::string>();
+  }
+  spec.entry = find_model(model_name);
+  if (!spec.entry) {
+    std::vector<std::string> known;
+    for (const auto& m : models()) known.push_back(m.info.name);
+    R.fail(doc.get("model"), "model", "unknown model '" + model_name + "'; known: " + join(known));
+  }
+  spec.model = model_name;
+  const ModelInfo& info = spec.entry->info;
+
+  for (const auto& o : overrides) apply_override(doc, o, R, spec, info.params, info.detect_params);
+
+  const std::map<std::string, const std::vector<ParamDef>*> defs = {
+      {"params", &info.params}, {"train", &train_params()}, {"detect", &info.detect_params}};
+
+  // Top level.
+  for (const auto& [k, v] : doc) {
+    const std::string key(k.str());
+    if (key == "model") continue;
+    if (key == "name" || key == "description") {
+      if (!v.is_string()) R.fail(&v, key, "expected a string");
+      (key == "name" ? spec.name : spec.description) = *v.value<std::string>();
+    } else if (key == "seed") {
+      auto d = ParamDef::integer("seed", 0, 0, 4294967295L, "");
+      spec.sweep_seed = uint32_t(convert(R, v, key, d).num);
+    } else if (defs.count(key) || key == "grid") {
+      if (!v.is_table()) R.fail(&v, key, "expected a section [" + key + "]");
+    } else {
+      R.fail(&v, key, "unknown key; the top level has: model, name, description, seed, [params], [train], [detect], [grid]");
+    }
+  }
+
+  // Defaults, then fixed values.
+  for (const auto& [section, list] : defs)
+    for (const auto& d : *list)
+      spec.base.set(d.name, d.kind == ParamDef::kChoice ? Value::text(d.def_choice) : Value::number(d.def));
+  spec.base.set("seed", Value::number(0));
+  for (const char* section : kSections) {
+    const auto* tbl = doc[section].as_table();
+    if (!tbl) continue;
+    const auto& list = *defs.at(section);
+    for (const auto& [k, v] : *tbl) {
+      const std::string key(k.str()), dotted = std::string(section) + "." + key;
+      const ParamDef* d = find_def(list, key);
+      if (!d) R.fail(&v, dotted, "unknown key; [" + std::string(section) + "] has: " + join(names_of(list)));
+      spec.base.set(key, convert(R, v, dotted, *d));
+      spec.where[key] = R.where(&v, dotted);
+    }
+  }
+
+  // Axes, in the order the file gives them.
+  if (const auto* grid = doc["grid"].as_table()) {
+    std::vector<std::pair<const toml::node*, std::string>> entries;
+    for (const auto& [k, v] : *grid) entries.push_back({&v, std::string(k.str())});
+    std::stable_sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+      return a.first->source().begin.line < b.first->source().begin.line;
+    });
+    for (const auto& [node, key] : entries) {
+      const std::string dotted = "grid." + key;
+      if (key == "seed") {
+        spec.axes.push_back(expand_axis(R, *node, key, "seed", ParamDef::integer("seed", 0, 0, 4294967295L, "")));
+        spec.where[key] = R.where(node, dotted);
+        continue;
+      }
+      std::string section;
+      const ParamDef* d = nullptr;
+      for (const char* s : kSections)
+        if ((d = find_def(*defs.at(s), key))) {
+          section = s;
+          break;
+        }
+      if (!d) R.fail(node, dotted, "unknown key; an axis is `seed` or any key of [params], [train], [detect]");
+      if (const auto* fixed = doc[section].as_table(); fixed && fixed->contains(key))
+        R.fail(node, dotted, "also fixed in [" + section + "]; set it in one place");
+      spec.axes.push_back(expand_axis(R, *node, key, section, *d));
+      spec.where[key] = R.where(node, dotted);
+    }
+  }
+  return spec;
+}
+
+std::string Spec::canonical() const {
+  std::ostringstream os;
+  os << "model=" << model << "\nseed=" << sweep_seed << "\n";
+  for (const auto& [k, v] : base.all()) {
+    bool swept = false;
+    for (const auto& a : axes) swept |= a.name == k;
+    if (!swept) os << k << "=" << v.to_string() << "\n";
+  }
+  for (const auto& a : axes) {
+    os << "axis " << a.name << "=";
+    for (const auto& v : a.values) os << v.to_string() << ",";
+    os << "\n";
+  }
+  return os.str();
+}
+
+std::string Spec::hash() const { return hex64(fnv1a64(canonical())); }
+
+}  // namespace fs
+
+namespace fs {
+
+std::string Spec::section_of(const std::string& key) const {
+  if (key == "seed") return "seed";
+  for (const auto& d : entry->info.params)
+    if (d.name == key) return "params";
+  for (const auto& d : entry->info.detect_params)
+    if (d.name == key) return "detect";
+  return "train";
+}
+
+}  // namespace fs

@@ -1,0 +1,45 @@
+// Qualifiers and small numerics shared by every model, compiled for the host and for the device.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define FS_HD __host__ __device__
+#define FS_DEVICE __device__
+#else
+#define FS_HD
+#define FS_DEVICE
+#endif
+
+// Lets a loop over one contiguous vector use SIMD lanes for its reduction on the host without
+// -ffast-math for the whole program; ignored by the device compiler.
+#define FS_PRAGMA(x) _Pragma(#x)
+#if defined(__CUDA_ARCH__)
+#define FS_SIMD_REDUCE(op, var)
+#define FS_SIMD
+#else
+#define FS_SIMD_REDUCE(op, var) FS_PRAGMA(omp simd reduction(op : var))
+#define FS_SIMD FS_PRAGMA(omp simd)
+#endif
+
+namespace fs {
+
+template <typename Real>
+FS_HD inline Real softplus(Real x) {  // log(1 + exp(x)) without overflow
+  return (x > Real(0) ? x : Real(0)) + log1p(exp(-fabs(x)));
+}
+
+template <typename Real>
+FS_HD inline Real sigmoid(Real x) {
+  if (x >= Real(0)) return Real(1) / (Real(1) + exp(-x));
+  const Real e = exp(x);
+  return e / (Real(1) + e);
+}
+
+template <typename Real>
+FS_HD inline bool is_finite(Real x) {
+  return x == x && x - x == Real(0);
+}
+
+}  // namespace fs

@@ -1,0 +1,430 @@
+// cooccurrence: a one-layer attention model with a linear MLP on top, learning whether two target words
+// co-occur (Yang, Kailkhura, Wang, Liang, NeurIPS 2024; MODELS.md section 1).
+//
+//   F(X) = sum_l sum_k p_lk(X) r_k(X),   p_l = softmax_k( (W_K x_k . W_Q x_l) / sqrt(m) ),
+//   r_k  = u . W_V x_k,                   u = W^T a,
+//   loss = mean_i log(1 + exp(-y_i F(X_i))).
+//
+// Words are one-hot, so W x is a column gather: every matrix acting on words is stored by column,
+// (d, m) with word w's column contiguous, and all the work is gathers, dot products and scatters.
+//
+// Work to threads: the forward pass spreads (sample, query) pairs over the team; the backward pass is
+// owner-computes over the m features (member c alone writes feature c of every gradient column), so the
+// accumulation order is fixed and no atomics are needed. On the host the team is one thread and the
+// inner loops over features are SIMD loops.
+#pragma once
+
+#include <cmath>
+
+#include "kernels/common.h"
+#include "kernels/model_api.h"
+#include "kernels/rng.h"
+
+namespace fs {
+
+struct Cooccurrence {
+  static constexpr const char* kName = "cooccurrence";
+
+  enum Init : int { kKaiming = 0, kTheory = 1 };
+  enum SampleType : int { kI1 = 0, kI2 = 1, kI3 = 2, kI4 = 3 };
+  // Special words, zero-based: target 1, target 2, the common word.
+  static constexpr int kWord1 = 0, kWord2 = 1, kWord3 = 2;
+
+  struct Config {
+    int d, L, n, m, m1;
+    int init;
+    double init_scale;
+  };
+
+  enum Obs : int {
+    kLoss, kLossI1, kLossI2, kLossI3, kLossI4, kG1, kG2, kG3, kS21, kS12, kS31, kS32, kMargin,
+    kAttnEntropy, kBalance, kNumObs
+  };
+
+  // ---- description ------------------------------------------------------------------------------
+  static ModelInfo info() {
+    ModelInfo mi;
+    mi.name = kName;
+    mi.paper = "Yang, Kailkhura, Wang, Liang, NeurIPS 2024 (arXiv 2410.09605)";
+    mi.doc = "word co-occurrence: softmax attention + linear MLP, logistic loss, full-batch flow";
+    mi.params = {
+        ParamDef::integer("d", 64, 4, 1 << 20, "vocabulary size (words 1, 2 targets, 3 common, rest random)"),
+        ParamDef::integer("L", 5, 3, 4096, "words per sample"),
+        ParamDef::integer("n", 60, 6, 1 << 24, "training samples, a multiple of 6 (n/2, n/6, n/6, n/6)"),
+        ParamDef::integer("m", 128, 1, 1 << 16, "attention width (rows of W_Q, W_K, W_V)"),
+        ParamDef::integer("m1", 256, 1, 1 << 20, "MLP width (rows of W)"),
+        ParamDef::choice("init", "kaiming", {"kaiming", "theory"},
+                         "kaiming: std sqrt(2/d) attention, sqrt(2/m) W; theory: 1/sqrt(L m), 1/sqrt(m1)"),
+        ParamDef::real("init_scale", 1.0, 0.0, 1e6, true, "multiplier on every initial std"),
+    };
+    mi.detect_params = {
+        ParamDef::real("phase2_ratio", 2.0, 1.0, 1e12, true,
+                       "phase 2 starts when max |S| exceeds this multiple of its value at phase 1's end"),
+        ParamDef::real("loss_threshold", 0.05, 0.0, 1e12, true, "loss_below fires when the loss falls below this"),
+    };
+    mi.groups = {{"mlp", false, "W (the MLP), rate lr"}, {"attention", true, "W_Q, W_K, W_V, rate lr * lr_ratio"}};
+    mi.observables = {
+        {"loss", "mean logistic loss"},
+        {"loss_I1", "mean loss of type I1 samples (both targets, label +1)"},
+        {"loss_I2", "mean loss of type I2 (word 1 only)"},
+        {"loss_I3", "mean loss of type I3 (word 2 only)"},
+        {"loss_I4", "mean loss of type I4 (neither)"},
+        {"G1", "u^T W_V e_1"},
+        {"G2", "u^T W_V e_2"},
+        {"G3", "u^T W_V e_3"},
+        {"S21", "e_2^T W_K^T W_Q e_1 minus its initial value"},
+        {"S12", "e_1^T W_K^T W_Q e_2 minus its initial value"},
+        {"S31", "e_3^T W_K^T W_Q e_1 minus its initial value"},
+        {"S32", "e_3^T W_K^T W_Q e_2 minus its initial value"},
+        {"margin", "smallest y_i F(X_i)"},
+        {"attn_entropy", "mean attention entropy over queries and samples (nats)"},
+        {"balance", "sum_{I2} g_i / sum_{I3} g_i, g_i = 1/(1+exp(y_i F_i))"},
+    };
+    mi.detectors = {
+        {"phase1_end", "first time every sample is classified correctly (margin > 0)"},
+        {"phase2_start", "after phase 1, first time max |S| exceeds phase2_ratio times its phase-1-end value"},
+        {"loss_below", "first time the loss falls below loss_threshold"},
+    };
+    for (int nu = 1; nu <= 3; ++nu)
+      for (int mu = 1; mu <= 3; ++mu)
+        mi.final_columns.push_back({"dKQ_" + std::to_string(nu) + std::to_string(mu),
+                                    "change of e_nu^T W_K^T W_Q e_mu over the run"});
+    mi.final_columns.push_back({"dKQ_random_max", "largest |change| of W_K^T W_Q over entries with a random word"});
+    return mi;
+  }
+
+  static Config configure(const Params& p) {
+    Config c{};
+    c.d = int(p.integer("d"));
+    c.L = int(p.integer("L"));
+    c.n = int(p.integer("n"));
+    c.m = int(p.integer("m"));
+    c.m1 = int(p.integer("m1"));
+    c.init = p.choice("init") == "theory" ? kTheory : kKaiming;
+    c.init_scale = p.real("init_scale");
+    if (c.n % 6 != 0) throw ParamError("n", "n must be a multiple of 6 (types I1..I4 in shares 1/2, 1/6, 1/6, 1/6)");
+    return c;
+  }
+
+  static Sizes sizes(const Config& c) {
+    Sizes s;
+    const long dm = long(c.d) * c.m;
+    s.n_groups = 2;
+    s.group_end[0] = long(c.m1) * c.m;
+    s.group_end[1] = s.group_end[0] + 3 * dm;
+    s.n_theta = s.group_end[1];
+    s.n_fixed = c.m1 + 9;
+    s.n_idata = long(c.n) * c.L + 2L * c.n;
+    s.n_rdata = 0;
+    s.n_scratch = scratch_size(c);
+    s.n_obs = kNumObs;
+    return s;
+  }
+
+  // ---- buffers ---------------------------------------------------------------------------------
+  // theta: W (m1, m) | W_Q (d, m) | W_K (d, m) | W_V (d, m)      (word columns contiguous)
+  // fixed: a (m1) | initial W_K^T W_Q on the special words (3, 3), [nu][mu]
+  // idata: tokens (n, L) | labels (n) | types (n)
+  // scratch: u (m) | du (m) | F (n) | delta (n) | loss_i (n) | r (n, L) | P (n, L) | H (n, L) | p (n, L, L) | loss
+  template <typename Real>
+  struct View {
+    const Real *W, *Q, *K, *V;
+  };
+  template <typename Real>
+  FS_HD static View<Real> view(const Config& c, const Real* theta) {
+    const long dm = long(c.d) * c.m;
+    const Real* W = theta;
+    const Real* Q = W + long(c.m1) * c.m;
+    return {W, Q, Q + dm, Q + 2 * dm};
+  }
+  FS_HD static long scratch_size(const Config& c) {
+    const long nl = long(c.n) * c.L;
+    return 2L * c.m + 3L * c.n + 3 * nl + nl * c.L + 1;
+  }
+  template <typename Real>
+  struct Scratch {
+    Real *u, *du, *F, *delta, *loss_i, *r, *P, *H, *p, *loss;
+  };
+  template <typename Real>
+  FS_HD static Scratch<Real> scratch(const Config& c, Real* s) {
+    const long nl = long(c.n) * c.L;
+    Scratch<Real> v;
+    v.u = s;
+    v.du = v.u + c.m;
+    v.F = v.du + c.m;
+    v.delta = v.F + c.n;
+    v.loss_i = v.delta + c.n;
+    v.r = v.loss_i + c.n;
+    v.P = v.r + nl;
+    v.H = v.P + nl;
+    v.p = v.H + nl;
+    v.loss = v.p + nl * c.L;
+    return v;
+  }
+
+  // ---- data and initialisation (host) -----------------------------------------------------------
+  // Exactly n/2, n/6, n/6, n/6 samples of types I1..I4, in that order. Word 3 at one uniform position;
+  // the targets at distinct other positions; random words 4..d everywhere else.
+  template <typename Real>
+  static void make_data(const Config& c, Stream& rng, int* idata, Real* /*rdata*/) {
+    int* tok = idata;
+    int* y = tok + long(c.n) * c.L;
+    int* type = y + c.n;
+    const int counts[4] = {c.n / 2, c.n / 6, c.n / 6, c.n / 6};
+    long i = 0;
+    for (int ty = 0; ty < 4; ++ty) {
+      for (int k = 0; k < counts[ty]; ++k, ++i) {
+        int* x = tok + i * c.L;
+        for (int l = 0; l < c.L; ++l) x[l] = -1;
+        x[rng.below(uint32_t(c.L))] = kWord3;
+        auto place = [&](int word) {  // a uniform free position
+          int free_pos = int(rng.below(uint32_t(c.L - count_placed(x, c.L))));
+          for (int l = 0; l < c.L; ++l)
+            if (x[l] < 0 && free_pos-- == 0) {
+              x[l] = word;
+              return;
+            }
+        };
+        if (ty == kI1 || ty == kI2) place(kWord1);
+        if (ty == kI1 || ty == kI3) place(kWord2);
+        for (int l = 0; l < c.L; ++l)
+          if (x[l] < 0) x[l] = 3 + int(rng.below(uint32_t(c.d - 3)));
+        y[i] = ty == kI1 ? 1 : -1;
+        type[i] = ty;
+      }
+    }
+  }
+  static int count_placed(const int* x, int L) {
+    int k = 0;
+    for (int l = 0; l < L; ++l) k += x[l] >= 0;
+    return k;
+  }
+
+  template <typename Real>
+  static void init(const Config& c, Stream& rng, Real* theta, Real* fixed) {
+    const double s_att = c.init_scale * (c.init == kKaiming ? sqrt(2.0 / c.d) : 1.0 / sqrt(double(c.L) * c.m));
+    const double s_mlp = c.init_scale * (c.init == kKaiming ? sqrt(2.0 / c.m) : 1.0 / sqrt(double(c.m1)));
+    const long n_w = long(c.m1) * c.m, dm = long(c.d) * c.m;
+    for (long i = 0; i < n_w; ++i) theta[i] = Real(s_mlp * rng.normal());
+    for (long i = 0; i < 3 * dm; ++i) theta[n_w + i] = Real(s_att * rng.normal());
+    for (int j = 0; j < c.m1; ++j) fixed[j] = rng.uniform() < 0.5 ? Real(-1) : Real(1);
+    const auto v = view(c, theta);
+    for (int nu = 0; nu < 3; ++nu)
+      for (int mu = 0; mu < 3; ++mu) fixed[c.m1 + 3 * nu + mu] = kq(c, v, nu, mu);
+  }
+
+  // e_nu^T W_K^T W_Q e_mu
+  template <typename Real>
+  FS_HD static Real kq(const Config& c, const View<Real>& v, int nu, int mu) {
+    const Real* k = v.K + long(nu) * c.m;
+    const Real* q = v.Q + long(mu) * c.m;
+    Real acc = 0;
+    FS_SIMD_REDUCE(+, acc)
+    for (int i = 0; i < c.m; ++i) acc += k[i] * q[i];
+    return acc;
+  }
+
+  // ---- loss and gradient ------------------------------------------------------------------------
+  // Returns the loss to every member; leaves the forward quantities in scratch for observe().
+  template <typename Team, typename Real>
+  FS_HD static Real loss_grad(const Team& team, const Config& c, const StepContext&, const int* idata,
+                              const Real*, const Real* theta, const Real* fixed, Real* grad, Real* scratch_buf) {
+    const int n = c.n, L = c.L, m = c.m, m1 = c.m1;
+    const long dm = long(c.d) * m;
+    const int* tok = idata;
+    const int* y = tok + long(n) * L;
+    const auto v = view(c, theta);
+    const Real* a = fixed;
+    auto s = scratch(c, scratch_buf);
+    const Real inv_sqrt_m = Real(1) / sqrt(Real(m));
+
+    // u = W^T a                                                                      (m)
+    for (int f = team.rank(); f < m; f += team.size()) {
+      Real acc = 0;
+      for (int j = 0; j < m1; ++j) acc += a[j] * v.W[long(j) * m + f];
+      s.u[f] = acc;
+    }
+    team.sync();
+
+    // Attention of every (sample, query) and r = u . W_V x for every (sample, position).
+    for (long il = team.rank(); il < long(n) * L; il += team.size()) {
+      const int* x = tok + (il / L) * L;
+      const Real* q = v.Q + long(tok[il]) * m;
+      Real* p = s.p + il * L;
+      Real smax = -INFINITY;
+      for (int k = 0; k < L; ++k) {
+        const Real* kk = v.K + long(x[k]) * m;
+        Real acc = 0;
+        FS_SIMD_REDUCE(+, acc)
+        for (int f = 0; f < m; ++f) acc += kk[f] * q[f];
+        p[k] = acc * inv_sqrt_m;
+        smax = p[k] > smax ? p[k] : smax;
+      }
+      Real z = 0;
+      for (int k = 0; k < L; ++k) z += (p[k] = exp(p[k] - smax));
+      Real h = 0;
+      for (int k = 0; k < L; ++k) {
+        p[k] /= z;
+        h -= p[k] > Real(0) ? p[k] * log(p[k]) : Real(0);
+      }
+      s.H[il] = h;
+      const Real* vv = v.V + long(tok[il]) * m;
+      Real acc = 0;
+      FS_SIMD_REDUCE(+, acc)
+      for (int f = 0; f < m; ++f) acc += s.u[f] * vv[f];
+      s.r[il] = acc;
+    }
+    team.sync();
+
+    // Per sample: F, its loss, dloss/dF, column sums P_k of the attention, and p is overwritten by
+    // dloss/dscore = delta p_lk (r_k - rbar_l).
+    for (int i = team.rank(); i < n; i += team.size()) {
+      const Real* r = s.r + long(i) * L;
+      Real* P = s.P + long(i) * L;
+      for (int k = 0; k < L; ++k) P[k] = 0;
+      Real F = 0;
+      for (int l = 0; l < L; ++l) {
+        const Real* p = s.p + (long(i) * L + l) * L;
+        for (int k = 0; k < L; ++k) {
+          F += p[k] * r[k];
+          P[k] += p[k];
+        }
+      }
+      const Real yF = Real(y[i]) * F;
+      const Real delta = -Real(y[i]) * sigmoid(-yF) / Real(n);
+      s.F[i] = F;
+      s.delta[i] = delta;
+      s.loss_i[i] = softplus(-yF);
+      for (int l = 0; l < L; ++l) {
+        Real* p = s.p + (long(i) * L + l) * L;
+        Real rbar = 0;
+        for (int k = 0; k < L; ++k) rbar += p[k] * r[k];
+        for (int k = 0; k < L; ++k) p[k] = delta * p[k] * (r[k] - rbar);
+      }
+    }
+    team.sync();
+
+    // Backward, owner-computes by feature f.
+    Real* gW = grad;
+    Real* gQ = grad + long(m1) * m;
+    Real* gK = gQ + dm;
+    Real* gV = gK + dm;
+    for (long e = team.rank(); e < 3 * dm; e += team.size()) gQ[e] = 0;
+    for (int f = team.rank(); f < m; f += team.size()) s.du[f] = 0;
+    team.sync();  // the zeroing above is strided over a different index than the writes below
+    for (int i = 0; i < n; ++i) {
+      const int* x = tok + long(i) * L;
+      for (int l = 0; l < L; ++l) {
+        const Real* ds = s.p + (long(i) * L + l) * L;
+        const long cq = long(x[l]) * m;
+        for (int k = 0; k < L; ++k) {
+          const long ck = long(x[k]) * m;
+          const Real w = ds[k] * inv_sqrt_m;
+          FS_SIMD
+          for (int f = team.rank(); f < m; f += team.size()) {
+            gQ[cq + f] += w * v.K[ck + f];
+            gK[ck + f] += w * v.Q[cq + f];
+          }
+        }
+      }
+      const Real delta = s.delta[i];
+      for (int k = 0; k < L; ++k) {
+        const long ck = long(x[k]) * m;
+        const Real w = delta * s.P[long(i) * L + k];
+        FS_SIMD
+        for (int f = team.rank(); f < m; f += team.size()) {
+          gV[ck + f] += w * s.u[f];
+          s.du[f] += w * v.V[ck + f];
+        }
+      }
+    }
+    team.sync();
+    // dW = a du^T                                                                    (m1, m)
+    for (long e = team.rank(); e < long(m1) * m; e += team.size()) gW[e] = a[e / m] * s.du[e % m];
+    if (team.leader()) {
+      Real loss = 0;
+      for (int i = 0; i < n; ++i) loss += s.loss_i[i];
+      *s.loss = loss / Real(n);
+    }
+    team.sync();
+    return *s.loss;
+  }
+
+  // ---- observables ------------------------------------------------------------------------------
+  // Called right after loss_grad at the same parameters; the leader writes obs (kNumObs).
+  template <typename Team, typename Real>
+  FS_HD static void observe(const Team& team, const Config& c, const int* idata, const Real*, const Real* theta,
+                            const Real* fixed, const Real* scratch_buf, Real* obs) {
+    if (!team.leader()) return;
+    const int n = c.n, L = c.L, m = c.m;
+    const int* y = idata + long(n) * L;
+    const int* type = y + n;
+    const auto v = view(c, theta);
+    auto s = scratch(c, const_cast<Real*>(scratch_buf));
+    Real loss_t[4] = {0, 0, 0, 0}, count_t[4] = {0, 0, 0, 0}, g_t[4] = {0, 0, 0, 0};
+    Real margin = INFINITY, entropy = 0;
+    for (int i = 0; i < n; ++i) {
+      const Real yF = Real(y[i]) * s.F[i];
+      loss_t[type[i]] += s.loss_i[i];
+      count_t[type[i]] += 1;
+      g_t[type[i]] += sigmoid(-yF);
+      margin = yF < margin ? yF : margin;
+    }
+    for (long il = 0; il < long(n) * L; ++il) entropy += s.H[il];
+    obs[kLoss] = *s.loss;
+    for (int t = 0; t < 4; ++t) obs[kLossI1 + t] = count_t[t] > 0 ? loss_t[t] / count_t[t] : Real(0);
+    for (int w = 0; w < 3; ++w) {
+      const Real* vv = v.V + long(w) * m;
+      Real acc = 0;
+      for (int f = 0; f < m; ++f) acc += s.u[f] * vv[f];
+      obs[kG1 + w] = acc;
+    }
+    const Real* kq0 = fixed + c.m1;
+    auto S = [&](int nu, int mu) { return kq(c, v, nu - 1, mu - 1) - kq0[3 * (nu - 1) + (mu - 1)]; };
+    obs[kS21] = S(2, 1);
+    obs[kS12] = S(1, 2);
+    obs[kS31] = S(3, 1);
+    obs[kS32] = S(3, 2);
+    obs[kMargin] = margin;
+    obs[kAttnEntropy] = entropy / Real(long(n) * L);
+    obs[kBalance] = g_t[kI3] > Real(0) ? g_t[kI2] / g_t[kI3] : Real(NAN);
+  }
+
+  // ---- detectors (host) -------------------------------------------------------------------------
+  static std::vector<std::optional<long>> detect(const Config&, const Params& p, const Series& s) {
+    std::vector<std::optional<long>> out(3);
+    out[0] = first_record(s, 0, [&](long r) { return s.at(r, kMargin) > 0; });
+    if (out[0]) {
+      auto smax = [&](long r) {
+        double x = 0;
+        for (int k = kS21; k <= kS32; ++k) x = std::fmax(x, std::fabs(s.at(r, k)));
+        return x;
+      };
+      const double ref = std::fmax(smax(*out[0]), 1e-300);
+      const double ratio = p.real("phase2_ratio");
+      out[1] = first_record(s, *out[0] + 1, [&](long r) { return smax(r) > ratio * ref; });
+    }
+    const double thr = p.real("loss_threshold");
+    out[2] = first_record(s, 0, [&](long r) { return s.at(r, kLoss) < thr; });
+    return out;
+  }
+
+  // ---- final configuration (host) ---------------------------------------------------------------
+  template <typename Real>
+  static std::vector<double> final_config(const Config& c, const Real* theta0, const Real* theta, const Real*) {
+    const auto v0 = view(c, theta0), v1 = view(c, theta);
+    std::vector<double> out;
+    for (int nu = 0; nu < 3; ++nu)
+      for (int mu = 0; mu < 3; ++mu) out.push_back(double(kq(c, v1, nu, mu)) - double(kq(c, v0, nu, mu)));
+    double rmax = 0;
+    for (int nu = 0; nu < c.d; ++nu)
+      for (int mu = 0; mu < c.d; ++mu) {
+        if (nu < 3 && mu < 3) continue;
+        rmax = std::fmax(rmax, std::fabs(double(kq(c, v1, nu, mu)) - double(kq(c, v0, nu, mu))));
+      }
+    out.push_back(rmax);
+    return out;
+  }
+};
+
+}  // namespace fs

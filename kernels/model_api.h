@@ -1,0 +1,134 @@
+// What a model family declares about itself, and the small host-side types its header uses to do so.
+// The math itself lives in the family's header as host-and-device functions; these types only describe
+// it (parameters, groups, observables, detectors) to the spec parser, the tables and `flowsweep models`.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kernels/optim.h"
+
+namespace fs {
+
+// A bad value for a named key; the spec layer adds the file and line.
+struct ParamError : std::runtime_error {
+  std::string key;
+  ParamError(std::string k, const std::string& what) : std::runtime_error(what), key(std::move(k)) {}
+};
+
+struct ParamDef {
+  enum Kind { kInt, kReal, kChoice };
+  std::string name;
+  Kind kind = kReal;
+  double def = 0;                    // default of an int or real
+  std::string def_choice;            // default of a choice
+  std::vector<std::string> choices;  // allowed values of a choice
+  double lo = -1e308, hi = 1e308;    // inclusive bounds of a number
+  bool lo_open = false;              // lo itself excluded
+  std::string doc;
+
+  static ParamDef integer(std::string n, long d, long lo, long hi, std::string doc) {
+    ParamDef p;
+    p.name = std::move(n), p.kind = kInt, p.def = double(d), p.lo = double(lo), p.hi = double(hi);
+    p.doc = std::move(doc);
+    return p;
+  }
+  static ParamDef real(std::string n, double d, double lo, double hi, bool lo_open, std::string doc) {
+    ParamDef p;
+    p.name = std::move(n), p.kind = kReal, p.def = d, p.lo = lo, p.hi = hi, p.lo_open = lo_open;
+    p.doc = std::move(doc);
+    return p;
+  }
+  static ParamDef choice(std::string n, std::string d, std::vector<std::string> cs, std::string doc) {
+    ParamDef p;
+    p.name = std::move(n), p.kind = kChoice, p.def_choice = std::move(d), p.choices = std::move(cs);
+    p.doc = std::move(doc);
+    return p;
+  }
+};
+
+// A parameter's value: a number or a choice.
+struct Value {
+  double num = 0;
+  std::string str;
+  bool is_str = false;
+  static Value number(double x) { return Value{x, {}, false}; }
+  static Value text(std::string s) { return Value{0, std::move(s), true}; }
+  std::string to_string() const;
+};
+
+// The resolved parameters of one run (model, training and detector keys, and the seed).
+class Params {
+ public:
+  void set(const std::string& k, Value v) { values_[k] = std::move(v); }
+  bool has(const std::string& k) const { return values_.count(k) != 0; }
+  const Value& at(const std::string& k) const;
+  double real(const std::string& k) const { return at(k).num; }
+  long integer(const std::string& k) const { return long(at(k).num); }
+  const std::string& choice(const std::string& k) const { return at(k).str; }
+  const std::map<std::string, Value>& all() const { return values_; }
+
+ private:
+  std::map<std::string, Value> values_;
+};
+
+struct NamedDoc {
+  std::string name, doc;
+};
+
+struct GroupDef {
+  std::string name;  // e.g. "mlp"
+  bool ratio;        // false: driven by lr; true: by lr * lr_ratio
+  std::string doc;
+};
+
+struct ModelInfo {
+  std::string name, paper, doc;
+  std::vector<ParamDef> params;         // the [model] section
+  std::vector<ParamDef> detect_params;  // the [detect] section
+  std::vector<GroupDef> groups;
+  std::vector<NamedDoc> observables;    // recorded at every recording step, in this order
+  std::vector<NamedDoc> detectors;      // phase times, each a column t_<name> and step_<name>
+  std::vector<NamedDoc> final_columns;  // the final configuration, one column each
+};
+
+// Sizes of one run's buffers, in elements.
+struct Sizes {
+  long n_theta = 0;  // trained parameters, group after group
+  int n_groups = 1;
+  long group_end[kMaxGroups] = {0, 0, 0, 0};
+  long n_fixed = 0;    // untrained state set at initialisation (signs, initial values)
+  long n_idata = 0;    // integer data (tokens, labels)
+  long n_rdata = 0;    // real data
+  long n_scratch = 0;  // workspace of one loss-and-gradient evaluation
+  int n_obs = 0;
+};
+
+// Where a run is in its flow, for models that draw per step.
+struct StepContext {
+  long step = 0;
+  uint32_t sweep_seed = 0, run_seed = 0;
+};
+
+// A run's recorded series: one row per recording step.
+struct Series {
+  int n_obs = 0;
+  std::vector<long> step;
+  std::vector<double> t;       // flow time
+  std::vector<double> values;  // (n_records, n_obs)
+  long size() const { return long(step.size()); }
+  double at(long r, int obs) const { return values[size_t(r) * size_t(n_obs) + size_t(obs)]; }
+};
+
+// First record at or after `from` where pred(record) holds.
+template <typename Pred>
+std::optional<long> first_record(const Series& s, long from, Pred pred) {
+  for (long r = from < 0 ? 0 : from; r < s.size(); ++r)
+    if (pred(r)) return r;
+  return std::nullopt;
+}
+
+}  // namespace fs

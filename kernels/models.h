@@ -1,0 +1,7 @@
+// The model families the engine knows. Adding one: write its header (see cooccurrence.h for the
+// interface) and list it here; nothing else in the engine changes.
+#pragma once
+
+#include "kernels/cooccurrence.h"
+
+#define FLOWSWEEP_MODELS(X) X(::fs::Cooccurrence)
