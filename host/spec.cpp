@@ -191,6 +191,9 @@ void apply_override(toml::table& doc, const std::string& text, Resolver& R, cons
     // A fixed value given on the command line replaces an axis over the same key.
     if (auto grid = doc["grid"].as_table()) grid->erase(key);
   }
+  if (section == "grid")  // an axis given on the command line replaces a fixed value of the same key
+    for (const char* sec : kSections)
+      if (auto t = doc[sec].as_table()) t->erase(name);
   toml::table* target = &doc;
   if (!section.empty()) {
     if (!doc.contains(section)) doc.insert(section, toml::table{});

@@ -1,0 +1,228 @@
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "host/executor_cpu.h"
+#include "kernels/cooccurrence.h"
+#include "tests/unit/thread_team.h"
+
+using fs::Cooccurrence;
+
+namespace {
+
+fs::Params params_for(int d, int L, int n, int m, int m1, const char* init = "kaiming", double scale = 1.0) {
+  fs::Params p;
+  p.set("d", fs::Value::number(d));
+  p.set("L", fs::Value::number(L));
+  p.set("n", fs::Value::number(n));
+  p.set("m", fs::Value::number(m));
+  p.set("m1", fs::Value::number(m1));
+  p.set("init", fs::Value::text(init));
+  p.set("init_scale", fs::Value::number(scale));
+  return p;
+}
+
+struct Point {
+  Cooccurrence::Config cfg;
+  fs::Sizes sz;
+  std::vector<int> idata;
+  std::vector<double> theta, fixed, grad, scratch;
+};
+
+// Data and parameters of one run, the parameters then moved to a random point away from initialisation
+// so that attention is far from uniform and every term of the gradient is exercised.
+Point random_point(const fs::Params& p, uint32_t seed, double spread) {
+  Point pt;
+  pt.cfg = Cooccurrence::configure(p);
+  pt.sz = Cooccurrence::sizes(pt.cfg);
+  pt.idata.resize(size_t(pt.sz.n_idata));
+  pt.theta.resize(size_t(pt.sz.n_theta));
+  pt.fixed.resize(size_t(pt.sz.n_fixed));
+  pt.grad.resize(size_t(pt.sz.n_theta));
+  pt.scratch.resize(size_t(pt.sz.n_scratch));
+  fs::Stream data(seed, 0, fs::kStreamData), init(seed, 0, fs::kStreamInit), jitter(seed, 0, 99);
+  Cooccurrence::make_data<double>(pt.cfg, data, pt.idata.data(), nullptr);
+  Cooccurrence::init<double>(pt.cfg, init, pt.theta.data(), pt.fixed.data());
+  for (auto& x : pt.theta) x += spread * jitter.normal();
+  return pt;
+}
+
+double loss_at(Point& pt, const std::vector<double>& theta) {
+  std::vector<double> g(theta.size()), s(pt.scratch.size());
+  return Cooccurrence::loss_grad(fs::HostTeam{}, pt.cfg, fs::StepContext{}, pt.idata.data(), (const double*)nullptr, theta.data(),
+                                 pt.fixed.data(), g.data(), s.data());
+}
+
+}  // namespace
+
+TEST_CASE("cooccurrence: the gradient of every parameter matches central differences (fp64)", "[cooccurrence]") {
+  struct Case {
+    int d, L, n, m, m1;
+    uint32_t seed;
+    double spread;
+  };
+  for (const Case& c : {Case{6, 3, 6, 4, 3, 1, 0.5}, Case{9, 5, 12, 5, 4, 2, 0.8}, Case{12, 4, 18, 3, 7, 3, 1.2}}) {
+    Point pt = random_point(params_for(c.d, c.L, c.n, c.m, c.m1), c.seed, c.spread);
+    Cooccurrence::loss_grad(fs::HostTeam{}, pt.cfg, fs::StepContext{}, pt.idata.data(), (const double*)nullptr, pt.theta.data(),
+                            pt.fixed.data(), pt.grad.data(), pt.scratch.data());
+    const double h = 1e-5;
+    double err2 = 0, norm2 = 0, max_err = 0;
+    for (size_t i = 0; i < pt.theta.size(); ++i) {
+      auto tp = pt.theta, tm = pt.theta;
+      tp[i] += h;
+      tm[i] -= h;
+      const double fd = (loss_at(pt, tp) - loss_at(pt, tm)) / (2 * h);
+      err2 += (fd - pt.grad[i]) * (fd - pt.grad[i]);
+      norm2 += pt.grad[i] * pt.grad[i];
+      max_err = std::max(max_err, std::fabs(fd - pt.grad[i]));
+    }
+    INFO("d=" << c.d << " L=" << c.L << " n=" << c.n << " m=" << c.m << " m1=" << c.m1);
+    REQUIRE(norm2 > 1e-8);  // a gradient that is all zeros would pass trivially
+    // Central differences with h = 1e-5 are accurate to about h^2 * |f'''| + eps/h ~ 1e-10.
+    CHECK(std::sqrt(err2 / norm2) < 1e-7);
+    CHECK(max_err < 1e-7 * std::sqrt(norm2));
+  }
+}
+
+TEST_CASE("cooccurrence: a team of any size computes the same numbers as one thread", "[cooccurrence][team]") {
+  Point pt = random_point(params_for(10, 5, 24, 7, 5), 4, 0.7);
+  const double loss1 = Cooccurrence::loss_grad(fs::HostTeam{}, pt.cfg, fs::StepContext{}, pt.idata.data(), (const double*)nullptr,
+                                               pt.theta.data(), pt.fixed.data(), pt.grad.data(), pt.scratch.data());
+  std::vector<double> obs1(Cooccurrence::kNumObs);
+  Cooccurrence::observe(fs::HostTeam{}, pt.cfg, pt.idata.data(), (const double*)nullptr, pt.theta.data(),
+                        pt.fixed.data(), pt.scratch.data(), obs1.data());
+  for (int size : {2, 3, 8, 13}) {
+    std::vector<double> grad(pt.grad.size(), -7.0), scratch(pt.scratch.size(), -7.0), obs(obs1.size(), -7.0);
+    std::vector<double> losses(size_t(size), -7.0);
+    fs::test::run_team(size, [&](const fs::test::ThreadTeam& team) {
+      losses[size_t(team.rank())] =
+          Cooccurrence::loss_grad(team, pt.cfg, fs::StepContext{}, pt.idata.data(), (const double*)nullptr, pt.theta.data(),
+                                  pt.fixed.data(), grad.data(), scratch.data());
+      Cooccurrence::observe(team, pt.cfg, pt.idata.data(), (const double*)nullptr, pt.theta.data(),
+                            pt.fixed.data(), scratch.data(), obs.data());
+    });
+    INFO("team size " << size);
+    for (double l : losses) REQUIRE(l == loss1);  // every member sees the loss
+    REQUIRE(grad == pt.grad);                     // owner-computes: same order, same bits
+    REQUIRE(obs == obs1);
+  }
+}
+
+TEST_CASE("cooccurrence: the training set has the paper's composition", "[cooccurrence][data]") {
+  for (int d : {4, 8, 64})
+    for (int L : {3, 5, 9}) {
+      auto cfg = Cooccurrence::configure(params_for(d, L, 60, 4, 4));
+      auto sz = Cooccurrence::sizes(cfg);
+      std::vector<int> idata(size_t(sz.n_idata));
+      fs::Stream rng(11, uint32_t(d * 100 + L), fs::kStreamData);
+      Cooccurrence::make_data<double>(cfg, rng, idata.data(), nullptr);
+      const int* tok = idata.data();
+      const int* y = tok + 60 * L;
+      const int* type = y + 60;
+      int per_type[4] = {0, 0, 0, 0};
+      for (int i = 0; i < 60; ++i) {
+        int c1 = 0, c2 = 0, c3 = 0;
+        for (int l = 0; l < L; ++l) {
+          const int w = tok[i * L + l];
+          REQUIRE(w >= 0);
+          REQUIRE(w < d);
+          c1 += w == 0, c2 += w == 1, c3 += w == 2;
+        }
+        per_type[type[i]]++;
+        CHECK(c3 == 1);
+        CHECK(c1 == (type[i] == 0 || type[i] == 1 ? 1 : 0));
+        CHECK(c2 == (type[i] == 0 || type[i] == 2 ? 1 : 0));
+        CHECK(y[i] == (type[i] == 0 ? 1 : -1));
+      }
+      CHECK(per_type[0] == 30);
+      CHECK(per_type[1] == 10);
+      CHECK(per_type[2] == 10);
+      CHECK(per_type[3] == 10);
+    }
+}
+
+TEST_CASE("cooccurrence: word positions and random words are uniform", "[cooccurrence][data]") {
+  // Over many draws the common word sits at each of L positions with frequency 1/L and random words
+  // cover 4..d evenly (5-sigma bands).
+  const int d = 10, L = 5, n = 600;
+  auto cfg = Cooccurrence::configure(params_for(d, L, n, 4, 4));
+  auto sz = Cooccurrence::sizes(cfg);
+  std::vector<int> idata(size_t(sz.n_idata));
+  fs::Stream rng(5, 5, fs::kStreamData);
+  Cooccurrence::make_data<double>(cfg, rng, idata.data(), nullptr);
+  std::vector<long> pos3(L, 0), word(d, 0);
+  long n_random = 0;
+  for (int i = 0; i < n; ++i)
+    for (int l = 0; l < L; ++l) {
+      const int w = idata[size_t(i * L + l)];
+      if (w == 2) pos3[size_t(l)]++;
+      if (w >= 3) word[size_t(w)]++, n_random++;
+    }
+  for (long c : pos3) CHECK(std::fabs(c - n / double(L)) < 5 * std::sqrt(n * (1.0 / L) * (1 - 1.0 / L)));
+  const double pw = 1.0 / (d - 3);
+  for (int w = 3; w < d; ++w)
+    CHECK(std::fabs(word[size_t(w)] - n_random * pw) < 5 * std::sqrt(n_random * pw * (1 - pw)));
+}
+
+TEST_CASE("cooccurrence: initial scales follow the init rule", "[cooccurrence][init]") {
+  for (const char* init : {"kaiming", "theory"}) {
+    const int d = 40, L = 5, m = 64, m1 = 80;
+    const double scale = 0.5;
+    auto cfg = Cooccurrence::configure(params_for(d, L, 6, m, m1, init, scale));
+    auto sz = Cooccurrence::sizes(cfg);
+    std::vector<double> theta(size_t(sz.n_theta)), fixed(size_t(sz.n_fixed));
+    fs::Stream rng(1, 1, fs::kStreamInit);
+    Cooccurrence::init<double>(cfg, rng, theta.data(), fixed.data());
+    const bool kaiming = std::string(init) == "kaiming";
+    const double s_mlp = scale * (kaiming ? std::sqrt(2.0 / m) : 1 / std::sqrt(double(m1)));
+    const double s_att = scale * (kaiming ? std::sqrt(2.0 / d) : 1 / std::sqrt(double(L * m)));
+    auto rms = [&](long a, long b) {
+      double s = 0;
+      for (long i = a; i < b; ++i) s += theta[size_t(i)] * theta[size_t(i)];
+      return std::sqrt(s / double(b - a));
+    };
+    const long nw = long(m1) * m, dm = long(d) * m;
+    INFO(init);
+    CHECK(rms(0, nw) == Approx(s_mlp).epsilon(0.03));
+    CHECK(rms(nw, nw + 3 * dm) == Approx(s_att).epsilon(0.03));
+    for (int j = 0; j < m1; ++j) REQUIRE(std::fabs(fixed[size_t(j)]) == 1.0);
+  }
+}
+
+TEST_CASE("cooccurrence: detectors on hand-made series", "[cooccurrence][detect]") {
+  fs::Series s;
+  s.n_obs = Cooccurrence::kNumObs;
+  // margin crosses zero at record 3; max|S| is 0.01 there, passes 2x at record 6; loss < 0.05 at record 8.
+  const double margin[] = {-1, -0.5, -0.1, 0.2, 0.5, 1, 2, 3, 4, 5};
+  const double smax[] = {0, 0.001, 0.005, 0.01, 0.015, 0.019, 0.021, 0.05, 0.1, 0.2};
+  const double loss[] = {0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.06, 0.04, 0.01};
+  for (int r = 0; r < 10; ++r) {
+    s.step.push_back(r * 10);
+    s.t.push_back(r * 0.1);
+    std::vector<double> row(Cooccurrence::kNumObs, 0.0);
+    row[Cooccurrence::kMargin] = margin[r];
+    row[Cooccurrence::kLoss] = loss[r];
+    row[Cooccurrence::kS31] = -smax[r];  // the largest |S| may be a negative entry
+    row[Cooccurrence::kS21] = smax[r] / 2;
+    s.values.insert(s.values.end(), row.begin(), row.end());
+  }
+  fs::Params p;
+  p.set("phase2_ratio", fs::Value::number(2.0));
+  p.set("loss_threshold", fs::Value::number(0.05));
+  auto det = Cooccurrence::detect(Cooccurrence::Config{}, p, s);
+  REQUIRE(det.size() == 3);
+  CHECK(det[0] == 3);
+  CHECK(det[1] == 6);
+  CHECK(det[2] == 8);
+  p.set("loss_threshold", fs::Value::number(0.001));
+  p.set("phase2_ratio", fs::Value::number(100.0));
+  det = Cooccurrence::detect(Cooccurrence::Config{}, p, s);
+  CHECK(det[0] == 3);
+  CHECK_FALSE(det[1].has_value());
+  CHECK_FALSE(det[2].has_value());
+  // No phase 1 end: no phase 2 either.
+  for (int r = 0; r < 10; ++r) s.values[size_t(r * s.n_obs + Cooccurrence::kMargin)] = -1;
+  det = Cooccurrence::detect(Cooccurrence::Config{}, p, s);
+  CHECK_FALSE(det[0].has_value());
+  CHECK_FALSE(det[1].has_value());
+}

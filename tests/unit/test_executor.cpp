@@ -1,0 +1,105 @@
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "host/executor_cpu.h"
+#include "host/grid.h"
+
+namespace {
+
+std::vector<fs::RunInput> inputs_of(const fs::Spec& s) {
+  std::vector<fs::RunInput> in;
+  for (const auto& r : fs::expand_grid(s)) in.push_back({r.params, s.sweep_seed});
+  return in;
+}
+
+const char* kSweep = R"(model = "cooccurrence"
+seed = 5
+[params]
+d = 10
+n = 12
+m1 = 6
+[train]
+lr = 0.1
+steps = 60
+record_every = 7
+[grid]
+seed = { range = [0, 3] }
+m = [3, 5]
+precision = ["fp32", "fp64"]
+)";
+
+}  // namespace
+
+TEST_CASE("results do not depend on the number of threads", "[executor]") {
+  auto spec = fs::parse_spec(kSweep, "t.toml");
+  auto in = inputs_of(spec);
+  auto one = fs::execute_cpu(*spec.entry, in, 1);
+  for (int threads : {2, 3, 5}) {
+    auto many = fs::execute_cpu(*spec.entry, in, threads);
+    REQUIRE(many.size() == one.size());
+    for (size_t i = 0; i < one.size(); ++i) {
+      CHECK(many[i].status == one[i].status);
+      CHECK(many[i].series.values == one[i].series.values);  // bit for bit
+      CHECK(many[i].final_config == one[i].final_config);
+    }
+  }
+}
+
+TEST_CASE("a run re-run alone gives the same numbers as inside its sweep", "[executor]") {
+  auto spec = fs::parse_spec(kSweep, "t.toml");
+  auto in = inputs_of(spec);
+  auto all = fs::execute_cpu(*spec.entry, in, 2);
+  auto alone = fs::execute_cpu(*spec.entry, {in[7]}, 1);
+  CHECK(alone[0].series.values == all[7].series.values);
+}
+
+TEST_CASE("recording steps and flow time", "[executor]") {
+  auto spec = fs::parse_spec(kSweep, "t.toml");
+  auto res = fs::execute_cpu(*spec.entry, {inputs_of(spec)[0]}, 1)[0];
+  REQUIRE(res.status == fs::RunResult::kOk);
+  CHECK(res.steps == 60);
+  CHECK(res.t_final == Approx(6.0));
+  CHECK(res.series.step == std::vector<long>{0, 7, 14, 21, 28, 35, 42, 49, 56, 60});
+  for (long r = 0; r < res.series.size(); ++r) CHECK(res.series.t[size_t(r)] == Approx(0.1 * res.series.step[size_t(r)]));
+  // fp32 and fp64 runs of the same point agree to single precision.
+  auto in = inputs_of(spec);
+  auto pair = fs::execute_cpu(*spec.entry, {in[0], in[1]}, 1);
+  CHECK(in[0].params.choice("precision") == "fp32");
+  CHECK(in[1].params.choice("precision") == "fp64");
+  CHECK(pair[0].final_loss == Approx(pair[1].final_loss).epsilon(1e-4));
+}
+
+TEST_CASE("a diverging run is marked at its step and the others go on", "[executor]") {
+  auto spec = fs::parse_spec(kSweep, "t.toml", {"grid.lr=[0.1, 1e6]"});
+  auto in = inputs_of(spec);
+  auto res = fs::execute_cpu(*spec.entry, in, 2);
+  long diverged = 0;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i].params.real("lr") > 1) {
+      CHECK(res[i].status == fs::RunResult::kDiverged);
+      CHECK(res[i].steps < 60);
+      CHECK_FALSE(std::isfinite(res[i].final_loss));
+      diverged++;
+    } else {
+      CHECK(res[i].status == fs::RunResult::kOk);
+      CHECK(res[i].steps == 60);
+    }
+  }
+  CHECK(diverged == long(in.size()) / 2);
+}
+
+TEST_CASE("a run that throws is marked failed and the others go on", "[executor]") {
+  auto spec = fs::parse_spec(kSweep, "t.toml");
+  auto in = inputs_of(spec);
+  fs::ModelEntry broken = *spec.entry;
+  broken.run_cpu = [orig = spec.entry->run_cpu](const fs::RunInput& r) {
+    if (r.params.integer("m") == 5) throw std::runtime_error("out of memory");
+    return orig(r);
+  };
+  auto res = fs::execute_cpu(broken, in, 3);
+  for (size_t i = 0; i < in.size(); ++i) {
+    const bool bad = in[i].params.integer("m") == 5;
+    CHECK(res[i].status == (bad ? fs::RunResult::kFailed : fs::RunResult::kOk));
+    if (bad) CHECK(res[i].message == "out of memory");
+  }
+}

@@ -1,0 +1,57 @@
+#include <catch2/catch.hpp>
+#include <set>
+
+#include "host/grid.h"
+
+namespace {
+
+fs::Spec spec_with(const std::string& grid) {
+  return fs::parse_spec("model = \"cooccurrence\"\n[params]\nd = 8\n[grid]\n" + grid, "g.toml");
+}
+
+}  // namespace
+
+TEST_CASE("axis forms expand to the values they name", "[grid]") {
+  auto s = spec_with("seed = { range = [2, 11, 3] }\nlr = { linspace = [0.1, 0.3, 3] }\nm = { geomspace = [2, 32, 5] }\n"
+                     "init = [\"theory\", \"kaiming\"]\n");
+  REQUIRE(s.axes.size() == 4);
+  auto nums = [](const fs::Axis& a) {
+    std::vector<double> v;
+    for (const auto& x : a.values) v.push_back(x.num);
+    return v;
+  };
+  CHECK(nums(s.axes[0]) == std::vector<double>{2, 5, 8});
+  CHECK(s.axes[1].values[0].num == 0.1);
+  CHECK(s.axes[1].values[1].num == Approx(0.2).epsilon(1e-15));
+  CHECK(s.axes[1].values[2].num == 0.3);
+  CHECK(nums(s.axes[2]) == std::vector<double>{2, 4, 8, 16, 32});
+  CHECK(s.axes[3].values[0].str == "theory");
+  CHECK(fs::grid_size(s) == 3 * 3 * 5 * 2);
+}
+
+TEST_CASE("the grid is the cartesian product, first axis slowest, with stable unique ids", "[grid]") {
+  auto s = spec_with("seed = [0, 1, 2]\nm = [4, 8]\n");
+  auto runs = fs::expand_grid(s);
+  REQUIRE(runs.size() == 6);
+  std::set<std::string> ids;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    CHECK(runs[i].index == long(i));
+    CHECK(runs[i].params.integer("seed") == long(i / 2));
+    CHECK(runs[i].params.integer("m") == (i % 2 ? 8 : 4));
+    CHECK(runs[i].params.integer("d") == 8);
+    ids.insert(runs[i].id);
+  }
+  CHECK(ids.size() == 6);
+  // The same run in another grid keeps its id; another sweep seed changes it.
+  auto s2 = spec_with("m = [8, 16]\nseed = [1]\n");
+  auto runs2 = fs::expand_grid(s2);
+  CHECK(runs2[0].id == runs[3].id);
+  auto s3 = fs::parse_spec("model = \"cooccurrence\"\nseed = 9\n[params]\nd = 8\n[grid]\nseed = [0, 1, 2]\nm = [4, 8]\n",
+                           "g.toml");
+  CHECK(fs::expand_grid(s3)[0].id != runs[0].id);
+}
+
+TEST_CASE("a spec with no grid is one run", "[grid]") {
+  auto s = fs::parse_spec("model = \"cooccurrence\"\n", "g.toml");
+  CHECK(fs::expand_grid(s).size() == 1);
+}

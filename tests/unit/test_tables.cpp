@@ -1,0 +1,93 @@
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <sstream>
+
+#include "host/tables.h"
+
+namespace {
+
+std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream is(text);
+  std::string line;
+  while (std::getline(is, line)) {
+    std::vector<std::string> f;
+    std::string cell;
+    std::istringstream ls(line);
+    while (std::getline(ls, cell, ',')) f.push_back(cell);
+    if (!line.empty() && line.back() == ',') f.push_back("");
+    rows.push_back(f);
+  }
+  return rows;
+}
+
+}  // namespace
+
+TEST_CASE("quantiles interpolate between order statistics", "[tables]") {
+  CHECK(fs::quantile({4, 1, 3, 2}, 0.5) == 2.5);
+  CHECK(fs::quantile({4, 1, 3, 2}, 0.25) == 1.75);
+  CHECK(fs::quantile({7}, 0.75) == 7);
+  CHECK(std::isnan(fs::quantile({}, 0.5)));
+}
+
+TEST_CASE("runs and phase-diagram tables from hand-made results", "[tables]") {
+  auto spec = fs::parse_spec("model = \"cooccurrence\"\n[grid]\nseed = [0, 1, 2]\nm = [4, 8]\n", "t.toml");
+  auto runs = fs::expand_grid(spec);
+  std::vector<fs::RunResult> results(runs.size());
+  for (size_t i = 0; i < runs.size(); ++i) {
+    auto& r = results[i];
+    r.steps = 100;
+    r.t_final = 1.0;
+    r.final_loss = 0.5;
+    r.series.n_obs = 15;
+    r.series.step = {0, 50, 100};
+    r.series.t = {0.0, 0.5, 1.0};
+    r.series.values.assign(45, 0.0);
+    r.detected = {std::optional<long>(long(i % 3)), std::nullopt, std::optional<long>(2)};
+    r.final_obs.assign(15, 0.25);
+  }
+  results[5].status = fs::RunResult::kDiverged;  // seed 2, m 8
+  results[5].detected = {std::nullopt, std::nullopt, std::nullopt};
+
+  auto rows = parse_csv(fs::runs_csv(spec, runs, results));
+  REQUIRE(rows.size() == 7);
+  const auto& head = rows[0];
+  auto col = [&](const std::string& name) {
+    for (size_t c = 0; c < head.size(); ++c)
+      if (head[c] == name) return c;
+    FAIL("no column " << name);
+    return size_t(0);
+  };
+  CHECK(rows[1][col("run_id")] == runs[0].id);
+  CHECK(rows[4][col("seed")] == "1");
+  CHECK(rows[4][col("m")] == "8");
+  CHECK(rows[6][col("status")] == "diverged");
+  CHECK(rows[1][col("t_phase1_end")] == "0");
+  CHECK(rows[2][col("t_phase1_end")] == "0.5");
+  CHECK(rows[3][col("t_phase1_end")] == "1");
+  CHECK(rows[3][col("step_phase1_end")] == "100");
+  CHECK(rows[3][col("t_phase2_start")] == "");
+  for (const auto& r : rows) CHECK(r.size() == head.size());
+
+  auto pd = parse_csv(fs::phase_diagram_csv(spec, runs, results));
+  REQUIRE(pd.size() == 3);  // one row per m, seeds pooled
+  const auto& ph = pd[0];
+  auto pcol = [&](const std::string& name) {
+    for (size_t c = 0; c < ph.size(); ++c)
+      if (ph[c] == name) return c;
+    FAIL("no column " << name);
+    return size_t(0);
+  };
+  CHECK(ph[0] == "m");
+  // m = 4: runs 0, 2, 4 -> detector record 0, 2, 1 -> times 0, 1, 0.5
+  CHECK(pd[1][pcol("n_runs")] == "3");
+  CHECK(pd[1][pcol("frac_phase1_end")] == "1");
+  CHECK(pd[1][pcol("t_median_phase1_end")] == "0.5");
+  CHECK(pd[1][pcol("t_q25_phase1_end")] == "0.25");
+  CHECK(pd[1][pcol("frac_phase2_start")] == "0");
+  CHECK(pd[1][pcol("t_median_phase2_start")] == "");
+  // m = 8: runs 1, 3, 5 (5 diverged) -> times 0.5, 0
+  CHECK(pd[2][pcol("n_diverged")] == "1");
+  CHECK(std::stod(pd[2][pcol("frac_phase1_end")]) == Approx(2.0 / 3));
+  CHECK(pd[2][pcol("t_median_phase1_end")] == "0.25");
+}
