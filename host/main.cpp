@@ -19,7 +19,10 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "train every run of a sweep and write its tables");
   run->add_option("spec", spec_path, "sweep spec (TOML)")->required();
   run->add_option("--out", run_opt.out_dir, "output directory")->capture_default_str();
-  run->add_option("--backend", run_opt.backend, "executor")->check(CLI::IsMember({"cpu"}))->capture_default_str();
+  run->add_option("--backend", run_opt.backend, "executor: auto uses a GPU when one is present")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      ->capture_default_str();
+  run->add_option("--device", run_opt.cuda.device, "CUDA device index")->check(CLI::NonNegativeNumber);
   run->add_option("--threads", run_opt.threads, "CPU threads (0: all)")->check(CLI::NonNegativeNumber);
   run->add_option("--set", sets, "override a key: KEY=VALUE, KEY one of section.key or a bare key")->take_all();
   run->add_flag("--quiet", run_opt.quiet, "no progress output");
@@ -41,7 +44,8 @@ int main(int argc, char** argv) {
     if (run->parsed()) {
       const fs::Spec spec = fs::load_spec(spec_path, sets);
       const auto res = fs::run_sweep(spec, run_opt);
-      std::fprintf(stderr, "%ld runs (%ld ok, %ld diverged, %ld failed) in %.2f s; tables in %s/\n", res.n_runs,
+      if (!run_opt.quiet)
+        std::fprintf(stderr, "%ld runs (%ld ok, %ld diverged, %ld failed) in %.2f s; tables in %s/\n", res.n_runs,
                    res.n_ok, res.n_diverged, res.n_failed, res.wall_s, res.out_dir.c_str());
       return res.n_failed > 0 ? 1 : 0;
     }

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/flow.h"
 #include "kernels/model_api.h"
 
 namespace fs {
@@ -28,13 +29,7 @@ struct RunResult {
 const char* status_name(RunResult::Status s);
 
 // Training settings of one run, from the [train] keys.
-struct TrainConfig {
-  OptConfig opt;  // lr per group filled in from lr and lr_ratio
-  double lr = 0, lr_ratio = 1;
-  long steps = 0, record_every = 1;
-  bool fp64 = true;
-  uint32_t sweep_seed = 0, run_seed = 0;
-};
+using TrainConfig = FlowConfig;
 
 // Per-run input to an executor.
 struct RunInput {

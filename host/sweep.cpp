@@ -63,8 +63,20 @@ void make_dir(const std::string& dir) {
 }  // namespace
 
 SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
-  if (opt.backend != "cpu") throw InputError("--backend " + opt.backend + ": this build runs only the cpu backend");
+  if (opt.backend != "auto" && opt.backend != "cpu" && opt.backend != "cuda")
+    throw InputError("--backend " + opt.backend + ": expected auto, cpu or cuda");
   const auto runs = expand_grid(spec);  // every input error before anything is written
+
+  std::string backend = opt.backend;
+  CudaDeviceInfo dev;
+  if (backend != "cpu") {
+    dev = cuda_probe(opt.cuda.device);
+    if (backend == "cuda" && !dev.available) throw RuntimeError("--backend cuda: " + dev.reason);
+    backend = dev.available ? "cuda" : "cpu";
+    if (opt.backend == "auto" && !opt.quiet)
+      std::fprintf(stderr, "backend: %s (%s)\n", backend.c_str(),
+                   dev.available ? dev.name.c_str() : dev.reason.c_str());
+  }
   make_dir(opt.out_dir);
 
   std::vector<RunInput> inputs;
@@ -75,17 +87,20 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
   long done = 0;
   double run_steps = 0;
   const auto t0 = std::chrono::steady_clock::now();
-  auto results = execute_cpu(*spec.entry, inputs, threads, [&](long, const RunResult& r) {
+  auto on_done = [&](long, const RunResult& r) {
     ++done;
     run_steps += double(r.steps);
     progress.update(done, run_steps);
-  });
+  };
+  auto results = backend == "cuda" ? execute_cuda(*spec.entry, inputs, opt.cuda, on_done)
+                                   : execute_cpu(*spec.entry, inputs, threads, on_done);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   SweepOutcome out;
   out.n_runs = long(runs.size());
   out.wall_s = wall;
   out.out_dir = opt.out_dir;
+  out.backend = backend;
   for (const auto& r : results) {
     out.n_ok += r.status == RunResult::kOk;
     out.n_diverged += r.status == RunResult::kDiverged;
@@ -110,9 +125,16 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
     axes.push_back({{"name", a.name}, {"section", a.section}, {"kind", a.kind}, {"values", vals}});
   }
   m["axes"] = axes;
-  m["backend"] = "cpu";
-  m["device"] = cpu_name();
-  m["threads"] = threads;
+  m["backend"] = backend;
+  if (backend == "cuda") {
+    m["device"] = dev.name;
+    m["device_detail"] = {{"sm_count", dev.sm_count},
+                          {"compute_capability", std::to_string(dev.cc_major) + "." + std::to_string(dev.cc_minor)},
+                          {"global_mem_bytes", dev.global_mem}};
+  } else {
+    m["device"] = cpu_name();
+    m["threads"] = threads;
+  }
   m["counts"] = {{"runs", out.n_runs}, {"ok", out.n_ok}, {"diverged", out.n_diverged}, {"failed", out.n_failed}};
   m["timings"] = {{"wall_s", wall}, {"run_steps", run_steps}, {"run_steps_per_s", wall > 0 ? run_steps / wall : 0.0}};
   nlohmann::json failures = nlohmann::json::array();

@@ -4,13 +4,15 @@
 #include <string>
 #include <vector>
 
+#include "host/executor_cuda.h"
 #include "host/spec.h"
 
 namespace fs {
 
 struct RunOptions {
   std::string out_dir = "out";
-  std::string backend = "cpu";
+  std::string backend = "auto";  // auto | cpu | cuda
+  CudaOptions cuda;
   int threads = 0;  // 0: every hardware thread
   bool quiet = false;
 };
@@ -18,6 +20,7 @@ struct RunOptions {
 struct SweepOutcome {
   long n_runs = 0, n_ok = 0, n_diverged = 0, n_failed = 0;
   double wall_s = 0;
+  std::string backend;  // the one that ran
   std::string out_dir;
 };
 

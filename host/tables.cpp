@@ -1,6 +1,7 @@
 #include "host/tables.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <map>
 #include <sstream>
@@ -19,6 +20,14 @@ std::string csv_field(const std::string& s) {
 }
 
 std::string num(double x) { return std::isnan(x) ? "" : format_double(x); }
+
+// Flow time is steps * lr; 15 digits hide the rounding of that product (70 * 0.01 -> 0.7).
+std::string flow_time(double t) {
+  if (std::isnan(t)) return "";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.15g", t);
+  return buf;
+}
 
 void row(std::ostringstream& os, const std::vector<std::string>& fields) {
   for (size_t i = 0; i < fields.size(); ++i) os << (i ? "," : "") << csv_field(fields[i]);
@@ -58,10 +67,10 @@ std::string runs_csv(const Spec& spec, const std::vector<RunPoint>& runs, const 
     for (const auto& c : runs[i].coords) f.push_back(c.to_string());
     f.push_back(status_name(r.status));
     f.push_back(std::to_string(r.steps));
-    f.push_back(num(r.t_final));
+    f.push_back(flow_time(r.t_final));
     f.push_back(r.status == RunResult::kOk ? num(r.final_loss) : format_double(r.final_loss));
     for (size_t d = 0; d < info.detectors.size(); ++d)
-      f.push_back(d < r.detected.size() && r.detected[d] ? num(r.series.t[size_t(*r.detected[d])]) : "");
+      f.push_back(d < r.detected.size() && r.detected[d] ? flow_time(r.series.t[size_t(*r.detected[d])]) : "");
     for (size_t d = 0; d < info.detectors.size(); ++d)
       f.push_back(d < r.detected.size() && r.detected[d] ? std::to_string(r.series.step[size_t(*r.detected[d])]) : "");
     for (size_t o : final_obs) f.push_back(o < r.final_obs.size() ? num(r.final_obs[o]) : "");
@@ -122,9 +131,9 @@ std::string phase_diagram_csv(const Spec& spec, const std::vector<RunPoint>& run
         if (d < r.detected.size() && r.detected[d]) ts.push_back(r.series.t[size_t(*r.detected[d])]);
       }
       f.push_back(num(double(ts.size()) / double(members[c].size())));
-      f.push_back(num(quantile(ts, 0.25)));
-      f.push_back(num(quantile(ts, 0.5)));
-      f.push_back(num(quantile(ts, 0.75)));
+      f.push_back(flow_time(quantile(ts, 0.25)));
+      f.push_back(flow_time(quantile(ts, 0.5)));
+      f.push_back(flow_time(quantile(ts, 0.75)));
     }
     row(os, f);
   }
@@ -141,7 +150,7 @@ std::string trajectories_csv(const Spec& spec, const std::vector<RunPoint>& runs
   for (size_t i = 0; i < runs.size(); ++i) {
     const Series& s = results[i].series;
     for (long r = 0; r < s.size(); ++r) {
-      os << runs[i].id << "," << s.step[size_t(r)] << "," << num(s.t[size_t(r)]);
+      os << runs[i].id << "," << s.step[size_t(r)] << "," << flow_time(s.t[size_t(r)]);
       for (int o = 0; o < s.n_obs; ++o) os << "," << num(s.at(r, o));
       os << "\n";
     }

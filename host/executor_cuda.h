@@ -1,0 +1,41 @@
+// The CUDA executor seen from the host: only host types cross this header, so every .cpp file builds
+// without nvcc. In a build without a CUDA toolkit the probe says so and execute_cuda refuses.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "host/registry.h"
+
+namespace fs {
+
+struct CudaDeviceInfo {
+  bool available = false;
+  std::string reason;  // why not, when not available
+  std::string name;
+  int device = 0;
+  int sm_count = 0;
+  int cc_major = 0, cc_minor = 0;
+  size_t global_mem = 0;
+  int smem_per_block_optin = 0;
+};
+
+struct CudaOptions {
+  int device = 0;
+  long max_slots = 0;            // resident runs at once (0: fill the device)
+  long max_runs_per_launch = 0;  // runs handed to one kernel launch (0: as many as memory allows)
+  int threads_per_block = 128;
+  bool force_global = false;     // keep state in global memory even when it fits in shared memory
+};
+
+bool cuda_compiled();
+CudaDeviceInfo cuda_probe(int device = 0);
+
+// Runs every input on the GPU; results in input order. Throws RuntimeError naming the CUDA call that
+// failed; a run whose loss stops being finite is marked diverged and the others go on.
+std::vector<RunResult> execute_cuda(const ModelEntry& entry, const std::vector<RunInput>& inputs,
+                                    const CudaOptions& opt,
+                                    const std::function<void(long index, const RunResult&)>& on_done = {});
+
+}  // namespace fs

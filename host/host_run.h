@@ -1,0 +1,98 @@
+// A run's buffers on the host: its data and initial parameters drawn from its own streams, and the
+// host-side end of a flow (series, detectors, final configuration). Shared by both executors: the CUDA
+// executor draws data and initial parameters here too, so both backends start from the same bits.
+#pragma once
+
+#include <vector>
+
+#include "host/registry.h"
+#include "kernels/flow.h"
+#include "kernels/rng.h"
+#include "kernels/team.h"
+
+namespace fs {
+
+template <typename Model, typename Real>
+struct HostRun {
+  typename Model::Config cfg;
+  FlowConfig fc;
+  Sizes sz;
+  std::vector<int> idata;
+  std::vector<Real> rdata, theta, theta0, fixed, grad, scratch, opt_state, obs, series;
+
+  HostRun(const RunInput& in, const ModelInfo& info) {
+    cfg = Model::configure(in.params);
+    fc = train_config(in.params, in.sweep_seed, info);
+    sz = Model::sizes(cfg);
+    fc.opt.n_groups = sz.n_groups;
+    for (int g = 0; g < sz.n_groups; ++g) fc.opt.group_end[g] = int(sz.group_end[g]);
+    idata.assign(size_t(sz.n_idata), 0);
+    rdata.assign(size_t(sz.n_rdata), Real(0));
+    theta.assign(size_t(sz.n_theta), Real(0));
+    fixed.assign(size_t(sz.n_fixed), Real(0));
+    Stream data_rng(fc.sweep_seed, fc.run_seed, kStreamData);
+    Model::template make_data<Real>(cfg, data_rng, idata.data(), rdata.data());
+    Stream init_rng(fc.sweep_seed, fc.run_seed, kStreamInit);
+    Model::template init<Real>(cfg, init_rng, theta.data(), fixed.data());
+    theta0 = theta;
+  }
+
+  // Workspace for running the flow on the host.
+  void allocate_workspace() {
+    grad.assign(size_t(sz.n_theta), Real(0));
+    scratch.assign(size_t(sz.n_scratch), Real(0));
+    opt_state.assign(size_t(sz.n_theta) * size_t(opt_state_per_param(fc.opt.kind)), Real(0));
+    obs.assign(size_t(sz.n_obs), Real(0));
+    series.assign(size_t(record_count(fc)) * size_t(sz.n_obs), Real(0));
+  }
+  FlowBuffers<Real> buffers() {
+    return {idata.data(), rdata.data(), theta.data(), fixed.data(), grad.data(),
+            scratch.data(), opt_state.data(), obs.data(), series.data()};
+  }
+
+  Real loss_grad(long step) {
+    StepContext ctx{step, fc.sweep_seed, fc.run_seed};
+    return Model::loss_grad(HostTeam{}, cfg, ctx, idata.data(), rdata.data(), theta.data(), fixed.data(),
+                            grad.data(), scratch.data());
+  }
+  void observe() {
+    Model::observe(HostTeam{}, cfg, idata.data(), rdata.data(), theta.data(), fixed.data(), scratch.data(),
+                   obs.data());
+  }
+  void step(long k) { opt_step(HostTeam{}, fc.opt, k, theta.data(), grad.data(), opt_state.data()); }
+};
+
+// The host-side end of a flow: status, series with steps and flow times, detectors, final configuration.
+// `final_theta` and `series` are what the flow left (on the host or copied back from a device).
+template <typename Model, typename Real>
+RunResult finish_run(const HostRun<Model, Real>& run, const Params& params, const FlowOutcome& out,
+                     const Real* final_theta, const Real* series) {
+  RunResult res;
+  res.status = out.status == kFlowOk ? RunResult::kOk : RunResult::kDiverged;
+  if (out.status != kFlowOk) res.message = "loss not finite at step " + std::to_string(out.steps);
+  res.steps = out.steps;
+  res.t_final = double(out.steps) * run.fc.lr;
+  res.final_loss = out.final_loss;
+  const int n_obs = run.sz.n_obs;
+  res.series.n_obs = n_obs;
+  for (long k = 0; k < out.records; ++k) {
+    const long step = record_step(run.fc, k);
+    res.series.step.push_back(step);
+    res.series.t.push_back(double(step) * run.fc.lr);
+    for (int o = 0; o < n_obs; ++o) res.series.values.push_back(double(series[k * n_obs + o]));
+  }
+  if (out.records > 0) res.final_obs.assign(res.series.values.end() - n_obs, res.series.values.end());
+  res.detected = Model::detect(run.cfg, params, res.series);
+  res.final_config = Model::template final_config<Real>(run.cfg, run.theta0.data(), final_theta, run.fixed.data());
+  return res;
+}
+
+template <typename Model, typename Real>
+RunResult run_flow(const RunInput& in, const ModelInfo& info) {
+  HostRun<Model, Real> run(in, info);
+  run.allocate_workspace();
+  const FlowOutcome out = run_flow_steps<Model, Real>(HostTeam{}, run.cfg, run.fc, run.buffers(), run.sz.n_obs);
+  return finish_run(run, in.params, out, run.theta.data(), run.series.data());
+}
+
+}  // namespace fs

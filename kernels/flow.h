@@ -1,0 +1,82 @@
+// One run's whole flow: loss and gradient, recording, divergence check, optimiser step, for every step.
+// Written once against a team, so the CPU executor (a team of one thread) and the CUDA kernels (a team
+// of one thread block) run the same loop. Records land at a fixed schedule: record k is taken at step
+// min(k * record_every, steps), so the host can rebuild step and flow time of every record.
+#pragma once
+
+#include "kernels/common.h"
+#include "kernels/model_api.h"
+#include "kernels/optim.h"
+
+namespace fs {
+
+// Training settings of one run; plain data, copied to the device as is.
+struct FlowConfig {
+  OptConfig opt;  // lr per group from lr and lr_ratio
+  double lr = 0, lr_ratio = 1;
+  long steps = 0, record_every = 1;
+  bool fp64 = true;
+  uint32_t sweep_seed = 0, run_seed = 0;
+};
+
+FS_HD inline long record_count(const FlowConfig& fc) {
+  return (fc.steps + fc.record_every - 1) / fc.record_every + 1;
+}
+FS_HD inline long record_step(const FlowConfig& fc, long k) {
+  const long s = k * fc.record_every;
+  return s < fc.steps ? s : fc.steps;
+}
+
+enum FlowStatus : int { kFlowOk = 0, kFlowDiverged = 1 };
+
+struct FlowOutcome {
+  int status;
+  long steps;       // steps taken; for a diverged run, the step whose loss was not finite
+  long records;     // records written
+  double final_loss;
+};
+
+// Buffers of one run (shapes are the model's; see its header).
+template <typename Real>
+struct FlowBuffers {
+  const int* idata;
+  const Real* rdata;
+  Real* theta;
+  const Real* fixed;
+  Real* grad;
+  Real* scratch;
+  Real* opt_state;  // opt_state_per_param * n_theta, zero at the start
+  Real* obs;        // n_obs
+  Real* series;     // (record_count, n_obs)
+};
+
+template <typename Model, typename Real, typename Team>
+FS_HD FlowOutcome run_flow_steps(const Team& team, const typename Model::Config& cfg, const FlowConfig& fc,
+                                 const FlowBuffers<Real>& b, int n_obs) {
+  FlowOutcome out{kFlowOk, 0, 0, 0.0};
+  long next_record = 0;
+  for (long step = 0;; ++step) {
+    const StepContext ctx{step, fc.sweep_seed, fc.run_seed};
+    const Real loss = Model::loss_grad(team, cfg, ctx, b.idata, b.rdata, b.theta, b.fixed, b.grad, b.scratch);
+    out.steps = step;
+    out.final_loss = double(loss);
+    if (!is_finite(loss)) {
+      out.status = kFlowDiverged;
+      break;
+    }
+    if (step == record_step(fc, next_record)) {
+      Model::observe(team, cfg, b.idata, b.rdata, b.theta, b.fixed, b.scratch, b.obs);
+      team.sync();
+      Real* row = b.series + next_record * n_obs;
+      for (int o = team.rank(); o < n_obs; o += team.size()) row[o] = b.obs[o];
+      ++next_record;
+    }
+    if (step == fc.steps) break;
+    opt_step(team, fc.opt, step, b.theta, b.grad, b.opt_state);
+    team.sync();
+  }
+  out.records = next_record;
+  return out;
+}
+
+}  // namespace fs

@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""The command line end to end: models, validate, run, the tables and manifest it writes, exit codes,
+bad input (exit 2, nothing written), a diverging run, and thread-count independence of the tables."""
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+FAILS = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        FAILS.append(what)
+
+
+def run(*args):
+    p = subprocess.run(list(args), capture_output=True, text=True)
+    return p.returncode, p.stdout, p.stderr
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--flowsweep", required=True)
+    ap.add_argument("--sweeps", required=True)
+    a = ap.parse_args()
+    fsw = a.flowsweep
+    qs = os.path.join(a.sweeps, "quickstart.toml")
+    tiny = ["--set", "steps=40", "--set", "record_every=10", "--quiet"]
+
+    rc, out, _ = run(fsw, "models")
+    check(rc == 0 and "cooccurrence" in out and "phase1_end" in out and "lr_ratio" in out, "models lists keys")
+
+    rc, out, _ = run(fsw, "validate", qs)
+    check(rc == 0 and "36 runs" in out and "axis lr_ratio (geomspace, 3)" in out, "validate counts runs and axes")
+
+    rc, _, err = run(fsw)
+    check(rc == 2, "no subcommand: exit 2")
+    rc, _, err = run(fsw, "run")
+    check(rc == 2, "missing spec: exit 2")
+    rc, _, err = run(fsw, "run", qs, "--backend", "tpu")
+    check(rc == 2, "unknown backend: exit 2")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out1 = os.path.join(tmp, "a")
+        rc, _, err = run(fsw, "run", qs, "--out", out1, "--threads", "1", *tiny)
+        check(rc == 0, f"run exits 0 ({err.strip()})")
+        check(err == "", "--quiet prints nothing")
+        files = sorted(os.listdir(out1))
+        check(files == ["manifest.json", "phase_diagram.csv", "runs.csv", "trajectories.csv"], f"output files {files}")
+        runs = list(csv.DictReader(open(os.path.join(out1, "runs.csv"))))
+        check(len(runs) == 36 and len({r["run_id"] for r in runs}) == 36, "36 rows with distinct run ids")
+        check(all(r["status"] == "ok" and r["steps"] == "40" for r in runs), "every run ok at 40 steps")
+        check({"seed", "m", "lr_ratio", "t_phase1_end", "dKQ_21", "final_margin"} <= set(runs[0]), "runs.csv columns")
+        check(all(abs(float(r["t_final"]) - 40 * 0.01) < 1e-12 for r in runs), "t_final is steps * lr")
+        pd = list(csv.DictReader(open(os.path.join(out1, "phase_diagram.csv"))))
+        check(len(pd) == 6 and all(p["n_runs"] == "6" for p in pd), "phase diagram: 6 cells of 6 seeds")
+        traj = list(csv.DictReader(open(os.path.join(out1, "trajectories.csv"))))
+        check(len(traj) == 36 * 5, "trajectories: 5 records per run")
+        m = json.load(open(os.path.join(out1, "manifest.json")))
+        check(m["counts"] == {"runs": 36, "ok": 36, "diverged": 0, "failed": 0}, "manifest counts")
+        check(len(m["spec"]["hash"]) == 16 and m["backend"] == "cpu" and m["spec"]["overrides"], "manifest spec")
+
+        out2 = os.path.join(tmp, "b")
+        rc, _, _ = run(fsw, "run", qs, "--out", out2, "--threads", "2", *tiny)
+        for f in ("runs.csv", "phase_diagram.csv", "trajectories.csv"):
+            check(open(os.path.join(out1, f)).read() == open(os.path.join(out2, f)).read(),
+                  f"{f} identical for 1 and 2 threads")
+
+        # Re-running into the same directory replaces the tables whole.
+        rc, _, _ = run(fsw, "run", qs, "--out", out1, "--set", "steps=20", "--set", "record_every=10", "--quiet")
+        runs = list(csv.DictReader(open(os.path.join(out1, "runs.csv"))))
+        check(rc == 0 and all(r["steps"] == "20" for r in runs), "a second run replaces the tables")
+        check(not [f for f in os.listdir(out1) if ".tmp" in f], "no temporary files left")
+
+        # One diverging run is marked; the others go on; exit 0.
+        out3 = os.path.join(tmp, "c")
+        rc, _, err = run(fsw, "run", qs, "--out", out3, "--set", "grid.lr=[0.01, 1e7]", "--set", "grid.seed=[0]",
+                         "--set", "grid.m=[16]", "--set", "grid.lr_ratio=[1]", *tiny)
+        runs = list(csv.DictReader(open(os.path.join(out3, "runs.csv"))))
+        check(rc == 0 and [r["status"] for r in runs] == ["ok", "diverged"], f"diverged run marked ({err.strip()})")
+        check(runs[1]["final_loss"] in ("nan", "inf") and int(runs[1]["steps"]) < 40, "diverged at its step")
+        pd = list(csv.DictReader(open(os.path.join(out3, "phase_diagram.csv"))))
+        check([p["n_diverged"] for p in pd] == ["0", "1"], "phase diagram counts the diverged run")
+
+        # Bad input: exit 2, names file, line and key, writes nothing.
+        bad = os.path.join(tmp, "bad.toml")
+        with open(bad, "w") as f:
+            f.write(open(qs).read().replace("m1 = 64", "m1 = 64\nwidht = 8"))
+        out4 = os.path.join(tmp, "never")
+        rc, _, err = run(fsw, "run", bad, "--out", out4)
+        check(rc == 2, "bad spec: exit 2")
+        check(f"{bad}:" in err and "key 'params.widht'" in err and "unknown key" in err, f"error names file, line, key: {err.strip()}")
+        check(not os.path.exists(out4), "bad spec: nothing written")
+        rc, _, err = run(fsw, "run", qs, "--out", out4, "--set", "lr=0")
+        check(rc == 2 and "--set lr=0" in err and "train.lr" in err and not os.path.exists(out4), "bad --set: exit 2")
+        rc, _, err = run(fsw, "run", os.path.join(tmp, "missing.toml"), "--out", out4)
+        check(rc == 2 and "missing.toml" in err and not os.path.exists(out4), "missing spec file: exit 2")
+        rc, _, err = run(fsw, "validate", bad)
+        check(rc == 2 and "widht" in err, "validate reports the same error")
+
+        # An unwritable output directory is a run-time failure: exit 1.
+        blocker = os.path.join(tmp, "file")
+        open(blocker, "w").close()
+        rc, _, err = run(fsw, "run", qs, "--out", os.path.join(blocker, "sub"), *tiny)
+        check(rc == 1 and "output directory" in err, "unwritable output: exit 1")
+
+    print(f"{len(FAILS)} failures")
+    return 1 if FAILS else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

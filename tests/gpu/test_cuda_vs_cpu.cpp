@@ -1,0 +1,135 @@
+// The CUDA executor against the CPU executor: same series, detectors and final configurations on
+// random sizes, seeds, optimisers and both precisions; slots reused and launches split; shared-memory
+// and global-memory paths. Exit code 77 (ctest: skipped) where no GPU is usable.
+#define CATCH_CONFIG_RUNNER
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdio>
+#include <random>
+
+#include "host/executor_cpu.h"
+#include "host/executor_cuda.h"
+#include "host/grid.h"
+
+namespace {
+
+struct Compare {
+  double max_rel = 0;
+  long detector_mismatches = 0;
+};
+
+// Error of each recorded value relative to the largest magnitude its observable takes in the run.
+Compare compare(const fs::RunResult& cpu, const fs::RunResult& gpu) {
+  Compare c;
+  REQUIRE(cpu.status == gpu.status);
+  REQUIRE(cpu.steps == gpu.steps);
+  REQUIRE(cpu.series.step == gpu.series.step);
+  const int n_obs = cpu.series.n_obs;
+  for (int o = 0; o < n_obs; ++o) {
+    double scale = 1e-30;
+    for (long r = 0; r < cpu.series.size(); ++r) scale = std::fmax(scale, std::fabs(cpu.series.at(r, o)));
+    for (long r = 0; r < cpu.series.size(); ++r) {
+      const double a = cpu.series.at(r, o), b = gpu.series.at(r, o);
+      REQUIRE_FALSE(std::isnan(b) != std::isnan(a));  // outputs are poisoned with NaN: unwritten shows
+      if (!std::isnan(a)) c.max_rel = std::fmax(c.max_rel, std::fabs(a - b) / scale);
+    }
+  }
+  for (size_t k = 0; k < cpu.final_config.size(); ++k) {
+    const double a = cpu.final_config[k], b = gpu.final_config[k];
+    c.max_rel = std::fmax(c.max_rel, std::fabs(a - b) / std::fmax(std::fabs(a), 1e-12));
+  }
+  for (size_t d = 0; d < cpu.detected.size(); ++d) c.detector_mismatches += cpu.detected[d] != gpu.detected[d];
+  return c;
+}
+
+std::vector<fs::RunInput> random_sweep(uint32_t seed, const std::string& precision, int n) {
+  std::mt19937 rng(seed);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  std::vector<fs::RunInput> in;
+  const char* opts[] = {"gd", "momentum", "adam"};
+  for (int i = 0; i < n; ++i) {
+    std::vector<std::string> sets = {"precision=" + precision,
+                                     "d=" + std::to_string(pick(4, 40)),
+                                     "L=" + std::to_string(pick(3, 8)),
+                                     "n=" + std::to_string(6 * pick(1, 10)),
+                                     "m=" + std::to_string(pick(2, 64)),
+                                     "m1=" + std::to_string(pick(2, 96)),
+                                     "seed=" + std::to_string(pick(0, 1000000)),
+                                     "init=" + std::string(pick(0, 1) ? "theory" : "kaiming"),
+                                     std::string("optimizer=") + opts[i % 3],
+                                     "lr=" + std::string(i % 3 == 2 ? "0.003" : "0.02"),
+                                     "lr_ratio=" + std::to_string(pick(1, 5)),
+                                     "steps=" + std::to_string(pick(150, 400)),
+                                     "record_every=" + std::to_string(pick(1, 40))};
+    auto spec = fs::parse_spec("model = \"cooccurrence\"\n", "<gpu test>", sets);
+    in.push_back({fs::expand_grid(spec)[0].params, spec.sweep_seed});
+  }
+  return in;
+}
+
+}  // namespace
+
+TEST_CASE("cuda: fp64 agrees with the CPU to 1e-9 and detectors agree exactly", "[gpu]") {
+  const auto& entry = *fs::find_model("cooccurrence");
+  auto in = random_sweep(1, "fp64", 24);
+  auto cpu = fs::execute_cpu(entry, in, 4);
+  for (bool global : {false, true}) {
+    fs::CudaOptions opt;
+    opt.force_global = global;
+    auto gpu = fs::execute_cuda(entry, in, opt);
+    REQUIRE(gpu.size() == cpu.size());
+    for (size_t i = 0; i < in.size(); ++i) {
+      INFO("run " << i << (global ? " (global memory)" : " (shared memory when it fits)"));
+      const Compare c = compare(cpu[i], gpu[i]);
+      CHECK(c.max_rel < 1e-9);
+      CHECK(c.detector_mismatches == 0);
+    }
+  }
+}
+
+TEST_CASE("cuda: fp32 agrees with the CPU's fp32 to 1e-4", "[gpu]") {
+  const auto& entry = *fs::find_model("cooccurrence");
+  auto in = random_sweep(2, "fp32", 18);
+  auto cpu = fs::execute_cpu(entry, in, 4);
+  auto gpu = fs::execute_cuda(entry, in, fs::CudaOptions{});
+  for (size_t i = 0; i < in.size(); ++i) {
+    INFO("run " << i);
+    CHECK(compare(cpu[i], gpu[i]).max_rel < 1e-4);
+  }
+}
+
+TEST_CASE("cuda: more runs than slots and launches gives the CPU's results, divergence included", "[gpu]") {
+  const auto& entry = *fs::find_model("cooccurrence");
+  auto spec = fs::parse_spec(
+      "model = \"cooccurrence\"\n[params]\nd = 12\nm = 16\nm1 = 24\n[train]\nsteps = 200\nrecord_every = 5\n"
+      "[grid]\nseed = { range = [0, 9] }\nlr = [0.01, 0.1, 1e7]\n",
+      "<gpu test>");
+  std::vector<fs::RunInput> in;
+  for (const auto& r : fs::expand_grid(spec)) in.push_back({r.params, spec.sweep_seed});
+  auto cpu = fs::execute_cpu(entry, in, 4);
+  fs::CudaOptions opt;
+  opt.max_slots = 3;
+  opt.max_runs_per_launch = 7;
+  long done = 0;
+  auto gpu = fs::execute_cuda(entry, in, opt, [&](long, const fs::RunResult&) { ++done; });
+  CHECK(done == long(in.size()));
+  long diverged = 0;
+  for (size_t i = 0; i < in.size(); ++i) {
+    INFO("run " << i);
+    const Compare c = compare(cpu[i], gpu[i]);
+    CHECK(c.max_rel < 1e-9);
+    CHECK(c.detector_mismatches == 0);
+    diverged += gpu[i].status == fs::RunResult::kDiverged;
+  }
+  CHECK(diverged == 9);
+}
+
+int main(int argc, char** argv) {
+  const fs::CudaDeviceInfo dev = fs::cuda_probe(0);
+  if (!dev.available) {
+    std::printf("skipped: %s\n", dev.reason.c_str());
+    return 77;
+  }
+  std::printf("device: %s (sm_%d%d, %d SMs)\n", dev.name.c_str(), dev.cc_major, dev.cc_minor, dev.sm_count);
+  return Catch::Session().run(argc, argv);
+}
