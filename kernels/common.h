@@ -25,6 +25,14 @@
 
 namespace fs {
 
+// float arguments take the float overloads on the host too.
+using std::exp;
+using std::fabs;
+using std::log;
+using std::log1p;
+using std::pow;
+using std::sqrt;
+
 template <typename Real>
 FS_HD inline Real softplus(Real x) {  // log(1 + exp(x)) without overflow
   return (x > Real(0) ? x : Real(0)) + log1p(exp(-fabs(x)));

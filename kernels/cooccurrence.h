@@ -227,7 +227,7 @@ struct Cooccurrence {
   // ---- loss and gradient ------------------------------------------------------------------------
   // Returns the loss to every member; leaves the forward quantities in scratch for observe().
   template <typename Team, typename Real>
-  FS_HD static Real loss_grad(const Team& team, const Config& c, const StepContext&, const int* idata,
+  FS_HD static Real loss_grad(const Team& team, const Config& c, const StepContext& ctx, const int* idata,
                               const Real*, const Real* theta, const Real* fixed, Real* grad, Real* scratch_buf) {
     const int n = c.n, L = c.L, m = c.m, m1 = c.m1;
     const long dm = long(c.d) * m;
@@ -238,11 +238,13 @@ struct Cooccurrence {
     auto s = scratch(c, scratch_buf);
     const Real inv_sqrt_m = Real(1) / sqrt(Real(m));
 
-    // u = W^T a                                                                      (m)
-    for (int f = team.rank(); f < m; f += team.size()) {
-      Real acc = 0;
-      for (int j = 0; j < m1; ++j) acc += a[j] * v.W[long(j) * m + f];
-      s.u[f] = acc;
+    // u = W^T a, owner-computes by feature                                           (m)
+    for (int f = team.rank(); f < m; f += team.size()) s.u[f] = 0;
+    for (int j = 0; j < m1; ++j) {
+      const Real aj = a[j];
+      const Real* w = v.W + long(j) * m;
+      FS_SIMD
+      for (int f = team.rank(); f < m; f += team.size()) s.u[f] += aj * w[f];
     }
     team.sync();
 
@@ -262,12 +264,13 @@ struct Cooccurrence {
       }
       Real z = 0;
       for (int k = 0; k < L; ++k) z += (p[k] = exp(p[k] - smax));
-      Real h = 0;
-      for (int k = 0; k < L; ++k) {
-        p[k] /= z;
-        h -= p[k] > Real(0) ? p[k] * log(p[k]) : Real(0);
+      const Real inv_z = Real(1) / z;
+      for (int k = 0; k < L; ++k) p[k] *= inv_z;
+      if (ctx.observing) {
+        Real h = 0;
+        for (int k = 0; k < L; ++k) h -= p[k] > Real(0) ? p[k] * log(p[k]) : Real(0);
+        s.H[il] = h;
       }
-      s.H[il] = h;
       const Real* vv = v.V + long(tok[il]) * m;
       Real acc = 0;
       FS_SIMD_REDUCE(+, acc)
@@ -340,7 +343,12 @@ struct Cooccurrence {
     }
     team.sync();
     // dW = a du^T                                                                    (m1, m)
-    for (long e = team.rank(); e < long(m1) * m; e += team.size()) gW[e] = a[e / m] * s.du[e % m];
+    for (int j = 0; j < m1; ++j) {
+      const Real aj = a[j];
+      Real* g = gW + long(j) * m;
+      FS_SIMD
+      for (int f = team.rank(); f < m; f += team.size()) g[f] = aj * s.du[f];
+    }
     if (team.leader()) {
       Real loss = 0;
       for (int i = 0; i < n; ++i) loss += s.loss_i[i];

@@ -56,7 +56,8 @@ FS_HD FlowOutcome run_flow_steps(const Team& team, const typename Model::Config&
   FlowOutcome out{kFlowOk, 0, 0, 0.0};
   long next_record = 0;
   for (long step = 0;; ++step) {
-    const StepContext ctx{step, fc.sweep_seed, fc.run_seed};
+    const bool record = step == record_step(fc, next_record);
+    const StepContext ctx{step, fc.sweep_seed, fc.run_seed, record};
     const Real loss = Model::loss_grad(team, cfg, ctx, b.idata, b.rdata, b.theta, b.fixed, b.grad, b.scratch);
     out.steps = step;
     out.final_loss = double(loss);
@@ -64,7 +65,7 @@ FS_HD FlowOutcome run_flow_steps(const Team& team, const typename Model::Config&
       out.status = kFlowDiverged;
       break;
     }
-    if (step == record_step(fc, next_record)) {
+    if (record) {
       Model::observe(team, cfg, b.idata, b.rdata, b.theta, b.fixed, b.scratch, b.obs);
       team.sync();
       Real* row = b.series + next_record * n_obs;

@@ -111,6 +111,7 @@ struct Sizes {
 struct StepContext {
   long step = 0;
   uint32_t sweep_seed = 0, run_seed = 0;
+  bool observing = true;  // observe() follows this evaluation: keep what it reads
 };
 
 // A run's recorded series: one row per recording step.
