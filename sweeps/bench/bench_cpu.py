@@ -69,7 +69,9 @@ def main():
 
     print(f"# cooccurrence sweep on the CPU: {args.runs} runs x {args.steps} steps, gradient descent, "
           f"{args.threads} threads")
-    print(f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; torch {torch.__version__}")
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
+               platform.machine())
+    print(f"# machine: {cpu}, {os.cpu_count()} cores; torch {torch.__version__}")
     print()
     print("| size | precision | flowsweep run-steps/s | PyTorch vmap run-steps/s | ratio |")
     print("|---|---|---|---|---|")
