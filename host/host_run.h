@@ -83,7 +83,9 @@ RunResult finish_run(const HostRun<Model, Real>& run, const Params& params, cons
   }
   if (out.records > 0) res.final_obs.assign(res.series.values.end() - n_obs, res.series.values.end());
   res.detected = Model::detect(run.cfg, params, res.series);
-  res.final_config = Model::template final_config<Real>(run.cfg, run.theta0.data(), final_theta, run.fixed.data());
+  res.final_config = Model::template final_config<Real>(run.cfg, run.fc, run.theta0.data(), final_theta, run.fixed.data());
+  res.final_rows = Model::template final_rows<Real>(run.cfg, run.idata.data(), run.rdata.data(), final_theta,
+                                                    run.fixed.data());
   return res;
 }
 

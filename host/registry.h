@@ -23,6 +23,7 @@ struct RunResult {
   std::vector<std::optional<long>> detected;  // record index per detector
   std::vector<double> final_obs;              // the last record
   std::vector<double> final_config;
+  std::vector<std::vector<double>> final_rows;  // rows of final_config.csv
   std::string message;
 };
 

@@ -111,6 +111,11 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
   write_file_atomic(dir + "runs.csv", runs_csv(spec, runs, results));
   write_file_atomic(dir + "phase_diagram.csv", phase_diagram_csv(spec, runs, results));
   write_file_atomic(dir + "trajectories.csv", trajectories_csv(spec, runs, results));
+  std::vector<std::string> files = {"runs.csv", "phase_diagram.csv", "trajectories.csv"};
+  if (!spec.entry->info.final_table.empty()) {
+    write_file_atomic(dir + "final_config.csv", final_config_csv(spec, runs, results));
+    files.push_back("final_config.csv");
+  }
 
   nlohmann::json m;
   m["flowsweep_version"] = FLOWSWEEP_VERSION;
@@ -142,7 +147,7 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
     if (results[i].status == RunResult::kFailed)
       failures.push_back({{"run_id", runs[i].id}, {"message", results[i].message}});
   m["failures"] = failures;
-  m["files"] = {"runs.csv", "phase_diagram.csv", "trajectories.csv"};
+  m["files"] = files;
   write_file_atomic(dir + "manifest.json", m.dump(2) + "\n");
   return out;
 }

@@ -158,4 +158,21 @@ std::string trajectories_csv(const Spec& spec, const std::vector<RunPoint>& runs
   return os.str();
 }
 
+std::string final_config_csv(const Spec& spec, const std::vector<RunPoint>& runs,
+                             const std::vector<RunResult>& results) {
+  const ModelInfo& info = spec.entry->info;
+  if (info.final_table.empty()) return "";
+  std::ostringstream os;
+  std::vector<std::string> head = {"run_id"};
+  for (const auto& c : info.final_table) head.push_back(c.name);
+  row(os, head);
+  for (size_t i = 0; i < runs.size(); ++i)
+    for (const auto& r : results[i].final_rows) {
+      os << runs[i].id;
+      for (double x : r) os << "," << num(x);
+      os << "\n";
+    }
+  return os.str();
+}
+
 }  // namespace fs

@@ -17,6 +17,10 @@ std::string phase_diagram_csv(const Spec& spec, const std::vector<RunPoint>& run
 std::string trajectories_csv(const Spec& spec, const std::vector<RunPoint>& runs,
                              const std::vector<RunResult>& results);
 
+// The model's variable-size final configuration, long form; empty when the model has none.
+std::string final_config_csv(const Spec& spec, const std::vector<RunPoint>& runs,
+                             const std::vector<RunResult>& results);
+
 // Quantile with linear interpolation between order statistics (numpy's and pandas' default).
 double quantile(std::vector<double> xs, double q);
 

@@ -17,6 +17,7 @@
 #include <cmath>
 
 #include "kernels/common.h"
+#include "kernels/flow.h"
 #include "kernels/model_api.h"
 #include "kernels/rng.h"
 
@@ -419,7 +420,8 @@ struct Cooccurrence {
 
   // ---- final configuration (host) ---------------------------------------------------------------
   template <typename Real>
-  static std::vector<double> final_config(const Config& c, const Real* theta0, const Real* theta, const Real*) {
+  static std::vector<double> final_config(const Config& c, const FlowConfig&, const Real* theta0, const Real* theta,
+                                          const Real*) {
     const auto v0 = view(c, theta0), v1 = view(c, theta);
     std::vector<double> out;
     for (int nu = 0; nu < 3; ++nu)
@@ -432,6 +434,11 @@ struct Cooccurrence {
       }
     out.push_back(rmax);
     return out;
+  }
+  template <typename Real>
+  static std::vector<std::vector<double>> final_rows(const Config&, const int*, const Real*, const Real*,
+                                                     const Real*) {
+    return {};
   }
 };
 

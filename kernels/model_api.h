@@ -93,6 +93,9 @@ struct ModelInfo {
   std::vector<NamedDoc> observables;    // recorded at every recording step, in this order
   std::vector<NamedDoc> detectors;      // phase times, each a column t_<name> and step_<name>
   std::vector<NamedDoc> final_columns;  // the final configuration, one column each
+  // A final configuration whose size depends on the run (one row per class and token, say): the
+  // columns of final_config.csv, after run_id. Empty when the model has none.
+  std::vector<NamedDoc> final_table;
 };
 
 // Sizes of one run's buffers, in elements.

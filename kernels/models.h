@@ -3,5 +3,6 @@
 #pragma once
 
 #include "kernels/cooccurrence.h"
+#include "kernels/scan_snap.h"
 
-#define FLOWSWEEP_MODELS(X) X(::fs::Cooccurrence)
+#define FLOWSWEEP_MODELS(X) X(::fs::Cooccurrence) X(::fs::ScanSnap)
