@@ -33,7 +33,7 @@ struct HostRun {
     Stream data_rng(fc.sweep_seed, fc.run_seed, kStreamData);
     Model::template make_data<Real>(cfg, data_rng, idata.data(), rdata.data());
     Stream init_rng(fc.sweep_seed, fc.run_seed, kStreamInit);
-    Model::template init<Real>(cfg, init_rng, theta.data(), fixed.data());
+    Model::template init<Real>(cfg, init_rng, idata.data(), rdata.data(), theta.data(), fixed.data());
     theta0 = theta;
   }
 
@@ -82,8 +82,10 @@ RunResult finish_run(const HostRun<Model, Real>& run, const Params& params, cons
     for (int o = 0; o < n_obs; ++o) res.series.values.push_back(double(series[k * n_obs + o]));
   }
   if (out.records > 0) res.final_obs.assign(res.series.values.end() - n_obs, res.series.values.end());
-  res.detected = Model::detect(run.cfg, params, res.series);
-  res.final_config = Model::template final_config<Real>(run.cfg, run.fc, run.theta0.data(), final_theta, run.fixed.data());
+  const std::vector<double> fixed(run.fixed.begin(), run.fixed.end());
+  res.detected = Model::detect(run.cfg, params, res.series, fixed);
+  res.final_config = Model::template final_config<Real>(run.cfg, run.fc, run.theta0.data(), final_theta,
+                                                        run.fixed.data(), res.series);
   res.final_rows = Model::template final_rows<Real>(run.cfg, run.idata.data(), run.rdata.data(), final_theta,
                                                     run.fixed.data());
   return res;

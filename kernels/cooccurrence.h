@@ -202,7 +202,7 @@ struct Cooccurrence {
   }
 
   template <typename Real>
-  static void init(const Config& c, Stream& rng, Real* theta, Real* fixed) {
+  static void init(const Config& c, Stream& rng, const int*, const Real*, Real* theta, Real* fixed) {
     const double s_att = c.init_scale * (c.init == kKaiming ? sqrt(2.0 / c.d) : 1.0 / sqrt(double(c.L) * c.m));
     const double s_mlp = c.init_scale * (c.init == kKaiming ? sqrt(2.0 / c.m) : 1.0 / sqrt(double(c.m1)));
     const long n_w = long(c.m1) * c.m, dm = long(c.d) * c.m;
@@ -400,7 +400,8 @@ struct Cooccurrence {
   }
 
   // ---- detectors (host) -------------------------------------------------------------------------
-  static std::vector<std::optional<long>> detect(const Config&, const Params& p, const Series& s) {
+  static std::vector<std::optional<long>> detect(const Config&, const Params& p, const Series& s,
+                                                 const std::vector<double>& = {}) {
     std::vector<std::optional<long>> out(3);
     out[0] = first_record(s, 0, [&](long r) { return s.at(r, kMargin) > 0; });
     if (out[0]) {
@@ -421,7 +422,7 @@ struct Cooccurrence {
   // ---- final configuration (host) ---------------------------------------------------------------
   template <typename Real>
   static std::vector<double> final_config(const Config& c, const FlowConfig&, const Real* theta0, const Real* theta,
-                                          const Real*) {
+                                          const Real*, const Series&) {
     const auto v0 = view(c, theta0), v1 = view(c, theta);
     std::vector<double> out;
     for (int nu = 0; nu < 3; ++nu)

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "kernels/cooccurrence.h"
+#include "kernels/joma.h"
 #include "kernels/scan_snap.h"
 
-#define FLOWSWEEP_MODELS(X) X(::fs::Cooccurrence) X(::fs::ScanSnap)
+#define FLOWSWEEP_MODELS(X) X(::fs::Cooccurrence) X(::fs::ScanSnap) X(::fs::JomaToy) X(::fs::Joma)

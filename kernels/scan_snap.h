@@ -154,7 +154,7 @@ struct ScanSnap {
   }
 
   template <typename Real>
-  static void init(const Config& c, Stream& rng, Real* theta, Real*) {
+  static void init(const Config& c, Stream& rng, const int*, const Real*, Real* theta, Real*) {
     const long n = 2L * c.M * c.M;
     const double a = 1.0 / std::sqrt(double(c.M));
     for (long i = 0; i < n; ++i) theta[i] = c.init == kUniform ? Real(a * (2 * rng.uniform() - 1)) : Real(0);
@@ -356,7 +356,8 @@ struct ScanSnap {
     return (s.at(b, kDistinctEntropy) - s.at(a, kDistinctEntropy)) / (s.t[size_t(b)] - s.t[size_t(a)]);
   }
 
-  static std::vector<std::optional<long>> detect(const Config&, const Params& p, const Series& s) {
+  static std::vector<std::optional<long>> detect(const Config&, const Params& p, const Series& s,
+                                                 const std::vector<double>&) {
     std::vector<std::optional<long>> out(2);
     long best = -1;
     double steepest = 0;
@@ -373,7 +374,7 @@ struct ScanSnap {
 
   template <typename Real>
   static std::vector<double> final_config(const Config& c, const FlowConfig& fc, const Real*, const Real*,
-                                          const Real*) {
+                                          const Real*, const Series&) {
     const double eta_y = fc.lr * fc.lr_ratio;
     return {2.0 * c.K * std::log(double(c.M)) / eta_y, double(c.M), double(c.K)};
   }

@@ -42,7 +42,7 @@ Point random_point(const fs::Params& p, uint32_t seed, double spread) {
   pt.scratch.resize(size_t(pt.sz.n_scratch));
   fs::Stream data(seed, 0, fs::kStreamData), init(seed, 0, fs::kStreamInit), jitter(seed, 0, 99);
   Cooccurrence::make_data<double>(pt.cfg, data, pt.idata.data(), nullptr);
-  Cooccurrence::init<double>(pt.cfg, init, pt.theta.data(), pt.fixed.data());
+  Cooccurrence::init<double>(pt.cfg, init, pt.idata.data(), nullptr, pt.theta.data(), pt.fixed.data());
   for (auto& x : pt.theta) x += spread * jitter.normal();
   return pt;
 }
@@ -172,7 +172,7 @@ TEST_CASE("cooccurrence: initial scales follow the init rule", "[cooccurrence][i
     auto sz = Cooccurrence::sizes(cfg);
     std::vector<double> theta(size_t(sz.n_theta)), fixed(size_t(sz.n_fixed));
     fs::Stream rng(1, 1, fs::kStreamInit);
-    Cooccurrence::init<double>(cfg, rng, theta.data(), fixed.data());
+    Cooccurrence::init<double>(cfg, rng, nullptr, nullptr, theta.data(), fixed.data());
     const bool kaiming = std::string(init) == "kaiming";
     const double s_mlp = scale * (kaiming ? std::sqrt(2.0 / m) : 1 / std::sqrt(double(m1)));
     const double s_att = scale * (kaiming ? std::sqrt(2.0 / d) : 1 / std::sqrt(double(L * m)));
@@ -209,20 +209,20 @@ TEST_CASE("cooccurrence: detectors on hand-made series", "[cooccurrence][detect]
   fs::Params p;
   p.set("phase2_ratio", fs::Value::number(2.0));
   p.set("loss_threshold", fs::Value::number(0.05));
-  auto det = Cooccurrence::detect(Cooccurrence::Config{}, p, s);
+  auto det = Cooccurrence::detect(Cooccurrence::Config{}, p, s, {});
   REQUIRE(det.size() == 3);
   CHECK(det[0] == 3);
   CHECK(det[1] == 6);
   CHECK(det[2] == 8);
   p.set("loss_threshold", fs::Value::number(0.001));
   p.set("phase2_ratio", fs::Value::number(100.0));
-  det = Cooccurrence::detect(Cooccurrence::Config{}, p, s);
+  det = Cooccurrence::detect(Cooccurrence::Config{}, p, s, {});
   CHECK(det[0] == 3);
   CHECK_FALSE(det[1].has_value());
   CHECK_FALSE(det[2].has_value());
   // No phase 1 end: no phase 2 either.
   for (int r = 0; r < 10; ++r) s.values[size_t(r * s.n_obs + Cooccurrence::kMargin)] = -1;
-  det = Cooccurrence::detect(Cooccurrence::Config{}, p, s);
+  det = Cooccurrence::detect(Cooccurrence::Config{}, p, s, {});
   CHECK_FALSE(det[0].has_value());
   CHECK_FALSE(det[1].has_value());
 }

@@ -1,0 +1,481 @@
+// JoMA: joint dynamics of MLP and attention (Tian, Wang, Zhang, Chen, Du, ICLR 2024; MODELS.md section 3).
+//
+// joma_toy: the reduced dynamics after attention is integrated out, for K saliencies v:
+//   v <- v + eta (mu - v) softmax(v^2 / tau).
+// It is not the gradient of a loss; the engine steps it as one, with "gradient" -(mu - v) softmax(v^2/tau),
+// so gradient descent with rate eta is the paper's update exactly. Its `loss` reports 0.5 ||mu - v||^2.
+//
+// joma: one softmax attention over contextual tokens with an MLP on top. Class k has token frequencies x_k;
+//   b_k = x_k exp(z / tau) / sum(x_k exp(z / tau)),   f_k = [b_k; 1],   h_k = phi(W^T f_k),
+//   logits_k = R^T h_k  (or h_k itself when hidden = 0: the paper's linear readout),
+//   loss = mean_k cross-entropy(logits_k, k).
+//
+// Work to threads: classes are spread over the team for the forward pass; the backward pass is
+// owner-computes, by hidden unit for W and R and by token for z, so no element has two writers.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/common.h"
+#include "kernels/flow.h"
+#include "kernels/model_api.h"
+#include "kernels/rng.h"
+
+namespace fs {
+
+namespace joma_detail {
+
+// The dip (record of the entropy's minimum, when it falls below the start by more than `margin`) and the
+// rebound (first later record where the entropy has regained `fraction` of the way back to `target`).
+inline std::vector<std::optional<long>> dip_and_rebound(const Series& s, int entropy, double margin,
+                                                        double fraction, double target) {
+  std::vector<std::optional<long>> out(2);
+  if (s.size() == 0) return out;
+  long best = 0;
+  for (long r = 1; r < s.size(); ++r)
+    if (s.at(r, entropy) < s.at(best, entropy)) best = r;
+  const double h_min = s.at(best, entropy);
+  if (!(h_min < s.at(0, entropy) - margin)) return out;
+  out[0] = best;
+  if (target > h_min)
+    out[1] = first_record(s, best + 1,
+                          [&](long r) { return s.at(r, entropy) >= h_min + fraction * (target - h_min); });
+  return out;
+}
+
+inline std::vector<ParamDef> detect_params() {
+  return {ParamDef::real("dip_margin", 1e-3, 0.0, 1e6, false,
+                         "a dip counts when the entropy's minimum is this far below its start (nats)"),
+          ParamDef::real("rebound_fraction", 0.5, 0.0, 1.0, true,
+                         "rebound: the entropy regains this fraction of the way from its minimum back up")};
+}
+
+template <typename Real>
+FS_HD Real entropy(const Real* p, int n) {
+  Real h = 0;
+  for (int i = 0; i < n; ++i) h -= p[i] > Real(0) ? p[i] * log(p[i]) : Real(0);
+  return h;
+}
+
+}  // namespace joma_detail
+
+// ==================================================================================================
+struct JomaToy {
+  static constexpr const char* kName = "joma_toy";
+  struct Config {
+    int K;
+    double tau, v0;
+  };
+  enum Obs : int { kLoss, kEntropy, kMaxWeight, kNumObs };
+
+  static ModelInfo info() {
+    ModelInfo mi;
+    mi.name = kName;
+    mi.paper = "Tian, Wang, Zhang, Chen, Du, ICLR 2024 (arXiv 2310.00535), reduced dynamics";
+    mi.doc = "JoMA toy: v <- v + eta (mu - v) softmax(v^2/tau); attention entropy dips and rebounds";
+    mi.params = {ParamDef::integer("K", 20, 2, 1 << 20, "number of components"),
+                 ParamDef::real("tau", 3.0, 0.0, 1e6, true, "temperature"),
+                 ParamDef::real("v0", 0.05, -1e6, 1e6, false, "initial value of every v_i")};
+    mi.detect_params = joma_detail::detect_params();
+    mi.groups = {{"v", false, "the saliencies v, rate lr (eta)"}};
+    mi.observables = {{"loss", "0.5 ||mu - v||^2 (the update is not the gradient of a loss)"},
+                      {"entropy", "entropy of softmax(v^2 / tau)"},
+                      {"max_weight", "largest entry of softmax(v^2 / tau)"}};
+    mi.detectors = {{"dip", "the entropy's minimum, when below its start by dip_margin"},
+                    {"rebound", "after the dip, the entropy regains rebound_fraction toward softmax(mu^2/tau)'s"}};
+    mi.final_columns = {{"entropy_start", "ln K"},
+                        {"entropy_min", "the entropy's minimum over the records"},
+                        {"entropy_target", "entropy of softmax(mu^2 / tau)"},
+                        {"rebound", "(final - min) / (target - min) of the entropy"}};
+    return mi;
+  }
+  static Config configure(const Params& p) {
+    return Config{int(p.integer("K")), p.real("tau"), p.real("v0")};
+  }
+  static Sizes sizes(const Config& c) {
+    Sizes s;
+    s.n_groups = 1;
+    s.group_end[0] = c.K;
+    s.n_theta = c.K;
+    s.n_fixed = c.K;  // mu
+    s.n_scratch = c.K + 2;
+    s.n_obs = kNumObs;
+    return s;
+  }
+  template <typename Real>
+  static void make_data(const Config&, Stream&, int*, Real*) {}
+  // mu = sorted(1 + 3 uniform(K)), drawn once per run; v = v0.
+  template <typename Real>
+  static void init(const Config& c, Stream& rng, const int*, const Real*, Real* theta, Real* fixed) {
+    std::vector<double> mu(size_t(c.K));
+    for (auto& m : mu) m = 1.0 + 3.0 * rng.uniform();
+    std::sort(mu.begin(), mu.end());
+    for (int i = 0; i < c.K; ++i) fixed[i] = Real(mu[size_t(i)]), theta[i] = Real(c.v0);
+  }
+
+  // softmax(v^2 / tau) into w; returns nothing, leader only.
+  template <typename Real>
+  FS_HD static void weights(const Config& c, const Real* v, Real* w) {
+    Real mx = -INFINITY;
+    for (int i = 0; i < c.K; ++i) mx = v[i] * v[i] > mx ? v[i] * v[i] : mx;
+    Real z = 0;
+    for (int i = 0; i < c.K; ++i) z += (w[i] = exp((v[i] * v[i] - mx) / Real(c.tau)));
+    for (int i = 0; i < c.K; ++i) w[i] /= z;
+  }
+
+  template <typename Team, typename Real>
+  FS_HD static Real loss_grad(const Team& team, const Config& c, const StepContext&, const int*, const Real*,
+                              const Real* theta, const Real* fixed, Real* grad, Real* scratch) {
+    Real* w = scratch;
+    if (team.leader()) {
+      weights(c, theta, w);
+      Real loss = 0;
+      for (int i = 0; i < c.K; ++i) loss += Real(0.5) * (fixed[i] - theta[i]) * (fixed[i] - theta[i]);
+      scratch[c.K] = loss;
+    }
+    team.sync();
+    for (int i = team.rank(); i < c.K; i += team.size()) grad[i] = -(fixed[i] - theta[i]) * w[i];
+    team.sync();
+    return scratch[c.K];
+  }
+
+  template <typename Team, typename Real>
+  FS_HD static void observe(const Team& team, const Config& c, const int*, const Real*, const Real*, const Real*,
+                            const Real* scratch, Real* obs) {
+    if (!team.leader()) return;
+    Real mx = 0;
+    for (int i = 0; i < c.K; ++i) mx = scratch[i] > mx ? scratch[i] : mx;
+    obs[kLoss] = scratch[c.K];
+    obs[kEntropy] = joma_detail::entropy(scratch, c.K);
+    obs[kMaxWeight] = mx;
+  }
+
+  static double target_entropy(const Config& c, const double* mu) {
+    std::vector<double> w(size_t(c.K));
+    weights(c, mu, w.data());
+    return joma_detail::entropy(w.data(), c.K);
+  }
+
+  static std::vector<std::optional<long>> detect(const Config& c, const Params& p, const Series& s,
+                                                 const std::vector<double>& fixed) {
+    return joma_detail::dip_and_rebound(s, kEntropy, p.real("dip_margin"), p.real("rebound_fraction"),
+                                        target_entropy(c, fixed.data()));
+  }
+
+  template <typename Real>
+  static std::vector<double> final_config(const Config& c, const FlowConfig&, const Real*, const Real*,
+                                          const Real* fixed, const Series& s) {
+    std::vector<double> mu(fixed, fixed + c.K);
+    const double target = target_entropy(c, mu.data());
+    if (s.size() == 0) return {std::log(double(c.K)), NAN, target, NAN};
+    double h_min = s.at(0, kEntropy);
+    for (long r = 1; r < s.size(); ++r) h_min = std::fmin(h_min, s.at(r, kEntropy));
+    const double h_final = s.at(s.size() - 1, kEntropy);
+    return {std::log(double(c.K)), h_min, target, target > h_min ? (h_final - h_min) / (target - h_min) : NAN};
+  }
+  template <typename Real>
+  static std::vector<std::vector<double>> final_rows(const Config&, const int*, const Real*, const Real*,
+                                                     const Real*) {
+    return {};
+  }
+};
+
+// ==================================================================================================
+struct Joma {
+  static constexpr const char* kName = "joma";
+  enum Phi : int { kIdentity = 0, kRelu = 1, kSilu = 2 };
+  struct Config {
+    int C, n_distinct, n_common;
+    int MC, d, H;  // contextual tokens, embedding (MC + 1), hidden units
+    bool direct;   // no R: logits are the hidden units (H = C)
+    int phi;
+    double tau, init_std;
+  };
+  enum Obs : int { kLoss, kEntropy, kZhatCorr, kMaxAttn, kNumObs };
+
+  static ModelInfo info() {
+    ModelInfo mi;
+    mi.name = kName;
+    mi.paper = "Tian, Wang, Zhang, Chen, Du, ICLR 2024 (arXiv 2310.00535)";
+    mi.doc = "JoMA: softmax attention over contextual tokens with an MLP on top, classes by bag of words";
+    mi.params = {
+        ParamDef::integer("C", 20, 2, 1 << 14, "classes"),
+        ParamDef::integer("n_distinct", 10, 1, 1 << 14, "distinct contextual tokens per class"),
+        ParamDef::integer("n_common", 10, 0, 1 << 14, "contextual tokens shared by every class"),
+        ParamDef::integer("hidden", 0, 0, 1 << 14, "hidden units H with a trained readout R; 0: logits = W^T f (H = C)"),
+        ParamDef::choice("phi", "identity", {"identity", "relu", "silu"}, "the MLP's nonlinearity"),
+        ParamDef::real("tau", 0.5, 0.0, 1e6, true, "attention temperature"),
+        ParamDef::real("init_std", 0.01, 0.0, 1e6, false, "Gaussian std of z, W and R at initialisation"),
+    };
+    mi.detect_params = joma_detail::detect_params();
+    mi.groups = {{"mlp", false, "W and R, rate lr"}, {"attention", true, "attention logits z, rate lr * lr_ratio"}};
+    mi.observables = {{"loss", "mean cross-entropy over classes"},
+                      {"attn_entropy", "entropy of b_k, mean over classes"},
+                      {"zhat_corr", "centred cosine between z and the JoMA prediction z_hat"},
+                      {"max_attn", "largest entry of b_k, mean over classes"}};
+    mi.detectors = {{"dip", "the attention entropy's minimum, when below its start by dip_margin"},
+                    {"rebound", "after the dip, the entropy regains rebound_fraction of the way to its start"}};
+    mi.final_columns = {{"entropy_start", "attention entropy at t = 0"},
+                        {"entropy_min", "its minimum over the records"},
+                        {"rebound", "(final - min) / (start - min) of the attention entropy"}};
+    return mi;
+  }
+
+  static Config configure(const Params& p) {
+    Config c{};
+    c.C = int(p.integer("C"));
+    c.n_distinct = int(p.integer("n_distinct"));
+    c.n_common = int(p.integer("n_common"));
+    c.MC = c.C * c.n_distinct + c.n_common;
+    c.d = c.MC + 1;
+    const long hidden = p.integer("hidden");
+    c.direct = hidden == 0;
+    c.H = c.direct ? c.C : int(hidden);
+    const std::string& phi = p.choice("phi");
+    c.phi = phi == "relu" ? kRelu : phi == "silu" ? kSilu : kIdentity;
+    c.tau = p.real("tau");
+    c.init_std = p.real("init_std");
+    if (long(c.C) * c.n_distinct + c.n_common > (1L << 16))
+      throw ParamError("n_distinct", "more than 65536 contextual tokens");
+    return c;
+  }
+
+  FS_HD static long n_W(const Config& c) { return long(c.d) * c.H; }
+  FS_HD static long n_R(const Config& c) { return c.direct ? 0 : long(c.H) * c.C; }
+
+  static Sizes sizes(const Config& c) {
+    Sizes s;
+    s.n_groups = 2;
+    s.group_end[0] = n_W(c) + n_R(c);
+    s.group_end[1] = s.group_end[0] + c.MC;
+    s.n_theta = s.group_end[1];
+    s.n_fixed = c.MC;                     // the offset of z_hat, fixed at t = 0
+    s.n_rdata = long(c.C + 1) * c.MC;     // x_k (C, MC) | xbar (MC)
+    s.n_scratch = long(c.C) * class_words(c) + 1;
+    s.n_obs = kNumObs;
+    return s;
+  }
+  // per class: b (MC) | dz contribution (MC) | a (H) | h (H) | da (H) | g (C) | loss (1)
+  FS_HD static long class_words(const Config& c) { return 2L * c.MC + 3L * c.H + c.C + 1; }
+
+  // [ours] Class k's frequencies: its own distinct tokens and the common ones, weights uniform in (0, 1),
+  // normalised to sum 1.
+  template <typename Real>
+  static void make_data(const Config& c, Stream& rng, int*, Real* rdata) {
+    Real* xbar = rdata + long(c.C) * c.MC;
+    for (int l = 0; l < c.MC; ++l) xbar[l] = 0;
+    for (int k = 0; k < c.C; ++k) {
+      Real* x = rdata + long(k) * c.MC;
+      double tot = 0;
+      std::vector<double> w(size_t(c.MC), 0.0);
+      for (int r = 0; r < c.n_distinct; ++r) tot += (w[size_t(k * c.n_distinct + r)] = rng.uniform());
+      for (int r = 0; r < c.n_common; ++r) tot += (w[size_t(c.C * c.n_distinct + r)] = rng.uniform());
+      for (int l = 0; l < c.MC; ++l) {
+        x[l] = Real(w[size_t(l)] / tot);
+        xbar[l] += x[l] / Real(c.C);
+      }
+    }
+  }
+
+  template <typename Real>
+  static void init(const Config& c, Stream& rng, const int*, const Real* rdata, Real* theta, Real* fixed) {
+    const long n = n_W(c) + n_R(c) + c.MC;
+    for (long i = 0; i < n; ++i) theta[i] = Real(c.init_std * rng.normal());
+    // z_hat's offset makes z_hat(0) = z(0).
+    const Real* W = theta;
+    const Real* z = theta + n_W(c) + n_R(c);
+    const Real* xbar = rdata + long(c.C) * c.MC;
+    Real w2 = 0;
+    for (long i = 0; i < n_W(c); ++i) w2 += W[i] * W[i];
+    for (int l = 0; l < c.MC; ++l) fixed[l] = z[l] - zhat_raw(c, W, xbar, w2, l);
+  }
+
+  template <typename Real>
+  FS_HD static Real act(int phi, Real a) {
+    if (phi == kRelu) return a > Real(0) ? a : Real(0);
+    if (phi == kSilu) return a / (Real(1) + exp(-a));
+    return a;
+  }
+  template <typename Real>
+  FS_HD static Real act_grad(int phi, Real a) {
+    if (phi == kRelu) return a > Real(0) ? Real(1) : Real(0);
+    if (phi == kSilu) {
+      const Real s = Real(1) / (Real(1) + exp(-a));
+      return s * (Real(1) + a * (Real(1) - s));
+    }
+    return Real(1);
+  }
+
+  template <typename Team, typename Real>
+  FS_HD static Real loss_grad(const Team& team, const Config& c, const StepContext&, const int*, const Real* rdata,
+                              const Real* theta, const Real*, Real* grad, Real* scratch) {
+    const int MC = c.MC, H = c.H, C = c.C;
+    const Real* W = theta;              // (d, H)
+    const Real* R = theta + n_W(c);     // (H, C)
+    const Real* z = R + n_R(c);         // (MC)
+    Real* gW = grad;
+    Real* gR = grad + n_W(c);
+    Real* gz = gR + n_R(c);
+    const long cw = class_words(c);
+    const Real inv_tau = Real(1) / Real(c.tau);
+
+    for (int k = team.rank(); k < C; k += team.size()) {
+      Real* s = scratch + k * cw;
+      Real* b = s;
+      Real* dz = b + MC;
+      Real* a = dz + MC;
+      Real* h = a + H;
+      Real* da = h + H;
+      Real* g = da + H;
+      const Real* x = rdata + long(k) * MC;
+      Real zmax = -INFINITY;
+      for (int l = 0; l < MC; ++l)
+        if (x[l] > Real(0) && z[l] > zmax) zmax = z[l];
+      Real tot = 0;
+      for (int l = 0; l < MC; ++l) tot += (b[l] = x[l] > Real(0) ? x[l] * exp((z[l] - zmax) * inv_tau) : Real(0));
+      for (int l = 0; l < MC; ++l) b[l] /= tot;
+      for (int u = 0; u < H; ++u) {
+        Real acc = W[long(MC) * H + u];  // the query's residual coordinate
+        for (int l = 0; l < MC; ++l) acc += W[long(l) * H + u] * b[l];
+        a[u] = acc;
+        h[u] = act(c.phi, acc);
+      }
+      Real lmax = -INFINITY;
+      for (int o = 0; o < C; ++o) {
+        Real acc = 0;
+        if (c.direct) {
+          acc = h[o];
+        } else {
+          for (int u = 0; u < H; ++u) acc += R[long(u) * C + o] * h[u];
+        }
+        g[o] = acc;
+        lmax = acc > lmax ? acc : lmax;
+      }
+      Real zs = 0;
+      for (int o = 0; o < C; ++o) zs += exp(g[o] - lmax);
+      s[cw - 1] = log(zs) + lmax - g[k];
+      for (int o = 0; o < C; ++o) g[o] = (exp(g[o] - lmax) / zs - (o == k ? Real(1) : Real(0))) / Real(C);
+      for (int u = 0; u < H; ++u) {
+        Real dh = 0;
+        if (c.direct) {
+          dh = g[u];
+        } else {
+          for (int o = 0; o < C; ++o) dh += R[long(u) * C + o] * g[o];
+        }
+        da[u] = dh * act_grad(c.phi, a[u]);
+      }
+      // dL/db_l = (W da)_l;  dL/dz_l = b_l (db_l - b.db) / tau
+      Real bdb = 0;
+      for (int l = 0; l < MC; ++l) {
+        Real acc = 0;
+        for (int u = 0; u < H; ++u) acc += W[long(l) * H + u] * da[u];
+        dz[l] = acc;
+        bdb += b[l] * acc;
+      }
+      for (int l = 0; l < MC; ++l) dz[l] = b[l] * (dz[l] - bdb) * inv_tau;
+    }
+    team.sync();
+
+    // dW[l, u] = sum_k f_kl da_ku, dR[u, o] = sum_k h_ku g_ko: owner-computes by hidden unit u.
+    for (int u = team.rank(); u < H; u += team.size()) {
+      for (int l = 0; l <= MC; ++l) gW[long(l) * H + u] = 0;
+      if (!c.direct)
+        for (int o = 0; o < C; ++o) gR[long(u) * C + o] = 0;
+      for (int k = 0; k < C; ++k) {
+        const Real* s = scratch + k * cw;
+        const Real* b = s;
+        const Real* h = s + 2 * MC + H;
+        const Real* da = h + H;
+        const Real* g = da + H;
+        const Real dak = da[u];
+        for (int l = 0; l < MC; ++l) gW[long(l) * H + u] += b[l] * dak;
+        gW[long(MC) * H + u] += dak;
+        if (!c.direct)
+          for (int o = 0; o < C; ++o) gR[long(u) * C + o] += h[u] * g[o];
+      }
+    }
+    // dz: owner-computes by token.
+    for (int l = team.rank(); l < MC; l += team.size()) {
+      Real acc = 0;
+      for (int k = 0; k < C; ++k) acc += scratch[k * cw + MC + l];
+      gz[l] = acc;
+    }
+    team.sync();
+    if (team.leader()) {
+      Real loss = 0;
+      for (int k = 0; k < C; ++k) loss += scratch[k * cw + cw - 1];
+      scratch[long(C) * cw] = loss / Real(C);
+    }
+    team.sync();
+    return scratch[long(C) * cw];
+  }
+
+  // sum_u V_lu^2 - xbar_l ||W||_F^2, over 2 tau: z_hat without its offset.
+  template <typename Real>
+  FS_HD static Real zhat_raw(const Config& c, const Real* W, const Real* xbar, Real w2, int l) {
+    Real v2 = 0;
+    for (int u = 0; u < c.H; ++u) v2 += W[long(l) * c.H + u] * W[long(l) * c.H + u];
+    return (v2 - xbar[l] * w2) / (Real(2) * Real(c.tau));
+  }
+
+  template <typename Team, typename Real>
+  FS_HD static void observe(const Team& team, const Config& c, const int*, const Real* rdata, const Real* theta,
+                            const Real* fixed, const Real* scratch, Real* obs) {
+    if (!team.leader()) return;
+    const int MC = c.MC;
+    const long cw = class_words(c);
+    Real H = 0, mx = 0;
+    for (int k = 0; k < c.C; ++k) {
+      const Real* b = scratch + k * cw;
+      H += joma_detail::entropy(b, MC);
+      Real m = 0;
+      for (int l = 0; l < MC; ++l) m = b[l] > m ? b[l] : m;
+      mx += m;
+    }
+    const Real* W = theta;
+    const Real* z = theta + n_W(c) + n_R(c);
+    const Real* xbar = rdata + long(c.C) * MC;
+    Real w2 = 0;
+    for (long i = 0; i < n_W(c); ++i) w2 += W[i] * W[i];
+    // centred cosine of z and z_hat = zhat_raw + offset (offset = z(0) - zhat_raw(0), in fixed)
+    Real mz = 0, mh = 0;
+    for (int l = 0; l < MC; ++l) {
+      mz += z[l];
+      mh += zhat_raw(c, W, xbar, w2, l) + fixed[l];
+    }
+    mz /= Real(MC), mh /= Real(MC);
+    Real zz = 0, hh = 0, zh = 0;
+    for (int l = 0; l < MC; ++l) {
+      const Real dz = z[l] - mz, dh = zhat_raw(c, W, xbar, w2, l) + fixed[l] - mh;
+      zz += dz * dz, hh += dh * dh, zh += dz * dh;
+    }
+    obs[kLoss] = scratch[long(c.C) * cw];
+    obs[kEntropy] = H / Real(c.C);
+    obs[kZhatCorr] = zz > Real(0) && hh > Real(0) ? zh / sqrt(zz * hh) : Real(NAN);
+    obs[kMaxAttn] = mx / Real(c.C);
+  }
+
+  static std::vector<std::optional<long>> detect(const Config&, const Params& p, const Series& s,
+                                                 const std::vector<double>&) {
+    const double start = s.size() > 0 ? s.at(0, kEntropy) : 0.0;
+    return joma_detail::dip_and_rebound(s, kEntropy, p.real("dip_margin"), p.real("rebound_fraction"), start);
+  }
+
+  template <typename Real>
+  static std::vector<double> final_config(const Config&, const FlowConfig&, const Real*, const Real*, const Real*,
+                                          const Series& s) {
+    if (s.size() == 0) return {NAN, NAN, NAN};
+    double h_min = s.at(0, kEntropy);
+    for (long r = 1; r < s.size(); ++r) h_min = std::fmin(h_min, s.at(r, kEntropy));
+    const double h0 = s.at(0, kEntropy), h1 = s.at(s.size() - 1, kEntropy);
+    return {h0, h_min, h0 > h_min ? (h1 - h_min) / (h0 - h_min) : NAN};
+  }
+  template <typename Real>
+  static std::vector<std::vector<double>> final_rows(const Config&, const int*, const Real*, const Real*,
+                                                     const Real*) {
+    return {};
+  }
+};
+
+}  // namespace fs
