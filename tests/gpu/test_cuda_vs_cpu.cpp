@@ -42,26 +42,43 @@ Compare compare(const fs::RunResult& cpu, const fs::RunResult& gpu) {
   return c;
 }
 
-std::vector<fs::RunInput> random_sweep(uint32_t seed, const std::string& precision, int n) {
-  std::mt19937 rng(seed);
-  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
-  std::vector<fs::RunInput> in;
+// Random sizes and settings of one model, as --set overrides.
+std::vector<std::string> random_point(const std::string& model, std::mt19937& rng, int i) {
+  auto pick = [&](int lo, int hi) { return std::to_string(std::uniform_int_distribution<int>(lo, hi)(rng)); };
   const char* opts[] = {"gd", "momentum", "adam"};
+  std::vector<std::string> sets = {std::string("optimizer=") + opts[i % 3], "seed=" + pick(0, 1000000),
+                                   "steps=" + pick(150, 400), "record_every=" + pick(1, 40),
+                                   "lr_ratio=" + pick(1, 5)};
+  const bool adam = i % 3 == 2;
+  if (model == "cooccurrence") {
+    for (auto x : {"d=" + pick(4, 40), "L=" + pick(3, 8), "n=" + std::to_string(6 * std::stoi(pick(1, 10))),
+                   "m=" + pick(2, 64), "m1=" + pick(2, 96), std::string("init=") + (i % 2 ? "theory" : "kaiming"),
+                   std::string("lr=") + (adam ? "0.003" : "0.02")})
+      sets.push_back(x);
+  } else if (model == "scan_snap") {
+    for (auto x : {"num_last=" + pick(1, 4), "num_next_per_last=" + pick(1, 3), "num_common=" + pick(0, 12),
+                   std::string("mode=") + (i % 2 ? "minibatch" : "population"), "T=" + pick(8, 64),
+                   "batch=" + pick(4, 64), std::string("init=uniform"), std::string("lr=") + (adam ? "0.01" : "0.2")})
+      sets.push_back(x);
+  } else if (model == "joma_toy") {
+    for (auto x : {"K=" + pick(2, 64), std::string("lr=0.02")}) sets.push_back(x);
+  } else if (model == "joma") {
+    const char* phis[] = {"identity", "relu", "silu"};
+    for (auto x : {"C=" + pick(2, 20), "n_distinct=" + pick(1, 10), "n_common=" + pick(0, 10),
+                   "hidden=" + std::string(i % 2 ? "0" : pick(2, 40)), std::string("phi=") + phis[(i / 3) % 3],
+                   std::string("init_std=0.1"), std::string("lr=") + (adam ? "0.01" : "0.1")})
+      sets.push_back(x);
+  }
+  return sets;
+}
+
+std::vector<fs::RunInput> random_sweep(const std::string& model, uint32_t seed, const std::string& precision, int n) {
+  std::mt19937 rng(seed);
+  std::vector<fs::RunInput> in;
   for (int i = 0; i < n; ++i) {
-    std::vector<std::string> sets = {"precision=" + precision,
-                                     "d=" + std::to_string(pick(4, 40)),
-                                     "L=" + std::to_string(pick(3, 8)),
-                                     "n=" + std::to_string(6 * pick(1, 10)),
-                                     "m=" + std::to_string(pick(2, 64)),
-                                     "m1=" + std::to_string(pick(2, 96)),
-                                     "seed=" + std::to_string(pick(0, 1000000)),
-                                     "init=" + std::string(pick(0, 1) ? "theory" : "kaiming"),
-                                     std::string("optimizer=") + opts[i % 3],
-                                     "lr=" + std::string(i % 3 == 2 ? "0.003" : "0.02"),
-                                     "lr_ratio=" + std::to_string(pick(1, 5)),
-                                     "steps=" + std::to_string(pick(150, 400)),
-                                     "record_every=" + std::to_string(pick(1, 40))};
-    auto spec = fs::parse_spec("model = \"cooccurrence\"\n", "<gpu test>", sets);
+    auto sets = random_point(model, rng, i);
+    sets.push_back("precision=" + precision);
+    auto spec = fs::parse_spec("model = \"" + model + "\"\n", "<gpu test>", sets);
     in.push_back({fs::expand_grid(spec)[0].params, spec.sweep_seed});
   }
   return in;
@@ -70,8 +87,8 @@ std::vector<fs::RunInput> random_sweep(uint32_t seed, const std::string& precisi
 }  // namespace
 
 TEST_CASE("cuda: fp64 agrees with the CPU to 1e-9 and detectors agree exactly", "[gpu]") {
-  const auto& entry = *fs::find_model("cooccurrence");
-  auto in = random_sweep(1, "fp64", 24);
+  for (const auto& entry : fs::models()) {
+  auto in = random_sweep(entry.info.name, 1, "fp64", 24);
   auto cpu = fs::execute_cpu(entry, in, 4);
   for (bool global : {false, true}) {
     fs::CudaOptions opt;
@@ -79,22 +96,24 @@ TEST_CASE("cuda: fp64 agrees with the CPU to 1e-9 and detectors agree exactly", 
     auto gpu = fs::execute_cuda(entry, in, opt);
     REQUIRE(gpu.size() == cpu.size());
     for (size_t i = 0; i < in.size(); ++i) {
-      INFO("run " << i << (global ? " (global memory)" : " (shared memory when it fits)"));
+      INFO(entry.info.name << " run " << i << (global ? " (global memory)" : " (shared memory when it fits)"));
       const Compare c = compare(cpu[i], gpu[i]);
       CHECK(c.max_rel < 1e-9);
       CHECK(c.detector_mismatches == 0);
     }
   }
+  }
 }
 
 TEST_CASE("cuda: fp32 agrees with the CPU's fp32 to 1e-4", "[gpu]") {
-  const auto& entry = *fs::find_model("cooccurrence");
-  auto in = random_sweep(2, "fp32", 18);
-  auto cpu = fs::execute_cpu(entry, in, 4);
-  auto gpu = fs::execute_cuda(entry, in, fs::CudaOptions{});
-  for (size_t i = 0; i < in.size(); ++i) {
-    INFO("run " << i);
-    CHECK(compare(cpu[i], gpu[i]).max_rel < 1e-4);
+  for (const auto& entry : fs::models()) {
+    auto in = random_sweep(entry.info.name, 2, "fp32", 18);
+    auto cpu = fs::execute_cpu(entry, in, 4);
+    auto gpu = fs::execute_cuda(entry, in, fs::CudaOptions{});
+    for (size_t i = 0; i < in.size(); ++i) {
+      INFO(entry.info.name << " run " << i);
+      CHECK(compare(cpu[i], gpu[i]).max_rel < 1e-4);
+    }
   }
 }
 
