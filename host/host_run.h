@@ -18,6 +18,7 @@ struct HostRun {
   FlowConfig fc;
   Sizes sz;
   std::vector<int> idata;
+  std::vector<long> schedule;  // recording steps
   std::vector<Real> rdata, theta, theta0, fixed, grad, scratch, opt_state, obs, series;
 
   HostRun(const RunInput& in, const ModelInfo& info) {
@@ -35,6 +36,7 @@ struct HostRun {
     Stream init_rng(fc.sweep_seed, fc.run_seed, kStreamInit);
     Model::template init<Real>(cfg, init_rng, idata.data(), rdata.data(), theta.data(), fixed.data());
     theta0 = theta;
+    schedule = record_schedule(fc);
   }
 
   // Workspace for running the flow on the host.
@@ -43,11 +45,11 @@ struct HostRun {
     scratch.assign(size_t(sz.n_scratch), Real(0));
     opt_state.assign(size_t(sz.n_theta) * size_t(opt_state_per_param(fc.opt.kind)), Real(0));
     obs.assign(size_t(sz.n_obs), Real(0));
-    series.assign(size_t(record_count(fc)) * size_t(sz.n_obs), Real(0));
+    series.assign(schedule.size() * size_t(sz.n_obs), Real(0));
   }
   FlowBuffers<Real> buffers() {
-    return {idata.data(), rdata.data(), theta.data(), fixed.data(), grad.data(),
-            scratch.data(), opt_state.data(), obs.data(), series.data()};
+    return {idata.data(), rdata.data(), theta.data(), fixed.data(), grad.data(), scratch.data(),
+            opt_state.data(), obs.data(), series.data(), schedule.data(), long(schedule.size())};
   }
 
   Real loss_grad(long step) {
@@ -76,7 +78,7 @@ RunResult finish_run(const HostRun<Model, Real>& run, const Params& params, cons
   const int n_obs = run.sz.n_obs;
   res.series.n_obs = n_obs;
   for (long k = 0; k < out.records; ++k) {
-    const long step = record_step(run.fc, k);
+    const long step = run.schedule[size_t(k)];
     res.series.step.push_back(step);
     res.series.t.push_back(double(step) * run.fc.lr);
     for (int o = 0; o < n_obs; ++o) res.series.values.push_back(double(series[k * n_obs + o]));

@@ -29,7 +29,10 @@ const std::vector<ParamDef>& train_params() {
       ParamDef::real("lr", 0.01, 0.0, 1e12, true, "base learning rate; flow time t = steps * lr"),
       ParamDef::real("lr_ratio", 1.0, 0.0, 1e12, true, "second group's rate over the first's"),
       ParamDef::integer("steps", 1000, 0, 1L << 40, "optimiser steps"),
+      ParamDef::choice("record", "linear", {"linear", "log"},
+                       "recording schedule: every record_every steps, or `records` log-spaced steps"),
       ParamDef::integer("record_every", 10, 1, 1L << 40, "steps between recordings (the last step is always recorded)"),
+      ParamDef::integer("records", 200, 2, 1L << 24, "number of log-spaced recordings (record = log)"),
       ParamDef::choice("precision", "fp64", {"fp32", "fp64"}, "arithmetic of the flow"),
       ParamDef::real("momentum", 0.9, 0.0, 1.0, false, "heavy-ball coefficient (optimizer = momentum)"),
       ParamDef::real("beta1", 0.9, 0.0, 1.0, false, "Adam first-moment decay"),
@@ -58,6 +61,8 @@ TrainConfig train_config(const Params& p, uint32_t sweep_seed, const ModelInfo& 
   for (size_t g = 0; g < info.groups.size(); ++g) tc.opt.lr[g] = tc.lr * (info.groups[g].ratio ? tc.lr_ratio : 1.0);
   tc.steps = p.integer("steps");
   tc.record_every = p.integer("record_every");
+  tc.schedule = p.choice("record") == "log" ? 1 : 0;
+  tc.records = p.integer("records");
   tc.fp64 = p.choice("precision") == "fp64";
   tc.sweep_seed = sweep_seed;
   tc.run_seed = uint32_t(p.integer("seed"));

@@ -1,8 +1,10 @@
 // One run's whole flow: loss and gradient, recording, divergence check, optimiser step, for every step.
 // Written once against a team, so the CPU executor (a team of one thread) and the CUDA kernels (a team
-// of one thread block) run the same loop. Records land at a fixed schedule: record k is taken at step
-// min(k * record_every, steps), so the host can rebuild step and flow time of every record.
+// of one thread block) run the same loop. Records land at the steps of a schedule the host computes
+// once (linear, or log-spaced for long flows), so every backend records at the same steps.
 #pragma once
+
+#include <vector>
 
 #include "kernels/common.h"
 #include "kernels/model_api.h"
@@ -15,16 +17,31 @@ struct FlowConfig {
   OptConfig opt;  // lr per group from lr and lr_ratio
   double lr = 0, lr_ratio = 1;
   long steps = 0, record_every = 1;
+  int schedule = 0;    // 0: every record_every steps; 1: `records` log-spaced steps
+  long records = 200;
   bool fp64 = true;
   uint32_t sweep_seed = 0, run_seed = 0;
 };
 
-FS_HD inline long record_count(const FlowConfig& fc) {
-  return (fc.steps + fc.record_every - 1) / fc.record_every + 1;
-}
-FS_HD inline long record_step(const FlowConfig& fc, long k) {
-  const long s = k * fc.record_every;
-  return s < fc.steps ? s : fc.steps;
+// The recording steps, strictly increasing from 0 to the last step. Log-spaced: step k of n is
+// k - 1 + floor(B^(k/(n-1))) with B = steps - n + 2, which is strictly increasing and ends at `steps`;
+// computed once on the host so that every backend records at the same steps.
+inline std::vector<long> record_schedule(const FlowConfig& fc) {
+  std::vector<long> out;
+  const long n = fc.records < fc.steps + 1 ? fc.records : fc.steps + 1;
+  if (fc.schedule == 1 && n >= 2) {
+    const double B = double(fc.steps - n + 2);
+    for (long k = 0; k < n; ++k) {
+      long s = k - 1 + long(std::floor(std::pow(B, double(k) / double(n - 1)) + 1e-9));
+      if (k == n - 1) s = fc.steps;
+      if (!out.empty() && s <= out.back()) s = out.back() + 1;
+      out.push_back(s);
+    }
+    return out;
+  }
+  for (long s = 0; s < fc.steps; s += fc.record_every) out.push_back(s);
+  out.push_back(fc.steps);
+  return out;
 }
 
 enum FlowStatus : int { kFlowOk = 0, kFlowDiverged = 1 };
@@ -47,7 +64,9 @@ struct FlowBuffers {
   Real* scratch;
   Real* opt_state;  // opt_state_per_param * n_theta, zero at the start
   Real* obs;        // n_obs
-  Real* series;     // (record_count, n_obs)
+  Real* series;     // (n_records, n_obs)
+  const long* record_steps;  // (n_records)
+  long n_records;
 };
 
 template <typename Model, typename Real, typename Team>
@@ -56,7 +75,7 @@ FS_HD FlowOutcome run_flow_steps(const Team& team, const typename Model::Config&
   FlowOutcome out{kFlowOk, 0, 0, 0.0};
   long next_record = 0;
   for (long step = 0;; ++step) {
-    const bool record = step == record_step(fc, next_record);
+    const bool record = next_record < b.n_records && step == b.record_steps[next_record];
     const StepContext ctx{step, fc.sweep_seed, fc.run_seed, record};
     const Real loss = Model::loss_grad(team, cfg, ctx, b.idata, b.rdata, b.theta, b.fixed, b.grad, b.scratch);
     out.steps = step;

@@ -62,7 +62,7 @@ void launch_group(const ModelInfo& info, const std::vector<RunInput>& inputs, co
   std::vector<FlowConfig> h_fc;
   std::vector<int> h_idata;
   std::vector<Real> h_rdata, h_theta, h_fixed;
-  std::vector<long> h_series_offset;
+  std::vector<long> h_series_offset, h_schedule, h_schedule_offset, h_n_records;
   long series_words = 0;
   for (auto& r : runs) {
     h_cfg.push_back(r.cfg);
@@ -72,7 +72,10 @@ void launch_group(const ModelInfo& info, const std::vector<RunInput>& inputs, co
     h_theta.insert(h_theta.end(), r.theta.begin(), r.theta.end());
     h_fixed.insert(h_fixed.end(), r.fixed.begin(), r.fixed.end());
     h_series_offset.push_back(series_words);
-    series_words += record_count(r.fc) * sz.n_obs;
+    series_words += long(r.schedule.size()) * sz.n_obs;
+    h_schedule_offset.push_back(long(h_schedule.size()));
+    h_n_records.push_back(long(r.schedule.size()));
+    h_schedule.insert(h_schedule.end(), r.schedule.begin(), r.schedule.end());
   }
 
   DeviceBuffer<typename Model::Config> d_cfg(static_cast<size_t>(R));
@@ -81,6 +84,8 @@ void launch_group(const ModelInfo& info, const std::vector<RunInput>& inputs, co
   DeviceBuffer<Real> d_rdata(h_rdata.size()), d_theta(h_theta.size()), d_fixed(h_fixed.size());
   DeviceBuffer<Real> d_series(static_cast<size_t>(series_words));
   DeviceBuffer<long> d_series_offset(static_cast<size_t>(R));
+  DeviceBuffer<long> d_schedule(h_schedule.size()), d_schedule_offset(h_schedule_offset.size()),
+      d_n_records(h_n_records.size());
   DeviceBuffer<FlowOutcome> d_outcome(static_cast<size_t>(R));
   DeviceBuffer<unsigned long long> d_next(1);
   d_cfg.upload(h_cfg.data(), h_cfg.size());
@@ -90,6 +95,9 @@ void launch_group(const ModelInfo& info, const std::vector<RunInput>& inputs, co
   d_theta.upload(h_theta.data(), h_theta.size());
   d_fixed.upload(h_fixed.data(), h_fixed.size());
   d_series_offset.upload(h_series_offset.data(), h_series_offset.size());
+  d_schedule.upload(h_schedule.data(), h_schedule.size());
+  d_schedule_offset.upload(h_schedule_offset.data(), h_schedule_offset.size());
+  d_n_records.upload(h_n_records.data(), h_n_records.size());
   d_series.poison();
   d_outcome.poison();
   FS_CUDA_CHECK(cudaMemset(d_next.get(), 0, sizeof(unsigned long long)));
@@ -124,6 +132,9 @@ void launch_group(const ModelInfo& info, const std::vector<RunInput>& inputs, co
   b.fixed = d_fixed.get();
   b.series = d_series.get();
   b.series_offset = d_series_offset.get();
+  b.schedule = d_schedule.get();
+  b.schedule_offset = d_schedule_offset.get();
+  b.n_records = d_n_records.get();
   b.outcome = d_outcome.get();
   b.workspace = d_work.get();
   b.workspace_words = ws_words;
@@ -139,7 +150,7 @@ void launch_group(const ModelInfo& info, const std::vector<RunInput>& inputs, co
   d_theta.download(h_theta.data(), h_theta.size());
   for (long r = 0; r < R; ++r) {
     const FlowOutcome& o = h_out[size_t(r)];
-    if ((o.status != kFlowOk && o.status != kFlowDiverged) || o.records < 0 || o.records > record_count(h_fc[size_t(r)]))
+    if ((o.status != kFlowOk && o.status != kFlowDiverged) || o.records < 0 || o.records > h_n_records[size_t(r)])
       throw RuntimeError("CUDA executor: run " + std::to_string(idx[size_t(r)]) + " left no outcome");
     emit(idx[size_t(r)], finish_run(runs[size_t(r)], inputs[size_t(idx[size_t(r)])].params, o,
                                     h_theta.data() + r * sz.n_theta, h_series.data() + h_series_offset[size_t(r)]));
@@ -185,8 +196,9 @@ std::vector<RunResult> execute_model(const ModelEntry& entry, const std::vector<
     const Sizes sz = Model::sizes(cfg);
     const FlowConfig fc = train_config(inputs[size_t(all[0])].params, 0, entry.info);
     const size_t word = fp64 ? 8 : 4;
-    const size_t per_run = (size_t(sz.n_theta + sz.n_fixed + sz.n_rdata) + size_t(record_count(fc) * sz.n_obs)) * word +
-                           size_t(sz.n_idata) * 4 + 256;
+    const size_t n_rec = record_schedule(fc).size();
+    const size_t per_run = (size_t(sz.n_theta + sz.n_fixed + sz.n_rdata) + n_rec * size_t(sz.n_obs)) * word +
+                           n_rec * 8 + size_t(sz.n_idata) * 4 + 256;
     long chunk = std::max(1L, long(dev.global_mem / 4 / per_run));
     if (opt.max_runs_per_launch > 0) chunk = std::min(chunk, opt.max_runs_per_launch);
     for (size_t start = 0; start < all.size(); start += size_t(chunk)) {

@@ -28,6 +28,9 @@ struct FlowBatch {
   const Real* fixed;                  // (R, n_fixed)
   Real* series;                       // concatenated (records_r, n_obs) per run
   const long* series_offset;          // (R)
+  const long* schedule;               // concatenated recording steps per run
+  const long* schedule_offset;        // (R)
+  const long* n_records;              // (R)
   FlowOutcome* outcome;               // (R)
   Real* workspace;                    // (slots, workspace_words) when !use_smem
   long workspace_words;
@@ -88,6 +91,8 @@ __global__ void kernel_flow(FlowBatch<Model, Real> b) {
     fb.scratch = fb.opt_state + sz.n_theta * b.opt_words;
     fb.obs = fb.scratch + sz.n_scratch;
     fb.series = b.series + b.series_offset[run];
+    fb.record_steps = b.schedule + b.schedule_offset[run];
+    fb.n_records = b.n_records[run];
     for (long i = team.rank(); i < sz.n_theta * b.opt_words; i += team.size()) fb.opt_state[i] = Real(0);
     team.sync();
 

@@ -50,6 +50,7 @@ std::vector<std::string> random_point(const std::string& model, std::mt19937& rn
                                    "steps=" + pick(150, 400), "record_every=" + pick(1, 40),
                                    "lr_ratio=" + pick(1, 5)};
   const bool adam = i % 3 == 2;
+  if (i % 4 == 3) sets.push_back("record=log"), sets.push_back("records=" + pick(3, 50));
   if (model == "cooccurrence") {
     for (auto x : {"d=" + pick(4, 40), "L=" + pick(3, 8), "n=" + std::to_string(6 * std::stoi(pick(1, 10))),
                    "m=" + pick(2, 64), "m1=" + pick(2, 96), std::string("init=") + (i % 2 ? "theory" : "kaiming"),

@@ -103,3 +103,36 @@ TEST_CASE("a run that throws is marked failed and the others go on", "[executor]
     if (bad) CHECK(res[i].message == "out of memory");
   }
 }
+
+TEST_CASE("recording schedules: linear and log-spaced", "[executor]") {
+  fs::FlowConfig fc;
+  fc.steps = 1000000;
+  fc.schedule = 1;
+  fc.records = 61;
+  auto s = fs::record_schedule(fc);
+  REQUIRE(s.size() == 61);
+  CHECK(s.front() == 0);
+  CHECK(s.back() == 1000000);
+  for (size_t k = 1; k < s.size(); ++k) REQUIRE(s[k] > s[k - 1]);
+  // log-spaced: the late records grow by a constant factor, (1e6)^(1/60) ~ 1.259
+  for (size_t k = 40; k < s.size(); ++k) CHECK(double(s[k]) / double(s[k - 1]) == Approx(1.2589).epsilon(0.02));
+  fc.steps = 30;  // more records than steps: every step
+  s = fs::record_schedule(fc);
+  CHECK(s.size() == 31);
+  CHECK(s[7] == 7);
+  fc.schedule = 0;
+  fc.steps = 25;
+  fc.record_every = 10;
+  CHECK(fs::record_schedule(fc) == std::vector<long>{0, 10, 20, 25});
+}
+
+TEST_CASE("a log-spaced run records at the schedule's steps", "[executor]") {
+  auto spec = fs::parse_spec(kSweep, "t.toml", {"record=log", "records=12", "steps=500", "grid.seed=[0]", "grid.m=[3]",
+                                                "grid.precision=[\"fp64\"]"});
+  auto res = fs::execute_cpu(*spec.entry, inputs_of(spec), 1)[0];
+  fs::FlowConfig fc;
+  fc.steps = 500;
+  fc.schedule = 1;
+  fc.records = 12;
+  CHECK(res.series.step == fs::record_schedule(fc));
+}
