@@ -5,5 +5,6 @@
 #include "kernels/cooccurrence.h"
 #include "kernels/joma.h"
 #include "kernels/scan_snap.h"
+#include "kernels/value_softmax.h"
 
-#define FLOWSWEEP_MODELS(X) X(::fs::Cooccurrence) X(::fs::ScanSnap) X(::fs::JomaToy) X(::fs::Joma)
+#define FLOWSWEEP_MODELS(X) X(::fs::Cooccurrence) X(::fs::ScanSnap) X(::fs::JomaToy) X(::fs::Joma) X(::fs::ValueSoftmax)

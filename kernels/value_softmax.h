@@ -1,0 +1,335 @@
+// value_softmax: gradient flow polarises softmax outputs (Varre, Rofin, Flammarion, arXiv 2603.06248;
+// MODELS.md section 4). The prediction is V sigma(a): n value vectors weighted by the softmax of n logits.
+//   logistic:   log(1 + exp(-beta^T V sigma(a)))          (beta a unit vector)
+//   square:     1/2 ||V sigma(a) - beta||^2
+//   regression: ||beta - X V sigma(a)||^2                   (X is N x d with condition number kappa)
+//   tied:       log(1 + exp(-beta^T U sigma(U a)))          (U square, initialised near the identity)
+// Sizes are small and flows long (up to a million steps), so a run is one member's work per element:
+// the team strides over value columns, and the leader does the O(n) softmax and the O(n^2) count of
+// order crossings of the logits, which it keeps from step to step in the workspace.
+#pragma once
+
+#include <cmath>
+
+#include "kernels/common.h"
+#include "kernels/flow.h"
+#include "kernels/model_api.h"
+#include "kernels/rng.h"
+
+namespace fs {
+
+struct ValueSoftmax {
+  static constexpr const char* kName = "value_softmax";
+  enum Loss : int { kLogistic = 0, kSquare = 1, kRegression = 2, kTied = 3 };
+  struct Config {
+    int d, n, N;  // value dimension, logits, rows of X
+    int loss;
+    double kappa, v_scale;
+    bool a_random;
+  };
+  enum Obs : int { kLoss, kEntropy, kMaxSigma, kArgmax, kWinnerNorm, kUWinner, kCrossings, kNumObs };
+
+  static ModelInfo info() {
+    ModelInfo mi;
+    mi.name = kName;
+    mi.paper = "Varre, Rofin, Flammarion, arXiv 2603.06248 (2026)";
+    mi.doc = "value-softmax L(V sigma(a)): the softmax polarises onto one value";
+    mi.params = {
+        ParamDef::integer("d", 10, 1, 1 << 16, "value dimension (tied: U is d x d and n = d)"),
+        ParamDef::integer("n", 10, 2, 1 << 16, "number of values and logits"),
+        ParamDef::choice("loss", "logistic", {"logistic", "square", "regression", "tied"}, "the loss"),
+        ParamDef::integer("N", 20, 1, 1 << 16, "rows of X (regression)"),
+        ParamDef::real("kappa", 10.0, 1.0, 1e12, false, "condition number of X (regression), at least 1"),
+        ParamDef::real("v_scale", 0.1, 0.0, 1e6, false, "std of V at initialisation (tied: of U - I)"),
+        ParamDef::choice("a_init", "zero", {"zero", "random"}, "a = 0, or 1 + 0.1 Gaussian"),
+    };
+    mi.detect_params = {
+        ParamDef::real("polar_threshold", 0.9, 0.0, 1.0, true, "polarised when max sigma exceeds this")};
+    mi.groups = {{"values", false, "V (or U), rate lr"}, {"logits", true, "a, rate lr * lr_ratio"}};
+    mi.observables = {{"loss", "the loss"},
+                      {"entropy", "entropy of the softmax (nats)"},
+                      {"max_sigma", "largest softmax weight"},
+                      {"argmax", "its index"},
+                      {"winner_norm", "norm of the winning value column"},
+                      {"u_winner", "u = V^T beta (regression: (X V)^T beta) at the winning index"},
+                      {"crossings", "order crossings of the logits so far (pairs that swapped, counted per step)"}};
+    mi.detectors = {{"polarised", "first time max sigma exceeds polar_threshold"}};
+    mi.final_columns = {{"winner", "index of the final largest softmax weight"},
+                        {"u0_argmax", "index of the largest initial projection u_i(0)"},
+                        {"winner_is_u0_argmax", "1 when the winner is argmax u(0)"},
+                        {"order_crossings", "order crossings of the logits over the run"},
+                        {"winner_norm", "final norm of the winning value column"}};
+    return mi;
+  }
+
+  static Config configure(const Params& p) {
+    Config c{};
+    c.d = int(p.integer("d"));
+    const std::string& loss = p.choice("loss");
+    c.loss = loss == "square" ? kSquare : loss == "regression" ? kRegression : loss == "tied" ? kTied : kLogistic;
+    c.n = c.loss == kTied ? c.d : int(p.integer("n"));
+    c.N = int(p.integer("N"));
+    c.kappa = p.real("kappa");
+    c.v_scale = p.real("v_scale");
+    c.a_random = p.choice("a_init") == "random";
+    if (c.loss == kTied && c.d < 2) throw ParamError("d", "the tied loss needs d >= 2 (n = d logits)");
+    return c;
+  }
+
+  FS_HD static int target_dim(const Config& c) { return c.loss == kRegression ? c.N : c.d; }
+
+  static Sizes sizes(const Config& c) {
+    Sizes s;
+    s.n_groups = 2;
+    s.group_end[0] = long(c.d) * c.n;
+    s.group_end[1] = s.group_end[0] + c.n;
+    s.n_theta = s.group_end[1];
+    s.n_fixed = c.d;  // w = X^T beta (regression) or beta: u = V^T w
+    s.n_rdata = target_dim(c) + (c.loss == kRegression ? long(c.N) * c.d : 0);
+    s.n_scratch = scratch_size(c);
+    s.n_obs = kNumObs;
+    return s;
+  }
+  // scratch: z (n) | s (n) | y (d) | gy (d) | ds (n) | dz (n) | prev logits (n) | r (N) | crossings | loss
+  FS_HD static long scratch_size(const Config& c) { return 5L * c.n + 2L * c.d + c.N + 2; }
+
+  // ---- data and initialisation (host) -----------------------------------------------------------
+  // Orthonormal columns (rows x cols, rows >= cols) by Gram-Schmidt, twice for stability.
+  static std::vector<double> orthonormal(int rows, int cols, Stream& rng) {
+    std::vector<double> q(size_t(rows) * cols);
+    for (auto& x : q) x = rng.normal();
+    for (int j = 0; j < cols; ++j)
+      for (int pass = 0; pass < 2; ++pass) {
+        for (int i = 0; i < j; ++i) {
+          double dot = 0;
+          for (int r = 0; r < rows; ++r) dot += q[size_t(r) * cols + i] * q[size_t(r) * cols + j];
+          for (int r = 0; r < rows; ++r) q[size_t(r) * cols + j] -= dot * q[size_t(r) * cols + i];
+        }
+        double nrm = 0;
+        for (int r = 0; r < rows; ++r) nrm += q[size_t(r) * cols + j] * q[size_t(r) * cols + j];
+        nrm = std::sqrt(nrm);
+        for (int r = 0; r < rows; ++r) q[size_t(r) * cols + j] /= nrm;
+      }
+    return q;
+  }
+
+  // rdata: beta (target_dim) | X (N, d) row-major for regression, X = A diag(sv) B^T with A (N x k) and
+  // B (d x k) orthonormal, k = min(N, d), singular values evenly spaced from 1 to 1/kappa.
+  template <typename Real>
+  static void make_data(const Config& c, Stream& rng, int*, Real* rdata) {
+    const int t = target_dim(c);
+    double nrm = 0;
+    std::vector<double> beta(static_cast<size_t>(t));
+    for (auto& b : beta) {
+      b = rng.normal();
+      nrm += b * b;
+    }
+    for (int i = 0; i < t; ++i) rdata[i] = Real(beta[size_t(i)] / std::sqrt(nrm));
+    if (c.loss != kRegression) return;
+    const int k = c.N < c.d ? c.N : c.d;
+    const auto A = orthonormal(c.N, k, rng), B = orthonormal(c.d, k, rng);
+    Real* X = rdata + t;
+    for (int r = 0; r < c.N; ++r)
+      for (int col = 0; col < c.d; ++col) {
+        double acc = 0;
+        for (int j = 0; j < k; ++j) {
+          const double sv = k == 1 ? 1.0 : 1.0 + (1.0 / c.kappa - 1.0) * double(j) / double(k - 1);
+          acc += A[size_t(r) * k + j] * sv * B[size_t(col) * k + j];
+        }
+        X[long(r) * c.d + col] = Real(acc);
+      }
+  }
+
+  // theta: V (n, d), value column i contiguous (tied: U (d, d) by column) | a (n)
+  template <typename Real>
+  static void init(const Config& c, Stream& rng, const int*, const Real* rdata, Real* theta, Real* fixed) {
+    for (int i = 0; i < c.n; ++i)
+      for (int r = 0; r < c.d; ++r)
+        theta[long(i) * c.d + r] = Real(c.v_scale * rng.normal() + (c.loss == kTied && i == r ? 1.0 : 0.0));
+    Real* a = theta + long(c.d) * c.n;
+    for (int i = 0; i < c.n; ++i) a[i] = c.a_random ? Real(1.0 + 0.1 * rng.normal()) : Real(0);
+    const Real* beta = rdata;
+    if (c.loss == kRegression) {
+      const Real* X = rdata + c.N;
+      for (int col = 0; col < c.d; ++col) {
+        double acc = 0;
+        for (int r = 0; r < c.N; ++r) acc += double(X[long(r) * c.d + col]) * double(beta[r]);
+        fixed[col] = Real(acc);
+      }
+    } else {
+      for (int r = 0; r < c.d; ++r) fixed[r] = beta[r];
+    }
+  }
+
+  // ---- loss and gradient ------------------------------------------------------------------------
+  template <typename Team, typename Real>
+  FS_HD static Real loss_grad(const Team& team, const Config& c, const StepContext& ctx, const int*,
+                              const Real* rdata, const Real* theta, const Real*, Real* grad, Real* scratch) {
+    const int d = c.d, n = c.n;
+    const Real* V = theta;
+    const Real* a = theta + long(d) * n;
+    Real* gV = grad;
+    Real* ga = grad + long(d) * n;
+    Real* z = scratch;
+    Real* s = z + n;
+    Real* y = s + n;
+    Real* gy = y + d;
+    Real* ds = gy + d;
+    Real* dz = ds + n;
+    Real* prev = dz + n;
+    Real* res = prev + n;
+    Real* crossings = res + c.N;
+    Real* loss_slot = crossings + 1;
+    const Real* beta = rdata;
+    const bool tied = c.loss == kTied;
+
+    // logits: a, or U a
+    for (int i = team.rank(); i < n; i += team.size()) {
+      if (tied) {
+        Real acc = 0;
+        for (int j = 0; j < n; ++j) acc += V[long(j) * d + i] * a[j];  // (U a)_i, U stored by column
+        z[i] = acc;
+      } else {
+        z[i] = a[i];
+      }
+    }
+    team.sync();
+    if (team.leader()) {
+      Real mx = -INFINITY;
+      for (int i = 0; i < n; ++i) mx = z[i] > mx ? z[i] : mx;
+      Real tot = 0;
+      for (int i = 0; i < n; ++i) tot += (s[i] = exp(z[i] - mx));
+      for (int i = 0; i < n; ++i) s[i] /= tot;
+      // order crossings of the logits since the last step
+      if (ctx.step == 0) {
+        *crossings = 0;
+      } else {
+        long cross = 0;
+        for (int i = 0; i < n; ++i)
+          for (int j = i + 1; j < n; ++j) {
+            const Real before = prev[i] - prev[j], now = z[i] - z[j];
+            cross += (before > Real(0) && now < Real(0)) || (before < Real(0) && now > Real(0));
+          }
+        *crossings += Real(cross);
+      }
+      for (int i = 0; i < n; ++i) prev[i] = z[i];
+    }
+    team.sync();
+    // y = V s                                                                        (d)
+    for (int r = team.rank(); r < d; r += team.size()) {
+      Real acc = 0;
+      for (int i = 0; i < n; ++i) acc += V[long(i) * d + r] * s[i];
+      y[r] = acc;
+    }
+    team.sync();
+    if (team.leader()) {
+      Real loss = 0;
+      if (c.loss == kLogistic || tied) {
+        Real m = 0;
+        for (int r = 0; r < d; ++r) m += beta[r] * y[r];
+        loss = softplus(-m);
+        const Real coef = -sigmoid(-m);
+        for (int r = 0; r < d; ++r) gy[r] = coef * beta[r];
+      } else if (c.loss == kSquare) {
+        for (int r = 0; r < d; ++r) {
+          gy[r] = y[r] - beta[r];
+          loss += Real(0.5) * gy[r] * gy[r];
+        }
+      } else {
+        const Real* X = rdata + c.N;
+        for (int q = 0; q < c.N; ++q) {
+          Real acc = 0;
+          for (int r = 0; r < d; ++r) acc += X[long(q) * d + r] * y[r];
+          res[q] = acc - beta[q];
+          loss += res[q] * res[q];
+        }
+        for (int r = 0; r < d; ++r) {
+          Real acc = 0;
+          for (int q = 0; q < c.N; ++q) acc += X[long(q) * d + r] * res[q];
+          gy[r] = Real(2) * acc;
+        }
+      }
+      *loss_slot = loss;
+    }
+    team.sync();
+    // dL/ds_i = v_i . gy; dL/dz = s (ds - s.ds)
+    for (int i = team.rank(); i < n; i += team.size()) {
+      Real acc = 0;
+      for (int r = 0; r < d; ++r) acc += V[long(i) * d + r] * gy[r];
+      ds[i] = acc;
+    }
+    team.sync();
+    if (team.leader()) {
+      Real sds = 0;
+      for (int i = 0; i < n; ++i) sds += s[i] * ds[i];
+      for (int i = 0; i < n; ++i) dz[i] = s[i] * (ds[i] - sds);
+    }
+    team.sync();
+    // dV[i, r] = s_i gy_r (+ tied: dz_r a_i, as z = U a); da = dz (tied: U^T dz)
+    for (int i = team.rank(); i < n; i += team.size()) {
+      for (int r = 0; r < d; ++r) gV[long(i) * d + r] = s[i] * gy[r] + (tied ? dz[r] * a[i] : Real(0));
+      if (tied) {
+        Real acc = 0;
+        for (int r = 0; r < d; ++r) acc += V[long(i) * d + r] * dz[r];
+        ga[i] = acc;
+      } else {
+        ga[i] = dz[i];
+      }
+    }
+    team.sync();
+    return *loss_slot;
+  }
+
+  template <typename Team, typename Real>
+  FS_HD static void observe(const Team& team, const Config& c, const int*, const Real*, const Real* theta,
+                            const Real* fixed, const Real* scratch, Real* obs) {
+    if (!team.leader()) return;
+    const int d = c.d, n = c.n;
+    const Real* s = scratch + n;
+    int win = 0;
+    Real h = 0;
+    for (int i = 0; i < n; ++i) {
+      if (s[i] > s[win]) win = i;
+      h -= s[i] > Real(0) ? s[i] * log(s[i]) : Real(0);
+    }
+    const Real* v = theta + long(win) * d;
+    Real nrm = 0, u = 0;
+    for (int r = 0; r < d; ++r) nrm += v[r] * v[r], u += v[r] * fixed[r];
+    obs[kLoss] = scratch[scratch_size(c) - 1];
+    obs[kEntropy] = h;
+    obs[kMaxSigma] = s[win];
+    obs[kArgmax] = Real(win);
+    obs[kWinnerNorm] = sqrt(nrm);
+    obs[kUWinner] = u;
+    obs[kCrossings] = scratch[scratch_size(c) - 2];
+  }
+
+  static std::vector<std::optional<long>> detect(const Config&, const Params& p, const Series& s,
+                                                 const std::vector<double>&) {
+    const double thr = p.real("polar_threshold");
+    return {first_record(s, 0, [&](long r) { return s.at(r, kMaxSigma) > thr; })};
+  }
+
+  template <typename Real>
+  static std::vector<double> final_config(const Config& c, const FlowConfig&, const Real* theta0, const Real*,
+                                          const Real* fixed, const Series& s) {
+    int u0 = 0;
+    double best = -INFINITY;
+    for (int i = 0; i < c.n; ++i) {
+      double u = 0;
+      for (int r = 0; r < c.d; ++r) u += double(theta0[long(i) * c.d + r]) * double(fixed[r]);
+      if (u > best) best = u, u0 = i;
+    }
+    if (s.size() == 0) return {NAN, double(u0), NAN, NAN, NAN};
+    const long last = s.size() - 1;
+    const double win = s.at(last, kArgmax);
+    return {win, double(u0), win == double(u0) ? 1.0 : 0.0, s.at(last, kCrossings), s.at(last, kWinnerNorm)};
+  }
+  template <typename Real>
+  static std::vector<std::vector<double>> final_rows(const Config&, const int*, const Real*, const Real*,
+                                                     const Real*) {
+    return {};
+  }
+};
+
+}  // namespace fs
