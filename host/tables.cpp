@@ -107,12 +107,35 @@ std::string phase_diagram_csv(const Spec& spec, const std::vector<RunPoint>& run
     members[it->second].push_back(i);
   }
 
+  // A comparison across one axis: the run of the base value with the same seed and other coordinates.
+  const auto& cmp = info.comparison;
+  long cmp_axis = -1, cmp_det = -1;
+  for (size_t a = 0; a < spec.axes.size(); ++a)
+    if (!cmp.axis.empty() && spec.axes[a].name == cmp.axis) cmp_axis = long(a);
+  for (size_t d = 0; d < info.detectors.size(); ++d)
+    if (info.detectors[d].name == cmp.detector) cmp_det = long(d);
+  std::map<std::string, size_t> base_of;  // coordinates but the compared axis -> run
+  auto key_without = [&](size_t i) {
+    std::string k;
+    for (size_t a = 0; a < spec.axes.size(); ++a)
+      if (long(a) != cmp_axis) k += runs[i].coords[a].to_string() + "\x1f";
+    return k;
+  };
+  auto det_time = [&](size_t i, long d) {
+    const RunResult& r = results[i];
+    return size_t(d) < r.detected.size() && r.detected[size_t(d)] ? r.series.t[size_t(*r.detected[size_t(d)])] : NAN;
+  };
+  if (cmp_axis >= 0 && cmp_det >= 0)
+    for (size_t i = 0; i < runs.size(); ++i)
+      if (runs[i].coords[size_t(cmp_axis)].to_string() == cmp.base) base_of[key_without(i)] = i;
+
   std::ostringstream os;
   std::vector<std::string> head;
   for (size_t a : cell_axes) head.push_back(spec.axes[a].name);
   for (const char* h : {"n_runs", "n_diverged", "n_failed"}) head.push_back(h);
   for (const auto& d : info.detectors)
     for (const char* h : {"frac_", "t_q25_", "t_median_", "t_q75_"}) head.push_back(h + d.name);
+  if (cmp_axis >= 0 && cmp_det >= 0) head.push_back("speedup_" + cmp.detector + "_vs_" + cmp.base);
   row(os, head);
   for (size_t c = 0; c < members.size(); ++c) {
     std::vector<std::string> f = keys[c];
@@ -134,6 +157,16 @@ std::string phase_diagram_csv(const Spec& spec, const std::vector<RunPoint>& run
       f.push_back(flow_time(quantile(ts, 0.25)));
       f.push_back(flow_time(quantile(ts, 0.5)));
       f.push_back(flow_time(quantile(ts, 0.75)));
+    }
+    if (cmp_axis >= 0 && cmp_det >= 0) {
+      std::vector<double> ratios;
+      for (size_t i : members[c]) {
+        auto it = base_of.find(key_without(i));
+        if (it == base_of.end()) continue;
+        const double tb = det_time(it->second, cmp_det), tr = det_time(i, cmp_det);
+        if (std::isfinite(tb) && std::isfinite(tr) && tr > 0) ratios.push_back(tb / tr);
+      }
+      f.push_back(num(quantile(ratios, 0.5)));
     }
     row(os, f);
   }

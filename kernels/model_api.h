@@ -96,6 +96,11 @@ struct ModelInfo {
   // A final configuration whose size depends on the run (one row per class and token, say): the
   // columns of final_config.csv, after run_id. Empty when the model has none.
   std::vector<NamedDoc> final_table;
+  // Runs that differ only in `axis` (same seed and cell) compared by a detector's time: the phase
+  // diagram reports the median over seeds of t(base) / t(run) as speedup_<detector>_vs_<base>.
+  struct Comparison {
+    std::string axis, base, detector;
+  } comparison;
 };
 
 // Sizes of one run's buffers, in elements.

@@ -4,7 +4,8 @@
 
 #include "kernels/cooccurrence.h"
 #include "kernels/joma.h"
+#include "kernels/pathcond.h"
 #include "kernels/scan_snap.h"
 #include "kernels/value_softmax.h"
 
-#define FLOWSWEEP_MODELS(X) X(::fs::Cooccurrence) X(::fs::ScanSnap) X(::fs::JomaToy) X(::fs::Joma) X(::fs::ValueSoftmax)
+#define FLOWSWEEP_MODELS(X) X(::fs::Cooccurrence) X(::fs::ScanSnap) X(::fs::JomaToy) X(::fs::Joma) X(::fs::ValueSoftmax) X(::fs::PathCond)

@@ -69,6 +69,17 @@ std::vector<std::string> random_point(const std::string& model, std::mt19937& rn
                    "hidden=" + std::string(i % 2 ? "0" : pick(2, 40)), std::string("phi=") + phis[(i / 3) % 3],
                    std::string("init_std=0.1"), std::string("lr=") + (adam ? "0.01" : "0.1")})
       sets.push_back(x);
+  } else if (model == "value_softmax") {
+    const char* losses[] = {"logistic", "square", "regression", "tied"};
+    for (auto x : {"d=" + pick(2, 16), "n=" + pick(2, 16), "N=" + pick(2, 20), std::string("loss=") + losses[i % 4],
+                   std::string("a_init=random"), std::string("v_scale=0.5"), std::string("lr=") + (adam ? "0.01" : "0.05")})
+      sets.push_back(x);
+  } else if (model == "pathcond") {
+    const char* rescale[] = {"none", "pathcond", "enorm"};
+    for (auto x : {"depth=" + pick(1, 4), "width=" + pick(2, 24), "points=" + pick(10, 200),
+                   std::string("data=") + (i % 2 ? "mixture" : "moons"), "classes=" + pick(2, 4),
+                   std::string("rescale=") + rescale[(i / 2) % 3], std::string("lr=") + (adam ? "0.005" : "0.05")})
+      sets.push_back(x);
   }
   return sets;
 }

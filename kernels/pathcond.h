@@ -1,0 +1,479 @@
+// pathcond: path-conditioned rescaling of ReLU networks (Lebeurrier, Vayer, Gribonval, ICML 2026;
+// MODELS.md section 5). A ReLU MLP [in, h, ..., h, out] (hidden layers with biases, the output layer
+// without) trained by full-batch gradient descent on cross-entropy, on two moons or a Gaussian mixture,
+// optionally rescaled once before the first step (rescaling leaves the function unchanged):
+//   pathcond: exact coordinate descent on F(z) = p log(sum_i g_i e^{(Bz)_i}) + sum_h (|in_h| - |out_h|) z_h,
+//             g = diag(G) of the path-lifting Gram matrix, theta' = theta e^{-Bz/2};
+//   enorm:    equi-normalisation, per-neuron closed form on sum_i theta_i^2 e^{2(Bz)_i}, theta' = theta e^{Bz}.
+// The rescaling runs on the host in double precision; only the flow runs on the device.
+//
+// Work to threads: the forward and backward passes spread points over the team; the weight gradient is
+// owner-computes by output row (layer, unit): one member sums that row over every point, in order.
+#pragma once
+
+#include <cmath>
+#include <vector>
+
+#include "kernels/common.h"
+#include "kernels/flow.h"
+#include "kernels/model_api.h"
+#include "kernels/rng.h"
+
+namespace fs {
+
+struct PathCond {
+  static constexpr const char* kName = "pathcond";
+  enum Data : int { kMoons = 0, kMixture = 1 };
+  enum Rescale : int { kNone = 0, kPathCond = 1, kENorm = 2 };
+  struct Config {
+    int data, P, in, out, h, depth;  // points, input and output widths, hidden width and count
+    double noise, init_scale;
+    int rescale, sweeps;
+    double tol;
+  };
+  enum Obs : int { kLoss, kAccuracy, kLogGSpread, kNumObs };
+
+  static ModelInfo info() {
+    ModelInfo mi;
+    mi.name = kName;
+    mi.paper = "Lebeurrier, Vayer, Gribonval, ICML 2026 (arXiv 2602.19799)";
+    mi.doc = "ReLU MLP on two moons or a Gaussian mixture, rescaled by path conditioning (or enorm) before training";
+    mi.params = {
+        ParamDef::choice("data", "moons", {"moons", "mixture"}, "two moons, or a Gaussian mixture"),
+        ParamDef::integer("points", 1000, 2, 1 << 22, "training points"),
+        ParamDef::real("noise", 0.1, 0.0, 1e6, false, "two moons: Gaussian noise std; mixture: cluster std"),
+        ParamDef::integer("classes", 3, 1, 1 << 12, "mixture: classes (at least 2)"),
+        ParamDef::integer("dim", 2, 1, 1 << 12, "mixture: input dimension"),
+        ParamDef::integer("depth", 4, 1, 64, "hidden layers"),
+        ParamDef::integer("width", 64, 1, 1 << 14, "hidden width"),
+        ParamDef::real("init_scale", 1.0, 0.0, 1e6, true, "multiplier on the Kaiming-normal std"),
+        ParamDef::choice("rescale", "none", {"none", "pathcond", "enorm"}, "rescaling applied before the first step"),
+        ParamDef::integer("rescale_sweeps", 10, 1, 100000, "coordinate-descent sweeps at most"),
+        ParamDef::real("rescale_tol", 1e-2, 0.0, 1e6, false, "stop when sum_h |change of z_h| falls below this"),
+    };
+    mi.detect_params = {ParamDef::real("loss_threshold", 0.3, 0.0, 1e12, true, "time_to_loss: the loss falls below this")};
+    mi.groups = {{"weights", false, "every weight and bias, rate lr"}};
+    mi.observables = {{"loss", "mean cross-entropy"},
+                      {"accuracy", "fraction of points classified correctly"},
+                      {"logG_spread", "standard deviation of log diag(G) over parameters"}};
+    mi.detectors = {{"time_to_loss", "first time the loss falls below loss_threshold"}};
+    mi.comparison = {"rescale", "none", "time_to_loss"};
+    mi.final_columns = {{"F_initial", "pathcond objective F(0) before the rescaling"},
+                        {"F_final", "F at the rescaling's z (pathcond; enorm: F at its z)"},
+                        {"rescale_sweeps_used", "coordinate-descent sweeps taken"}};
+    return mi;
+  }
+
+  static Config configure(const Params& p) {
+    Config c{};
+    c.data = p.choice("data") == "mixture" ? kMixture : kMoons;
+    c.P = int(p.integer("points"));
+    c.noise = p.real("noise");
+    const int classes = int(p.integer("classes"));
+    if (c.data == kMixture && classes < 2) throw ParamError("classes", "a mixture needs at least 2 classes");
+    c.in = c.data == kMixture ? int(p.integer("dim")) : 2;
+    c.out = c.data == kMixture ? classes : 2;
+    c.depth = int(p.integer("depth"));
+    c.h = int(p.integer("width"));
+    c.init_scale = p.real("init_scale");
+    const std::string& r = p.choice("rescale");
+    c.rescale = r == "pathcond" ? kPathCond : r == "enorm" ? kENorm : kNone;
+    c.sweeps = int(p.integer("rescale_sweeps"));
+    c.tol = p.real("rescale_tol");
+    return c;
+  }
+
+  // ---- layout -----------------------------------------------------------------------------------
+  // theta, layer by layer l = 0..depth: W_l (n_out, n_in) row-major, then b_l (n_out) for hidden layers.
+  FS_HD static int layers(const Config& c) { return c.depth + 1; }
+  FS_HD static int n_in(const Config& c, int l) { return l == 0 ? c.in : c.h; }
+  FS_HD static int n_out(const Config& c, int l) { return l == c.depth ? c.out : c.h; }
+  FS_HD static long layer_words(const Config& c, int l) {
+    return long(n_out(c, l)) * n_in(c, l) + (l < c.depth ? n_out(c, l) : 0);
+  }
+  FS_HD static long layer_offset(const Config& c, int l) {
+    long o = 0;
+    for (int k = 0; k < l; ++k) o += layer_words(c, k);
+    return o;
+  }
+  FS_HD static long n_params(const Config& c) { return layer_offset(c, layers(c)); }
+  // per point: hidden activations (depth, h) | hidden deltas (depth, h) | output delta (out) | loss, correct
+  FS_HD static long point_words(const Config& c) { return 2L * c.depth * c.h + c.out + 2; }
+  FS_HD static long diag_words(const Config& c) { return 2L * (c.in + long(c.depth) * c.h + c.out); }
+
+  static Sizes sizes(const Config& c) {
+    Sizes s;
+    s.n_groups = 1;
+    s.n_theta = s.group_end[0] = n_params(c);
+    s.n_fixed = 3;  // F before and after the rescaling, sweeps taken
+    s.n_idata = c.P;
+    s.n_rdata = long(c.P) * c.in;
+    s.n_scratch = long(c.P) * point_words(c) + diag_words(c) + 2;
+    s.n_obs = kNumObs;
+    return s;
+  }
+
+  // ---- data (host) ------------------------------------------------------------------------------
+  // Two moons as scikit-learn draws them (the outer half circle, then the inner one shifted by (1, -0.5)),
+  // with Gaussian noise; or a mixture with class means drawn N(0, 4 I) and clusters of std `noise`.
+  template <typename Real>
+  static void make_data(const Config& c, Stream& rng, int* idata, Real* rdata) {
+    if (c.data == kMoons) {
+      const int n_out_pts = c.P / 2, n_in_pts = c.P - n_out_pts;
+      const double pi = 3.14159265358979323846;
+      for (int i = 0; i < c.P; ++i) {
+        const bool outer = i < n_out_pts;
+        const int k = outer ? i : i - n_out_pts;
+        const int n = outer ? n_out_pts : n_in_pts;
+        const double t = n > 1 ? pi * double(k) / double(n - 1) : 0.0;
+        double x = outer ? std::cos(t) : 1.0 - std::cos(t);
+        double y = outer ? std::sin(t) : 1.0 - std::sin(t) - 0.5;
+        x += c.noise * rng.normal();
+        y += c.noise * rng.normal();
+        rdata[2L * i] = Real(x), rdata[2L * i + 1] = Real(y);
+        idata[i] = outer ? 0 : 1;
+      }
+      return;
+    }
+    std::vector<double> means(size_t(c.out) * c.in);
+    for (auto& m : means) m = 2.0 * rng.normal();
+    for (int i = 0; i < c.P; ++i) {
+      const int k = i % c.out;
+      idata[i] = k;
+      for (int j = 0; j < c.in; ++j) rdata[long(i) * c.in + j] = Real(means[size_t(k) * c.in + j] + c.noise * rng.normal());
+    }
+  }
+
+  // ---- rescaling (host, double) -----------------------------------------------------------------
+  // Index helpers over the flat parameter vector. Hidden neuron (l, j) is output unit j of layer l < depth;
+  // its id is l * h + j.
+  struct Rescaling {
+    std::vector<double> F;  // objective after each sweep, F[0] before the first
+    std::vector<double> z;  // one per hidden neuron
+    double grad_norm = 0;   // |dF/dz| at the end (pathcond)
+    int sweeps = 0;
+  };
+
+  // g = diag(G): with squared parameters and an all-ones input every unit is active, so the network is
+  // linear; g of W_l[j, i] is (backward sum at j) * (forward value at i), g of b_l[j] is the backward sum.
+  static std::vector<double> diag_g(const Config& c, const double* theta) {
+    const int L = layers(c);
+    std::vector<std::vector<double>> fwd(size_t(L) + 1), bwd(size_t(L) + 1);
+    fwd[0].assign(size_t(c.in), 1.0);
+    for (int l = 0; l < L; ++l) {
+      const double* W = theta + layer_offset(c, l);
+      const double* b = W + long(n_out(c, l)) * n_in(c, l);
+      fwd[size_t(l) + 1].assign(size_t(n_out(c, l)), 0.0);
+      for (int j = 0; j < n_out(c, l); ++j) {
+        double acc = l < c.depth ? b[j] * b[j] : 0.0;
+        for (int i = 0; i < n_in(c, l); ++i) acc += W[long(j) * n_in(c, l) + i] * W[long(j) * n_in(c, l) + i] * fwd[size_t(l)][size_t(i)];
+        fwd[size_t(l) + 1][size_t(j)] = acc;
+      }
+    }
+    bwd[size_t(L)].assign(size_t(c.out), 1.0);
+    for (int l = L - 1; l >= 0; --l) {
+      const double* W = theta + layer_offset(c, l);
+      bwd[size_t(l)].assign(size_t(n_in(c, l)), 0.0);
+      for (int j = 0; j < n_out(c, l); ++j)
+        for (int i = 0; i < n_in(c, l); ++i)
+          bwd[size_t(l)][size_t(i)] += W[long(j) * n_in(c, l) + i] * W[long(j) * n_in(c, l) + i] * bwd[size_t(l) + 1][size_t(j)];
+    }
+    std::vector<double> g(static_cast<size_t>(n_params(c)));
+    for (int l = 0; l < L; ++l) {
+      const long o = layer_offset(c, l);
+      for (int j = 0; j < n_out(c, l); ++j) {
+        for (int i = 0; i < n_in(c, l); ++i)
+          g[size_t(o + long(j) * n_in(c, l) + i)] = bwd[size_t(l) + 1][size_t(j)] * fwd[size_t(l)][size_t(i)];
+        if (l < c.depth) g[size_t(o + long(n_out(c, l)) * n_in(c, l) + j)] = bwd[size_t(l) + 1][size_t(j)];
+      }
+    }
+    return g;
+  }
+
+  // (Bz)_i for every parameter: -z of the neuron it enters (weights and bias), +z of the neuron it leaves.
+  static std::vector<double> bz(const Config& c, const std::vector<double>& z) {
+    std::vector<double> out(size_t(n_params(c)), 0.0);
+    for (int l = 0; l < layers(c); ++l) {
+      const long o = layer_offset(c, l);
+      for (int j = 0; j < n_out(c, l); ++j) {
+        const double zin = l < c.depth ? z[size_t(l * c.h + j)] : 0.0;
+        for (int i = 0; i < n_in(c, l); ++i) {
+          const double zout = l > 0 ? z[size_t((l - 1) * c.h + i)] : 0.0;
+          out[size_t(o + long(j) * n_in(c, l) + i)] = -zin + zout;
+        }
+        if (l < c.depth) out[size_t(o + long(n_out(c, l)) * n_in(c, l) + j)] = -zin;
+      }
+    }
+    return out;
+  }
+
+  // Sums over the parameters entering and leaving hidden neuron (l, j) of w_i (a per-parameter weight).
+  static void touching(const Config& c, int l, int j, const std::vector<double>& w, double& in_sum, double& out_sum) {
+    const long o = layer_offset(c, l);
+    in_sum = 0;
+    for (int i = 0; i < n_in(c, l); ++i) in_sum += w[size_t(o + long(j) * n_in(c, l) + i)];
+    in_sum += w[size_t(o + long(n_out(c, l)) * n_in(c, l) + j)];
+    const long o2 = layer_offset(c, l + 1);
+    out_sum = 0;
+    for (int k = 0; k < n_out(c, l + 1); ++k) out_sum += w[size_t(o2 + long(k) * n_in(c, l + 1) + j)];
+  }
+
+  static double objective(const Config& c, const std::vector<double>& g, const std::vector<double>& z) {
+    const auto b = bz(c, z);
+    double S = 0;
+    for (size_t i = 0; i < g.size(); ++i) S += g[i] * std::exp(b[i]);
+    double lin = 0;
+    for (int l = 0; l < c.depth; ++l)
+      for (int j = 0; j < c.h; ++j) lin += double((n_in(c, l) + 1) - n_out(c, l + 1)) * z[size_t(l * c.h + j)];
+    return double(g.size()) * std::log(S) + lin;
+  }
+
+  // Exact coordinate descent for pathcond, or the enorm closed form, then theta rescaled in place.
+  static Rescaling rescale(const Config& c, int mode, double* theta) {
+    Rescaling rs;
+    const long np = n_params(c);
+    const int nh = c.depth * c.h;
+    rs.z.assign(size_t(nh), 0.0);
+    std::vector<double> g = diag_g(c, theta);
+    std::vector<double> sq(static_cast<size_t>(np));
+    for (long i = 0; i < np; ++i) sq[size_t(i)] = theta[i] * theta[i];
+    const std::vector<double>& base = mode == kPathCond ? g : sq;
+    const double scale = mode == kPathCond ? 1.0 : 2.0;  // enorm works on e^{2 Bz}
+    rs.F.push_back(objective(c, g, rs.z));
+    for (int sweep = 0; sweep < c.sweeps; ++sweep) {
+      double change = 0;
+      for (int l = 0; l < c.depth; ++l)
+        for (int j = 0; j < c.h; ++j) {
+          const auto b = bz(c, rs.z);
+          std::vector<double> term(static_cast<size_t>(np));
+          double S = 0;
+          for (long i = 0; i < np; ++i) S += (term[size_t(i)] = base[size_t(i)] * std::exp(scale * b[size_t(i)]));
+          double in_sum, out_sum;
+          touching(c, l, j, term, in_sum, out_sum);
+          double& zh = rs.z[size_t(l * c.h + j)];
+          double x;
+          if (mode == kPathCond) {
+            const double p = double(np), A = double((n_in(c, l) + 1) - n_out(c, l + 1));
+            const double Bh = out_sum * std::exp(-zh), Ch = in_sum * std::exp(zh), Dh = S - in_sum - out_sum;
+            const double qa = Bh * (A + p), qb = Dh * A, qc = Ch * (A - p);
+            x = (-qb + std::sqrt(qb * qb - 4 * qa * qc)) / (2 * qa);
+            const double zn = std::log(x);
+            change += std::fabs(zn - zh);
+            zh = zn;
+          } else {
+            const double Bo = out_sum * std::exp(-2 * zh), Ci = in_sum * std::exp(2 * zh);
+            const double zn = std::log(Ci / Bo) / 4;
+            change += std::fabs(zn - zh);
+            zh = zn;
+          }
+        }
+      rs.F.push_back(objective(c, g, rs.z));
+      rs.sweeps = sweep + 1;
+      if (change < c.tol) break;
+    }
+    const auto b = bz(c, rs.z);
+    for (long i = 0; i < np; ++i) theta[i] *= std::exp((mode == kPathCond ? -0.5 : 1.0) * b[size_t(i)]);
+    // |dF/dz_h| = |p (out_h - in_h) / S + A_h| at the end
+    double S = 0;
+    std::vector<double> term(static_cast<size_t>(np));
+    const auto bg = bz(c, rs.z);
+    for (long i = 0; i < np; ++i) S += (term[size_t(i)] = g[size_t(i)] * std::exp(bg[size_t(i)]));
+    double gn = 0;
+    for (int l = 0; l < c.depth; ++l)
+      for (int j = 0; j < c.h; ++j) {
+        double in_sum, out_sum;
+        touching(c, l, j, term, in_sum, out_sum);
+        const double d = double(np) * (out_sum - in_sum) / S + double((n_in(c, l) + 1) - n_out(c, l + 1));
+        gn += d * d;
+      }
+    rs.grad_norm = std::sqrt(gn);
+    return rs;
+  }
+
+  // Kaiming normal (std sqrt(2 / fan_in) times init_scale), zero biases, then the rescaling.
+  template <typename Real>
+  static void init(const Config& c, Stream& rng, const int*, const Real*, Real* theta, Real* fixed) {
+    const long np = n_params(c);
+    std::vector<double> t(static_cast<size_t>(np), 0.0);
+    for (int l = 0; l < layers(c); ++l) {
+      const long o = layer_offset(c, l);
+      const double std_ = c.init_scale * std::sqrt(2.0 / n_in(c, l));
+      for (long i = 0; i < long(n_out(c, l)) * n_in(c, l); ++i) t[size_t(o + i)] = std_ * rng.normal();
+    }
+    const std::vector<double> g0 = diag_g(c, t.data());
+    const std::vector<double> zero(size_t(c.depth) * c.h, 0.0);
+    fixed[0] = Real(objective(c, g0, zero));
+    fixed[1] = fixed[0];
+    fixed[2] = 0;
+    if (c.rescale != kNone) {
+      const Rescaling rs = rescale(c, c.rescale, t.data());
+      fixed[1] = Real(rs.F.back());
+      fixed[2] = Real(rs.sweeps);
+    }
+    for (long i = 0; i < np; ++i) theta[i] = Real(t[size_t(i)]);
+  }
+
+  // ---- loss and gradient ------------------------------------------------------------------------
+  template <typename Team, typename Real>
+  FS_HD static Real loss_grad(const Team& team, const Config& c, const StepContext&, const int* idata,
+                              const Real* rdata, const Real* theta, const Real*, Real* grad, Real* scratch) {
+    const int L = layers(c), H = c.h, D = c.depth;
+    const long pw = point_words(c);
+    for (int p = team.rank(); p < c.P; p += team.size()) {
+      Real* act = scratch + p * pw;           // (D, H)
+      Real* delta = act + long(D) * H;        // (D, H)
+      Real* dout = delta + long(D) * H;       // (out)
+      const Real* x = rdata + long(p) * c.in;
+      for (int l = 0; l < L; ++l) {
+        const Real* W = theta + layer_offset(c, l);
+        const int ni = n_in(c, l), no = n_out(c, l);
+        const Real* prev = l == 0 ? x : act + long(l - 1) * H;
+        Real* out = l < D ? act + long(l) * H : dout;
+        for (int j = 0; j < no; ++j) {
+          const Real* w = W + long(j) * ni;
+          Real acc = l < D ? W[long(no) * ni + j] : Real(0);
+          FS_SIMD_REDUCE(+, acc)
+          for (int i = 0; i < ni; ++i) acc += w[i] * prev[i];
+          out[j] = l < D ? (acc > Real(0) ? acc : Real(0)) : acc;
+        }
+      }
+      Real mx = -INFINITY;
+      int arg = 0;
+      for (int k = 0; k < c.out; ++k)
+        if (dout[k] > mx) mx = dout[k], arg = k;
+      Real zs = 0;
+      for (int k = 0; k < c.out; ++k) zs += exp(dout[k] - mx);
+      const int y = idata[p];
+      dout[c.out] = log(zs) + mx - dout[y];
+      dout[c.out + 1] = arg == y ? Real(1) : Real(0);
+      for (int k = 0; k < c.out; ++k) dout[k] = (exp(dout[k] - mx) / zs - (k == y ? Real(1) : Real(0))) / Real(c.P);
+      // deltas of the hidden layers, last to first
+      for (int l = D - 1; l >= 0; --l) {
+        const Real* Wn = theta + layer_offset(c, l + 1);
+        const int nn = n_out(c, l + 1);
+        const Real* dn = l + 1 < D ? delta + long(l + 1) * H : dout;
+        Real* dl = delta + long(l) * H;
+        const Real* al = act + long(l) * H;
+        for (int i = 0; i < H; ++i) dl[i] = 0;
+        for (int k = 0; k < nn; ++k) {
+          const Real dk = dn[k];
+          const Real* w = Wn + long(k) * H;
+          FS_SIMD
+          for (int i = 0; i < H; ++i) dl[i] += dk * w[i];
+        }
+        for (int i = 0; i < H; ++i) dl[i] = al[i] > Real(0) ? dl[i] : Real(0);
+      }
+    }
+    team.sync();
+    // gradient rows, owner-computes by (layer, unit)
+    long rows = 0;
+    for (int l = 0; l < L; ++l) rows += n_out(c, l);
+    for (long row = team.rank(); row < rows; row += team.size()) {
+      int l = 0;
+      long j = row;
+      while (j >= n_out(c, l)) j -= n_out(c, l), ++l;
+      const int ni = n_in(c, l), no = n_out(c, l);
+      Real* gw = grad + layer_offset(c, l) + j * ni;
+      Real gb = 0;
+      for (int i = 0; i < ni; ++i) gw[i] = 0;
+      for (int p = 0; p < c.P; ++p) {
+        const Real* act = scratch + p * pw;
+        const Real* d = l < D ? act + long(D) * H + long(l) * H : act + 2L * D * H;
+        const Real dj = d[j];
+        if (dj == Real(0)) continue;
+        const Real* prev = l == 0 ? rdata + long(p) * c.in : act + long(l - 1) * H;
+        FS_SIMD
+        for (int i = 0; i < ni; ++i) gw[i] += dj * prev[i];
+        gb += dj;
+      }
+      if (l < D) grad[layer_offset(c, l) + long(no) * ni + j] = gb;
+    }
+    team.sync();
+    Real* tail = scratch + long(c.P) * pw + diag_words(c);
+    if (team.leader()) {
+      Real loss = 0, correct = 0;
+      for (int p = 0; p < c.P; ++p) {
+        const Real* dout = scratch + p * pw + 2L * D * H;
+        loss += dout[c.out];
+        correct += dout[c.out + 1];
+      }
+      tail[0] = loss / Real(c.P);
+      tail[1] = correct / Real(c.P);
+    }
+    team.sync();
+    return tail[0];
+  }
+
+  // ---- observables ------------------------------------------------------------------------------
+  template <typename Team, typename Real>
+  FS_HD static void observe(const Team& team, const Config& c, const int*, const Real*, const Real* theta,
+                            const Real*, Real* scratch, Real* obs) {
+    if (!team.leader()) return;
+    // log diag(G): forward and backward values of the squared network with an all-ones input
+    Real* fwd = scratch + long(c.P) * point_words(c);
+    Real* bwd = fwd + (c.in + long(c.depth) * c.h + c.out);
+    const int L = layers(c);
+    auto off = [&](int l) {  // offset of layer l's units (l = 0: the input)
+      return l == 0 ? 0L : long(c.in) + long(l - 1) * c.h;
+    };
+    for (int i = 0; i < c.in; ++i) fwd[i] = 1;
+    for (int l = 0; l < L; ++l) {
+      const Real* W = theta + layer_offset(c, l);
+      const int ni = n_in(c, l), no = n_out(c, l);
+      for (int j = 0; j < no; ++j) {
+        Real acc = l < c.depth ? W[long(no) * ni + j] * W[long(no) * ni + j] : Real(0);
+        for (int i = 0; i < ni; ++i) acc += W[long(j) * ni + i] * W[long(j) * ni + i] * fwd[off(l) + i];
+        fwd[off(l + 1) + j] = acc;
+      }
+    }
+    for (int k = 0; k < c.out; ++k) bwd[off(L) + k] = 1;
+    for (int l = L - 1; l >= 0; --l) {
+      const Real* W = theta + layer_offset(c, l);
+      const int ni = n_in(c, l), no = n_out(c, l);
+      for (int i = 0; i < ni; ++i) {
+        Real acc = 0;
+        for (int j = 0; j < no; ++j) acc += W[long(j) * ni + i] * W[long(j) * ni + i] * bwd[off(l + 1) + j];
+        bwd[off(l) + i] = acc;
+      }
+    }
+    Real sum = 0, sum2 = 0, n = 0;
+    for (int l = 0; l < L; ++l) {
+      const int ni = n_in(c, l), no = n_out(c, l);
+      for (int j = 0; j < no; ++j) {
+        for (int i = 0; i < ni; ++i) {
+          const Real lg = log(bwd[off(l + 1) + j] * fwd[off(l) + i]);
+          sum += lg, sum2 += lg * lg, n += 1;
+        }
+        if (l < c.depth) {
+          const Real lg = log(bwd[off(l + 1) + j]);
+          sum += lg, sum2 += lg * lg, n += 1;
+        }
+      }
+    }
+    const Real* tail = scratch + long(c.P) * point_words(c) + diag_words(c);
+    const Real mean = sum / n;
+    const Real var = sum2 / n - mean * mean;
+    obs[kLoss] = tail[0];
+    obs[kAccuracy] = tail[1];
+    obs[kLogGSpread] = sqrt(var > Real(0) ? var : Real(0));
+  }
+
+  static std::vector<std::optional<long>> detect(const Config&, const Params& p, const Series& s,
+                                                 const std::vector<double>&) {
+    const double thr = p.real("loss_threshold");
+    return {first_record(s, 0, [&](long r) { return s.at(r, kLoss) < thr; })};
+  }
+
+  template <typename Real>
+  static std::vector<double> final_config(const Config&, const FlowConfig&, const Real*, const Real*,
+                                          const Real* fixed, const Series&) {
+    return {double(fixed[0]), double(fixed[1]), double(fixed[2])};
+  }
+  template <typename Real>
+  static std::vector<std::vector<double>> final_rows(const Config&, const int*, const Real*, const Real*,
+                                                     const Real*) {
+    return {};
+  }
+};
+
+}  // namespace fs
