@@ -67,8 +67,9 @@ struct HostRun {
 // The host-side end of a flow: status, series with steps and flow times, detectors, final configuration.
 // `final_theta` and `series` are what the flow left (on the host or copied back from a device).
 template <typename Model, typename Real>
-RunResult finish_run(const HostRun<Model, Real>& run, const Params& params, const FlowOutcome& out,
+RunResult finish_run(const HostRun<Model, Real>& run, const RunInput& in, const FlowOutcome& out,
                      const Real* final_theta, const Real* series) {
+  const Params& params = in.params;
   RunResult res;
   res.status = out.status == kFlowOk ? RunResult::kOk : RunResult::kDiverged;
   if (out.status != kFlowOk) res.message = "loss not finite at step " + std::to_string(out.steps);
@@ -90,6 +91,13 @@ RunResult finish_run(const HostRun<Model, Real>& run, const Params& params, cons
                                                         run.fixed.data(), res.series);
   res.final_rows = Model::template final_rows<Real>(run.cfg, run.idata.data(), run.rdata.data(), final_theta,
                                                     run.fixed.data());
+  if (in.save_params) {
+    res.saved.theta0.assign(run.theta0.begin(), run.theta0.end());
+    res.saved.theta.assign(final_theta, final_theta + run.sz.n_theta);
+    res.saved.fixed.assign(run.fixed.begin(), run.fixed.end());
+    res.saved.rdata.assign(run.rdata.begin(), run.rdata.end());
+    res.saved.idata = run.idata;
+  }
   return res;
 }
 
@@ -98,7 +106,7 @@ RunResult run_flow(const RunInput& in, const ModelInfo& info) {
   HostRun<Model, Real> run(in, info);
   run.allocate_workspace();
   const FlowOutcome out = run_flow_steps<Model, Real>(HostTeam{}, run.cfg, run.fc, run.buffers(), run.sz.n_obs);
-  return finish_run(run, in.params, out, run.theta.data(), run.series.data());
+  return finish_run(run, in, out, run.theta.data(), run.series.data());
 }
 
 }  // namespace fs

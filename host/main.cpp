@@ -26,12 +26,19 @@ int main(int argc, char** argv) {
   run->add_option("--threads", run_opt.threads, "CPU threads (0: all)")->check(CLI::NonNegativeNumber);
   run->add_option("--set", sets, "override a key: KEY=VALUE, KEY one of section.key or a bare key")->take_all();
   run->add_flag("--quiet", run_opt.quiet, "no progress output");
+  run->add_flag("--save-params", run_opt.save_params,
+                "keep every run's initial and final parameters and its training data in trajectories.h5");
 
   auto* validate = app.add_subcommand("validate", "check a spec and print its grid");
   validate->add_option("spec", spec_path, "sweep spec (TOML)")->required();
   validate->add_option("--set", sets, "override a key: KEY=VALUE")->take_all();
 
   app.add_subcommand("models", "list the models with their keys, groups, observables and detectors");
+
+  std::string plot_dir;
+  auto* plot = app.add_subcommand("plot", "draw phase-diagram heatmaps and trajectories (sweeps/plot.py)");
+  plot->add_option("dir", plot_dir, "a sweep's output directory")->required();
+  plot->allow_extras();
 
   try {
     app.parse(argc, argv);
@@ -49,6 +56,7 @@ int main(int argc, char** argv) {
                    res.n_ok, res.n_diverged, res.n_failed, res.wall_s, res.out_dir.c_str());
       return res.n_failed > 0 ? 1 : 0;
     }
+    if (plot->parsed()) return fs::run_plot(plot_dir, plot->remaining());
     if (validate->parsed()) {
       std::cout << fs::describe_sweep(fs::load_spec(spec_path, sets));
       return 0;

@@ -24,6 +24,10 @@ struct RunResult {
   std::vector<double> final_obs;              // the last record
   std::vector<double> final_config;
   std::vector<std::vector<double>> final_rows;  // rows of final_config.csv
+  struct Saved {  // with --save-params: initial and final parameters and the training data
+    std::vector<double> theta0, theta, fixed, rdata;
+    std::vector<int> idata;
+  } saved;
   std::string message;
 };
 
@@ -36,6 +40,7 @@ using TrainConfig = FlowConfig;
 struct RunInput {
   Params params;
   uint32_t sweep_seed = 0;
+  bool save_params = false;
 };
 
 TrainConfig train_config(const Params& p, uint32_t sweep_seed, const ModelInfo& info);

@@ -1,6 +1,8 @@
 #include "host/sweep.h"
 
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -12,6 +14,7 @@
 
 #include "host/executor_cpu.h"
 #include "host/grid.h"
+#include "host/h5.h"
 #include "host/tables.h"
 #include "host/util.h"
 
@@ -80,7 +83,7 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
   make_dir(opt.out_dir);
 
   std::vector<RunInput> inputs;
-  for (const auto& r : runs) inputs.push_back(RunInput{r.params, spec.sweep_seed});
+  for (const auto& r : runs) inputs.push_back(RunInput{r.params, spec.sweep_seed, opt.save_params});
   int threads = opt.threads > 0 ? opt.threads : int(std::max(1u, std::thread::hardware_concurrency()));
 
   Progress progress(long(runs.size()), opt.quiet);
@@ -111,7 +114,8 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
   write_file_atomic(dir + "runs.csv", runs_csv(spec, runs, results));
   write_file_atomic(dir + "phase_diagram.csv", phase_diagram_csv(spec, runs, results));
   write_file_atomic(dir + "trajectories.csv", trajectories_csv(spec, runs, results));
-  std::vector<std::string> files = {"runs.csv", "phase_diagram.csv", "trajectories.csv"};
+  write_trajectories_h5(dir + "trajectories.h5", spec, runs, results, opt.save_params);
+  std::vector<std::string> files = {"runs.csv", "phase_diagram.csv", "trajectories.csv", "trajectories.h5"};
   if (!spec.entry->info.final_table.empty()) {
     write_file_atomic(dir + "final_config.csv", final_config_csv(spec, runs, results));
     files.push_back("final_config.csv");
@@ -150,6 +154,25 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
   m["files"] = files;
   write_file_atomic(dir + "manifest.json", m.dump(2) + "\n");
   return out;
+}
+
+int run_plot(const std::string& dir, const std::vector<std::string>& args) {
+  if (!std::filesystem::is_directory(dir)) throw InputError(dir + ": not a directory");
+  const char* env_script = std::getenv("FLOWSWEEP_PLOT_SCRIPT");
+  const std::string script = env_script ? env_script : std::string(FLOWSWEEP_SOURCE_DIR) + "/sweeps/plot.py";
+  if (!std::filesystem::is_regular_file(script)) throw RuntimeError("plot script not found: " + script);
+  const std::string python = std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  std::vector<std::string> argv_s = {python, script, dir};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid;
+  if (posix_spawnp(&pid, python.c_str(), nullptr, nullptr, argv.data(), environ) != 0)
+    throw RuntimeError("cannot start " + python);
+  int status = 0;
+  if (waitpid(pid, &status, 0) < 0) throw RuntimeError("waiting for " + python + " failed");
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
 std::string describe_sweep(const Spec& spec) {

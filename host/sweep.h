@@ -15,6 +15,7 @@ struct RunOptions {
   CudaOptions cuda;
   int threads = 0;  // 0: every hardware thread
   bool quiet = false;
+  bool save_params = false;  // initial and final parameters and training data in trajectories.h5
 };
 
 struct SweepOutcome {
@@ -30,5 +31,8 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt);
 std::string describe_sweep(const Spec& spec);
 // `flowsweep models`: every model, its keys, groups, observables and detectors.
 std::string describe_models();
+
+// `flowsweep plot DIR [ARGS]`: runs sweeps/plot.py on DIR; returns its exit status.
+int run_plot(const std::string& dir, const std::vector<std::string>& args);
 
 }  // namespace fs

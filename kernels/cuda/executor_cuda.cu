@@ -152,7 +152,7 @@ void launch_group(const ModelInfo& info, const std::vector<RunInput>& inputs, co
     const FlowOutcome& o = h_out[size_t(r)];
     if ((o.status != kFlowOk && o.status != kFlowDiverged) || o.records < 0 || o.records > h_n_records[size_t(r)])
       throw RuntimeError("CUDA executor: run " + std::to_string(idx[size_t(r)]) + " left no outcome");
-    emit(idx[size_t(r)], finish_run(runs[size_t(r)], inputs[size_t(idx[size_t(r)])].params, o,
+    emit(idx[size_t(r)], finish_run(runs[size_t(r)], inputs[size_t(idx[size_t(r)])], o,
                                     h_theta.data() + r * sz.n_theta, h_series.data() + h_series_offset[size_t(r)]));
   }
 }

@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""Pictures of a sweep's output directory.
+
+    plot.py DIR                                   # the standard set, into DIR/plots/
+    plot.py DIR --heatmap DETECTOR [--x AXIS] [--y AXIS] [--facet AXIS] [--value median|frac]
+    plot.py DIR --trajectory OBSERVABLE [--runs ID,ID,...] [--first N]
+
+Heatmaps show, over two grid axes (log scale where the axis is log-spaced), a detector's median time
+(or the fraction of runs reaching it), faceted over a third axis; trajectories show an observable against
+flow time for chosen runs with their phase times marked."""
+import argparse
+import json
+import math
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import h5py  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def fail(msg):
+    print(f"plot.py: {msg}", file=sys.stderr)
+    sys.exit(2)
+
+
+def load(outdir):
+    paths = {name: os.path.join(outdir, name) for name in ("manifest.json", "runs.csv", "phase_diagram.csv",
+                                                          "trajectories.h5")}
+    for name, path in paths.items():
+        if not os.path.isfile(path):
+            fail(f"{path}: missing (is {outdir} a flowsweep output directory?)")
+    try:
+        manifest = json.load(open(paths["manifest.json"]))
+    except (OSError, ValueError) as e:
+        fail(f"{paths['manifest.json']}: cannot read: {e}")
+    try:
+        runs = pd.read_csv(paths["runs.csv"], dtype={"run_id": str})
+        cells = pd.read_csv(paths["phase_diagram.csv"])
+    except (OSError, ValueError, pd.errors.ParserError) as e:
+        fail(f"cannot read the tables in {outdir}: {e}")
+    try:
+        h5 = h5py.File(paths["trajectories.h5"], "r")
+        h5["run"][0]
+    except (OSError, KeyError, ValueError) as e:
+        fail(f"{paths['trajectories.h5']}: cannot read (missing or truncated?): {e}")
+    return manifest, runs, cells, h5
+
+
+def axis_kinds(manifest):
+    return {a["name"]: a["kind"] for a in manifest.get("axes", [])}
+
+
+def heatmap(outdir, manifest, cells, detector, x, y, facet, value, dest):
+    kinds = axis_kinds(manifest)
+    col = f"frac_{detector}" if value == "frac" else f"t_median_{detector}"
+    if col not in cells:
+        fail(f"no detector '{detector}' in {outdir}/phase_diagram.csv")
+    axes = [a for a in kinds if a != "seed"]
+    x = x or (axes[0] if axes else None)
+    y = y or (axes[1] if len(axes) > 1 else None)
+    if x is None:
+        fail("the sweep has no axis but seed: nothing to draw a phase diagram over")
+    for a in (x, y, facet):
+        if a is not None and a not in cells:
+            fail(f"no axis '{a}' in {outdir}/phase_diagram.csv; axes: {', '.join(axes)}")
+    facets = sorted(cells[facet].unique()) if facet else [None]
+    fig, panels = plt.subplots(1, len(facets), figsize=(4.5 * len(facets), 3.8), squeeze=False)
+    for panel, fv in zip(panels[0], facets):
+        sub = cells if fv is None else cells[cells[facet] == fv]
+        if y is None:
+            sub = sub.groupby(x, as_index=False)[col].median()
+            panel.plot(sub[x], sub[col], "o-")
+            panel.set_xlabel(x)
+            panel.set_ylabel(col)
+            if kinds.get(x) == "geomspace":
+                panel.set_xscale("log")
+        else:
+            grid = sub.pivot_table(index=y, columns=x, values=col, aggfunc="median")
+            xs, ys = grid.columns.values.astype(float), grid.index.values.astype(float)
+            im = panel.pcolormesh(edges(xs, kinds.get(x) == "geomspace"), edges(ys, kinds.get(y) == "geomspace"),
+                                  grid.values, shading="flat", cmap="viridis")
+            fig.colorbar(im, ax=panel, label=("fraction reaching " if value == "frac" else "median flow time of ")
+                         + detector)
+            panel.set_xlabel(x)
+            panel.set_ylabel(y)
+            if kinds.get(x) == "geomspace":
+                panel.set_xscale("log")
+            if kinds.get(y) == "geomspace":
+                panel.set_yscale("log")
+        if fv is not None:
+            panel.set_title(f"{facet} = {fv}")
+    fig.suptitle(f"{manifest['spec']['model']}: {col}")
+    fig.tight_layout()
+    fig.savefig(dest, dpi=110)
+    plt.close(fig)
+    return dest
+
+
+def edges(centres, log):
+    c = np.log(centres) if log else centres.astype(float)
+    if len(c) == 1:
+        e = np.array([c[0] - 0.5, c[0] + 0.5])
+    else:
+        mid = (c[1:] + c[:-1]) / 2
+        e = np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
+    return np.exp(e) if log else e
+
+
+def trajectory(manifest, runs, h5, observable, ids, dest):
+    if observable not in h5:
+        names = [k for k in h5.keys() if isinstance(h5[k], h5py.Dataset) and h5[k].ndim == 2 and k not in ("step", "t")]
+        fail(f"no observable '{observable}'; recorded: {', '.join(sorted(names))}")
+    all_ids = [s.decode() if isinstance(s, bytes) else s for s in h5["run"][:]]
+    detectors = [c[2:] for c in runs.columns if c.startswith("t_") and c not in ("t_final",)]
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for n, rid in enumerate(ids):
+        if rid not in all_ids:
+            fail(f"no run '{rid}' in this sweep")
+        i = all_ids.index(rid)
+        k = int(h5["n_records"][i])
+        t, v = h5["t"][i, :k], h5[observable][i, :k]
+        color = colors[n % len(colors)]
+        ax.plot(t, v, color=color, label=rid)
+        row = runs[runs.run_id == rid].iloc[0]
+        for d, style in zip(detectors, ("--", ":", "-.", (0, (1, 3)))):
+            td = row.get(f"t_{d}")
+            if td is not None and not (isinstance(td, float) and math.isnan(td)):
+                ax.axvline(float(td), color=color, linestyle=style, linewidth=0.9,
+                           label=f"{d}" if n == 0 else None)
+    ax.set_xlabel("flow time t")
+    ax.set_ylabel(observable)
+    if observable.startswith("loss") and np.nanmin(h5[observable][:]) > 0:
+        ax.set_yscale("log")
+    ax.legend(fontsize=7, ncol=2)
+    ax.set_title(f"{manifest['spec']['model']}: {observable}")
+    fig.tight_layout()
+    fig.savefig(dest, dpi=110)
+    plt.close(fig)
+    return dest
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("dir")
+    ap.add_argument("--heatmap", metavar="DETECTOR")
+    ap.add_argument("--x")
+    ap.add_argument("--y")
+    ap.add_argument("--facet")
+    ap.add_argument("--value", choices=("median", "frac"), default="median")
+    ap.add_argument("--trajectory", metavar="OBSERVABLE")
+    ap.add_argument("--runs", help="comma-separated run ids")
+    ap.add_argument("--first", type=int, default=4, help="without --runs: the first N runs")
+    ap.add_argument("--out", help="PNG to write (default: DIR/plots/<name>.png)")
+    a = ap.parse_args()
+    if not os.path.isdir(a.dir):
+        fail(f"{a.dir}: not a directory")
+    manifest, runs, cells, h5 = load(a.dir)
+    plots = os.path.join(a.dir, "plots")
+    os.makedirs(plots, exist_ok=True)
+    made = []
+    ids = a.runs.split(",") if a.runs else list(runs.run_id[: a.first])
+    if a.heatmap:
+        made.append(heatmap(a.dir, manifest, cells, a.heatmap, a.x, a.y, a.facet, a.value,
+                            a.out or os.path.join(plots, f"heatmap_{a.heatmap}_{a.value}.png")))
+    if a.trajectory:
+        made.append(trajectory(manifest, runs, h5, a.trajectory, ids,
+                               a.out or os.path.join(plots, f"trajectory_{a.trajectory}.png")))
+    if not a.heatmap and not a.trajectory:
+        axes = [n for n in axis_kinds(manifest) if n != "seed"]
+        detectors = [c[len("frac_"):] for c in cells.columns if c.startswith("frac_")]
+        for d in detectors:
+            if axes:
+                made.append(heatmap(a.dir, manifest, cells, d, None, None, axes[2] if len(axes) > 2 else None,
+                                    "median", os.path.join(plots, f"heatmap_{d}_median.png")))
+        made.append(trajectory(manifest, runs, h5, "loss", ids, os.path.join(plots, "trajectory_loss.png")))
+    for m in made:
+        print(m)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""trajectories.h5 and the plots: the HDF5 file reopened (h5py and xarray) holds exactly what runs.csv and
+trajectories.csv say for every run; --save-params keeps parameters from which the final configuration can
+be recomputed independently; `flowsweep plot` makes non-empty PNGs from the quick-start output; a missing
+or truncated file is a clear error naming it."""
+import argparse
+import csv
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import h5py
+import numpy as np
+import xarray as xr
+
+FAILS = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        FAILS.append(what)
+
+
+def num(s):
+    return math.nan if s in ("", "nan") else float(s)
+
+
+def same(a, b):
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--flowsweep", required=True)
+    ap.add_argument("--sweeps", required=True)
+    a = ap.parse_args()
+    qs = os.path.join(a.sweeps, "quickstart.toml")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "qs")
+        subprocess.run([a.flowsweep, "run", qs, "--out", out, "--quiet", "--save-params", "--set", "steps=400",
+                        "--set", "record_every=25"], check=True)
+        runs = list(csv.DictReader(open(os.path.join(out, "runs.csv"))))
+        traj = list(csv.DictReader(open(os.path.join(out, "trajectories.csv"))))
+        f = h5py.File(os.path.join(out, "trajectories.h5"), "r")
+        ids = [s.decode() for s in f["run"][:]]
+        check(ids == [r["run_id"] for r in runs], "h5 run coordinate is runs.csv's run_id, in order")
+        mismatches = 0
+        for i, r in enumerate(runs):
+            checks = [
+                f["status"][i].decode() == r["status"],
+                f["steps"][i] == int(r["steps"]),
+                same(f["t_final"][i], num(r["t_final"])),
+                all(same(f[c][i], num(r[c])) for c in r if c.startswith("t_") and c != "t_final"),
+                all(same(f[c][i], num(r[c])) for c in r if c.startswith("dKQ_")),
+                all(same(f["axis_" + c][i], num(r[c])) for c in ("seed", "m", "lr_ratio")),
+            ]
+            k = int(f["n_records"][i])
+            last = {name: f[name][i, k - 1] for name in f if isinstance(f[name], h5py.Dataset) and f[name].ndim == 2}
+            checks.append(all(same(last[c[len("final_"):]], num(r[c])) for c in r if c.startswith("final_") and c != "final_loss"))
+            checks.append(same(last["loss"], num(r["final_loss"])))
+            checks.append(bool(np.all(np.isnan(f["t"][i, k:]))))  # padded past the last record
+            mismatches += not all(checks)
+        check(mismatches == 0, f"every run's status, steps, times, detectors, final columns agree ({mismatches} differ)")
+        rows = {(t["run_id"], int(t["step"])): t for t in traj}
+        bad = 0
+        for i, rid in enumerate(ids):
+            for k in range(int(f["n_records"][i])):
+                t = rows[(rid, int(f["step"][i, k]))]
+                bad += not all(same(f[name][i, k], num(t[name])) for name in t if name not in ("run_id", "step"))
+        check(bad == 0 and len(rows) == sum(int(n) for n in f["n_records"][:]), f"trajectories agree ({bad} records differ)")
+
+        # --save-params: the final change of W_K^T W_Q, recomputed here from the saved parameters.
+        worst = 0.0
+        for i, rid in enumerate(ids):
+            g = f["params"][rid]
+            d, m, m1 = 16, int(runs[i]["m"]), 64
+            def kq(theta):
+                Q = theta[m1 * m : m1 * m + d * m].reshape(d, m)
+                K = theta[m1 * m + d * m : m1 * m + 2 * d * m].reshape(d, m)
+                return K[:3] @ Q[:3].T  # [nu, mu] = e_nu^T W_K^T W_Q e_mu
+            dkq = kq(g["theta_final"][:]) - kq(g["theta_initial"][:])
+            for nu in range(3):
+                for mu in range(3):
+                    worst = max(worst, abs(dkq[nu, mu] - num(runs[i][f"dKQ_{nu+1}{mu+1}"])))
+        check(worst < 1e-12, f"saved parameters reproduce dKQ (max difference {worst:.1e})")
+        f.close()
+
+        ds = xr.open_dataset(os.path.join(out, "trajectories.h5"), engine="h5netcdf")
+        check(dict(ds.sizes) == {"run": 36, "record": 17} and list(ds["run"].values) == ids,
+              f"xarray reads named dimensions and run ids: {dict(ds.sizes)}")
+        check(ds["t"].attrs.get("units", "").startswith("flow time"), "t carries its units")
+        ds.close()
+
+        # Plots from the quick-start output.
+        p = subprocess.run([a.flowsweep, "plot", out], capture_output=True, text=True)
+        pngs = [l for l in p.stdout.split() if l.endswith(".png")]
+        check(p.returncode == 0 and len(pngs) >= 4, f"flowsweep plot made {len(pngs)} pictures ({p.stderr.strip()})")
+        for png in pngs:
+            data = open(png, "rb").read()
+            check(data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, f"{os.path.basename(png)} is a non-empty PNG")
+        p = subprocess.run([a.flowsweep, "plot", out, "--trajectory", "margin", "--runs", ",".join(ids[:2])],
+                           capture_output=True, text=True)
+        check(p.returncode == 0 and os.path.getsize(os.path.join(out, "plots", "trajectory_margin.png")) > 5000,
+              "a trajectory plot of chosen runs")
+
+        # Missing and truncated files are errors that name them.
+        broken = os.path.join(tmp, "broken")
+        shutil.copytree(out, broken)
+        h5 = os.path.join(broken, "trajectories.h5")
+        with open(h5, "r+b") as fh:
+            fh.truncate(os.path.getsize(h5) // 3)
+        p = subprocess.run([a.flowsweep, "plot", broken], capture_output=True, text=True)
+        check(p.returncode == 2 and h5 in p.stderr, f"truncated h5 named: {p.stderr.strip()[:160]}")
+        os.remove(h5)
+        p = subprocess.run([a.flowsweep, "plot", broken], capture_output=True, text=True)
+        check(p.returncode == 2 and h5 in p.stderr and "missing" in p.stderr, f"missing h5 named: {p.stderr.strip()}")
+        p = subprocess.run([a.flowsweep, "plot", os.path.join(tmp, "nowhere")], capture_output=True, text=True)
+        check(p.returncode == 2 and "nowhere" in p.stderr, "missing directory named")
+    print(f"{len(FAILS)} failures")
+    return 1 if FAILS else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
