@@ -14,6 +14,10 @@ std::vector<RunResult> execute_cpu(const ModelEntry& entry, const std::vector<Ru
     for (;;) {
       const long i = next.fetch_add(1);
       if (i >= long(inputs.size())) return;
+      if (inputs[size_t(i)].cancel && *inputs[size_t(i)].cancel) {  // interrupted: leave the rest for a resume
+        results[size_t(i)].status = RunResult::kCancelled;
+        continue;
+      }
       RunResult r;
       try {
         r = entry.run_cpu(inputs[size_t(i)]);

@@ -71,8 +71,9 @@ RunResult finish_run(const HostRun<Model, Real>& run, const RunInput& in, const 
                      const Real* final_theta, const Real* series) {
   const Params& params = in.params;
   RunResult res;
-  res.status = out.status == kFlowOk ? RunResult::kOk : RunResult::kDiverged;
-  if (out.status != kFlowOk) res.message = "loss not finite at step " + std::to_string(out.steps);
+  res.status = out.status == kFlowOk ? RunResult::kOk : out.status == kFlowDiverged ? RunResult::kDiverged
+                                                                                   : RunResult::kCancelled;
+  if (out.status == kFlowDiverged) res.message = "loss not finite at step " + std::to_string(out.steps);
   res.steps = out.steps;
   res.t_final = double(out.steps) * run.fc.lr;
   res.final_loss = out.final_loss;
@@ -105,7 +106,9 @@ template <typename Model, typename Real>
 RunResult run_flow(const RunInput& in, const ModelInfo& info) {
   HostRun<Model, Real> run(in, info);
   run.allocate_workspace();
-  const FlowOutcome out = run_flow_steps<Model, Real>(HostTeam{}, run.cfg, run.fc, run.buffers(), run.sz.n_obs);
+  FlowBuffers<Real> b = run.buffers();
+  b.cancel = in.cancel;
+  const FlowOutcome out = run_flow_steps<Model, Real>(HostTeam{}, run.cfg, run.fc, b, run.sz.n_obs);
   return finish_run(run, in, out, run.theta.data(), run.series.data());
 }
 

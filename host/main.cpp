@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   run->add_option("--threads", run_opt.threads, "CPU threads (0: all)")->check(CLI::NonNegativeNumber);
   run->add_option("--set", sets, "override a key: KEY=VALUE, KEY one of section.key or a bare key")->take_all();
   run->add_flag("--quiet", run_opt.quiet, "no progress output");
+  run->add_option("--shard", run_opt.shard, "train only shard I of N (I/N); in a Slurm array, the task's own");
+  run->add_flag("--resume", run_opt.resume, "skip runs already complete in --out (automatic after a Slurm requeue)");
   run->add_flag("--save-params", run_opt.save_params,
                 "keep every run's initial and final parameters and its training data in trajectories.h5");
 
@@ -34,6 +36,18 @@ int main(int argc, char** argv) {
   validate->add_option("--set", sets, "override a key: KEY=VALUE")->take_all();
 
   app.add_subcommand("models", "list the models with their keys, groups, observables and detectors");
+
+  std::vector<std::string> merge_dirs;
+  std::string merge_out;
+  bool merge_quiet = false;
+  auto* merge = app.add_subcommand("merge", "merge shard outputs into one sweep's tables");
+  merge->add_option("dirs", merge_dirs, "shard output directories")->required();
+  merge->add_option("--out", merge_out, "merged output directory")->required();
+  merge->add_flag("--quiet", merge_quiet, "say nothing unless runs are missing, failed or corrupt");
+
+  std::string status_dir;
+  auto* status = app.add_subcommand("status", "done, running and missing runs of an output directory");
+  status->add_option("dir", status_dir, "an output directory")->required();
 
   std::string plot_dir;
   auto* plot = app.add_subcommand("plot", "draw phase-diagram heatmaps and trajectories (sweeps/plot.py)");
@@ -51,12 +65,29 @@ int main(int argc, char** argv) {
     if (run->parsed()) {
       const fs::Spec spec = fs::load_spec(spec_path, sets);
       const auto res = fs::run_sweep(spec, run_opt);
+      if (res.signal) {
+        std::fprintf(stderr, "interrupted by signal %d: %ld of %ld runs done, tables written; resume with --resume\n",
+                     res.signal, res.n_runs - res.n_unfinished, res.n_runs);
+        return 1;
+      }
       if (!run_opt.quiet)
         std::fprintf(stderr, "%ld runs (%ld ok, %ld diverged, %ld failed) in %.2f s; tables in %s/\n", res.n_runs,
                    res.n_ok, res.n_diverged, res.n_failed, res.wall_s, res.out_dir.c_str());
       return res.n_failed > 0 ? 1 : 0;
     }
     if (plot->parsed()) return fs::run_plot(plot_dir, plot->remaining());
+    if (merge->parsed()) {
+      const auto res = fs::merge_shards(merge_dirs, merge_out, merge_quiet);
+      const bool whole = res.missing.empty() && res.corrupt.empty();
+      if (!merge_quiet || !whole)
+        std::fprintf(stderr, "%ld runs merged into %s/: %zu missing, %zu failed, %zu corrupt files\n", res.n_runs,
+                     merge_out.c_str(), res.missing.size(), res.failed.size(), res.corrupt.size());
+      return whole && res.failed.empty() ? 0 : 1;
+    }
+    if (status->parsed()) {
+      std::cout << fs::sweep_status(status_dir);
+      return 0;
+    }
     if (validate->parsed()) {
       std::cout << fs::describe_sweep(fs::load_spec(spec_path, sets));
       return 0;

@@ -19,6 +19,8 @@ const char* status_name(RunResult::Status s) {
     case RunResult::kOk: return "ok";
     case RunResult::kDiverged: return "diverged";
     case RunResult::kFailed: return "failed";
+    case RunResult::kMissing: return "missing";
+    case RunResult::kCancelled: return "cancelled";
   }
   return "?";
 }
@@ -82,6 +84,10 @@ ModelEntry make_entry() {
                                                    : run_flow<Model, float>(in, info);
   };
   e.dump = [info](const RunInput& in, long steps) { return dump_flow<Model>(in, info, steps); };
+  e.cost = [](const Params& p) {
+    const Sizes sz = Model::sizes(Model::configure(p));
+    return double(p.integer("steps") + 1) * double(sz.n_theta + sz.n_scratch);
+  };
   return e;
 }
 

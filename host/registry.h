@@ -14,7 +14,7 @@ namespace fs {
 
 // What one run produced.
 struct RunResult {
-  enum Status { kOk, kDiverged, kFailed };
+  enum Status { kOk, kDiverged, kFailed, kMissing, kCancelled };
   Status status = kOk;
   long steps = 0;          // steps taken (the step at which the loss stopped being finite, if diverged)
   double t_final = 0;      // flow time reached
@@ -41,6 +41,7 @@ struct RunInput {
   Params params;
   uint32_t sweep_seed = 0;
   bool save_params = false;
+  const volatile int* cancel = nullptr;  // set by a signal: stop at the next step
 };
 
 TrainConfig train_config(const Params& p, uint32_t sweep_seed, const ModelInfo& info);
@@ -55,6 +56,8 @@ struct ModelEntry {
   std::function<void(const Params&)> check;
   // The whole flow of one run on the calling thread.
   std::function<RunResult(const RunInput&)> run_cpu;
+  // Relative cost of a run (steps times the words it touches per step), for balancing shards.
+  std::function<double(const Params&)> cost;
   // Loss, gradient and a short flow of one run as JSON, for the reference checks.
   std::function<std::string(const RunInput&, long steps)> dump;
 };

@@ -16,16 +16,32 @@ struct RunOptions {
   int threads = 0;  // 0: every hardware thread
   bool quiet = false;
   bool save_params = false;  // initial and final parameters and training data in trajectories.h5
+  std::string shard;         // "I/N"; empty: all runs, or the Slurm array task's shard
+  bool resume = false;       // skip runs already complete in out_dir
 };
 
 struct SweepOutcome {
   long n_runs = 0, n_ok = 0, n_diverged = 0, n_failed = 0;
   double wall_s = 0;
-  std::string backend;  // the one that ran
+  std::string backend;    // the one that ran
   std::string out_dir;
+  long resumed = 0;       // runs taken from an earlier, interrupted attempt
+  long n_unfinished = 0;  // runs left for a resume (interrupted)
+  int signal = 0;         // the signal that interrupted the sweep, if any
+};
+
+struct MergeOutcome {
+  long n_runs = 0;
+  std::vector<std::string> missing, failed, corrupt;
 };
 
 SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt);
+
+// `flowsweep merge DIR... --out DIR`: the shards' runs, deduplicated by id, as one sweep's tables.
+MergeOutcome merge_shards(const std::vector<std::string>& dirs, const std::string& out_dir, bool quiet);
+
+// `flowsweep status DIR`: done, running and missing runs of an output directory.
+std::string sweep_status(const std::string& dir);
 
 // `flowsweep validate`: the grid's size and axes as text.
 std::string describe_sweep(const Spec& spec);

@@ -44,7 +44,7 @@ inline std::vector<long> record_schedule(const FlowConfig& fc) {
   return out;
 }
 
-enum FlowStatus : int { kFlowOk = 0, kFlowDiverged = 1 };
+enum FlowStatus : int { kFlowOk = 0, kFlowDiverged = 1, kFlowCancelled = 2 };
 
 struct FlowOutcome {
   int status;
@@ -67,6 +67,7 @@ struct FlowBuffers {
   Real* series;     // (n_records, n_obs)
   const long* record_steps;  // (n_records)
   long n_records;
+  const volatile int* cancel = nullptr;  // when set and nonzero, the flow stops at the next step (host only)
 };
 
 template <typename Model, typename Real, typename Team>
@@ -92,6 +93,10 @@ FS_HD FlowOutcome run_flow_steps(const Team& team, const typename Model::Config&
       ++next_record;
     }
     if (step == fc.steps) break;
+    if (b.cancel && *b.cancel) {
+      out.status = kFlowCancelled;
+      break;
+    }
     opt_step(team, fc.opt, step, b.theta, b.grad, b.opt_state);
     team.sync();
   }

@@ -51,7 +51,7 @@ def main():
         check(rc == 0, f"run exits 0 ({err.strip()})")
         check(err == "", "--quiet prints nothing")
         files = sorted(os.listdir(out1))
-        check(files == ["manifest.json", "phase_diagram.csv", "runs.csv", "trajectories.csv", "trajectories.h5"],
+        check(files == ["manifest.json", "phase_diagram.csv", "runs", "runs.csv", "trajectories.csv", "trajectories.h5"],
               f"output files {files}")
         runs = list(csv.DictReader(open(os.path.join(out1, "runs.csv"))))
         check(len(runs) == 36 and len({r["run_id"] for r in runs}) == 36, "36 rows with distinct run ids")
@@ -63,7 +63,8 @@ def main():
         traj = list(csv.DictReader(open(os.path.join(out1, "trajectories.csv"))))
         check(len(traj) == 36 * 5, "trajectories: 5 records per run")
         m = json.load(open(os.path.join(out1, "manifest.json")))
-        check(m["counts"] == {"runs": 36, "ok": 36, "diverged": 0, "failed": 0}, "manifest counts")
+        check(m["counts"] == {"runs": 36, "ok": 36, "diverged": 0, "failed": 0, "missing": 0} and m["complete"],
+              "manifest counts")
         check(len(m["spec"]["hash"]) == 16 and m["backend"] == "cpu" and m["spec"]["overrides"], "manifest spec")
 
         out2 = os.path.join(tmp, "b")
