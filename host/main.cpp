@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "host/slurm.h"
 #include "host/spec.h"
 #include "host/sweep.h"
 #include "host/util.h"
@@ -49,6 +50,22 @@ int main(int argc, char** argv) {
   auto* status = app.add_subcommand("status", "done, running and missing runs of an output directory");
   status->add_option("dir", status_dir, "an output directory")->required();
 
+  fs::SlurmOptions slurm_opt;
+  auto* slurm = app.add_subcommand("slurm", "write (and with --submit, submit) the Slurm job arrays and merge job");
+  slurm->add_option("spec", slurm_opt.spec_path, "sweep spec (TOML)")->required();
+  slurm->add_option("--tasks", slurm_opt.tasks, "array tasks = shards")->required()->check(CLI::PositiveNumber);
+  slurm->add_option("--parallel", slurm_opt.parallel, "at most K tasks at once")->check(CLI::NonNegativeNumber);
+  slurm->add_option("--partition", slurm_opt.partition, "Slurm partition");
+  slurm->add_option("--gpus-per-task", slurm_opt.gpus_per_task, "GPUs per task")->check(CLI::NonNegativeNumber);
+  slurm->add_option("--cpus-per-task", slurm_opt.cpus_per_task, "CPUs per task")->check(CLI::NonNegativeNumber);
+  slurm->add_option("--time", slurm_opt.time, "time limit per task (Slurm syntax)");
+  slurm->add_option("--account", slurm_opt.account, "Slurm account");
+  slurm->add_option("--extra", slurm_opt.extra, "more #SBATCH lines, verbatim");
+  slurm->add_option("--out", slurm_opt.out_dir, "output directory: shard-I/, merged/, slurm/")->capture_default_str();
+  slurm->add_option("--set", slurm_opt.sets, "override a key: KEY=VALUE")->take_all();
+  slurm->add_option("--max-array-size", slurm_opt.max_array_size, "split arrays above this many tasks (default: scontrol's MaxArraySize)");
+  slurm->add_flag("--submit", slurm_opt.submit, "submit with sbatch and print the job ids");
+
   std::string plot_dir;
   auto* plot = app.add_subcommand("plot", "draw phase-diagram heatmaps and trajectories (sweeps/plot.py)");
   plot->add_option("dir", plot_dir, "a sweep's output directory")->required();
@@ -83,6 +100,17 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%ld runs merged into %s/: %zu missing, %zu failed, %zu corrupt files\n", res.n_runs,
                      merge_out.c_str(), res.missing.size(), res.failed.size(), res.corrupt.size());
       return whole && res.failed.empty() ? 0 : 1;
+    }
+    if (slurm->parsed()) {
+      const auto scripts = fs::write_slurm_scripts(slurm_opt, argv[0]);
+      if (!slurm_opt.submit) {
+        std::cout << scripts.text;
+        return 0;
+      }
+      const auto ids = fs::submit_slurm(scripts);
+      for (size_t i = 0; i + 1 < ids.size(); ++i) std::cout << "array " << ids[i] << "\n";
+      std::cout << "merge " << ids.back() << "\n";
+      return 0;
     }
     if (status->parsed()) {
       std::cout << fs::sweep_status(status_dir);

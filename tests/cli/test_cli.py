@@ -111,6 +111,24 @@ def main():
         rc, _, err = run(fsw, "run", qs, "--out", os.path.join(blocker, "sub"), *tiny)
         check(rc == 1 and "output directory" in err, "unwritable output: exit 1")
 
+        # Slurm scripts: arrays split at MaxArraySize, throttled, requeue and signal set, a dependent merge.
+        rc, out, err = run(fsw, "slurm", qs, "--tasks", "2500", "--parallel", "50", "--max-array-size", "1000",
+                           "--out", os.path.join(tmp, "sl"), "--partition", "gpu", "--gpus-per-task", "1",
+                           "--time", "02:00:00", "--extra", "#SBATCH --qos=low")
+        arrays = [l for l in out.splitlines() if l.startswith("#SBATCH --array=")]
+        check(rc == 0 and arrays == ["#SBATCH --array=0-999%50", "#SBATCH --array=0-999%50", "#SBATCH --array=0-499%50"],
+              f"2500 tasks split into arrays of at most 1000: {arrays}")
+        offsets = [l for l in out.splitlines() if l.startswith("export FLOWSWEEP_SHARD_OFFSET=")]
+        check([o.split("=")[1] for o in offsets] == ["0", "1000", "2000"], "array offsets 0, 1000, 2000")
+        for want in ("#SBATCH --requeue", "#SBATCH --signal=B:USR1@", "export FLOWSWEEP_SHARDS=2500",
+                     "#SBATCH --partition=gpu", "#SBATCH --gpus-per-task=1", "#SBATCH --time=02:00:00",
+                     "#SBATCH --qos=low", "scontrol requeue", " merge ", "--backend cuda"):
+            check(want in out, f"slurm script has {want!r}")
+        scripts = sorted(os.listdir(os.path.join(tmp, "sl", "slurm")))
+        check(scripts == ["array_0.sbatch", "array_1.sbatch", "array_2.sbatch", "logs", "merge.sbatch"], f"scripts {scripts}")
+        rc, _, err = run(fsw, "slurm", bad, "--tasks", "2")
+        check(rc == 2 and "widht" in err, "slurm refuses a bad spec before writing a job")
+
     print(f"{len(FAILS)} failures")
     return 1 if FAILS else 0
 

@@ -1,0 +1,126 @@
+#include "host/slurm.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <sstream>
+
+#include "host/spec.h"
+#include "host/util.h"
+
+namespace fs {
+
+namespace {
+
+std::string quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string run_command(const std::string& cmd, int* status) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) {
+    *status = -1;
+    return out;
+  }
+  char buf[512];
+  while (fgets(buf, sizeof buf, p)) out += buf;
+  *status = pclose(p);
+  return out;
+}
+
+long max_array_size_from_scontrol() {
+  int status = 0;
+  const std::string cfg = run_command("scontrol show config 2>/dev/null", &status);
+  const auto pos = cfg.find("MaxArraySize");
+  if (status != 0 || pos == std::string::npos) return 1001;
+  const auto eq = cfg.find('=', pos);
+  return eq == std::string::npos ? 1001 : std::max(2L, std::atol(cfg.c_str() + eq + 1));
+}
+
+}  // namespace
+
+SlurmScripts write_slurm_scripts(const SlurmOptions& opt, const std::string& self) {
+  if (opt.tasks < 1) throw InputError("--tasks " + std::to_string(opt.tasks) + ": need at least 1");
+  const Spec spec = load_spec(opt.spec_path, opt.sets);  // bad specs fail here, before any job exists
+  namespace fsys = std::filesystem;
+  const std::string spec_abs = fsys::absolute(opt.spec_path).string();
+  const std::string out_abs = fsys::absolute(opt.out_dir).string();
+  std::error_code ec;
+  std::string exe = fsys::read_symlink("/proc/self/exe", ec).string();
+  if (ec || exe.empty()) exe = fsys::absolute(self).string();
+  const std::string dir = out_abs + "/slurm";
+  fsys::create_directories(dir + "/logs");
+  const long max_size = opt.max_array_size > 0 ? opt.max_array_size : max_array_size_from_scontrol();
+  const std::string name = spec.name.empty() ? fsys::path(opt.spec_path).stem().string() : spec.name;
+
+  std::string sets;
+  for (const auto& s : opt.sets) sets += " --set " + quote(s);
+  auto header = [&](std::ostringstream& os, const std::string& job) {
+    os << "#!/bin/bash\n";
+    os << "#SBATCH --job-name=" << job << "\n";
+    if (!opt.partition.empty()) os << "#SBATCH --partition=" << opt.partition << "\n";
+    if (!opt.account.empty()) os << "#SBATCH --account=" << opt.account << "\n";
+    if (!opt.time.empty()) os << "#SBATCH --time=" << opt.time << "\n";
+  };
+
+  SlurmScripts out;
+  for (long offset = 0, k = 0; offset < opt.tasks; offset += max_size, ++k) {
+    const long n = std::min(max_size, opt.tasks - offset);
+    std::ostringstream os;
+    header(os, "flowsweep-" + name);
+    os << "#SBATCH --array=0-" << n - 1 << (opt.parallel > 0 ? "%" + std::to_string(opt.parallel) : "") << "\n";
+    os << "#SBATCH --output=" << dir << "/logs/%A_%a.out\n";
+    os << "#SBATCH --requeue\n";
+    os << "#SBATCH --signal=B:USR1@" << opt.signal_seconds << "\n";
+    if (opt.gpus_per_task > 0) os << "#SBATCH --gpus-per-task=" << opt.gpus_per_task << "\n";
+    if (opt.cpus_per_task > 0) os << "#SBATCH --cpus-per-task=" << opt.cpus_per_task << "\n";
+    if (!opt.extra.empty()) os << opt.extra << (opt.extra.back() == '\n' ? "" : "\n");
+    os << "# Shard I of N runs in array task I - FLOWSWEEP_SHARD_OFFSET; a requeued task resumes its shard.\n";
+    os << "export FLOWSWEEP_SHARDS=" << opt.tasks << "\n";
+    os << "export FLOWSWEEP_SHARD_OFFSET=" << offset << "\n";
+    os << "shard=$((FLOWSWEEP_SHARD_OFFSET + SLURM_ARRAY_TASK_ID))\n";
+    os << "# USR1 (ahead of the time limit) or TERM (preemption): flowsweep saves what it has, then requeue.\n";
+    os << "stop() {\n  kill -TERM \"$child\" 2>/dev/null\n  wait \"$child\"\n"
+          "  scontrol requeue \"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\"\n  exit 0\n}\n";
+    os << "trap stop USR1 TERM\n";
+    os << quote(exe) << " run " << quote(spec_abs) << " --out " << quote(out_abs) << "/shard-$shard" << sets
+       << (opt.gpus_per_task > 0 ? " --backend cuda" : " --backend auto") << " &\n";
+    os << "child=$!\nwait \"$child\"\nexit $?\n";
+    const std::string path = dir + "/array_" + std::to_string(k) + ".sbatch";
+    write_file_atomic(path, os.str());
+    out.arrays.push_back(path);
+    out.text += "# " + path + "\n" + os.str() + "\n";
+  }
+  std::ostringstream ms;
+  header(ms, "flowsweep-" + name + "-merge");
+  ms << "#SBATCH --output=" << dir << "/logs/merge_%j.out\n";
+  ms << quote(exe) << " merge " << quote(out_abs) << "/shard-* --out " << quote(out_abs) << "/merged\n";
+  out.merge = dir + "/merge.sbatch";
+  write_file_atomic(out.merge, ms.str());
+  out.text += "# " + out.merge + "\n" + ms.str();
+  return out;
+}
+
+std::vector<std::string> submit_slurm(const SlurmScripts& s) {
+  std::vector<std::string> ids;
+  for (const auto& a : s.arrays) {
+    int status = 0;
+    std::string id = run_command("sbatch --parsable " + quote(a), &status);
+    while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+    if (status != 0 || id.empty()) throw RuntimeError("sbatch " + a + " failed: " + id);
+    ids.push_back(id.substr(0, id.find(';')));
+  }
+  std::string dep = "afterany";
+  for (const auto& id : ids) dep += ":" + id;
+  int status = 0;
+  std::string id = run_command("sbatch --parsable --dependency=" + dep + " " + quote(s.merge), &status);
+  while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+  if (status != 0 || id.empty()) throw RuntimeError("sbatch " + s.merge + " failed: " + id);
+  ids.push_back(id.substr(0, id.find(';')));
+  return ids;
+}
+
+}  // namespace fs
