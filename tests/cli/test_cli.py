@@ -1,7 +1,6 @@
 #!/usr/bin/env python3
 """The command line end to end: models, validate, run, the tables and manifest it writes, exit codes,
 bad input (exit 2, nothing written), a diverging run, and thread-count independence of the tables."""
-import argparse
 import csv
 import json
 import os
@@ -9,13 +8,8 @@ import subprocess
 import sys
 import tempfile
 
-FAILS = []
+from checks import arguments, check, finish
 
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        FAILS.append(what)
 
 
 def run(*args):
@@ -24,12 +18,7 @@ def run(*args):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--flowsweep", required=True)
-    ap.add_argument("--sweeps", required=True)
-    a = ap.parse_args()
-    fsw = a.flowsweep
-    qs = os.path.join(a.sweeps, "quickstart.toml")
+    fsw, qs = arguments()
     tiny = ["--set", "steps=40", "--set", "record_every=10", "--quiet"]
 
     rc, out, _ = run(fsw, "models")
@@ -129,8 +118,7 @@ def main():
         rc, _, err = run(fsw, "slurm", bad, "--tasks", "2")
         check(rc == 2 and "widht" in err, "slurm refuses a bad spec before writing a job")
 
-    print(f"{len(FAILS)} failures")
-    return 1 if FAILS else 0
+    return finish()
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 trajectories.csv say for every run; --save-params keeps parameters from which the final configuration can
 be recomputed independently; `flowsweep plot` makes non-empty PNGs from the quick-start output; a missing
 or truncated file is a clear error naming it."""
-import argparse
 import csv
 import math
 import os
@@ -12,17 +11,12 @@ import subprocess
 import sys
 import tempfile
 
+from checks import arguments, check, finish
+
 import h5py
 import numpy as np
 import xarray as xr
 
-FAILS = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        FAILS.append(what)
 
 
 def num(s):
@@ -34,14 +28,10 @@ def same(a, b):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--flowsweep", required=True)
-    ap.add_argument("--sweeps", required=True)
-    a = ap.parse_args()
-    qs = os.path.join(a.sweeps, "quickstart.toml")
+    fsw, qs = arguments()
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "qs")
-        subprocess.run([a.flowsweep, "run", qs, "--out", out, "--quiet", "--save-params", "--set", "steps=400",
+        subprocess.run([fsw, "run", qs, "--out", out, "--quiet", "--save-params", "--set", "steps=400",
                         "--set", "record_every=25"], check=True)
         runs = list(csv.DictReader(open(os.path.join(out, "runs.csv"))))
         traj = list(csv.DictReader(open(os.path.join(out, "trajectories.csv"))))
@@ -96,13 +86,13 @@ def main():
         ds.close()
 
         # Plots from the quick-start output.
-        p = subprocess.run([a.flowsweep, "plot", out], capture_output=True, text=True)
+        p = subprocess.run([fsw, "plot", out], capture_output=True, text=True)
         pngs = [l for l in p.stdout.split() if l.endswith(".png")]
         check(p.returncode == 0 and len(pngs) >= 4, f"flowsweep plot made {len(pngs)} pictures ({p.stderr.strip()})")
         for png in pngs:
             data = open(png, "rb").read()
             check(data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, f"{os.path.basename(png)} is a non-empty PNG")
-        p = subprocess.run([a.flowsweep, "plot", out, "--trajectory", "margin", "--runs", ",".join(ids[:2])],
+        p = subprocess.run([fsw, "plot", out, "--trajectory", "margin", "--runs", ",".join(ids[:2])],
                            capture_output=True, text=True)
         check(p.returncode == 0 and os.path.getsize(os.path.join(out, "plots", "trajectory_margin.png")) > 5000,
               "a trajectory plot of chosen runs")
@@ -113,15 +103,14 @@ def main():
         h5 = os.path.join(broken, "trajectories.h5")
         with open(h5, "r+b") as fh:
             fh.truncate(os.path.getsize(h5) // 3)
-        p = subprocess.run([a.flowsweep, "plot", broken], capture_output=True, text=True)
+        p = subprocess.run([fsw, "plot", broken], capture_output=True, text=True)
         check(p.returncode == 2 and h5 in p.stderr, f"truncated h5 named: {p.stderr.strip()[:160]}")
         os.remove(h5)
-        p = subprocess.run([a.flowsweep, "plot", broken], capture_output=True, text=True)
+        p = subprocess.run([fsw, "plot", broken], capture_output=True, text=True)
         check(p.returncode == 2 and h5 in p.stderr and "missing" in p.stderr, f"missing h5 named: {p.stderr.strip()}")
-        p = subprocess.run([a.flowsweep, "plot", os.path.join(tmp, "nowhere")], capture_output=True, text=True)
+        p = subprocess.run([fsw, "plot", os.path.join(tmp, "nowhere")], capture_output=True, text=True)
         check(p.returncode == 2 and "nowhere" in p.stderr, "missing directory named")
-    print(f"{len(FAILS)} failures")
-    return 1 if FAILS else 0
+    return finish()
 
 
 if __name__ == "__main__":

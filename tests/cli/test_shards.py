@@ -3,7 +3,6 @@
 once, and the merged tables are byte-identical to a single-process run; kill -9 and SIGTERM in the middle
 of a shard, then --resume: identical tables; merge names missing, failed and corrupt runs and refuses
 another sweep's shard; status counts what is done; the Slurm array environment picks the shard."""
-import argparse
 import csv
 import json
 import os
@@ -11,16 +10,11 @@ import signal
 import subprocess
 import sys
 import tempfile
+
+from checks import arguments, check, finish
 import time
 
-FAILS = []
 TABLES = ("runs.csv", "phase_diagram.csv", "trajectories.csv")
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        FAILS.append(what)
 
 
 def same_tables(a, b):
@@ -32,12 +26,7 @@ def ids(d):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--flowsweep", required=True)
-    ap.add_argument("--sweeps", required=True)
-    a = ap.parse_args()
-    fsw = a.flowsweep
-    qs = os.path.join(a.sweeps, "quickstart.toml")
+    fsw, qs = arguments()
     quick = ["--set", "steps=300", "--set", "record_every=20", "--quiet"]
     with tempfile.TemporaryDirectory() as tmp:
         whole = os.path.join(tmp, "whole")
@@ -125,8 +114,7 @@ def main():
         p = subprocess.run([fsw, "run", qs, "--out", dirs[0], "--resume", "--set", "steps=10", "--quiet"],
                            capture_output=True, text=True)
         check(p.returncode == 2 and "another sweep" in p.stderr, "resume into another sweep's directory refused")
-    print(f"{len(FAILS)} failures")
-    return 1 if FAILS else 0
+    return finish()
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """What every PyTorch reference shares: fetching a run from fs_dump, stepping the same optimiser with
 torch.optim, and comparing loss, gradient, displacement after the steps, and observables."""
+import argparse
 import json
 import subprocess
+import sys
 
 import torch
 
@@ -72,3 +74,13 @@ def report(cases):
         bad += bool(failures)
     print(f"{n - bad}/{n} cases agree to {TOL:g}")
     return 1 if bad else 0
+
+
+def run_main(cases, n_cases, steps):
+    """The command line every reference shares: --dump FS_DUMP [--cases N] [--steps K]; exits with report's status."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dump", required=True)
+    ap.add_argument("--cases", type=int, default=n_cases)
+    ap.add_argument("--steps", type=int, default=steps)
+    args = ap.parse_args()
+    sys.exit(report(cases(args.dump, args.cases, args.steps)))

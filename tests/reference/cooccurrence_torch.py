@@ -3,14 +3,12 @@
 (one-hot matrices, full matrix products, autograd, torch.optim), checked against flowsweep's loss,
 gradient, a few hundred optimiser steps and the observables, in fp64, on random sizes and seeds.
 Exit status 0 when every case agrees to a relative error below 1e-9."""
-import argparse
 import math
 import random
-import sys
 
 import torch
 
-from common import check, dump, report
+from common import check, dump, run_main
 
 
 class Dense:
@@ -97,14 +95,5 @@ def cases(binary, n_cases, steps):
         yield str(case), errs, failures
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--dump", required=True)
-    ap.add_argument("--cases", type=int, default=8)
-    ap.add_argument("--steps", type=int, default=300)
-    args = ap.parse_args()
-    return report(cases(args.dump, args.cases, args.steps))
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(cases, 8, 300)

@@ -2,13 +2,11 @@
 """Independent reference for joma (MODELS.md section 3b): the model with dense matrices, autograd and
 torch.optim, against flowsweep's loss, gradient, a few hundred steps and the observables, fp64, for
 every phi, with and without a trained readout. Exit status 0 when every case agrees to 1e-9."""
-import argparse
 import random
-import sys
 
 import torch
 
-from common import check, dump, report
+from common import check, dump, run_main
 
 
 class Dense:
@@ -83,14 +81,5 @@ def cases(binary, n_cases, steps):
         yield str(case), errs, failures
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--dump", required=True)
-    ap.add_argument("--cases", type=int, default=9)
-    ap.add_argument("--steps", type=int, default=200)
-    args = ap.parse_args()
-    return report(cases(args.dump, args.cases, args.steps))
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(cases, 9, 200)

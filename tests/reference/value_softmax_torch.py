@@ -3,13 +3,11 @@
 autograd and torch.optim, against flowsweep's loss, gradient, a few hundred steps and the observables,
 fp64; and X's singular values (regression) evenly spaced from 1 to 1/kappa. Exit status 0 when every
 case agrees to 1e-9."""
-import argparse
 import random
-import sys
 
 import torch
 
-from common import TOL, check, dump, report
+from common import check, dump, run_main
 
 
 class Dense:
@@ -84,14 +82,5 @@ def cases(binary, n_cases, steps):
         yield str(case), errs, failures
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--dump", required=True)
-    ap.add_argument("--cases", type=int, default=12)
-    ap.add_argument("--steps", type=int, default=300)
-    args = ap.parse_args()
-    return report(cases(args.dump, args.cases, args.steps))
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(cases, 12, 300)
