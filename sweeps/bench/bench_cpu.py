@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""flowsweep against PyTorch vectorised over runs (functorch vmap + grad), on this machine's CPU, in one
-run: the same cooccurrence sweep (runs x steps, gradient descent, no recording in between) at the paper's
-sizes and at a small size, fp32 and fp64. Prints a markdown table of run-steps per second and the ratio.
+"""flowsweep against PyTorch vectorised over runs (functorch vmap + grad), and against JAX (vmap, jit,
+lax.scan) where it is installed, on this machine's CPU, in one run: the same cooccurrence sweep (runs x
+steps, gradient descent, no recording in between) at the paper's sizes and at a small size, fp32 and
+fp64 (JAX: fp32 only). Prints a markdown table of run-steps per second and the ratios.
 
-flowsweep is timed as a whole process (start-up, data, training, tables); PyTorch only over its training
-loop, after its data and parameters are built."""
+flowsweep is timed as a whole process (start-up, data, training, tables); the peers only over their
+training loops, after their data and parameters are built (and JAX's after compilation)."""
 import argparse
 import os
 import platform
@@ -59,6 +60,14 @@ def time_torch(size, runs, steps, precision, threads):
     return time.perf_counter() - t0
 
 
+def time_jax(size, runs, steps):
+    try:
+        from bench_gpu import jax_runner
+        return jax_runner(size, runs, steps, "cpu")
+    except ImportError:
+        return float("nan")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--flowsweep", default="build/flowsweep")
@@ -73,15 +82,16 @@ def main():
                platform.machine())
     print(f"# machine: {cpu}, {os.cpu_count()} cores; torch {torch.__version__}")
     print()
-    print("| size | precision | flowsweep run-steps/s | PyTorch vmap run-steps/s | ratio |")
-    print("|---|---|---|---|---|")
+    print("| size | precision | flowsweep run-steps/s | PyTorch vmap run-steps/s | ratio | JAX run-steps/s | ratio |")
+    print("|---|---|---|---|---|---|---|")
     for name, size in SIZES.items():
         for precision in ("fp32", "fp64"):
             work = args.runs * args.steps
             t_fs = time_flowsweep(args.flowsweep, size, args.runs, args.steps, precision, args.threads)
             t_pt = time_torch(size, args.runs, args.steps, precision, args.threads)
-            print(f"| {name} | {precision} | {work / t_fs:,.0f} | {work / t_pt:,.0f} | {t_pt / t_fs:.1f}x |",
-                  flush=True)
+            t_jax = time_jax(size, args.runs, args.steps) if precision == "fp32" else float("nan")
+            print(f"| {name} | {precision} | {work / t_fs:,.0f} | {work / t_pt:,.0f} | {t_pt / t_fs:.1f}x | "
+                  f"{work / t_jax:,.0f} | {t_jax / t_fs:.1f}x |", flush=True)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,12 @@ def main():
             check(open(os.path.join(out1, f)).read() == open(os.path.join(out2, f)).read(),
                   f"{f} identical for 1 and 2 threads")
 
+        # Progress in a batch log: plain lines, the last one at the end; --quiet (above) silences it.
+        rc, _, err = run(fsw, "run", qs, "--out", os.path.join(tmp, "progress"), "--set", "steps=40", "--threads", "2")
+        lines = err.splitlines()
+        check(rc == 0 and any(l.startswith("runs 36/36") and "run-steps/s" in l and "left" in l for l in lines)
+              and "\r" not in err and "36 runs (36 ok" in lines[-1], f"progress lines in a log: {lines[-2:]}")
+
         # Re-running into the same directory replaces the tables whole.
         rc, _, _ = run(fsw, "run", qs, "--out", out1, "--set", "steps=20", "--set", "record_every=10", "--quiet")
         runs = list(csv.DictReader(open(os.path.join(out1, "runs.csv"))))
