@@ -21,6 +21,25 @@ def same_tables(a, b):
     return all(open(os.path.join(a, t), "rb").read() == open(os.path.join(b, t), "rb").read() for t in TABLES)
 
 
+def same_h5(a, b):
+    """Every dataset of two trajectories.h5 files holds the same values (NaN equal to NaN)."""
+    import h5py
+    import numpy as np
+
+    with h5py.File(os.path.join(a, "trajectories.h5"), "r") as fa, h5py.File(os.path.join(b, "trajectories.h5"), "r") as fb:
+        names = sorted(k for k in fa if isinstance(fa[k], h5py.Dataset))
+        if names != sorted(k for k in fb if isinstance(fb[k], h5py.Dataset)):
+            return False
+        for k in names:
+            x, y = fa[k][()], fb[k][()]
+            if x.dtype.kind == "f":
+                if not np.array_equal(x, y, equal_nan=True):
+                    return False
+            elif not np.array_equal(x, y):
+                return False
+    return True
+
+
 def ids(d):
     return [r["run_id"] for r in csv.DictReader(open(os.path.join(d, "runs.csv")))]
 
@@ -42,6 +61,7 @@ def main():
             merged = os.path.join(tmp, f"n{n}", "merged")
             p = subprocess.run([fsw, "merge", *dirs, "--out", merged, "--quiet"], capture_output=True, text=True)
             check(p.returncode == 0 and same_tables(merged, whole), f"{n} shards merge byte-identical ({p.stderr.strip()})")
+            check(same_h5(merged, whole), f"{n} shards: the merged trajectories.h5 holds the single run's values")
         # balanced by cost: with 3 shards the largest holds no more than half the runs more than the smallest
         sizes = [len(ids(os.path.join(tmp, "n3", f"shard-{i}"))) for i in range(3)]
         check(max(sizes) - min(sizes) <= 6, f"shards balanced: {sizes}")
