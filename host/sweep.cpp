@@ -77,7 +77,7 @@ extern "C" void on_stop_signal(int sig) {
   g_signal = sig;
 }
 
-// Stops the sweep cleanly on SIGTERM (a scheduler's grace period) and SIGUSR1 (Slurm's --signal).
+// Stops the sweep cleanly on SIGTERM (a scheduler's grace period), SIGUSR1 (Slurm's --signal) and SIGINT.
 class StopSignals {
  public:
   StopSignals() {
@@ -87,14 +87,16 @@ class StopSignals {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, &old_term_);
     sigaction(SIGUSR1, &sa, &old_usr1_);
+    sigaction(SIGINT, &sa, &old_int_);
   }
   ~StopSignals() {
     sigaction(SIGTERM, &old_term_, nullptr);
     sigaction(SIGUSR1, &old_usr1_, nullptr);
+    sigaction(SIGINT, &old_int_, nullptr);
   }
 
  private:
-  struct sigaction old_term_ {}, old_usr1_ {};
+  struct sigaction old_term_ {}, old_usr1_ {}, old_int_ {};
 };
 
 std::string file_checksum(const std::string& path) { return hex64(fnv1a64(read_file(path))); }
