@@ -33,6 +33,26 @@ using std::log1p;
 using std::pow;
 using std::sqrt;
 
+// Dot product of two length-n vectors. On the device, the members of a warp call it on different rows
+// of shared memory at once; starting each at its own offset spreads their reads over the banks instead
+// of all hitting one (rows of 32 words would otherwise conflict 32 ways). On the host it is a SIMD loop.
+template <typename Real>
+FS_HD inline Real dot(const Real* a, const Real* b, int n, int start) {
+  Real acc = 0;
+#if defined(__CUDA_ARCH__)
+  int f = start % n;
+  for (int c = 0; c < n; ++c) {
+    acc += a[f] * b[f];
+    if (++f == n) f = 0;
+  }
+#else
+  (void)start;
+  FS_SIMD_REDUCE(+, acc)
+  for (int f = 0; f < n; ++f) acc += a[f] * b[f];
+#endif
+  return acc;
+}
+
 template <typename Real>
 FS_HD inline Real softplus(Real x) {  // log(1 + exp(x)) without overflow
   return (x > Real(0) ? x : Real(0)) + log1p(exp(-fabs(x)));

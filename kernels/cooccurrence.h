@@ -256,11 +256,7 @@ struct Cooccurrence {
       Real* p = s.p + il * L;
       Real smax = -INFINITY;
       for (int k = 0; k < L; ++k) {
-        const Real* kk = v.K + long(x[k]) * m;
-        Real acc = 0;
-        FS_SIMD_REDUCE(+, acc)
-        for (int f = 0; f < m; ++f) acc += kk[f] * q[f];
-        p[k] = acc * inv_sqrt_m;
+        p[k] = dot(v.K + long(x[k]) * m, q, m, int(il)) * inv_sqrt_m;
         smax = p[k] > smax ? p[k] : smax;
       }
       Real z = 0;
@@ -272,11 +268,7 @@ struct Cooccurrence {
         for (int k = 0; k < L; ++k) h -= p[k] > Real(0) ? p[k] * log(p[k]) : Real(0);
         s.H[il] = h;
       }
-      const Real* vv = v.V + long(tok[il]) * m;
-      Real acc = 0;
-      FS_SIMD_REDUCE(+, acc)
-      for (int f = 0; f < m; ++f) acc += s.u[f] * vv[f];
-      s.r[il] = acc;
+      s.r[il] = dot(s.u, v.V + long(tok[il]) * m, m, int(il));
     }
     team.sync();
 
