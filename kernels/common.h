@@ -6,10 +6,8 @@
 
 #if defined(__CUDACC__)
 #define FS_HD __host__ __device__
-#define FS_DEVICE __device__
 #else
 #define FS_HD
-#define FS_DEVICE
 #endif
 
 // Lets a loop over one contiguous vector use SIMD lanes for its reduction on the host without
