@@ -155,7 +155,7 @@ void write_trajectories_h5(const std::string& path, const Spec& spec, const std:
     for (size_t d = 0; d < info.detectors.size(); ++d) {
       std::vector<double> v;
       for (const auto& r : results)
-        v.push_back(d < r.detected.size() && r.detected[d] ? r.series.t[size_t(*r.detected[d])] : NAN);
+        v.push_back(r.detected_time(d));
       per_run("t_" + info.detectors[d].name, v, info.detectors[d].doc + " (flow time; NaN: never)");
     }
     for (size_t c = 0; c < info.final_columns.size(); ++c) {

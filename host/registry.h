@@ -2,6 +2,7 @@
 // (the [train] section and the run seed).
 #pragma once
 
+#include <cmath>
 #include <functional>
 #include <memory>
 #include <string>
@@ -29,6 +30,14 @@ struct RunResult {
     std::vector<int> idata;
   } saved;
   std::string message;
+
+  // Flow time and step of detector d, NaN and -1 when it never fired.
+  double detected_time(size_t d) const {
+    return d < detected.size() && detected[d] ? series.t[size_t(*detected[d])] : NAN;
+  }
+  long detected_step(size_t d) const {
+    return d < detected.size() && detected[d] ? series.step[size_t(*detected[d])] : -1;
+  }
 };
 
 const char* status_name(RunResult::Status s);

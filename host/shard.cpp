@@ -51,6 +51,11 @@ std::vector<long> shard_of_runs(const Spec& spec, const std::vector<RunPoint>& r
 }
 
 std::vector<long> shard_runs(const Spec& spec, const std::vector<RunPoint>& runs, const Shard& shard) {
+  if (shard.count == 1) {  // the whole grid; no costs to estimate
+    std::vector<long> all(runs.size());
+    for (size_t i = 0; i < runs.size(); ++i) all[i] = long(i);
+    return all;
+  }
   const auto owner = shard_of_runs(spec, runs, shard.count);
   std::vector<long> mine;
   for (size_t i = 0; i < runs.size(); ++i)

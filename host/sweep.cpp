@@ -100,6 +100,23 @@ class StopSignals {
 
 std::string file_checksum(const std::string& path) { return hex64(fnv1a64(read_file(path))); }
 
+// An output directory's manifest; InputError naming it when missing or unreadable.
+nlohmann::json read_manifest(const std::string& dir) {
+  const std::string path = dir + "/manifest.json";
+  if (!std::filesystem::exists(path)) throw InputError(path + ": missing (not a flowsweep output directory?)");
+  try {
+    return nlohmann::json::parse(read_file(path));
+  } catch (const std::exception& e) {
+    throw InputError(path + ": corrupt manifest (" + std::string(e.what()) + ")");
+  }
+}
+
+// The spec a manifest was written from, parsed again with its overrides.
+Spec spec_of_manifest(const nlohmann::json& m) {
+  return parse_spec(m["spec"]["text"].get<std::string>(), m["spec"]["path"].get<std::string>(),
+                    m["spec"]["overrides"].get<std::vector<std::string>>());
+}
+
 nlohmann::json spec_json(const Spec& spec) {
   return {{"path", spec.path},   {"name", spec.name},       {"model", spec.model},         {"hash", spec.hash()},
           {"seed", spec.sweep_seed}, {"overrides", spec.overrides}, {"text", spec.text}, {"canonical", spec.canonical()}};
@@ -156,12 +173,7 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
     shard = parse_shard(opt.shard);
   else if (auto env = shard_from_environment())
     shard = *env;
-  std::vector<long> mine;
-  if (shard.count == 1) {
-    for (const auto& r : grid) mine.push_back(r.index);
-  } else {
-    mine = shard_runs(spec, grid, shard);
-  }
+  const std::vector<long> mine = shard_runs(spec, grid, shard);
   std::vector<RunPoint> runs;
   for (long i : mine) runs.push_back(grid[size_t(i)]);
 
@@ -281,23 +293,14 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
 MergeOutcome merge_shards(const std::vector<std::string>& dirs, const std::string& out_dir, bool quiet) {
   if (dirs.empty()) throw InputError("merge: no shard directories given");
   std::vector<nlohmann::json> manifests;
-  for (const auto& d : dirs) {
-    const std::string path = d + "/manifest.json";
-    if (!std::filesystem::exists(path)) throw InputError(path + ": missing (not a flowsweep output directory?)");
-    try {
-      manifests.push_back(nlohmann::json::parse(read_file(path)));
-    } catch (const std::exception& e) {
-      throw InputError(path + ": corrupt manifest (" + std::string(e.what()) + ")");
-    }
-  }
+  for (const auto& d : dirs) manifests.push_back(read_manifest(d));
   const auto& m0 = manifests[0];
   const std::string hash = m0.value("/spec/hash"_json_pointer, std::string());
   for (size_t i = 1; i < dirs.size(); ++i)
     if (manifests[i].value("/spec/hash"_json_pointer, std::string()) != hash)
       throw InputError("merge: " + dirs[i] + " holds another sweep (spec hash " +
                        manifests[i].value("/spec/hash"_json_pointer, std::string("?")) + ", " + dirs[0] + " has " + hash + ")");
-  const Spec spec = parse_spec(m0["spec"]["text"].get<std::string>(), m0["spec"]["path"].get<std::string>(),
-                               m0["spec"]["overrides"].get<std::vector<std::string>>());
+  const Spec spec = spec_of_manifest(m0);
   if (spec.hash() != hash) throw RuntimeError("merge: the spec in " + dirs[0] + "/manifest.json does not match its hash");
   const auto grid = expand_grid(spec);
   const long count = m0.value("/shard/count"_json_pointer, 1L);
@@ -364,25 +367,11 @@ MergeOutcome merge_shards(const std::vector<std::string>& dirs, const std::strin
 }
 
 std::string sweep_status(const std::string& dir) {
-  const std::string path = dir + "/manifest.json";
-  nlohmann::json m;
-  try {
-    m = nlohmann::json::parse(read_file(path));
-  } catch (const InputError&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw InputError(path + ": corrupt manifest (" + std::string(e.what()) + ")");
-  }
-  const Spec spec = parse_spec(m["spec"]["text"].get<std::string>(), m["spec"]["path"].get<std::string>(),
-                               m["spec"]["overrides"].get<std::vector<std::string>>());
+  const nlohmann::json m = read_manifest(dir);
+  const Spec spec = spec_of_manifest(m);
   const auto grid = expand_grid(spec);
   Shard shard{m.value("/shard/index"_json_pointer, 0L), m.value("/shard/count"_json_pointer, 1L)};
-  std::vector<long> mine;
-  if (shard.count == 1) {
-    for (const auto& r : grid) mine.push_back(r.index);
-  } else {
-    mine = shard_runs(spec, grid, shard);
-  }
+  const std::vector<long> mine = shard_runs(spec, grid, shard);
   long done = 0;
   std::vector<std::string> missing;
   for (long i : mine) {

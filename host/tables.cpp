@@ -70,9 +70,9 @@ std::string runs_csv(const Spec& spec, const std::vector<RunPoint>& runs, const 
     f.push_back(flow_time(r.t_final));
     f.push_back(r.status == RunResult::kOk ? num(r.final_loss) : format_double(r.final_loss));
     for (size_t d = 0; d < info.detectors.size(); ++d)
-      f.push_back(d < r.detected.size() && r.detected[d] ? flow_time(r.series.t[size_t(*r.detected[d])]) : "");
+      f.push_back(flow_time(r.detected_time(d)));
     for (size_t d = 0; d < info.detectors.size(); ++d)
-      f.push_back(d < r.detected.size() && r.detected[d] ? std::to_string(r.series.step[size_t(*r.detected[d])]) : "");
+      f.push_back(r.detected_step(d) < 0 ? "" : std::to_string(r.detected_step(d)));
     for (size_t o : final_obs) f.push_back(o < r.final_obs.size() ? num(r.final_obs[o]) : "");
     for (size_t c = 0; c < info.final_columns.size(); ++c)
       f.push_back(c < r.final_config.size() ? num(r.final_config[c]) : "");
@@ -121,10 +121,6 @@ std::string phase_diagram_csv(const Spec& spec, const std::vector<RunPoint>& run
       if (long(a) != cmp_axis) k += runs[i].coords[a].to_string() + "\x1f";
     return k;
   };
-  auto det_time = [&](size_t i, long d) {
-    const RunResult& r = results[i];
-    return size_t(d) < r.detected.size() && r.detected[size_t(d)] ? r.series.t[size_t(*r.detected[size_t(d)])] : NAN;
-  };
   if (cmp_axis >= 0 && cmp_det >= 0)
     for (size_t i = 0; i < runs.size(); ++i)
       if (runs[i].coords[size_t(cmp_axis)].to_string() == cmp.base) base_of[key_without(i)] = i;
@@ -151,7 +147,7 @@ std::string phase_diagram_csv(const Spec& spec, const std::vector<RunPoint>& run
       std::vector<double> ts;
       for (size_t i : members[c]) {
         const RunResult& r = results[i];
-        if (d < r.detected.size() && r.detected[d]) ts.push_back(r.series.t[size_t(*r.detected[d])]);
+        if (r.detected_step(d) >= 0) ts.push_back(r.detected_time(d));
       }
       f.push_back(num(double(ts.size()) / double(members[c].size())));
       f.push_back(flow_time(quantile(ts, 0.25)));
@@ -163,7 +159,8 @@ std::string phase_diagram_csv(const Spec& spec, const std::vector<RunPoint>& run
       for (size_t i : members[c]) {
         auto it = base_of.find(key_without(i));
         if (it == base_of.end()) continue;
-        const double tb = det_time(it->second, cmp_det), tr = det_time(i, cmp_det);
+        const double tb = results[it->second].detected_time(size_t(cmp_det));
+        const double tr = results[i].detected_time(size_t(cmp_det));
         if (std::isfinite(tb) && std::isfinite(tr) && tr > 0) ratios.push_back(tb / tr);
       }
       f.push_back(num(quantile(ratios, 0.5)));

@@ -20,6 +20,7 @@
 #include "kernels/flow.h"
 #include "kernels/model_api.h"
 #include "kernels/rng.h"
+#include "kernels/team.h"
 
 namespace fs {
 
@@ -342,13 +343,7 @@ struct Cooccurrence {
       FS_SIMD
       for (int f = team.rank(); f < m; f += team.size()) g[f] = aj * s.du[f];
     }
-    if (team.leader()) {
-      Real loss = 0;
-      for (int i = 0; i < n; ++i) loss += s.loss_i[i];
-      *s.loss = loss / Real(n);
-    }
-    team.sync();
-    return *s.loss;
+    return team_mean(team, s.loss_i, 1, n, s.loss);
   }
 
   // ---- observables ------------------------------------------------------------------------------

@@ -21,6 +21,7 @@
 #include "kernels/flow.h"
 #include "kernels/model_api.h"
 #include "kernels/rng.h"
+#include "kernels/team.h"
 
 namespace fs {
 
@@ -42,6 +43,13 @@ inline std::vector<std::optional<long>> dip_and_rebound(const Series& s, int ent
     out[1] = first_record(s, best + 1,
                           [&](long r) { return s.at(r, entropy) >= h_min + fraction * (target - h_min); });
   return out;
+}
+
+// The smallest recorded value of an observable.
+inline double series_min(const Series& s, int obs) {
+  double m = s.at(0, obs);
+  for (long r = 1; r < s.size(); ++r) m = std::fmin(m, s.at(r, obs));
+  return m;
 }
 
 inline std::vector<ParamDef> detect_params() {
@@ -169,8 +177,7 @@ struct JomaToy {
     std::vector<double> mu(fixed, fixed + c.K);
     const double target = target_entropy(c, mu.data());
     if (s.size() == 0) return {std::log(double(c.K)), NAN, target, NAN};
-    double h_min = s.at(0, kEntropy);
-    for (long r = 1; r < s.size(); ++r) h_min = std::fmin(h_min, s.at(r, kEntropy));
+    const double h_min = joma_detail::series_min(s, kEntropy);
     const double h_final = s.at(s.size() - 1, kEntropy);
     return {std::log(double(c.K)), h_min, target, target > h_min ? (h_final - h_min) / (target - h_min) : NAN};
   }
@@ -402,13 +409,7 @@ struct Joma {
       gz[l] = acc;
     }
     team.sync();
-    if (team.leader()) {
-      Real loss = 0;
-      for (int k = 0; k < C; ++k) loss += scratch[k * cw + cw - 1];
-      scratch[long(C) * cw] = loss / Real(C);
-    }
-    team.sync();
-    return scratch[long(C) * cw];
+    return team_mean(team, scratch + cw - 1, cw, C, scratch + long(C) * cw);
   }
 
   // sum_u V_lu^2 - xbar_l ||W||_F^2, over 2 tau: z_hat without its offset.
@@ -466,8 +467,7 @@ struct Joma {
   static std::vector<double> final_config(const Config&, const FlowConfig&, const Real*, const Real*, const Real*,
                                           const Series& s) {
     if (s.size() == 0) return {NAN, NAN, NAN};
-    double h_min = s.at(0, kEntropy);
-    for (long r = 1; r < s.size(); ++r) h_min = std::fmin(h_min, s.at(r, kEntropy));
+    const double h_min = joma_detail::series_min(s, kEntropy);
     const double h0 = s.at(0, kEntropy), h1 = s.at(s.size() - 1, kEntropy);
     return {h0, h_min, h0 > h_min ? (h1 - h_min) / (h0 - h_min) : NAN};
   }

@@ -18,6 +18,7 @@
 #include "kernels/flow.h"
 #include "kernels/model_api.h"
 #include "kernels/rng.h"
+#include "kernels/team.h"
 
 namespace fs {
 
@@ -275,13 +276,7 @@ struct ScanSnap {
       }
     }
     team.sync();
-    if (team.leader()) {
-      Real loss = 0;
-      for (int it = 0; it < n_items; ++it) loss += scratch[it * iw + iw - 1];
-      scratch[long(n_items) * iw] = loss / Real(n_items);
-    }
-    team.sync();
-    return scratch[long(n_items) * iw];
+    return team_mean(team, scratch + iw - 1, iw, n_items, scratch + long(n_items) * iw);
   }
 
   // Population attention of class j: c over its support.

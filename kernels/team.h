@@ -15,4 +15,17 @@ struct HostTeam {
   void sync() const {}
 };
 
+// The mean of values[k * stride], k < count, summed in order by the leader into *slot and returned to
+// every member (a model's loss from its per-item losses).
+template <typename Team, typename Real>
+FS_HD Real team_mean(const Team& team, const Real* values, long stride, long count, Real* slot) {
+  if (team.leader()) {
+    Real sum = 0;
+    for (long k = 0; k < count; ++k) sum += values[k * stride];
+    *slot = sum / Real(count);
+  }
+  team.sync();
+  return *slot;
+}
+
 }  // namespace fs
