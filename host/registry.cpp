@@ -1,5 +1,7 @@
 #include "host/registry.h"
 
+#include <algorithm>
+
 #include "host/executor_cpu.h"
 #include "host/util.h"
 #include "kernels/models.h"
@@ -31,6 +33,10 @@ const std::vector<ParamDef>& train_params() {
       ParamDef::real("lr", 0.01, 0.0, 1e12, true, "base learning rate; flow time t = steps * lr"),
       ParamDef::real("lr_ratio", 1.0, 0.0, 1e12, true, "second group's rate over the first's"),
       ParamDef::integer("steps", 1000, 0, 1L << 40, "optimiser steps"),
+      ParamDef::real("flow_time", 0.0, 0.0, 1e15, false,
+                     "when > 0, replaces steps: run to this flow time, flow_time / lr steps (rounded)"),
+      ParamDef::real("record_dt", 0.0, 0.0, 1e15, false,
+                     "when > 0, replaces record_every: record every record_dt of flow time (rounded to steps)"),
       ParamDef::choice("record", "linear", {"linear", "log"},
                        "recording schedule: every record_every steps, or `records` log-spaced steps"),
       ParamDef::integer("record_every", 10, 1, 1L << 40, "steps between recordings (the last step is always recorded)"),
@@ -49,6 +55,24 @@ const ParamDef& seed_param() {
   return d;
 }
 
+// Steps and recording interval, from flow times where they are given, so that runs with different step
+// sizes stop and record at the same flow times.
+long train_steps(const Params& p) {
+  const double T = p.real("flow_time");
+  if (T <= 0) return p.integer("steps");
+  const double n = std::round(T / p.real("lr"));
+  if (!(n <= double(1L << 40))) throw ParamError("flow_time", "flow_time / lr is more than 2^40 steps");
+  return long(n);
+}
+
+long train_record_every(const Params& p) {
+  const double dt = p.real("record_dt");
+  if (dt <= 0) return p.integer("record_every");
+  const double n = std::round(dt / p.real("lr"));
+  if (!(n <= double(1L << 40))) throw ParamError("record_dt", "record_dt / lr is more than 2^40 steps");
+  return std::max(1L, long(n));
+}
+
 TrainConfig train_config(const Params& p, uint32_t sweep_seed, const ModelInfo& info) {
   TrainConfig tc;
   const std::string& o = p.choice("optimizer");
@@ -61,8 +85,8 @@ TrainConfig train_config(const Params& p, uint32_t sweep_seed, const ModelInfo& 
   tc.lr_ratio = p.real("lr_ratio");
   tc.opt.n_groups = int(info.groups.size());
   for (size_t g = 0; g < info.groups.size(); ++g) tc.opt.lr[g] = tc.lr * (info.groups[g].ratio ? tc.lr_ratio : 1.0);
-  tc.steps = p.integer("steps");
-  tc.record_every = p.integer("record_every");
+  tc.steps = train_steps(p);
+  tc.record_every = train_record_every(p);
   tc.schedule = p.choice("record") == "log" ? 1 : 0;
   tc.records = p.integer("records");
   tc.fp64 = p.choice("precision") == "fp64";
@@ -78,7 +102,11 @@ ModelEntry make_entry() {
   ModelEntry e;
   e.info = Model::info();
   const ModelInfo info = e.info;
-  e.check = [](const Params& p) { (void)Model::configure(p); };
+  e.check = [](const Params& p) {
+    (void)Model::configure(p);
+    (void)train_steps(p);
+    (void)train_record_every(p);
+  };
   e.run_cpu = [info](const RunInput& in) {
     return in.params.choice("precision") == "fp64" ? run_flow<Model, double>(in, info)
                                                    : run_flow<Model, float>(in, info);
@@ -86,7 +114,7 @@ ModelEntry make_entry() {
   e.dump = [info](const RunInput& in, long steps) { return dump_flow<Model>(in, info, steps); };
   e.cost = [](const Params& p) {
     const Sizes sz = Model::sizes(Model::configure(p));
-    return double(p.integer("steps") + 1) * double(sz.n_theta + sz.n_scratch);
+    return double(train_steps(p) + 1) * double(sz.n_theta + sz.n_scratch);
   };
   return e;
 }

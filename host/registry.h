@@ -54,6 +54,7 @@ struct RunInput {
 };
 
 TrainConfig train_config(const Params& p, uint32_t sweep_seed, const ModelInfo& info);
+long train_steps(const Params& p);  // `steps`, or flow_time / lr where flow_time is given
 
 // The [train] keys and the run seed, shared by every model.
 const std::vector<ParamDef>& train_params();

@@ -192,8 +192,11 @@ struct JomaToy {
 struct Joma {
   static constexpr const char* kName = "joma";
   enum Phi : int { kIdentity = 0, kRelu = 1, kSilu = 2 };
+  enum Data : int { kProfile = 0, kRandom = 1, kDisjoint = 2 };
   struct Config {
     int C, n_distinct, n_common;
+    int data;
+    double profile_width;
     int MC, d, H;  // contextual tokens, embedding (MC + 1), hidden units
     bool direct;   // no R: logits are the hidden units (H = C)
     int phi;
@@ -205,11 +208,18 @@ struct Joma {
     ModelInfo mi;
     mi.name = kName;
     mi.paper = "Tian, Wang, Zhang, Chen, Du, ICLR 2024 (arXiv 2310.00535)";
-    mi.doc = "JoMA: softmax attention over contextual tokens with an MLP on top, classes by bag of words";
+    mi.doc = "JoMA: softmax attention over contextual tokens with an MLP on top, classes by token frequencies";
     mi.params = {
         ParamDef::integer("C", 20, 2, 1 << 14, "classes"),
-        ParamDef::integer("n_distinct", 10, 1, 1 << 14, "distinct contextual tokens per class"),
-        ParamDef::integer("n_common", 10, 0, 1 << 14, "contextual tokens shared by every class"),
+        ParamDef::choice("data", "profile", {"profile", "random", "disjoint"},
+                         "class frequencies: profile (a bump over the distinct tokens that moves with the class, "
+                         "as in the paper's scripts), random (every frequency uniform), disjoint (each class has "
+                         "its own distinct tokens)"),
+        ParamDef::integer("n_distinct", 10, 1, 1 << 14,
+                          "distinct contextual tokens (per class when data = disjoint)"),
+        ParamDef::integer("n_common", 10, 0, 1 << 14, "contextual tokens with random frequencies in every class"),
+        ParamDef::real("profile_width", 30.0, 0.0, 1e12, true,
+                       "data = profile: x_kl ~ exp(-(l - k n_distinct / C)^2 / profile_width)"),
         ParamDef::integer("hidden", 0, 0, 1 << 14, "hidden units H with a trained readout R; 0: logits = W^T f (H = C)"),
         ParamDef::choice("phi", "identity", {"identity", "relu", "silu"}, "the MLP's nonlinearity"),
         ParamDef::real("tau", 0.5, 0.0, 1e6, true, "attention temperature"),
@@ -234,7 +244,10 @@ struct Joma {
     c.C = int(p.integer("C"));
     c.n_distinct = int(p.integer("n_distinct"));
     c.n_common = int(p.integer("n_common"));
-    c.MC = c.C * c.n_distinct + c.n_common;
+    const std::string& data = p.choice("data");
+    c.data = data == "random" ? kRandom : data == "disjoint" ? kDisjoint : kProfile;
+    c.profile_width = p.real("profile_width");
+    c.MC = (c.data == kDisjoint ? c.C * c.n_distinct : c.n_distinct) + c.n_common;
     c.d = c.MC + 1;
     const long hidden = p.integer("hidden");
     c.direct = hidden == 0;
@@ -243,7 +256,7 @@ struct Joma {
     c.phi = phi == "relu" ? kRelu : phi == "silu" ? kSilu : kIdentity;
     c.tau = p.real("tau");
     c.init_std = p.real("init_std");
-    if (long(c.C) * c.n_distinct + c.n_common > (1L << 16))
+    if ((c.data == kDisjoint ? long(c.C) * c.n_distinct : long(c.n_distinct)) + c.n_common > (1L << 16))
       throw ParamError("n_distinct", "more than 65536 contextual tokens");
     return c;
   }
@@ -266,18 +279,30 @@ struct Joma {
   // per class: b (MC) | dz contribution (MC) | a (H) | h (H) | da (H) | g (C) | loss (1)
   FS_HD static long class_words(const Config& c) { return 2L * c.MC + 3L * c.H + c.C + 1; }
 
-  // [ours] Class k's frequencies: its own distinct tokens and the common ones, weights uniform in (0, 1),
-  // normalised to sum 1.
+  // Class k's frequencies x_k, normalised to sum 1. The paper's scripts draw every frequency uniform in
+  // (0, 1/2) and, for data = profile, overwrite the distinct tokens' with a bump centred on token
+  // k n_distinct / C, so neighbouring classes share tokens and each class has its own peak.
+  // [ours] data = disjoint: class k has distinct tokens k n_distinct .. (k+1) n_distinct - 1 alone.
   template <typename Real>
   static void make_data(const Config& c, Stream& rng, int*, Real* rdata) {
     Real* xbar = rdata + long(c.C) * c.MC;
     for (int l = 0; l < c.MC; ++l) xbar[l] = 0;
+    const int n_dist = c.MC - c.n_common;  // distinct tokens come first
+    std::vector<double> w(size_t(c.MC));
     for (int k = 0; k < c.C; ++k) {
       Real* x = rdata + long(k) * c.MC;
+      for (int l = 0; l < c.MC; ++l) {
+        if (c.data == kDisjoint && l < n_dist) {
+          w[size_t(l)] = l / c.n_distinct == k ? 0.5 * rng.uniform() : 0.0;
+        } else if (c.data == kProfile && l < n_dist) {
+          const double centre = double(k) * c.n_distinct / c.C;
+          w[size_t(l)] = std::exp(-(l - centre) * (l - centre) / c.profile_width);
+        } else {
+          w[size_t(l)] = 0.5 * rng.uniform();
+        }
+      }
       double tot = 0;
-      std::vector<double> w(size_t(c.MC), 0.0);
-      for (int r = 0; r < c.n_distinct; ++r) tot += (w[size_t(k * c.n_distinct + r)] = rng.uniform());
-      for (int r = 0; r < c.n_common; ++r) tot += (w[size_t(c.C * c.n_distinct + r)] = rng.uniform());
+      for (double v : w) tot += v;
       for (int l = 0; l < c.MC; ++l) {
         x[l] = Real(w[size_t(l)] / tot);
         xbar[l] += x[l] / Real(c.C);

@@ -65,7 +65,8 @@ std::vector<std::string> random_point(const std::string& model, std::mt19937& rn
     for (auto x : {"K=" + pick(2, 64), std::string("lr=0.02")}) sets.push_back(x);
   } else if (model == "joma") {
     const char* phis[] = {"identity", "relu", "silu"};
-    for (auto x : {"C=" + pick(2, 20), "n_distinct=" + pick(1, 10), "n_common=" + pick(0, 10),
+    const char* layouts[] = {"profile", "random", "disjoint"};
+    for (auto x : {"C=" + pick(2, 20), std::string("data=") + layouts[i % 3], "n_distinct=" + pick(1, 10), "n_common=" + pick(0, 10),
                    "hidden=" + std::string(i % 2 ? "0" : pick(2, 40)), std::string("phi=") + phis[(i / 3) % 3],
                    std::string("init_std=0.1"), std::string("lr=") + (adam ? "0.01" : "0.1")})
       sets.push_back(x);

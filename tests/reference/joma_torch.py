@@ -13,7 +13,7 @@ class Dense:
     def __init__(self, j):
         p = j["params"]
         self.C, nd, nc = int(p["C"]), int(p["n_distinct"]), int(p["n_common"])
-        self.MC = self.C * nd + nc
+        self.MC = (self.C * nd if p["data"] == "disjoint" else nd) + nc
         self.H = int(p["hidden"]) or self.C
         self.direct = int(p["hidden"]) == 0
         self.tau = float(p["tau"])
@@ -70,6 +70,7 @@ def cases(binary, n_cases, steps):
     for c in range(n_cases):
         case = {
             "C": rng.randint(2, 6), "n_distinct": rng.randint(1, 4), "n_common": rng.randint(0, 5),
+            "data": ["profile", "random", "disjoint"][(c // 2) % 3],
             "hidden": rng.choice([0, 3, 8]), "phi": ["identity", "relu", "silu"][c % 3],
             "tau": rng.choice([0.5, 1.0, 2.0]), "init_std": rng.choice([0.1, 0.5]), "seed": rng.randint(0, 10**6),
             "lr": 0.1, "lr_ratio": rng.choice([0.5, 1, 3]), "optimizer": ["gd", "momentum", "adam"][(c // 3) % 3],

@@ -3,6 +3,7 @@
 
 #include "host/executor_cpu.h"
 #include "host/grid.h"
+#include "host/util.h"
 
 namespace {
 
@@ -67,6 +68,39 @@ TEST_CASE("recording steps and flow time", "[executor]") {
   CHECK(in[0].params.choice("precision") == "fp32");
   CHECK(in[1].params.choice("precision") == "fp64");
   CHECK(pair[0].final_loss == Approx(pair[1].final_loss).epsilon(1e-4));
+}
+
+TEST_CASE("flow_time and record_dt stop and record runs of any step size at the same flow times", "[executor]") {
+  auto spec = fs::parse_spec(kSweep, "t.toml",
+                             {"flow_time=3.0", "record_dt=0.5", "grid.lr=[0.02, 0.01, 0.001]", "grid.seed=[0]",
+                              "grid.m=[3]", "grid.precision=[\"fp64\"]"});
+  auto res = fs::execute_cpu(*spec.entry, inputs_of(spec), 1);
+  REQUIRE(res.size() == 3);
+  for (const auto& r : res) {
+    REQUIRE(r.status == fs::RunResult::kOk);
+    CHECK(r.t_final == Approx(3.0).epsilon(1e-12));
+    REQUIRE(r.series.size() == 7);
+    for (long k = 0; k < r.series.size(); ++k) CHECK(r.series.t[size_t(k)] == Approx(0.5 * double(k)).epsilon(1e-12));
+  }
+  CHECK(res[2].steps == 3000);
+  // Gradient descent is first order in the step: halving it halves the distance to the flow (measured
+  // against a step ten times smaller still, hence 9/19 rather than 1/2).
+  const double e1 = std::fabs(res[0].final_loss - res[2].final_loss);
+  const double e2 = std::fabs(res[1].final_loss - res[2].final_loss);
+  CHECK(e1 > 1e-6);
+  CHECK(e2 / e1 == Approx(9.0 / 19.0).margin(0.05));  // 0.45 here: second-order terms remain
+
+  auto bad = [](std::vector<std::string> sets) {
+    try {
+      fs::expand_grid(fs::parse_spec(kSweep, "t.toml", sets));
+    } catch (const fs::InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  using Catch::Matchers::Contains;
+  CHECK_THAT(bad({"flow_time=1e15", "lr=1e-6"}), Contains("train.flow_time") && Contains("2^40 steps"));
+  CHECK_THAT(bad({"record_dt=-1"}), Contains("train.record_dt"));
 }
 
 TEST_CASE("a diverging run is marked at its step and the others go on", "[executor]") {

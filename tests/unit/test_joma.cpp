@@ -12,10 +12,12 @@ using fs::Value;
 
 namespace {
 
-std::vector<fs::RunResult> run_spec(const std::string& text) {
+std::vector<fs::RunResult> run_spec(const std::string& text, std::vector<fs::Params>* params = nullptr) {
   auto spec = fs::parse_spec(text, "<test>");
   std::vector<fs::RunInput> in;
   for (const auto& r : fs::expand_grid(spec)) in.push_back({r.params, spec.sweep_seed});
+  if (params)
+    for (const auto& i : in) params->push_back(i.params);
   return fs::execute_cpu(*spec.entry, in, 2);
 }
 
@@ -83,34 +85,110 @@ TEST_CASE("joma: a team of any size computes the same numbers", "[joma][team]") 
   fs::test::check_team_invariance<JomaToy>(fs::test::with_defaults(JomaToy::info(), {{"K", Value::number(9)}}), 0.5);
 }
 
-TEST_CASE("joma: class frequencies cover each class's own and the common tokens", "[joma][data]") {
-  auto p = joma_params("identity", 0);
-  fs::test::ModelPoint<Joma> pt(p, Joma::info(), 0.0);
-  const auto& c = pt.run.cfg;
-  REQUIRE(c.MC == 4 * 3 + 2);
-  for (int k = 0; k < c.C; ++k) {
-    double tot = 0;
-    for (int l = 0; l < c.MC; ++l) {
-      const double x = pt.run.rdata[size_t(k * c.MC + l)];
-      const bool own = l >= k * 3 && l < k * 3 + 3, common = l >= 12;
-      CHECK((x > 0) == (own || common));
-      tot += x;
+TEST_CASE("joma: class frequencies follow each data layout", "[joma][data]") {
+  SECTION("profile: a bump over the distinct tokens centred on k n_distinct / C, random common tokens") {
+    auto p = joma_params("identity", 0);
+    p.set("data", Value::text("profile"));
+    p.set("n_distinct", Value::number(6));
+    p.set("profile_width", Value::number(4.0));
+    fs::test::ModelPoint<Joma> pt(p, Joma::info(), 0.0);
+    const auto& c = pt.run.cfg;
+    REQUIRE(c.MC == 6 + 2);
+    for (int k = 0; k < c.C; ++k) {
+      const double* x = &pt.run.rdata[size_t(k * c.MC)];
+      const double centre = k * 6.0 / 4.0;
+      for (int l = 1; l < 6; ++l)  // ratios cancel the normalisation
+        CHECK(x[l] / x[0] == Approx(std::exp(-((l - centre) * (l - centre) - centre * centre) / 4.0)).epsilon(1e-12));
+      double tot = 0;
+      for (int l = 0; l < c.MC; ++l) {
+        CHECK(x[l] > 0);
+        tot += x[l];
+      }
+      CHECK(tot == Approx(1.0).epsilon(1e-14));
+      CHECK(x[6] != x[6 + c.MC]);  // the common tokens' frequencies are drawn per class
     }
-    CHECK(tot == Approx(1.0).epsilon(1e-14));
+  }
+  SECTION("disjoint: each class's own distinct tokens and the common ones") {
+    auto p = joma_params("identity", 0);
+    p.set("data", Value::text("disjoint"));
+    fs::test::ModelPoint<Joma> pt(p, Joma::info(), 0.0);
+    const auto& c = pt.run.cfg;
+    REQUIRE(c.MC == 4 * 3 + 2);
+    for (int k = 0; k < c.C; ++k) {
+      double tot = 0;
+      for (int l = 0; l < c.MC; ++l) {
+        const double x = pt.run.rdata[size_t(k * c.MC + l)];
+        const bool own = l >= k * 3 && l < k * 3 + 3, common = l >= 12;
+        CHECK((x > 0) == (own || common));
+        tot += x;
+      }
+      CHECK(tot == Approx(1.0).epsilon(1e-14));
+    }
+  }
+  SECTION("random: every token in every class, and xbar is the class mean") {
+    auto p = joma_params("identity", 0);
+    p.set("data", Value::text("random"));
+    fs::test::ModelPoint<Joma> pt(p, Joma::info(), 0.0);
+    const auto& c = pt.run.cfg;
+    REQUIRE(c.MC == 3 + 2);
+    for (int l = 0; l < c.MC; ++l) {
+      double mean = 0;
+      for (int k = 0; k < c.C; ++k) {
+        const double x = pt.run.rdata[size_t(k * c.MC + l)];
+        CHECK(x > 0);
+        mean += x / c.C;
+      }
+      CHECK(pt.run.rdata[size_t(c.C * c.MC + l)] == Approx(mean).epsilon(1e-14));
+    }
   }
 }
 
 TEST_CASE("joma: linear attention sparsifies monotonically and follows the JoMA prediction", "[joma][paper]") {
-  // The paper's linear setting: tau = 0.5, SGD lr 0.1, 2000 steps, 20 classes.
+  // The paper's linear setting and data (its scripts): tau = 0.5, SGD lr 0.1, 2000 steps, 20 classes over
+  // 10 profile + 10 common tokens.
   auto res = run_spec("model = \"joma\"\n[params]\nphi = \"identity\"\n[train]\nlr = 0.1\nsteps = 2000\n"
                       "record_every = 20\n[grid]\nseed = [0, 1, 2]\n");
   for (const auto& r : res) {
     REQUIRE(r.status == fs::RunResult::kOk);
-    for (long k = 1; k < r.series.size(); ++k)
-      CHECK(r.series.at(k, Joma::kEntropy) <= r.series.at(k - 1, Joma::kEntropy) + 1e-12);
-    CHECK(r.final_obs[Joma::kEntropy] < r.series.at(0, Joma::kEntropy) - 0.5);
-    for (long k = 0; k < r.series.size(); ++k) CHECK(r.series.at(k, Joma::kZhatCorr) > 0.9);
+    const double h0 = r.series.at(0, Joma::kEntropy);
+    // While W is still of order init_std the random initial z relaxes and the entropy may drift up by
+    // ~1e-5; once it has fallen 0.01 below its start it never rises again.
+    long k = 1;
+    for (; k < r.series.size() && r.series.at(k, Joma::kEntropy) > h0 - 0.01; ++k)
+      CHECK(r.series.at(k, Joma::kEntropy) < h0 + 1e-3);
+    for (++k; k < r.series.size(); ++k)
+      CHECK(r.series.at(k, Joma::kEntropy) <= r.series.at(k - 1, Joma::kEntropy));
+    CHECK(r.final_obs[Joma::kEntropy] < h0 - 1.5);
+    for (long j = 0; j < r.series.size(); ++j) CHECK(r.series.at(j, Joma::kZhatCorr) > 0.95);
     CHECK_FALSE(r.detected[1].has_value());  // no rebound
+  }
+}
+
+TEST_CASE("joma: no phi re-densifies along the gradient flow; the paper's step does, for every phi", "[joma][paper]") {
+  // What tian2024_joma.toml measures. The paper predicts that a nonlinear phi makes attention dense again
+  // after it has become sparse. In this model (MODELS.md 3b, whose MLP layer is ours), with a trained
+  // readout and attention learning ten times faster than the MLP, the paper's step lr = 0.1 (attention's
+  // step 1.0) makes the entropy rebound for the identity as well as relu; a step five times smaller, to the
+  // same flow time, leaves every phi sparse: the rebound belongs to the step, not to the flow or to phi.
+  std::vector<fs::Params> params;
+  auto res = run_spec("model = \"joma\"\n[params]\nhidden = 64\n[train]\nlr_ratio = 10.0\nflow_time = 300\n"
+                      "record_dt = 2\n[grid]\nphi = [\"identity\", \"relu\", \"silu\"]\nlr = [0.1, 0.02]\n"
+                      "seed = [0, 1]\n",
+                      &params);
+  REQUIRE(res.size() == 12);
+  for (size_t i = 0; i < res.size(); ++i) {
+    const auto& r = res[i];
+    const auto& p = params[i];
+    INFO(p.choice("phi") << " lr " << p.real("lr") << " seed " << p.integer("seed"));
+    REQUIRE(r.status == fs::RunResult::kOk);
+    const double h0 = r.final_config[0], h_min = r.final_config[1];
+    const double regained = r.final_obs[Joma::kEntropy] - h_min;
+    CHECK(h_min < h0 - 1.0);  // every run sparsifies first
+    if (p.real("lr") < 0.05) {
+      CHECK(regained < 0.05);
+    } else if (p.choice("phi") != "silu") {
+      CHECK(regained > 0.2);  // silu's rebound at this step comes later than t = 300
+    }
   }
 }
 
