@@ -207,15 +207,21 @@ struct PathCond {
     return out;
   }
 
+  // Visits the parameters entering hidden neuron (l, j) (its weights and bias) with in(i), and those
+  // leaving it with out(i).
+  template <typename In, typename Out>
+  static void visit_touching(const Config& c, int l, int j, In in, Out out) {
+    const long o = layer_offset(c, l);
+    for (int i = 0; i < n_in(c, l); ++i) in(size_t(o + long(j) * n_in(c, l) + i));
+    in(size_t(o + long(n_out(c, l)) * n_in(c, l) + j));
+    const long o2 = layer_offset(c, l + 1);
+    for (int k = 0; k < n_out(c, l + 1); ++k) out(size_t(o2 + long(k) * n_in(c, l + 1) + j));
+  }
+
   // Sums over the parameters entering and leaving hidden neuron (l, j) of w_i (a per-parameter weight).
   static void touching(const Config& c, int l, int j, const std::vector<double>& w, double& in_sum, double& out_sum) {
-    const long o = layer_offset(c, l);
-    in_sum = 0;
-    for (int i = 0; i < n_in(c, l); ++i) in_sum += w[size_t(o + long(j) * n_in(c, l) + i)];
-    in_sum += w[size_t(o + long(n_out(c, l)) * n_in(c, l) + j)];
-    const long o2 = layer_offset(c, l + 1);
-    out_sum = 0;
-    for (int k = 0; k < n_out(c, l + 1); ++k) out_sum += w[size_t(o2 + long(k) * n_in(c, l + 1) + j)];
+    in_sum = out_sum = 0;
+    visit_touching(c, l, j, [&](size_t i) { in_sum += w[i]; }, [&](size_t i) { out_sum += w[i]; });
   }
 
   static double objective(const Config& c, const std::vector<double>& g, const std::vector<double>& z) {
@@ -240,32 +246,35 @@ struct PathCond {
     const std::vector<double>& base = mode == kPathCond ? g : sq;
     const double scale = mode == kPathCond ? 1.0 : 2.0;  // enorm works on e^{2 Bz}
     rs.F.push_back(objective(c, g, rs.z));
+    std::vector<double> term(static_cast<size_t>(np));
     for (int sweep = 0; sweep < c.sweeps; ++sweep) {
+      // term_i = base_i e^{scale (Bz)_i} and their sum, afresh each sweep; a neuron's update then touches
+      // only its own parameters' terms, so a sweep costs O(params), not O(params x neurons).
+      const auto b = bz(c, rs.z);
+      double S = 0;
+      for (long i = 0; i < np; ++i) S += (term[size_t(i)] = base[size_t(i)] * std::exp(scale * b[size_t(i)]));
       double change = 0;
       for (int l = 0; l < c.depth; ++l)
         for (int j = 0; j < c.h; ++j) {
-          const auto b = bz(c, rs.z);
-          std::vector<double> term(static_cast<size_t>(np));
-          double S = 0;
-          for (long i = 0; i < np; ++i) S += (term[size_t(i)] = base[size_t(i)] * std::exp(scale * b[size_t(i)]));
           double in_sum, out_sum;
           touching(c, l, j, term, in_sum, out_sum);
           double& zh = rs.z[size_t(l * c.h + j)];
-          double x;
+          double zn;
           if (mode == kPathCond) {
             const double p = double(np), A = double((n_in(c, l) + 1) - n_out(c, l + 1));
             const double Bh = out_sum * std::exp(-zh), Ch = in_sum * std::exp(zh), Dh = S - in_sum - out_sum;
             const double qa = Bh * (A + p), qb = Dh * A, qc = Ch * (A - p);
-            x = (-qb + std::sqrt(qb * qb - 4 * qa * qc)) / (2 * qa);
-            const double zn = std::log(x);
-            change += std::fabs(zn - zh);
-            zh = zn;
+            zn = std::log((-qb + std::sqrt(qb * qb - 4 * qa * qc)) / (2 * qa));
           } else {
             const double Bo = out_sum * std::exp(-2 * zh), Ci = in_sum * std::exp(2 * zh);
-            const double zn = std::log(Ci / Bo) / 4;
-            change += std::fabs(zn - zh);
-            zh = zn;
+            zn = std::log(Ci / Bo) / 4;
           }
+          // z_h enters (Bz)_i with a minus sign for the parameters entering h, a plus for those leaving.
+          const double f_in = std::exp(-scale * (zn - zh)), f_out = std::exp(scale * (zn - zh));
+          visit_touching(c, l, j, [&](size_t i) { term[i] *= f_in; }, [&](size_t i) { term[i] *= f_out; });
+          S += in_sum * (f_in - 1) + out_sum * (f_out - 1);
+          change += std::fabs(zn - zh);
+          zh = zn;
         }
       rs.F.push_back(objective(c, g, rs.z));
       rs.sweeps = sweep + 1;
@@ -275,9 +284,7 @@ struct PathCond {
     for (long i = 0; i < np; ++i) theta[i] *= std::exp((mode == kPathCond ? -0.5 : 1.0) * b[size_t(i)]);
     // |dF/dz_h| = |p (out_h - in_h) / S + A_h| at the end
     double S = 0;
-    std::vector<double> term(static_cast<size_t>(np));
-    const auto bg = bz(c, rs.z);
-    for (long i = 0; i < np; ++i) S += (term[size_t(i)] = g[size_t(i)] * std::exp(bg[size_t(i)]));
+    for (long i = 0; i < np; ++i) S += (term[size_t(i)] = g[size_t(i)] * std::exp(b[size_t(i)]));
     double gn = 0;
     for (int l = 0; l < c.depth; ++l)
       for (int j = 0; j < c.h; ++j) {
