@@ -70,6 +70,12 @@ int main(int argc, char** argv) {
   auto* plot = app.add_subcommand("plot", "draw phase-diagram heatmaps and trajectories (sweeps/plot.py)");
   plot->add_option("dir", plot_dir, "a sweep's output directory")->required();
   plot->allow_extras();
+  plot->footer(
+      "Further options go to sweeps/plot.py:\n"
+      "  --heatmap DETECTOR [--x AXIS] [--y AXIS] [--facet AXIS] [--value median|frac]\n"
+      "  --trajectory OBSERVABLE [--runs ID,ID,... | --where KEY=VALUE,... | --first N]\n"
+      "  --out PNG\n"
+      "Without them: a heatmap per detector and the loss of the first runs, into DIR/plots/.");
 
   try {
     app.parse(argc, argv);

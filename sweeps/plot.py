@@ -3,11 +3,12 @@
 
     plot.py DIR                                   # the standard set, into DIR/plots/
     plot.py DIR --heatmap DETECTOR [--x AXIS] [--y AXIS] [--facet AXIS] [--value median|frac]
-    plot.py DIR --trajectory OBSERVABLE [--runs ID,ID,...] [--first N]
+    plot.py DIR --trajectory OBSERVABLE [--runs ID,ID,... | --where KEY=VALUE,... | --first N]
 
 Heatmaps show, over two grid axes (log scale where the axis is log-spaced), a detector's median time
 (or the fraction of runs reaching it), faceted over a third axis; trajectories show an observable against
-flow time for chosen runs with their phase times marked."""
+flow time for chosen runs with their phase times marked, each run named by the grid values that tell it
+from the others."""
 import argparse
 import json
 import math
@@ -111,6 +112,35 @@ def edges(centres, log):
     return np.exp(e) if log else e
 
 
+def run_labels(manifest, runs, ids):
+    """Each run named by the grid values that differ among the plotted runs (its id where none do)."""
+    axes = [n for n in axis_kinds(manifest) if n in runs.columns]
+    rows = runs.set_index("run_id").loc[ids]
+    varying = [a for a in axes if rows[a].nunique() > 1]
+    if not varying:
+        return {rid: rid for rid in ids}
+    return {rid: " ".join(f"{a}={rows.at[rid, a]}" for a in varying) for rid in ids}
+
+
+def select(runs, where):
+    """Run ids whose columns match every KEY=VALUE of `where` (numbers compared as numbers)."""
+    keep = pd.Series(True, index=runs.index)
+    for item in where.split(","):
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or key not in runs.columns:
+            fail(f"--where {item}: expected KEY=VALUE with KEY one of: {', '.join(runs.columns)}")
+        col = runs[key]
+        try:
+            keep &= np.isclose(col.astype(float), float(value), rtol=1e-12, atol=0)
+        except ValueError:
+            keep &= col.astype(str) == value.strip()
+    ids = list(runs.run_id[keep])
+    if not ids:
+        fail(f"--where {where}: no run matches")
+    return ids
+
+
 def trajectory(manifest, runs, h5, observable, ids, dest):
     if observable not in h5:
         names = [k for k in h5.keys() if isinstance(h5[k], h5py.Dataset) and h5[k].ndim == 2 and k not in ("step", "t")]
@@ -119,14 +149,16 @@ def trajectory(manifest, runs, h5, observable, ids, dest):
     detectors = [c[2:] for c in runs.columns if c.startswith("t_") and c not in ("t_final",)]
     fig, ax = plt.subplots(figsize=(6.5, 4))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for n, rid in enumerate(ids):
-        if rid not in all_ids:
+    for rid in ids:
+        if rid not in all_ids or rid not in set(runs.run_id):
             fail(f"no run '{rid}' in this sweep")
+    labels = run_labels(manifest, runs, ids)
+    for n, rid in enumerate(ids):
         i = all_ids.index(rid)
         k = int(h5["n_records"][i])
         t, v = h5["t"][i, :k], h5[observable][i, :k]
         color = colors[n % len(colors)]
-        ax.plot(t, v, color=color, label=rid)
+        ax.plot(t, v, color=color, label=labels[rid])
         row = runs[runs.run_id == rid].iloc[0]
         for d, style in zip(detectors, ("--", ":", "-.", (0, (1, 3)))):
             td = row.get(f"t_{d}")
@@ -155,6 +187,7 @@ def main():
     ap.add_argument("--value", choices=("median", "frac"), default="median")
     ap.add_argument("--trajectory", metavar="OBSERVABLE")
     ap.add_argument("--runs", help="comma-separated run ids")
+    ap.add_argument("--where", help="the runs whose grid values match, e.g. hidden=64,lr_ratio=10,seed=0")
     ap.add_argument("--first", type=int, default=4, help="without --runs: the first N runs")
     ap.add_argument("--out", help="PNG to write (default: DIR/plots/<name>.png)")
     a = ap.parse_args()
@@ -164,7 +197,9 @@ def main():
     plots = os.path.join(a.dir, "plots")
     os.makedirs(plots, exist_ok=True)
     made = []
-    ids = a.runs.split(",") if a.runs else list(runs.run_id[: a.first])
+    if a.runs and a.where:
+        fail("--runs and --where: give one")
+    ids = a.runs.split(",") if a.runs else select(runs, a.where) if a.where else list(runs.run_id[: a.first])
     if a.heatmap:
         made.append(heatmap(a.dir, manifest, cells, a.heatmap, a.x, a.y, a.facet, a.value,
                             a.out or os.path.join(plots, f"heatmap_{a.heatmap}_{a.value}.png")))

@@ -4,6 +4,8 @@ trajectories.csv say for every run; --save-params keeps parameters from which th
 be recomputed independently; `flowsweep plot` makes non-empty PNGs from the quick-start output; a missing
 or truncated file is a clear error naming it."""
 import csv
+import importlib.util
+import json
 import math
 import os
 import shutil
@@ -96,6 +98,23 @@ def main():
                            capture_output=True, text=True)
         check(p.returncode == 0 and os.path.getsize(os.path.join(out, "plots", "trajectory_margin.png")) > 5000,
               "a trajectory plot of chosen runs")
+        p = subprocess.run([fsw, "plot", out, "--trajectory", "loss", "--where", "m=32,lr_ratio=3.1622776601683795",
+                            "--out", os.path.join(tmp, "where.png")], capture_output=True, text=True)
+        check(p.returncode == 0 and os.path.getsize(os.path.join(tmp, "where.png")) > 5000,
+              f"a trajectory plot of the runs matching grid values ({p.stderr.strip()[:160]})")
+        # What --where selects and how the runs are named, from the plot module itself.
+        spec = importlib.util.spec_from_file_location("plot", os.path.join(os.path.dirname(qs), "plot.py"))
+        plot = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(plot)
+        table = plot.pd.read_csv(os.path.join(out, "runs.csv"), dtype={"run_id": str})
+        want = [r["run_id"] for r in runs if r["m"] == "32" and abs(float(r["lr_ratio"]) - 10**0.5) < 1e-12]
+        got = plot.select(table, "m=32,lr_ratio=3.1622776601683795")
+        check(len(want) == 6 and got == want, f"--where selects the 6 seeds of one cell: {len(got)}")
+        labels = plot.run_labels(json.load(open(os.path.join(out, "manifest.json"))), table, got)
+        check(sorted(labels.values()) == [f"seed={k}" for k in range(6)], f"runs named by what differs: {labels}")
+        for where, says in (("m=33", "no run matches"), ("width=32", "KEY=VALUE")):
+            p = subprocess.run([fsw, "plot", out, "--trajectory", "loss", "--where", where], capture_output=True, text=True)
+            check(p.returncode == 2 and says in p.stderr, f"--where {where}: exit 2 saying '{says}': {p.stderr.strip()[:160]}")
 
         # Missing and truncated files are errors that name them.
         broken = os.path.join(tmp, "broken")
