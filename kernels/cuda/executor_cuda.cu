@@ -194,9 +194,9 @@ std::vector<RunResult> execute_model(const ModelEntry& entry, const std::vector<
     // of the device's memory.
     const auto cfg = Model::configure(inputs[size_t(all[0])].params);
     const Sizes sz = Model::sizes(cfg);
-    const FlowConfig fc = train_config(inputs[size_t(all[0])].params, 0, entry.info);
     const size_t word = fp64 ? 8 : 4;
-    const size_t n_rec = record_schedule(fc).size();
+    size_t n_rec = 0;  // the most records of any run in the group (steps differ where lr and flow_time do)
+    for (long i : all) n_rec = std::max(n_rec, record_schedule(train_config(inputs[size_t(i)].params, 0, entry.info)).size());
     const size_t per_run = (size_t(sz.n_theta + sz.n_fixed + sz.n_rdata) + n_rec * size_t(sz.n_obs)) * word +
                            n_rec * 8 + size_t(sz.n_idata) * 4 + 256;
     long chunk = std::max(1L, long(dev.global_mem / 4 / per_run));

@@ -156,6 +156,27 @@ TEST_CASE("cuda: more runs than slots and launches gives the CPU's results, dive
   CHECK(diverged == 9);
 }
 
+TEST_CASE("cuda: runs of different lengths and schedules share a launch (flow_time over an lr grid)", "[gpu]") {
+  const auto& entry = *fs::find_model("cooccurrence");
+  auto spec = fs::parse_spec(
+      "model = \"cooccurrence\"\n[params]\nd = 12\nm = 16\nm1 = 24\n[train]\nflow_time = 1.0\nrecord_dt = 0.05\n"
+      "[grid]\nseed = { range = [0, 5] }\nlr = [0.005, 0.02, 0.1]\n",
+      "<gpu test>");
+  std::vector<fs::RunInput> in;
+  for (const auto& r : fs::expand_grid(spec)) in.push_back({r.params, spec.sweep_seed});
+  auto cpu = fs::execute_cpu(entry, in, 4);
+  fs::CudaOptions opt;
+  opt.max_slots = 2;
+  auto gpu = fs::execute_cuda(entry, in, opt);
+  for (size_t i = 0; i < in.size(); ++i) {
+    INFO("run " << i << " lr " << in[i].params.real("lr"));
+    CHECK(gpu[i].steps == long(std::lround(1.0 / in[i].params.real("lr"))));
+    const Compare c = compare(cpu[i], gpu[i]);
+    CHECK(c.max_rel < 1e-9);
+    CHECK(c.detector_mismatches == 0);
+  }
+}
+
 int main(int argc, char** argv) {
   const fs::CudaDeviceInfo dev = fs::cuda_probe(0);
   if (!dev.available) {
