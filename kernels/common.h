@@ -44,9 +44,16 @@ FS_HD inline Real dot(const Real* a, const Real* b, int n, int start) {
     if (++f == n) f = 0;
   }
 #else
+  // Sixteen partial sums, so the vector FMAs form four or more independent chains instead of one.
   (void)start;
-  FS_SIMD_REDUCE(+, acc)
-  for (int f = 0; f < n; ++f) acc += a[f] * b[f];
+  Real part[16] = {};
+  int f = 0;
+  for (; f + 16 <= n; f += 16) {
+    FS_SIMD
+    for (int j = 0; j < 16; ++j) part[j] += a[f + j] * b[f + j];
+  }
+  for (; f < n; ++f) acc += a[f] * b[f];
+  for (int j = 0; j < 16; ++j) acc += part[j];
 #endif
   return acc;
 }

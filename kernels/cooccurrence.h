@@ -226,6 +226,29 @@ struct Cooccurrence {
     return acc;
   }
 
+  // out += scale * sum_j w[j * w_stride] M[:, cols[j]] over j < count, for the features this member owns.
+  template <typename Team, typename Real>
+  FS_HD static void add_columns(const Team& team, Real* out, const Real* M, int m, const int* cols, const Real* w,
+                                int w_stride, int count, Real scale) {
+    int j = 0;
+    for (; j + 4 <= count; j += 4) {
+      const Real* c0 = M + long(cols[j]) * m;
+      const Real* c1 = M + long(cols[j + 1]) * m;
+      const Real* c2 = M + long(cols[j + 2]) * m;
+      const Real* c3 = M + long(cols[j + 3]) * m;
+      const Real w0 = w[j * w_stride] * scale, w1 = w[(j + 1) * w_stride] * scale;
+      const Real w2 = w[(j + 2) * w_stride] * scale, w3 = w[(j + 3) * w_stride] * scale;
+      FS_SIMD
+      for (int f = team.rank(); f < m; f += team.size()) out[f] += w0 * c0[f] + w1 * c1[f] + w2 * c2[f] + w3 * c3[f];
+    }
+    for (; j < count; ++j) {
+      const Real* c0 = M + long(cols[j]) * m;
+      const Real w0 = w[j * w_stride] * scale;
+      FS_SIMD
+      for (int f = team.rank(); f < m; f += team.size()) out[f] += w0 * c0[f];
+    }
+  }
+
   // ---- loss and gradient ------------------------------------------------------------------------
   // Returns the loss to every member; leaves the forward quantities in scratch for observe().
   template <typename Team, typename Real>
@@ -311,19 +334,11 @@ struct Cooccurrence {
     team.sync();  // the zeroing above is strided over a different index than the writes below
     for (int i = 0; i < n; ++i) {
       const int* x = tok + long(i) * L;
-      for (int l = 0; l < L; ++l) {
-        const Real* ds = s.p + (long(i) * L + l) * L;
-        const long cq = long(x[l]) * m;
-        for (int k = 0; k < L; ++k) {
-          const long ck = long(x[k]) * m;
-          const Real w = ds[k] * inv_sqrt_m;
-          FS_SIMD
-          for (int f = team.rank(); f < m; f += team.size()) {
-            gQ[cq + f] += w * v.K[ck + f];
-            gK[ck + f] += w * v.Q[cq + f];
-          }
-        }
-      }
+      const Real* ds = s.p + long(i) * L * L;  // dloss/dscore of the sample                (L, L)
+      // A gradient column takes its terms four at a time, so it is read and written a quarter as often:
+      // dQ[:, x_l] += sum_k ds_lk K[:, x_k] / sqrt(m),  dK[:, x_k] += sum_l ds_lk Q[:, x_l] / sqrt(m).
+      for (int l = 0; l < L; ++l) add_columns(team, gQ + long(x[l]) * m, v.K, m, x, ds + l * L, 1, L, inv_sqrt_m);
+      for (int k = 0; k < L; ++k) add_columns(team, gK + long(x[k]) * m, v.Q, m, x, ds + k, L, L, inv_sqrt_m);
       const Real delta = s.delta[i];
       for (int k = 0; k < L; ++k) {
         const long ck = long(x[k]) * m;
