@@ -44,16 +44,20 @@ FS_HD inline Real dot(const Real* a, const Real* b, int n, int start) {
     if (++f == n) f = 0;
   }
 #else
-  // Sixteen partial sums, so the vector FMAs form four or more independent chains instead of one.
+  // Long rows: sixteen partial sums, so the vector FMAs form independent chains instead of one; short
+  // rows do not repay summing them.
   (void)start;
-  Real part[16] = {};
   int f = 0;
-  for (; f + 16 <= n; f += 16) {
-    FS_SIMD
-    for (int j = 0; j < 16; ++j) part[j] += a[f + j] * b[f + j];
+  if (n >= 64) {
+    Real part[16] = {};
+    for (; f + 16 <= n; f += 16) {
+      FS_SIMD
+      for (int j = 0; j < 16; ++j) part[j] += a[f + j] * b[f + j];
+    }
+    for (int j = 0; j < 16; ++j) acc += part[j];
   }
-  for (; f < n; ++f) acc += a[f] * b[f];
-  for (int j = 0; j < 16; ++j) acc += part[j];
+  FS_SIMD_REDUCE(+, acc)
+  for (int g = f; g < n; ++g) acc += a[g] * b[g];
 #endif
   return acc;
 }
