@@ -97,6 +97,14 @@ std::vector<fs::RunInput> random_sweep(const std::string& model, uint32_t seed, 
   return in;
 }
 
+// Every run of a spec's grid.
+std::vector<fs::RunInput> grid_inputs(const std::string& text) {
+  auto spec = fs::parse_spec(text, "<gpu test>");
+  std::vector<fs::RunInput> in;
+  for (const auto& r : fs::expand_grid(spec)) in.push_back({r.params, spec.sweep_seed});
+  return in;
+}
+
 }  // namespace
 
 TEST_CASE("cuda: fp64 agrees with the CPU to 1e-9 and detectors agree exactly", "[gpu]") {
@@ -132,12 +140,9 @@ TEST_CASE("cuda: fp32 agrees with the CPU's fp32 to 1e-4", "[gpu]") {
 
 TEST_CASE("cuda: more runs than slots and launches gives the CPU's results, divergence included", "[gpu]") {
   const auto& entry = *fs::find_model("cooccurrence");
-  auto spec = fs::parse_spec(
+  auto in = grid_inputs(
       "model = \"cooccurrence\"\n[params]\nd = 12\nm = 16\nm1 = 24\n[train]\nsteps = 200\nrecord_every = 5\n"
-      "[grid]\nseed = { range = [0, 9] }\nlr = [0.01, 0.1, 1e7]\n",
-      "<gpu test>");
-  std::vector<fs::RunInput> in;
-  for (const auto& r : fs::expand_grid(spec)) in.push_back({r.params, spec.sweep_seed});
+      "[grid]\nseed = { range = [0, 9] }\nlr = [0.01, 0.1, 1e7]\n");
   auto cpu = fs::execute_cpu(entry, in, 4);
   fs::CudaOptions opt;
   opt.max_slots = 3;
@@ -158,12 +163,9 @@ TEST_CASE("cuda: more runs than slots and launches gives the CPU's results, dive
 
 TEST_CASE("cuda: runs of different lengths and schedules share a launch (flow_time over an lr grid)", "[gpu]") {
   const auto& entry = *fs::find_model("cooccurrence");
-  auto spec = fs::parse_spec(
+  auto in = grid_inputs(
       "model = \"cooccurrence\"\n[params]\nd = 12\nm = 16\nm1 = 24\n[train]\nflow_time = 1.0\nrecord_dt = 0.05\n"
-      "[grid]\nseed = { range = [0, 5] }\nlr = [0.005, 0.02, 0.1]\n",
-      "<gpu test>");
-  std::vector<fs::RunInput> in;
-  for (const auto& r : fs::expand_grid(spec)) in.push_back({r.params, spec.sweep_seed});
+      "[grid]\nseed = { range = [0, 5] }\nlr = [0.005, 0.02, 0.1]\n");
   auto cpu = fs::execute_cpu(entry, in, 4);
   fs::CudaOptions opt;
   opt.max_slots = 2;
