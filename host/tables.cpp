@@ -132,7 +132,20 @@ std::string phase_diagram_csv(const Spec& spec, const std::vector<RunPoint>& run
   for (const auto& d : info.detectors)
     for (const char* h : {"frac_", "t_q25_", "t_median_", "t_q75_"}) head.push_back(h + d.name);
   if (cmp_axis >= 0 && cmp_det >= 0) head.push_back("speedup_" + cmp.detector + "_vs_" + cmp.base);
+  head.push_back("median_final_loss");
+  for (const auto& col : info.final_columns) head.push_back("median_" + col.name);
   row(os, head);
+  // The median over a cell's runs that finished with a finite value.
+  auto median_of = [&](size_t c, auto value) {
+    std::vector<double> xs;
+    for (size_t i : members[c]) {
+      const RunResult& r = results[i];
+      if (r.status != RunResult::kOk) continue;
+      const double x = value(r);
+      if (std::isfinite(x)) xs.push_back(x);
+    }
+    return num(quantile(xs, 0.5));
+  };
   for (size_t c = 0; c < members.size(); ++c) {
     std::vector<std::string> f = keys[c];
     long div = 0, failed = 0;
@@ -165,6 +178,9 @@ std::string phase_diagram_csv(const Spec& spec, const std::vector<RunPoint>& run
       }
       f.push_back(num(quantile(ratios, 0.5)));
     }
+    f.push_back(median_of(c, [](const RunResult& r) { return r.final_loss; }));
+    for (size_t k = 0; k < info.final_columns.size(); ++k)
+      f.push_back(median_of(c, [k](const RunResult& r) { return k < r.final_config.size() ? r.final_config[k] : NAN; }));
     row(os, f);
   }
   return os.str();

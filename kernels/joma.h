@@ -95,7 +95,7 @@ struct JomaToy {
     mi.final_columns = {{"entropy_start", "ln K"},
                         {"entropy_min", "the entropy's minimum over the records"},
                         {"entropy_target", "entropy of softmax(mu^2 / tau)"},
-                        {"rebound", "(final - min) / (target - min) of the entropy"}};
+                        {"regained", "(final - min) / (target - min) of the entropy: how much of its fall it has regained"}};
     return mi;
   }
   static Config configure(const Params& p) {
@@ -235,7 +235,7 @@ struct Joma {
                     {"rebound", "after the dip, the entropy regains rebound_fraction of the way to its start"}};
     mi.final_columns = {{"entropy_start", "attention entropy at t = 0"},
                         {"entropy_min", "its minimum over the records"},
-                        {"rebound", "(final - min) / (start - min) of the attention entropy"}};
+                        {"regained", "(final - min) / (start - min) of the attention entropy: how much of its fall it has regained"}};
     return mi;
   }
 

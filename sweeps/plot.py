@@ -2,11 +2,13 @@
 """Pictures of a sweep's output directory.
 
     plot.py DIR                                   # the standard set, into DIR/plots/
-    plot.py DIR --heatmap DETECTOR [--x AXIS] [--y AXIS] [--facet AXIS] [--value median|frac]
+    plot.py DIR --heatmap DETECTOR [--x AXIS] [--y AXIS] [--facet AXIS] [--value median|frac] [--where ...]
     plot.py DIR --trajectory OBSERVABLE [--runs ID,ID,... | --where KEY=VALUE,... | --first N]
 
-Heatmaps show, over two grid axes (log scale where the axis is log-spaced), a detector's median time
-(or the fraction of runs reaching it), faceted over a third axis; trajectories show an observable against
+Heatmaps show, over two grid axes (log scale where the axis is log-spaced, named ticks where its values
+are words), a detector's median time or the fraction of runs reaching it, or the median of a final
+quantity (the phase diagram's median_ columns), faceted over a third axis, on one colour scale; cells
+that differ in axes not drawn are pooled by their median. Trajectories show an observable against
 flow time for chosen runs with their phase times marked, each run named by the grid values that tell it
 from the others."""
 import argparse
@@ -57,10 +59,19 @@ def axis_kinds(manifest):
 
 
 def heatmap(outdir, manifest, cells, detector, x, y, facet, value, dest):
+    """A detector's median time or reach (or, for a name with a median_ column, that per-cell median)
+    over two axes; cells that differ only in axes not drawn are pooled by their median."""
     kinds = axis_kinds(manifest)
-    col = f"frac_{detector}" if value == "frac" else f"t_median_{detector}"
+    if value == "frac":
+        col, what = f"frac_{detector}", f"fraction reaching {detector}"
+    elif f"t_median_{detector}" in cells:
+        col, what = f"t_median_{detector}", f"median flow time of {detector}"
+    else:
+        col, what = f"median_{detector}", f"median {detector}"
     if col not in cells:
-        fail(f"no detector '{detector}' in {outdir}/phase_diagram.csv")
+        names = [c[len("frac_"):] for c in cells.columns if c.startswith("frac_")]
+        names += [c[len("median_"):] for c in cells.columns if c.startswith("median_")]
+        fail(f"no detector or median '{detector}' in {outdir}/phase_diagram.csv; there: {', '.join(names)}")
     axes = [a for a in kinds if a != "seed"]
     x = x or (axes[0] if axes else None)
     y = y or (axes[1] if len(axes) > 1 else None)
@@ -70,29 +81,26 @@ def heatmap(outdir, manifest, cells, detector, x, y, facet, value, dest):
         if a is not None and a not in cells:
             fail(f"no axis '{a}' in {outdir}/phase_diagram.csv; axes: {', '.join(axes)}")
     facets = sorted(cells[facet].unique()) if facet else [None]
+    finite = cells[col][np.isfinite(cells[col].astype(float))]
+    vmin, vmax = (finite.min(), finite.max()) if len(finite) else (None, None)  # one scale for every facet
     fig, panels = plt.subplots(1, len(facets), figsize=(4.5 * len(facets), 3.8), squeeze=False)
     for panel, fv in zip(panels[0], facets):
         sub = cells if fv is None else cells[cells[facet] == fv]
         if y is None:
             sub = sub.groupby(x, as_index=False)[col].median()
-            panel.plot(sub[x], sub[col], "o-")
-            panel.set_xlabel(x)
-            panel.set_ylabel(col)
-            if kinds.get(x) == "geomspace":
-                panel.set_xscale("log")
+            pos, _ = positions(sub[x].values, kinds.get(x))
+            panel.plot(pos, sub[col], "o-")
+            label_axis(panel.set_xlabel, panel.set_xscale, panel.set_xticks, x, sub[x].values, kinds)
+            panel.set_ylabel(what)
         else:
-            grid = sub.pivot_table(index=y, columns=x, values=col, aggfunc="median")
-            xs, ys = grid.columns.values.astype(float), grid.index.values.astype(float)
-            im = panel.pcolormesh(edges(xs, kinds.get(x) == "geomspace"), edges(ys, kinds.get(y) == "geomspace"),
-                                  grid.values, shading="flat", cmap="viridis")
-            fig.colorbar(im, ax=panel, label=("fraction reaching " if value == "frac" else "median flow time of ")
-                         + detector)
-            panel.set_xlabel(x)
-            panel.set_ylabel(y)
-            if kinds.get(x) == "geomspace":
-                panel.set_xscale("log")
-            if kinds.get(y) == "geomspace":
-                panel.set_yscale("log")
+            grid = sub.pivot_table(index=y, columns=x, values=col, aggfunc="median", dropna=False)
+            _, xe = positions(grid.columns.values, kinds.get(x))
+            _, ye = positions(grid.index.values, kinds.get(y))
+            im = panel.pcolormesh(xe, ye, grid.values.astype(float), shading="flat", cmap="viridis",
+                                  vmin=vmin, vmax=vmax)
+            fig.colorbar(im, ax=panel, label=what)
+            label_axis(panel.set_xlabel, panel.set_xscale, panel.set_xticks, x, grid.columns.values, kinds)
+            label_axis(panel.set_ylabel, panel.set_yscale, panel.set_yticks, y, grid.index.values, kinds)
         if fv is not None:
             panel.set_title(f"{facet} = {fv}")
     fig.suptitle(f"{manifest['spec']['model']}: {col}")
@@ -100,6 +108,35 @@ def heatmap(outdir, manifest, cells, detector, x, y, facet, value, dest):
     fig.savefig(dest, dpi=110)
     plt.close(fig)
     return dest
+
+
+def numeric(values):
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        return None
+
+
+def spaced(kind, values):
+    """A range, linspace or geomspace axis of numbers is drawn to scale; a list (of numbers picked by hand,
+    or of words such as phi = relu) one cell per value, in order."""
+    return kind in ("range", "linspace", "geomspace") and numeric(values) is not None
+
+
+def positions(values, kind):
+    """Where an axis's values sit and the cell edges around them."""
+    if not spaced(kind, values):
+        return np.arange(len(values)), np.arange(len(values) + 1) - 0.5
+    c = numeric(values)
+    return c, edges(c, kind == "geomspace")
+
+
+def label_axis(set_label, set_scale, set_ticks, name, values, kinds):
+    set_label(name)
+    if not spaced(kinds.get(name), values):
+        set_ticks(np.arange(len(values)), [short(v) for v in values])
+    elif kinds.get(name) == "geomspace":
+        set_scale("log")
 
 
 def edges(centres, log):
@@ -119,26 +156,34 @@ def run_labels(manifest, runs, ids):
     varying = [a for a in axes if rows[a].nunique() > 1]
     if not varying:
         return {rid: rid for rid in ids}
-    return {rid: " ".join(f"{a}={rows.at[rid, a]}" for a in varying) for rid in ids}
+    return {rid: " ".join(f"{a}={short(rows.at[rid, a])}" for a in varying) for rid in ids}
 
 
-def select(runs, where):
-    """Run ids whose columns match every KEY=VALUE of `where` (numbers compared as numbers)."""
-    keep = pd.Series(True, index=runs.index)
+def short(v):
+    return f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v)
+
+
+def matching(table, where, what):
+    """The rows of `table` whose columns match every KEY=VALUE of `where` (numbers compared as numbers)."""
+    keep = pd.Series(True, index=table.index)
     for item in where.split(","):
         key, sep, value = item.partition("=")
         key = key.strip()
-        if not sep or key not in runs.columns:
-            fail(f"--where {item}: expected KEY=VALUE with KEY one of: {', '.join(runs.columns)}")
-        col = runs[key]
+        if not sep or key not in table.columns:
+            fail(f"--where {item}: expected KEY=VALUE with KEY one of: {', '.join(table.columns)}")
+        col = table[key]
         try:
             keep &= np.isclose(col.astype(float), float(value), rtol=1e-12, atol=0)
         except ValueError:
             keep &= col.astype(str) == value.strip()
-    ids = list(runs.run_id[keep])
-    if not ids:
-        fail(f"--where {where}: no run matches")
-    return ids
+    if not keep.any():
+        fail(f"--where {where}: no {what} matches")
+    return table[keep]
+
+
+def select(runs, where):
+    """Run ids matching `where`."""
+    return list(matching(runs, where, "run").run_id)
 
 
 def trajectory(manifest, runs, h5, observable, ids, dest):
@@ -187,7 +232,8 @@ def main():
     ap.add_argument("--value", choices=("median", "frac"), default="median")
     ap.add_argument("--trajectory", metavar="OBSERVABLE")
     ap.add_argument("--runs", help="comma-separated run ids")
-    ap.add_argument("--where", help="the runs whose grid values match, e.g. hidden=64,lr_ratio=10,seed=0")
+    ap.add_argument("--where", help="only the runs (trajectories) or cells (heatmaps) whose grid values match, "
+                                    "e.g. hidden=64,lr_ratio=10")
     ap.add_argument("--first", type=int, default=4, help="without --runs: the first N runs")
     ap.add_argument("--out", help="PNG to write (default: DIR/plots/<name>.png)")
     a = ap.parse_args()
@@ -201,7 +247,8 @@ def main():
         fail("--runs and --where: give one")
     ids = a.runs.split(",") if a.runs else select(runs, a.where) if a.where else list(runs.run_id[: a.first])
     if a.heatmap:
-        made.append(heatmap(a.dir, manifest, cells, a.heatmap, a.x, a.y, a.facet, a.value,
+        shown = matching(cells, a.where, "cell") if a.where else cells
+        made.append(heatmap(a.dir, manifest, shown, a.heatmap, a.x, a.y, a.facet, a.value,
                             a.out or os.path.join(plots, f"heatmap_{a.heatmap}_{a.value}.png")))
     if a.trajectory:
         made.append(trajectory(manifest, runs, h5, a.trajectory, ids,

@@ -116,6 +116,21 @@ def main():
             p = subprocess.run([fsw, "plot", out, "--trajectory", "loss", "--where", where], capture_output=True, text=True)
             check(p.returncode == 2 and says in p.stderr, f"--where {where}: exit 2 saying '{says}': {p.stderr.strip()[:160]}")
 
+        # Axes of words (phi) and hand-picked numbers draw one cell per value; a median_ column draws too.
+        spec = os.path.join(tmp, "joma.toml")
+        with open(spec, "w") as fh:
+            fh.write('model = "joma"\n[params]\nC = 4\nn_distinct = 3\nn_common = 2\n[train]\nlr = 0.1\n'
+                     'steps = 60\n[grid]\nphi = ["identity", "relu", "silu"]\nhidden = [0, 3]\nseed = [0, 1]\n')
+        jout = os.path.join(tmp, "joma")
+        subprocess.run([fsw, "run", spec, "--out", jout, "--quiet"], check=True)
+        p = subprocess.run([fsw, "plot", jout], capture_output=True, text=True)
+        check(p.returncode == 0 and len([l for l in p.stdout.split() if l.endswith(".png")]) == 3,
+              f"plots over an axis of words ({p.stderr.strip()[-300:]})")
+        p = subprocess.run([fsw, "plot", jout, "--heatmap", "regained", "--where", "hidden=3"],
+                           capture_output=True, text=True)
+        check(p.returncode == 0 and os.path.getsize(os.path.join(jout, "plots", "heatmap_regained_median.png")) > 5000,
+              f"a heatmap of a median_ column over the cells with hidden = 3 ({p.stderr.strip()[-300:]})")
+
         # Missing and truncated files are errors that name them.
         broken = os.path.join(tmp, "broken")
         shutil.copytree(out, broken)

@@ -45,6 +45,10 @@ TEST_CASE("runs and phase-diagram tables from hand-made results", "[tables]") {
     r.series.values.assign(45, 0.0);
     r.detected = {std::optional<long>(long(i % 3)), std::nullopt, std::optional<long>(2)};
     r.final_obs.assign(15, 0.25);
+    r.final_loss = 0.1 * double(i);
+    r.final_config.assign(10, 0.0);
+    r.final_config[0] = double(i * i);  // dKQ_11
+    r.final_config[9] = i == 2 ? NAN : 1.0;
   }
   results[5].status = fs::RunResult::kDiverged;  // seed 2, m 8
   results[5].detected = {std::nullopt, std::nullopt, std::nullopt};
@@ -90,4 +94,12 @@ TEST_CASE("runs and phase-diagram tables from hand-made results", "[tables]") {
   CHECK(pd[2][pcol("n_diverged")] == "1");
   CHECK(std::stod(pd[2][pcol("frac_phase1_end")]) == Approx(2.0 / 3));
   CHECK(pd[2][pcol("t_median_phase1_end")] == "0.25");
+  // Medians of the finished runs: m = 4 pools runs 0, 2, 4; m = 8 runs 1 and 3 (5 diverged).
+  CHECK(std::stod(pd[1][pcol("median_final_loss")]) == Approx(0.2));
+  CHECK(std::stod(pd[2][pcol("median_final_loss")]) == Approx(0.2));
+  CHECK(std::stod(pd[1][pcol("median_dKQ_11")]) == Approx(4.0));
+  CHECK(std::stod(pd[2][pcol("median_dKQ_11")]) == Approx(5.0));
+  const std::string last = "median_" + spec.entry->info.final_columns[9].name;
+  CHECK(pd[1][pcol(last)] == "1");  // the NaN of run 2 is left out
+  for (const auto& r : pd) CHECK(r.size() == ph.size());
 }
