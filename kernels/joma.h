@@ -367,23 +367,29 @@ struct Joma {
       Real tot = 0;
       for (int l = 0; l < MC; ++l) tot += (b[l] = x[l] > Real(0) ? x[l] * exp((z[l] - zmax) * inv_tau) : Real(0));
       for (int l = 0; l < MC; ++l) b[l] /= tot;
-      for (int u = 0; u < H; ++u) {
-        Real acc = W[long(MC) * H + u];  // the query's residual coordinate
-        for (int l = 0; l < MC; ++l) acc += W[long(l) * H + u] * b[l];
-        a[u] = acc;
-        h[u] = act(c.phi, acc);
+      // a = W^T f and g = R^T h, row by row of W and R so the inner loops run along contiguous rows;
+      // each a_u and g_o still sums its terms in the order l = 0, 1, ... (u = 0, 1, ...).
+      for (int u = 0; u < H; ++u) a[u] = W[long(MC) * H + u];  // the query's residual coordinate
+      for (int l = 0; l < MC; ++l) {
+        const Real bl = b[l];
+        const Real* Wl = W + long(l) * H;
+        FS_SIMD
+        for (int u = 0; u < H; ++u) a[u] += Wl[u] * bl;
+      }
+      for (int u = 0; u < H; ++u) h[u] = act(c.phi, a[u]);
+      if (c.direct) {
+        for (int o = 0; o < C; ++o) g[o] = h[o];
+      } else {
+        for (int o = 0; o < C; ++o) g[o] = 0;
+        for (int u = 0; u < H; ++u) {
+          const Real hu = h[u];
+          const Real* Ru = R + long(u) * C;
+          FS_SIMD
+          for (int o = 0; o < C; ++o) g[o] += Ru[o] * hu;
+        }
       }
       Real lmax = -INFINITY;
-      for (int o = 0; o < C; ++o) {
-        Real acc = 0;
-        if (c.direct) {
-          acc = h[o];
-        } else {
-          for (int u = 0; u < H; ++u) acc += R[long(u) * C + o] * h[u];
-        }
-        g[o] = acc;
-        lmax = acc > lmax ? acc : lmax;
-      }
+      for (int o = 0; o < C; ++o) lmax = g[o] > lmax ? g[o] : lmax;
       Real zs = 0;
       for (int o = 0; o < C; ++o) zs += exp(g[o] - lmax);
       s[cw - 1] = log(zs) + lmax - g[k];
@@ -409,24 +415,35 @@ struct Joma {
     }
     team.sync();
 
-    // dW[l, u] = sum_k f_kl da_ku, dR[u, o] = sum_k h_ku g_ko: owner-computes by hidden unit u.
-    for (int u = team.rank(); u < H; u += team.size()) {
-      for (int l = 0; l <= MC; ++l) gW[long(l) * H + u] = 0;
-      if (!c.direct)
-        for (int o = 0; o < C; ++o) gR[long(u) * C + o] = 0;
-      for (int k = 0; k < C; ++k) {
-        const Real* s = scratch + k * cw;
-        const Real* b = s;
-        const Real* h = s + 2 * MC + H;
-        const Real* da = h + H;
-        const Real* g = da + H;
-        const Real dak = da[u];
-        for (int l = 0; l < MC; ++l) gW[long(l) * H + u] += b[l] * dak;
-        gW[long(MC) * H + u] += dak;
-        if (!c.direct)
-          for (int o = 0; o < C; ++o) gR[long(u) * C + o] += h[u] * g[o];
+    // dW[l, u] = sum_k f_kl da_ku, dR[u, o] = sum_k h_ku g_ko: owner-computes by hidden unit u, the
+    // members' units interleaved along each row of dW; every element sums over k = 0, 1, ... in order.
+    for (int l = 0; l <= MC; ++l)
+      for (int u = team.rank(); u < H; u += team.size()) gW[long(l) * H + u] = 0;
+    for (int k = 0; k < C; ++k) {
+      const Real* s = scratch + k * cw;
+      const Real* b = s;
+      const Real* da = s + 2 * MC + 2 * H;
+      for (int l = 0; l < MC; ++l) {
+        const Real bl = b[l];
+        Real* gWl = gW + long(l) * H;
+        FS_SIMD
+        for (int u = team.rank(); u < H; u += team.size()) gWl[u] += bl * da[u];
       }
+      Real* gWq = gW + long(MC) * H;
+      for (int u = team.rank(); u < H; u += team.size()) gWq[u] += da[u];
     }
+    if (!c.direct)
+      for (int u = team.rank(); u < H; u += team.size()) {
+        Real* gRu = gR + long(u) * C;
+        for (int o = 0; o < C; ++o) gRu[o] = 0;
+        for (int k = 0; k < C; ++k) {
+          const Real* s = scratch + k * cw;
+          const Real hu = s[2 * MC + H + u];
+          const Real* g = s + 2 * MC + 3 * H;
+          FS_SIMD
+          for (int o = 0; o < C; ++o) gRu[o] += hu * g[o];
+        }
+      }
     // dz: owner-computes by token.
     for (int l = team.rank(); l < MC; l += team.size()) {
       Real acc = 0;
