@@ -57,8 +57,7 @@ struct ValueSoftmax {
     mi.final_columns = {{"winner", "index of the final largest softmax weight"},
                         {"u0_argmax", "index of the largest initial projection u_i(0)"},
                         {"winner_is_u0_argmax", "1 when the winner is argmax u(0)"},
-                        {"order_crossings", "order crossings of the logits over the run"},
-                        {"winner_norm", "final norm of the winning value column"}};
+                        {"order_crossings", "order crossings of the logits over the run"}};
     return mi;
   }
 
@@ -320,10 +319,10 @@ struct ValueSoftmax {
       for (int r = 0; r < c.d; ++r) u += double(theta0[long(i) * c.d + r]) * double(fixed[r]);
       if (u > best) best = u, u0 = i;
     }
-    if (s.size() == 0) return {NAN, double(u0), NAN, NAN, NAN};
+    if (s.size() == 0) return {NAN, double(u0), NAN, NAN};
     const long last = s.size() - 1;
     const double win = s.at(last, kArgmax);
-    return {win, double(u0), win == double(u0) ? 1.0 : 0.0, s.at(last, kCrossings), s.at(last, kWinnerNorm)};
+    return {win, double(u0), win == double(u0) ? 1.0 : 0.0, s.at(last, kCrossings)};
   }
   template <typename Real>
   static std::vector<std::vector<double>> final_rows(const Config&, const int*, const Real*, const Real*,
