@@ -10,14 +10,14 @@
 #define FS_HD
 #endif
 
-// Lets a loop over one contiguous vector use SIMD lanes for its reduction on the host without
+// Lets a loop over contiguous vectors use SIMD lanes for its reductions on the host without
 // -ffast-math for the whole program; ignored by the device compiler.
 #define FS_PRAGMA(x) _Pragma(#x)
 #if defined(__CUDA_ARCH__)
-#define FS_SIMD_REDUCE(op, var)
+#define FS_SIMD_REDUCE(op, ...)
 #define FS_SIMD
 #else
-#define FS_SIMD_REDUCE(op, var) FS_PRAGMA(omp simd reduction(op : var))
+#define FS_SIMD_REDUCE(op, ...) FS_PRAGMA(omp simd reduction(op : __VA_ARGS__))
 #define FS_SIMD FS_PRAGMA(omp simd)
 #endif
 

@@ -336,12 +336,31 @@ struct PathCond {
         const int ni = n_in(c, l), no = n_out(c, l);
         const Real* prev = l == 0 ? x : act + long(l - 1) * H;
         Real* out = l < D ? act + long(l) * H : dout;
-        for (int j = 0; j < no; ++j) {
+        // Four units at a time: four independent sums share each load of prev.
+        auto emit = [&](int j, Real acc) {
+          acc += l < D ? W[long(no) * ni + j] : Real(0);
+          out[j] = l < D ? (acc > Real(0) ? acc : Real(0)) : acc;
+        };
+        int j = 0;
+        for (; j + 4 <= no; j += 4) {
+          const Real* w0 = W + long(j) * ni;
+          const Real *w1 = w0 + ni, *w2 = w1 + ni, *w3 = w2 + ni;
+          Real a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+          FS_SIMD_REDUCE(+, a0, a1, a2, a3)
+          for (int i = 0; i < ni; ++i) {
+            a0 += w0[i] * prev[i];
+            a1 += w1[i] * prev[i];
+            a2 += w2[i] * prev[i];
+            a3 += w3[i] * prev[i];
+          }
+          emit(j, a0), emit(j + 1, a1), emit(j + 2, a2), emit(j + 3, a3);
+        }
+        for (; j < no; ++j) {
           const Real* w = W + long(j) * ni;
-          Real acc = l < D ? W[long(no) * ni + j] : Real(0);
+          Real acc = 0;
           FS_SIMD_REDUCE(+, acc)
           for (int i = 0; i < ni; ++i) acc += w[i] * prev[i];
-          out[j] = l < D ? (acc > Real(0) ? acc : Real(0)) : acc;
+          emit(j, acc);
         }
       }
       Real mx = -INFINITY;
@@ -362,7 +381,15 @@ struct PathCond {
         Real* dl = delta + long(l) * H;
         const Real* al = act + long(l) * H;
         for (int i = 0; i < H; ++i) dl[i] = 0;
-        for (int k = 0; k < nn; ++k) {
+        int k = 0;
+        for (; k + 4 <= nn; k += 4) {  // four rows of the next layer per pass over dl
+          const Real* w0 = Wn + long(k) * H;
+          const Real *w1 = w0 + H, *w2 = w1 + H, *w3 = w2 + H;
+          const Real d0 = dn[k], d1 = dn[k + 1], d2 = dn[k + 2], d3 = dn[k + 3];
+          FS_SIMD
+          for (int i = 0; i < H; ++i) dl[i] += d0 * w0[i] + d1 * w1[i] + d2 * w2[i] + d3 * w3[i];
+        }
+        for (; k < nn; ++k) {
           const Real dk = dn[k];
           const Real* w = Wn + long(k) * H;
           FS_SIMD
@@ -383,15 +410,31 @@ struct PathCond {
       Real* gw = grad + layer_offset(c, l) + j * ni;
       Real gb = 0;
       for (int i = 0; i < ni; ++i) gw[i] = 0;
+      // The points where the unit is active (dj != 0), four per pass over gw.
+      const Real* pv[4];
+      Real dv[4];
+      int m = 0;
       for (int p = 0; p < c.P; ++p) {
         const Real* act = scratch + p * pw;
         const Real* d = l < D ? act + long(D) * H + long(l) * H : act + 2L * D * H;
         const Real dj = d[j];
         if (dj == Real(0)) continue;
-        const Real* prev = l == 0 ? rdata + long(p) * c.in : act + long(l - 1) * H;
-        FS_SIMD
-        for (int i = 0; i < ni; ++i) gw[i] += dj * prev[i];
+        pv[m] = l == 0 ? rdata + long(p) * c.in : act + long(l - 1) * H;
+        dv[m] = dj;
         gb += dj;
+        if (++m == 4) {
+          const Real *p0 = pv[0], *p1 = pv[1], *p2 = pv[2], *p3 = pv[3];
+          const Real d0 = dv[0], d1 = dv[1], d2 = dv[2], d3 = dv[3];
+          FS_SIMD
+          for (int i = 0; i < ni; ++i) gw[i] += d0 * p0[i] + d1 * p1[i] + d2 * p2[i] + d3 * p3[i];
+          m = 0;
+        }
+      }
+      for (int r = 0; r < m; ++r) {
+        const Real* pr = pv[r];
+        const Real dr = dv[r];
+        FS_SIMD
+        for (int i = 0; i < ni; ++i) gw[i] += dr * pr[i];
       }
       if (l < D) grad[layer_offset(c, l) + long(no) * ni + j] = gb;
     }
