@@ -73,7 +73,8 @@ void write_journal_entry(const std::string& out_dir, const std::string& run_id, 
   write_file_atomic(journal_path(out_dir, run_id), wrapped.dump() + "\n");
 }
 
-std::optional<RunResult> read_journal_entry(const std::string& out_dir, const std::string& run_id) {
+std::optional<RunResult> read_journal_entry(const std::string& out_dir, const std::string& run_id,
+                                           const ModelInfo& info) {
   const std::string path = journal_path(out_dir, run_id);
   if (!std::filesystem::exists(path)) return std::nullopt;
   RunResult r;
@@ -110,6 +111,15 @@ std::optional<RunResult> read_journal_entry(const std::string& out_dir, const st
   } catch (const std::exception& ex) {
     throw RuntimeError(path + ": corrupt or truncated run record (" + ex.what() + ")");
   }
+  // A record written by a version of the model with other outputs cannot stand beside this one's.
+  auto shape = [&](const char* what, size_t got, size_t want) {
+    if (got != want)
+      throw RuntimeError(path + ": a run record of another version of " + info.name + " (" + std::to_string(got) +
+                         " " + what + ", " + std::to_string(want) + " now)");
+  };
+  shape("observables", size_t(r.series.n_obs), info.observables.size());
+  shape("detectors", r.detected.size(), info.detectors.size());
+  if (!r.final_config.empty()) shape("final-configuration columns", r.final_config.size(), info.final_columns.size());
   return r;
 }
 

@@ -16,7 +16,9 @@ std::string journal_path(const std::string& out_dir, const std::string& run_id);
 void write_journal_entry(const std::string& out_dir, const std::string& run_id, long index, const RunResult& r);
 
 // The entry of `run_id`, or nullopt when there is none; throws RuntimeError naming the file when the
-// entry exists but is corrupt or truncated.
-std::optional<RunResult> read_journal_entry(const std::string& out_dir, const std::string& run_id);
+// entry exists but is corrupt or truncated, or was written by a version of the model whose outputs
+// differ from `info`'s.
+std::optional<RunResult> read_journal_entry(const std::string& out_dir, const std::string& run_id,
+                                           const ModelInfo& info);
 
 }  // namespace fs

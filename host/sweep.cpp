@@ -215,7 +215,7 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
   if (resume)
     for (size_t i = 0; i < runs.size(); ++i) {
       try {
-        if (auto r = read_journal_entry(opt.out_dir, runs[i].id)) {
+        if (auto r = read_journal_entry(opt.out_dir, runs[i].id, spec.entry->info)) {
           results[i] = std::move(*r);
           have[i] = 1;
           ++resumed;
@@ -327,7 +327,7 @@ MergeOutcome merge_shards(const std::vector<std::string>& dirs, const std::strin
     bool found = false;
     for (const auto& d : dirs) {
       try {
-        if (auto r = read_journal_entry(d, grid[i].id)) {
+        if (auto r = read_journal_entry(d, grid[i].id, spec.entry->info)) {
           results[i] = std::move(*r);
           saved |= !results[i].saved.theta.empty();
           found = true;

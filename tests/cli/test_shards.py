@@ -40,6 +40,22 @@ def same_h5(a, b):
     return True
 
 
+def fnv1a64_hex(text):
+    h = 14695981039346656037
+    for ch in text.encode():
+        h = ((h ^ ch) * 1099511628211) % (1 << 64)
+    return f"{h:016x}"
+
+
+def rewrite_record(path, change):
+    """Changes a run record's entry and writes it back with a valid checksum."""
+    wrapped = json.load(open(path))
+    entry = json.loads(wrapped["entry"])
+    change(entry)
+    body = json.dumps(entry)
+    open(path, "w").write(json.dumps({"checksum": fnv1a64_hex(body), "entry": body}) + "\n")
+
+
 def ids(d):
     return [r["run_id"] for r in csv.DictReader(open(os.path.join(d, "runs.csv")))]
 
@@ -122,6 +138,19 @@ def main():
         open(victim, "w").write(text[: len(text) // 2])
         p = subprocess.run([fsw, "merge", *dirs, "--out", os.path.join(tmp, "m3")], capture_output=True, text=True)
         check(p.returncode == 1 and victim in p.stderr, "truncated record named")
+        open(victim, "w").write(text)
+        # A record of another version of the model (one more final-configuration column), checksum intact.
+        rewrite_record(victim, lambda e: e["final_config"].append(0))
+        p = subprocess.run([fsw, "merge", *dirs, "--out", os.path.join(tmp, "m6")], capture_output=True, text=True)
+        check(p.returncode == 1 and victim in p.stderr and "another version" in p.stderr,
+              f"a record of another version named: {p.stderr.strip()[:200]}")
+        p = subprocess.run([fsw, "run", qs, "--out", dirs[0], "--shard", "0/3", "--resume", *quick],
+                           capture_output=True, text=True)
+        check(p.returncode == 0 and "another version" in p.stderr and "starts again" in p.stderr,
+              f"resume runs it again: {p.stderr.strip()[:200]}")
+        p = subprocess.run([fsw, "merge", *dirs, "--out", os.path.join(tmp, "m7"), "--quiet"], capture_output=True, text=True)
+        check(p.returncode == 0 and same_tables(os.path.join(tmp, "m7"), os.path.join(tmp, "n3", "merged")),
+              "after that resume the merge is whole again and byte-identical")
         open(victim, "w").write(text)
         tables = os.path.join(dirs[2], "runs.csv")
         open(tables, "a").write("garbage\n")
