@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -424,6 +425,17 @@ std::string describe_sweep(const Spec& spec) {
     os << "\n";
   }
   if (spec.axes.empty()) os << "  no axes: a single run\n";
+  long lo = -1, hi = -1;
+  double total = 0;
+  for (const auto& r : runs) {
+    const long n = train_steps(r.params);
+    lo = lo < 0 ? n : std::min(lo, n);
+    hi = std::max(hi, n);
+    total += double(n);
+  }
+  if (!runs.empty())
+    os << "  steps per run: " << (lo == hi ? std::to_string(lo) : std::to_string(lo) + " to " + std::to_string(hi))
+       << "; " << format_double(total) << " run-steps in all\n";
   return os.str();
 }
 

@@ -26,6 +26,10 @@ def main():
 
     rc, out, _ = run(fsw, "validate", qs)
     check(rc == 0 and "36 runs" in out and "axis lr_ratio (geomspace, 3)" in out, "validate counts runs and axes")
+    check("steps per run: 3000; 108000 run-steps in all" in out, "validate counts the steps")
+    rc, out, _ = run(fsw, "validate", qs, "--set", "flow_time=3", "--set", "grid.lr=[0.01, 0.001]")
+    check(rc == 0 and "steps per run: 300 to 3000; 118800 run-steps in all" in out,
+          f"validate: steps from flow_time over an lr axis: {out.strip().splitlines()[-1]}")
 
     rc, _, err = run(fsw)
     check(rc == 2, "no subcommand: exit 2")
