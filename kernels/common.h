@@ -62,6 +62,22 @@ FS_HD inline Real dot(const Real* a, const Real* b, int n, int start) {
   return acc;
 }
 
+// out[f] += w0 r0[f] + w1 r1[f] + w2 r2[f] + w3 r3[f] for f = first, first + step, ... below n: four rows
+// per pass, so out is read and written a quarter as often as row by row.
+template <typename Real>
+FS_HD inline void add_rows4(Real* out, int first, int n, int step, const Real* r0, const Real* r1, const Real* r2,
+                            const Real* r3, Real w0, Real w1, Real w2, Real w3) {
+  FS_SIMD
+  for (int f = first; f < n; f += step) out[f] += w0 * r0[f] + w1 * r1[f] + w2 * r2[f] + w3 * r3[f];
+}
+
+// out[f] += w r[f] for f = first, first + step, ... below n.
+template <typename Real>
+FS_HD inline void add_row(Real* out, int first, int n, int step, const Real* r, Real w) {
+  FS_SIMD
+  for (int f = first; f < n; f += step) out[f] += w * r[f];
+}
+
 template <typename Real>
 FS_HD inline Real softplus(Real x) {  // log(1 + exp(x)) without overflow
   return (x > Real(0) ? x : Real(0)) + log1p(exp(-fabs(x)));

@@ -230,23 +230,13 @@ struct Cooccurrence {
   template <typename Team, typename Real>
   FS_HD static void add_columns(const Team& team, Real* out, const Real* M, int m, const int* cols, const Real* w,
                                 int w_stride, int count, Real scale) {
+    auto col = [&](int j) { return M + long(cols[j]) * m; };
+    auto weight = [&](int j) { return w[j * w_stride] * scale; };
     int j = 0;
-    for (; j + 4 <= count; j += 4) {
-      const Real* c0 = M + long(cols[j]) * m;
-      const Real* c1 = M + long(cols[j + 1]) * m;
-      const Real* c2 = M + long(cols[j + 2]) * m;
-      const Real* c3 = M + long(cols[j + 3]) * m;
-      const Real w0 = w[j * w_stride] * scale, w1 = w[(j + 1) * w_stride] * scale;
-      const Real w2 = w[(j + 2) * w_stride] * scale, w3 = w[(j + 3) * w_stride] * scale;
-      FS_SIMD
-      for (int f = team.rank(); f < m; f += team.size()) out[f] += w0 * c0[f] + w1 * c1[f] + w2 * c2[f] + w3 * c3[f];
-    }
-    for (; j < count; ++j) {
-      const Real* c0 = M + long(cols[j]) * m;
-      const Real w0 = w[j * w_stride] * scale;
-      FS_SIMD
-      for (int f = team.rank(); f < m; f += team.size()) out[f] += w0 * c0[f];
-    }
+    for (; j + 4 <= count; j += 4)
+      add_rows4(out, team.rank(), m, team.size(), col(j), col(j + 1), col(j + 2), col(j + 3), weight(j), weight(j + 1),
+                weight(j + 2), weight(j + 3));
+    for (; j < count; ++j) add_row(out, team.rank(), m, team.size(), col(j), weight(j));
   }
 
   // ---- loss and gradient ------------------------------------------------------------------------

@@ -381,20 +381,11 @@ struct PathCond {
         Real* dl = delta + long(l) * H;
         const Real* al = act + long(l) * H;
         for (int i = 0; i < H; ++i) dl[i] = 0;
+        auto row = [&](int k) { return Wn + long(k) * H; };
         int k = 0;
-        for (; k + 4 <= nn; k += 4) {  // four rows of the next layer per pass over dl
-          const Real* w0 = Wn + long(k) * H;
-          const Real *w1 = w0 + H, *w2 = w1 + H, *w3 = w2 + H;
-          const Real d0 = dn[k], d1 = dn[k + 1], d2 = dn[k + 2], d3 = dn[k + 3];
-          FS_SIMD
-          for (int i = 0; i < H; ++i) dl[i] += d0 * w0[i] + d1 * w1[i] + d2 * w2[i] + d3 * w3[i];
-        }
-        for (; k < nn; ++k) {
-          const Real dk = dn[k];
-          const Real* w = Wn + long(k) * H;
-          FS_SIMD
-          for (int i = 0; i < H; ++i) dl[i] += dk * w[i];
-        }
+        for (; k + 4 <= nn; k += 4)  // four rows of the next layer per pass over dl
+          add_rows4(dl, 0, H, 1, row(k), row(k + 1), row(k + 2), row(k + 3), dn[k], dn[k + 1], dn[k + 2], dn[k + 3]);
+        for (; k < nn; ++k) add_row(dl, 0, H, 1, row(k), dn[k]);
         for (int i = 0; i < H; ++i) dl[i] = al[i] > Real(0) ? dl[i] : Real(0);
       }
     }
@@ -423,19 +414,11 @@ struct PathCond {
         dv[m] = dj;
         gb += dj;
         if (++m == 4) {
-          const Real *p0 = pv[0], *p1 = pv[1], *p2 = pv[2], *p3 = pv[3];
-          const Real d0 = dv[0], d1 = dv[1], d2 = dv[2], d3 = dv[3];
-          FS_SIMD
-          for (int i = 0; i < ni; ++i) gw[i] += d0 * p0[i] + d1 * p1[i] + d2 * p2[i] + d3 * p3[i];
+          add_rows4(gw, 0, ni, 1, pv[0], pv[1], pv[2], pv[3], dv[0], dv[1], dv[2], dv[3]);
           m = 0;
         }
       }
-      for (int r = 0; r < m; ++r) {
-        const Real* pr = pv[r];
-        const Real dr = dv[r];
-        FS_SIMD
-        for (int i = 0; i < ni; ++i) gw[i] += dr * pr[i];
-      }
+      for (int r = 0; r < m; ++r) add_row(gw, 0, ni, 1, pv[r], dv[r]);
       if (l < D) grad[layer_offset(c, l) + long(no) * ni + j] = gb;
     }
     team.sync();
