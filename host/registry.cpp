@@ -55,23 +55,23 @@ const ParamDef& seed_param() {
   return d;
 }
 
-// Steps and recording interval, from flow times where they are given, so that runs with different step
-// sizes stop and record at the same flow times.
-long train_steps(const Params& p) {
-  const double T = p.real("flow_time");
-  if (T <= 0) return p.integer("steps");
+namespace {
+
+// A count of steps given directly (`steps_key`) or, when `time_key` is above 0, as that flow time over lr,
+// rounded: runs with different step sizes then stop and record at the same flow times.
+long steps_of(const Params& p, const char* time_key, const char* steps_key) {
+  const double T = p.real(time_key);
+  if (T <= 0) return p.integer(steps_key);
   const double n = std::round(T / p.real("lr"));
-  if (!(n <= double(1L << 40))) throw ParamError("flow_time", "flow_time / lr is more than 2^40 steps");
+  if (!(n <= double(1L << 40))) throw ParamError(time_key, std::string(time_key) + " / lr is more than 2^40 steps");
   return long(n);
 }
 
-long train_record_every(const Params& p) {
-  const double dt = p.real("record_dt");
-  if (dt <= 0) return p.integer("record_every");
-  const double n = std::round(dt / p.real("lr"));
-  if (!(n <= double(1L << 40))) throw ParamError("record_dt", "record_dt / lr is more than 2^40 steps");
-  return std::max(1L, long(n));
-}
+long train_record_every(const Params& p) { return std::max(1L, steps_of(p, "record_dt", "record_every")); }
+
+}  // namespace
+
+long train_steps(const Params& p) { return steps_of(p, "flow_time", "steps"); }
 
 TrainConfig train_config(const Params& p, uint32_t sweep_seed, const ModelInfo& info) {
   TrainConfig tc;
