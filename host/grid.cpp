@@ -53,4 +53,10 @@ std::vector<RunPoint> expand_grid(const Spec& spec) {
   return runs;
 }
 
+std::vector<RunInput> grid_inputs(const Spec& spec) {
+  std::vector<RunInput> in;
+  for (const auto& r : expand_grid(spec)) in.push_back({r.params, spec.sweep_seed});
+  return in;
+}
+
 }  // namespace fs

@@ -21,6 +21,9 @@ long grid_size(const Spec& spec);
 // Expands and checks every point (parameters that do not fit together are InputErrors naming the key).
 std::vector<RunPoint> expand_grid(const Spec& spec);
 
+// Every run of the grid as an executor's input.
+std::vector<RunInput> grid_inputs(const Spec& spec);
+
 std::string run_id(const std::string& model, uint32_t sweep_seed, const Params& p);
 
 }  // namespace fs

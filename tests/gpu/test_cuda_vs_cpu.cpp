@@ -99,10 +99,7 @@ std::vector<fs::RunInput> random_sweep(const std::string& model, uint32_t seed, 
 
 // Every run of a spec's grid.
 std::vector<fs::RunInput> grid_inputs(const std::string& text) {
-  auto spec = fs::parse_spec(text, "<gpu test>");
-  std::vector<fs::RunInput> in;
-  for (const auto& r : fs::expand_grid(spec)) in.push_back({r.params, spec.sweep_seed});
-  return in;
+  return fs::grid_inputs(fs::parse_spec(text, "<gpu test>"));
 }
 
 }  // namespace

@@ -7,12 +7,6 @@
 
 namespace {
 
-std::vector<fs::RunInput> inputs_of(const fs::Spec& s) {
-  std::vector<fs::RunInput> in;
-  for (const auto& r : fs::expand_grid(s)) in.push_back({r.params, s.sweep_seed});
-  return in;
-}
-
 const char* kSweep = R"(model = "cooccurrence"
 seed = 5
 [params]
@@ -33,7 +27,7 @@ precision = ["fp32", "fp64"]
 
 TEST_CASE("results do not depend on the number of threads", "[executor]") {
   auto spec = fs::parse_spec(kSweep, "t.toml");
-  auto in = inputs_of(spec);
+  auto in = fs::grid_inputs(spec);
   auto one = fs::execute_cpu(*spec.entry, in, 1);
   for (int threads : {2, 3, 5}) {
     auto many = fs::execute_cpu(*spec.entry, in, threads);
@@ -48,7 +42,7 @@ TEST_CASE("results do not depend on the number of threads", "[executor]") {
 
 TEST_CASE("a run re-run alone gives the same numbers as inside its sweep", "[executor]") {
   auto spec = fs::parse_spec(kSweep, "t.toml");
-  auto in = inputs_of(spec);
+  auto in = fs::grid_inputs(spec);
   auto all = fs::execute_cpu(*spec.entry, in, 2);
   auto alone = fs::execute_cpu(*spec.entry, {in[7]}, 1);
   CHECK(alone[0].series.values == all[7].series.values);
@@ -56,14 +50,14 @@ TEST_CASE("a run re-run alone gives the same numbers as inside its sweep", "[exe
 
 TEST_CASE("recording steps and flow time", "[executor]") {
   auto spec = fs::parse_spec(kSweep, "t.toml");
-  auto res = fs::execute_cpu(*spec.entry, {inputs_of(spec)[0]}, 1)[0];
+  auto res = fs::execute_cpu(*spec.entry, {fs::grid_inputs(spec)[0]}, 1)[0];
   REQUIRE(res.status == fs::RunResult::kOk);
   CHECK(res.steps == 60);
   CHECK(res.t_final == Approx(6.0));
   CHECK(res.series.step == std::vector<long>{0, 7, 14, 21, 28, 35, 42, 49, 56, 60});
   for (long r = 0; r < res.series.size(); ++r) CHECK(res.series.t[size_t(r)] == Approx(0.1 * res.series.step[size_t(r)]));
   // fp32 and fp64 runs of the same point agree to single precision.
-  auto in = inputs_of(spec);
+  auto in = fs::grid_inputs(spec);
   auto pair = fs::execute_cpu(*spec.entry, {in[0], in[1]}, 1);
   CHECK(in[0].params.choice("precision") == "fp32");
   CHECK(in[1].params.choice("precision") == "fp64");
@@ -74,7 +68,7 @@ TEST_CASE("flow_time and record_dt stop and record runs of any step size at the 
   auto spec = fs::parse_spec(kSweep, "t.toml",
                              {"flow_time=3.0", "record_dt=0.5", "grid.lr=[0.02, 0.01, 0.001]", "grid.seed=[0]",
                               "grid.m=[3]", "grid.precision=[\"fp64\"]"});
-  auto res = fs::execute_cpu(*spec.entry, inputs_of(spec), 1);
+  auto res = fs::execute_cpu(*spec.entry, fs::grid_inputs(spec), 1);
   REQUIRE(res.size() == 3);
   for (const auto& r : res) {
     REQUIRE(r.status == fs::RunResult::kOk);
@@ -105,7 +99,7 @@ TEST_CASE("flow_time and record_dt stop and record runs of any step size at the 
 
 TEST_CASE("a diverging run is marked at its step and the others go on", "[executor]") {
   auto spec = fs::parse_spec(kSweep, "t.toml", {"grid.lr=[0.1, 1e6]"});
-  auto in = inputs_of(spec);
+  auto in = fs::grid_inputs(spec);
   auto res = fs::execute_cpu(*spec.entry, in, 2);
   long diverged = 0;
   for (size_t i = 0; i < in.size(); ++i) {
@@ -124,7 +118,7 @@ TEST_CASE("a diverging run is marked at its step and the others go on", "[execut
 
 TEST_CASE("a run that throws is marked failed and the others go on", "[executor]") {
   auto spec = fs::parse_spec(kSweep, "t.toml");
-  auto in = inputs_of(spec);
+  auto in = fs::grid_inputs(spec);
   fs::ModelEntry broken = *spec.entry;
   broken.run_cpu = [orig = spec.entry->run_cpu](const fs::RunInput& r) {
     if (r.params.integer("m") == 5) throw std::runtime_error("out of memory");
@@ -163,7 +157,7 @@ TEST_CASE("recording schedules: linear and log-spaced", "[executor]") {
 TEST_CASE("a log-spaced run records at the schedule's steps", "[executor]") {
   auto spec = fs::parse_spec(kSweep, "t.toml", {"record=log", "records=12", "steps=500", "grid.seed=[0]", "grid.m=[3]",
                                                 "grid.precision=[\"fp64\"]"});
-  auto res = fs::execute_cpu(*spec.entry, inputs_of(spec), 1)[0];
+  auto res = fs::execute_cpu(*spec.entry, fs::grid_inputs(spec), 1)[0];
   fs::FlowConfig fc;
   fc.steps = 500;
   fc.schedule = 1;

@@ -14,8 +14,7 @@ namespace {
 
 std::vector<fs::RunResult> run_spec(const std::string& text, std::vector<fs::Params>* params = nullptr) {
   auto spec = fs::parse_spec(text, "<test>");
-  std::vector<fs::RunInput> in;
-  for (const auto& r : fs::expand_grid(spec)) in.push_back({r.params, spec.sweep_seed});
+  const auto in = fs::grid_inputs(spec);
   if (params)
     for (const auto& i : in) params->push_back(i.params);
   return fs::execute_cpu(*spec.entry, in, 2);

@@ -105,8 +105,7 @@ TEST_CASE("pathcond: on the two-moons demo, path conditioning is ahead of the ba
       "model = \"pathcond\"\n[params]\ndepth = 4\nwidth = 64\n[train]\nlr = 0.01\nsteps = 500\nrecord_every = 100\n"
       "[grid]\nseed = { range = [0, 4] }\nrescale = [\"none\", \"pathcond\"]\n",
       "<test>");
-  std::vector<fs::RunInput> in;
-  for (const auto& r : fs::expand_grid(spec)) in.push_back({r.params, spec.sweep_seed});
+  const auto in = fs::grid_inputs(spec);
   auto res = fs::execute_cpu(*spec.entry, in, 2);
   int ahead = 0;
   for (size_t i = 0; i < res.size(); i += 2) {

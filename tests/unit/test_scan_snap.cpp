@@ -118,9 +118,7 @@ TEST_CASE("scan_snap: attention scans, and a larger eta_Y snaps earlier, near t0
       "model = \"scan_snap\"\n[params]\nnum_last = 1\nmode = \"population\"\n[train]\nlr = 1.0\nsteps = 60\n"
       "record_every = 1\n[grid]\nlr_ratio = [1, 2, 5, 10]\n",
       "<test>");
-  auto runs = fs::expand_grid(spec);
-  std::vector<fs::RunInput> in;
-  for (const auto& r : runs) in.push_back({r.params, spec.sweep_seed});
+  const auto in = fs::grid_inputs(spec);
   auto res = fs::execute_cpu(*spec.entry, in, 2);
   double last = 1e9;
   for (size_t i = 0; i < res.size(); ++i) {

@@ -41,8 +41,7 @@ TEST_CASE("value_softmax: small logistic runs polarise onto argmax u(0) with no 
       "model = \"value_softmax\"\n[params]\nd = 8\nn = 8\nloss = \"logistic\"\n[train]\nlr = 0.1\nsteps = 300000\n"
       "record = \"log\"\nrecords = 60\n[grid]\nseed = { range = [0, 8] }\n",
       "<test>");
-  std::vector<fs::RunInput> in;
-  for (const auto& r : fs::expand_grid(spec)) in.push_back({r.params, spec.sweep_seed});
+  const auto in = fs::grid_inputs(spec);
   auto res = fs::execute_cpu(*spec.entry, in, 2);
   for (const auto& r : res) {
     REQUIRE(r.status == fs::RunResult::kOk);
