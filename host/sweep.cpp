@@ -338,14 +338,14 @@ MergeOutcome merge_shards(const std::vector<std::string>& dirs, const std::strin
         out.corrupt.push_back(e.what());
       }
     }
+    auto named = [&] { return grid[i].id + " (shard " + std::to_string(owner[i]) + "/" + std::to_string(count) + ")"; };
     if (!found) {
       results[i].status = RunResult::kMissing;
       results[i].final_loss = NAN;
       results[i].t_final = NAN;
-      out.missing.push_back(grid[i].id + " (shard " + std::to_string(owner[i]) + "/" + std::to_string(count) + ")");
+      out.missing.push_back(named());
     } else if (results[i].status == RunResult::kFailed) {
-      out.failed.push_back(grid[i].id + " (shard " + std::to_string(owner[i]) + "/" + std::to_string(count) + "): " +
-                           results[i].message);
+      out.failed.push_back(named() + ": " + results[i].message);
     }
   }
   make_dir(out_dir);
