@@ -90,7 +90,7 @@ def heatmap(outdir, manifest, cells, detector, x, y, facet, value, dest):
             sub = sub.groupby(x, as_index=False)[col].median()
             pos, _ = positions(sub[x].values, kinds.get(x))
             panel.plot(pos, sub[col], "o-")
-            label_axis(panel.set_xlabel, panel.set_xscale, panel.set_xticks, x, sub[x].values, kinds)
+            label_axis(panel, "x", x, sub[x].values, kinds)
             panel.set_ylabel(what)
         else:
             grid = sub.pivot_table(index=y, columns=x, values=col, aggfunc="median", dropna=False)
@@ -99,8 +99,8 @@ def heatmap(outdir, manifest, cells, detector, x, y, facet, value, dest):
             im = panel.pcolormesh(xe, ye, grid.values.astype(float), shading="flat", cmap="viridis",
                                   vmin=vmin, vmax=vmax)
             fig.colorbar(im, ax=panel, label=what)
-            label_axis(panel.set_xlabel, panel.set_xscale, panel.set_xticks, x, grid.columns.values, kinds)
-            label_axis(panel.set_ylabel, panel.set_yscale, panel.set_yticks, y, grid.index.values, kinds)
+            label_axis(panel, "x", x, grid.columns.values, kinds)
+            label_axis(panel, "y", y, grid.index.values, kinds)
         if fv is not None:
             panel.set_title(f"{facet} = {fv}")
     fig.suptitle(f"{manifest['spec']['model']}: {col}")
@@ -131,12 +131,13 @@ def positions(values, kind):
     return c, edges(c, kind == "geomspace")
 
 
-def label_axis(set_label, set_scale, set_ticks, name, values, kinds):
-    set_label(name)
+def label_axis(panel, which, name, values, kinds):
+    """Names the x or y axis of a panel: ticks per value for a list, a log scale for a geomspace."""
+    getattr(panel, f"set_{which}label")(name)
     if not spaced(kinds.get(name), values):
-        set_ticks(np.arange(len(values)), [short(v) for v in values])
+        getattr(panel, f"set_{which}ticks")(np.arange(len(values)), [short(v) for v in values])
     elif kinds.get(name) == "geomspace":
-        set_scale("log")
+        getattr(panel, f"set_{which}scale")("log")
 
 
 def edges(centres, log):
@@ -194,8 +195,9 @@ def trajectory(manifest, runs, h5, observable, ids, dest):
     detectors = [c[2:] for c in runs.columns if c.startswith("t_") and c not in ("t_final",)]
     fig, ax = plt.subplots(figsize=(6.5, 4))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    known = set(all_ids) & set(runs.run_id)
     for rid in ids:
-        if rid not in all_ids or rid not in set(runs.run_id):
+        if rid not in known:
             fail(f"no run '{rid}' in this sweep")
     labels = run_labels(manifest, runs, ids)
     for n, rid in enumerate(ids):
