@@ -42,6 +42,14 @@ Compare compare(const fs::RunResult& cpu, const fs::RunResult& gpu) {
   return c;
 }
 
+// fp64: every recorded value within 1e-9 of the CPU's (relative to its observable's scale), and the
+// detectors at the same records.
+void check_fp64_agrees(const fs::RunResult& cpu, const fs::RunResult& gpu) {
+  const Compare c = compare(cpu, gpu);
+  CHECK(c.max_rel < 1e-9);
+  CHECK(c.detector_mismatches == 0);
+}
+
 // Random sizes and settings of one model, as --set overrides.
 std::vector<std::string> random_point(const std::string& model, std::mt19937& rng, int i) {
   auto pick = [&](int lo, int hi) { return std::to_string(std::uniform_int_distribution<int>(lo, hi)(rng)); };
@@ -115,9 +123,7 @@ TEST_CASE("cuda: fp64 agrees with the CPU to 1e-9 and detectors agree exactly", 
     REQUIRE(gpu.size() == cpu.size());
     for (size_t i = 0; i < in.size(); ++i) {
       INFO(entry.info.name << " run " << i << (global ? " (global memory)" : " (shared memory when it fits)"));
-      const Compare c = compare(cpu[i], gpu[i]);
-      CHECK(c.max_rel < 1e-9);
-      CHECK(c.detector_mismatches == 0);
+      check_fp64_agrees(cpu[i], gpu[i]);
     }
   }
   }
@@ -150,9 +156,7 @@ TEST_CASE("cuda: more runs than slots and launches gives the CPU's results, dive
   long diverged = 0;
   for (size_t i = 0; i < in.size(); ++i) {
     INFO("run " << i);
-    const Compare c = compare(cpu[i], gpu[i]);
-    CHECK(c.max_rel < 1e-9);
-    CHECK(c.detector_mismatches == 0);
+    check_fp64_agrees(cpu[i], gpu[i]);
     diverged += gpu[i].status == fs::RunResult::kDiverged;
   }
   CHECK(diverged == 9);
@@ -170,9 +174,7 @@ TEST_CASE("cuda: runs of different lengths and schedules share a launch (flow_ti
   for (size_t i = 0; i < in.size(); ++i) {
     INFO("run " << i << " lr " << in[i].params.real("lr"));
     CHECK(gpu[i].steps == long(std::lround(1.0 / in[i].params.real("lr"))));
-    const Compare c = compare(cpu[i], gpu[i]);
-    CHECK(c.max_rel < 1e-9);
-    CHECK(c.detector_mismatches == 0);
+    check_fp64_agrees(cpu[i], gpu[i]);
   }
 }
 
