@@ -1,45 +1,155 @@
+// The CPU executor. Work to threads: each worker thread holds one run in flight (a team of one) and
+// advances it in chunks of steps sized to a few milliseconds, so it notices the end of a slice or a
+// stop request quickly; a finished run is finished (detectors, final configuration) on the same thread,
+// and the thread takes the next run at once. Which thread runs which run never changes a number: each
+// run draws only from its own streams.
 #include "host/executor_cpu.h"
 
-#include <mutex>
+#include <chrono>
 #include <thread>
 
 namespace fs {
 
-std::vector<RunResult> execute_cpu(const ModelEntry& entry, const std::vector<RunInput>& inputs, int threads,
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+RunResult failed_result(const std::string& why) {
+  RunResult r;
+  r.status = RunResult::kFailed;
+  r.message = why;
+  r.final_loss = NAN;
+  return r;
+}
+
+class CpuExecutor final : public Executor {
+ public:
+  CpuExecutor(const ModelEntry& entry, int threads) : entry_(entry), slots_(size_t(std::max(1, threads))) {}
+
+  bool advance(double seconds, RunSource& source, std::vector<FinishedRun>& done) override {
+    const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+    std::atomic<bool> source_empty{false};
+    auto worker = [&](Slot& slot) {
+      for (;;) {
+        if (!slot.run) {
+          if (source_empty || (stop && *stop)) return;
+          PendingRun p;
+          if (!source.next(p)) {
+            source_empty = true;
+            return;
+          }
+          slot.key = p.key;
+          slot.input = std::move(p.input);
+          try {
+            slot.run = entry_.start(slot.input);
+            if (!p.checkpoint.empty()) slot.run->restore(p.checkpoint);
+          } catch (const std::exception& e) {
+            slot.run.reset();
+            emit(done, slot, failed_result(e.what()));
+            continue;
+          }
+        }
+        const auto t0 = Clock::now();
+        bool finished = false;
+        try {
+          finished = slot.run->advance(slot.chunk);
+        } catch (const std::exception& e) {
+          slot.run.reset();
+          emit(done, slot, failed_result(e.what()));
+          continue;
+        }
+        const auto t1 = Clock::now();
+        // Chunks of 2 to 20 ms: short enough to stop promptly, long enough that the clock costs nothing.
+        const double ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
+        if (!finished && ms < 2 && slot.chunk < (1L << 30)) slot.chunk *= 2;
+        if (ms > 20 && slot.chunk > 1) slot.chunk /= 2;
+        if (finished) {
+          RunResult r;
+          try {
+            r = slot.run->finish();
+          } catch (const std::exception& e) {
+            r = failed_result(e.what());
+          }
+          slot.run.reset();
+          emit(done, slot, std::move(r));
+          continue;
+        }
+        if (t1 >= deadline || (stop && *stop)) return;
+      }
+    };
+    std::vector<std::thread> pool;
+    for (size_t t = 1; t < slots_.size(); ++t) pool.emplace_back(worker, std::ref(slots_[t]));
+    worker(slots_[0]);
+    for (auto& t : pool) t.join();
+    return in_flight() > 0 || !source_empty;
+  }
+
+  void save(std::vector<SavedRun>& out) override {
+    for (auto& s : slots_)
+      if (s.run) out.push_back({s.key, s.input.id, s.run->save()});
+  }
+
+  long in_flight() const override {
+    long n = 0;
+    for (const auto& s : slots_) n += s.run != nullptr;
+    return n;
+  }
+
+ private:
+  struct Slot {
+    long key = 0;
+    RunInput input;
+    std::unique_ptr<LiveRun> run;
+    long chunk = 1;
+  };
+
+  void emit(std::vector<FinishedRun>& done, const Slot& slot, RunResult r) {
+    std::lock_guard<std::mutex> lock(done_mutex_);
+    done.push_back({slot.key, slot.input.id, std::move(r)});
+  }
+
+  const ModelEntry& entry_;
+  std::vector<Slot> slots_;
+  std::mutex done_mutex_;
+};
+
+}  // namespace
+
+std::unique_ptr<Executor> make_cpu_executor(const ModelEntry& entry, int threads) {
+  return std::make_unique<CpuExecutor>(entry, threads);
+}
+
+bool VectorSource::next(PendingRun& out) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (next_ >= long(inputs_.size())) return false;
+  out.key = next_;
+  out.input = inputs_[size_t(next_)];
+  out.checkpoint.clear();
+  ++next_;
+  return true;
+}
+
+std::vector<RunResult> execute_all(Executor& ex, const std::vector<RunInput>& inputs,
                                    const std::function<void(long, const RunResult&)>& on_done) {
   std::vector<RunResult> results(inputs.size());
-  std::atomic<long> next{0};
-  std::mutex done_mutex;
-  auto worker = [&] {
-    for (;;) {
-      const long i = next.fetch_add(1);
-      if (i >= long(inputs.size())) return;
-      if (inputs[size_t(i)].cancel && *inputs[size_t(i)].cancel) {  // interrupted: leave the rest for a resume
-        results[size_t(i)].status = RunResult::kCancelled;
-        continue;
-      }
-      RunResult r;
-      try {
-        r = entry.run_cpu(inputs[size_t(i)]);
-      } catch (const std::exception& e) {
-        r = RunResult{};
-        r.status = RunResult::kFailed;
-        r.message = e.what();
-        r.final_loss = NAN;
-      }
-      results[size_t(i)] = std::move(r);
-      if (on_done) {
-        std::lock_guard<std::mutex> lock(done_mutex);
-        on_done(i, results[size_t(i)]);
-      }
+  VectorSource source(inputs);
+  std::vector<FinishedRun> done;
+  for (bool more = true; more;) {
+    more = ex.advance(1.0, source, done);
+    for (auto& f : done) {
+      results[size_t(f.key)] = std::move(f.result);
+      if (on_done) on_done(f.key, results[size_t(f.key)]);
     }
-  };
-  const int n = std::max(1, std::min<int>(threads, int(inputs.size())));
-  std::vector<std::thread> pool;
-  for (int t = 1; t < n; ++t) pool.emplace_back(worker);
-  worker();
-  for (auto& t : pool) t.join();
+    done.clear();
+  }
   return results;
+}
+
+std::vector<RunResult> execute_cpu(const ModelEntry& entry, const std::vector<RunInput>& inputs, int threads,
+                                   const std::function<void(long, const RunResult&)>& on_done) {
+  const int n = std::max(1, std::min<int>(threads, int(inputs.size())));
+  auto ex = make_cpu_executor(entry, n);
+  return execute_all(*ex, inputs, on_done);
 }
 
 }  // namespace fs

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "host/executor.h"
 #include "host/host_run.h"
 #include "host/registry.h"
 #include "kernels/rng.h"
@@ -57,8 +58,8 @@ std::string dump_flow(const RunInput& in, const ModelInfo& info, long steps) {
   return j.dump();
 }
 
-// Runs every input on `threads` threads; `on_done` is called (from worker threads, serialised) after
-// each run. A run that throws is marked failed; the others go on.
+// Runs every input to its end on `threads` threads; `on_done` is called after each run. A run that
+// throws is marked failed; the others go on.
 std::vector<RunResult> execute_cpu(const ModelEntry& entry, const std::vector<RunInput>& inputs, int threads,
                                    const std::function<void(long index, const RunResult&)>& on_done = {});
 

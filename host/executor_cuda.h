@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "host/executor.h"
 #include "host/registry.h"
 
 namespace fs {
@@ -31,6 +32,9 @@ struct CudaOptions {
 
 bool cuda_compiled();
 CudaDeviceInfo cuda_probe(int device = 0);
+
+// Runs in flight on the GPU, advanced a slice at a time with their state resident on the device.
+std::unique_ptr<Executor> make_cuda_executor(const ModelEntry& entry, const CudaOptions& opt);
 
 // Runs every input on the GPU; results in input order. Throws RuntimeError naming the CUDA call that
 // failed; a run whose loss stops being finite is marked diverged and the others go on.

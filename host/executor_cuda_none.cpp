@@ -12,6 +12,10 @@ CudaDeviceInfo cuda_probe(int) {
   return info;
 }
 
+std::unique_ptr<Executor> make_cuda_executor(const ModelEntry&, const CudaOptions&) {
+  throw RuntimeError("--backend cuda: this flowsweep was built without a CUDA toolkit");
+}
+
 std::vector<RunResult> execute_cuda(const ModelEntry&, const std::vector<RunInput>&, const CudaOptions&,
                                     const std::function<void(long, const RunResult&)>&) {
   throw RuntimeError("--backend cuda: this flowsweep was built without a CUDA toolkit");

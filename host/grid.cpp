@@ -1,17 +1,24 @@
 #include "host/grid.h"
 
+#include <algorithm>
+
 #include "host/util.h"
 
 namespace fs {
 
-long grid_size(const Spec& spec) {
-  long n = 1;
-  for (const auto& a : spec.axes) {
-    if (n > (1L << 40) / long(a.values.size())) throw InputError(spec.path + ": the grid has more than 2^40 runs");
-    n *= long(a.values.size());
+namespace {
+
+// Mixed-radix digits of `index` over `sizes`, first slowest.
+std::vector<long> digits(long index, const std::vector<long>& sizes) {
+  std::vector<long> d(sizes.size());
+  for (long a = long(sizes.size()) - 1; a >= 0; --a) {
+    d[size_t(a)] = index % sizes[size_t(a)];
+    index /= sizes[size_t(a)];
   }
-  return n;
+  return d;
 }
+
+}  // namespace
 
 std::string run_id(const std::string& model, uint32_t sweep_seed, const Params& p) {
   std::string s = "model=" + model + ";sweep_seed=" + std::to_string(sweep_seed) + ";";
@@ -19,37 +26,96 @@ std::string run_id(const std::string& model, uint32_t sweep_seed, const Params& 
   return hex64(fnv1a64(s));
 }
 
-std::vector<RunPoint> expand_grid(const Spec& spec) {
-  const long n = grid_size(spec);
-  std::vector<RunPoint> runs;
-  runs.reserve(size_t(n));
-  for (long idx = 0; idx < n; ++idx) {
-    RunPoint rp;
-    rp.index = idx;
-    rp.params = spec.base;
-    rp.coords.resize(spec.axes.size());
-    long rest = idx;
-    for (long a = long(spec.axes.size()) - 1; a >= 0; --a) {
-      const auto& ax = spec.axes[size_t(a)];
-      const long k = rest % long(ax.values.size());
-      rest /= long(ax.values.size());
-      rp.coords[size_t(a)] = ax.values[size_t(k)];
-      rp.params.set(ax.name, ax.values[size_t(k)]);
-    }
+Grid::Grid(const Spec& spec) : spec_(spec) {
+  // Count first: a grid too large to run says so at once, naming its axes.
+  double n = 1;
+  std::string shape;
+  for (size_t a = 0; a < spec.axes.size(); ++a) {
+    n *= double(spec.axes[a].values.size());
+    shape += (a ? " x " : "") + spec.axes[a].name + " " + std::to_string(spec.axes[a].values.size());
+    if (spec.axes[a].name == "seed") seed_axis_ = long(a), seed_count_ = long(spec.axes[a].values.size());
+  }
+  if (n > double(kMaxGridRuns))
+    throw InputError(spec.path + ": the grid has " + format_double(n) + " runs (" + shape + "), more than the " +
+                     std::to_string(kMaxGridRuns) + " one sweep can hold; split it into several sweeps");
+  size_ = long(n);
+
+  // Check every cell once: a model's parameters are checked without its seed, so the seed axis need
+  // not be walked. The steps of a run depend on steps, flow_time and lr alone.
+  std::vector<long> sizes;
+  for (const auto& a : spec.axes) sizes.push_back(long(a.values.size()));
+  const long cells = n_cells();
+  min_steps_ = -1;
+  for (long c = 0; c < cells; ++c) {
+    // The grid point of cell c at the seed axis' first value.
+    std::vector<long> cs;
+    for (size_t a = 0; a < sizes.size(); ++a)
+      if (long(a) != seed_axis_) cs.push_back(sizes[a]);
+    std::vector<long> cd = digits(c, cs);
+    long index = 0;
+    for (size_t a = 0, k = 0; a < sizes.size(); ++a) index = index * sizes[a] + (long(a) == seed_axis_ ? 0 : cd[k++]);
+    Params p = spec.base;
+    const auto co = coords(index);
+    for (size_t a = 0; a < spec.axes.size(); ++a) p.set(spec.axes[a].name, co[a]);
     try {
-      spec.entry->check(rp.params);
+      spec.entry->check(p);
     } catch (const ParamError& e) {
       auto it = spec.where.find(e.key);
       const std::string where = it != spec.where.end() ? it->second : spec.path;
-      std::string point;
+      std::string at;
       for (size_t a = 0; a < spec.axes.size(); ++a)
-        point += (a ? ", " : "") + spec.axes[a].name + "=" + rp.coords[a].to_string();
+        if (long(a) != seed_axis_) at += (at.empty() ? "" : ", ") + spec.axes[a].name + "=" + co[a].to_string();
       throw InputError(where + ": key '" + spec.section_of(e.key) + "." + e.key + "': " + e.what() +
-                       (point.empty() ? "" : " (at grid point " + point + ")"));
+                       (at.empty() ? "" : " (at grid point " + at + ")"));
     }
-    rp.id = run_id(spec.model, spec.sweep_seed, rp.params);
-    runs.push_back(std::move(rp));
+    const long steps = train_steps(p);
+    min_steps_ = min_steps_ < 0 ? steps : std::min(min_steps_, steps);
+    max_steps_ = std::max(max_steps_, steps);
+    total_steps_ += double(steps) * double(seed_count_);
   }
+  if (size_ == 0) min_steps_ = 0;
+}
+
+std::vector<Value> Grid::coords(long index) const {
+  std::vector<Value> out(spec_.axes.size());
+  for (long a = long(spec_.axes.size()) - 1; a >= 0; --a) {
+    const auto& ax = spec_.axes[size_t(a)];
+    out[size_t(a)] = ax.values[size_t(index % long(ax.values.size()))];
+    index /= long(ax.values.size());
+  }
+  return out;
+}
+
+long Grid::cell(long index) const {
+  long c = 0;
+  long rest = index, scale = 1;
+  for (long a = long(spec_.axes.size()) - 1; a >= 0; --a) {
+    const long n = long(spec_.axes[size_t(a)].values.size());
+    const long d = rest % n;
+    rest /= n;
+    if (a != seed_axis_) {
+      c += d * scale;
+      scale *= n;
+    }
+  }
+  return c;
+}
+
+RunPoint Grid::point(long index) const {
+  RunPoint rp;
+  rp.index = index;
+  rp.params = spec_.base;
+  rp.coords = coords(index);
+  for (size_t a = 0; a < spec_.axes.size(); ++a) rp.params.set(spec_.axes[a].name, rp.coords[a]);
+  rp.id = run_id(spec_.model, spec_.sweep_seed, rp.params);
+  return rp;
+}
+
+std::vector<RunPoint> expand_grid(const Spec& spec) {
+  const Grid grid(spec);
+  std::vector<RunPoint> runs;
+  runs.reserve(size_t(grid.size()));
+  for (long i = 0; i < grid.size(); ++i) runs.push_back(grid.point(i));
   return runs;
 }
 

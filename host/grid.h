@@ -1,5 +1,7 @@
 // The grid: the cartesian product of a spec's axes, first axis slowest. Each point is a run with a
-// stable id derived from the model, the sweep seed and every resolved parameter.
+// stable id derived from the model, the sweep seed and every resolved parameter. The grid is counted
+// and checked without being expanded: a point is built when it is needed, so a sweep of 10^6 runs costs
+// no memory for the runs it is not training.
 #pragma once
 
 #include <string>
@@ -16,9 +18,38 @@ struct RunPoint {
   std::vector<Value> coords;  // one per axis
 };
 
-long grid_size(const Spec& spec);
+// The most runs one sweep may hold: run ids are 64-bit hashes, and beyond this the chance that two runs
+// share one passes 1 in 3000.
+constexpr long kMaxGridRuns = 100000000;
 
-// Expands and checks every point (parameters that do not fit together are InputErrors naming the key).
+class Grid {
+ public:
+  // Counts the grid (InputError naming its axes when it is larger than kMaxGridRuns) and checks every
+  // cell's parameters (InputError naming the key and the grid point), without expanding the runs.
+  explicit Grid(const Spec& spec);
+
+  long size() const { return size_; }
+  RunPoint point(long index) const;
+  std::vector<Value> coords(long index) const;
+  // The cell of a run: its coordinates on every axis but seed, as one number.
+  long cell(long index) const;
+  long n_cells() const { return size_ / seed_count_; }
+  const Spec& spec() const { return spec_; }
+
+  // Steps of each run, and their sum, counted over the axes that set them (steps, flow_time, lr).
+  long min_steps() const { return min_steps_; }
+  long max_steps() const { return max_steps_; }
+  double total_steps() const { return total_steps_; }
+
+ private:
+  const Spec& spec_;
+  long size_ = 1;
+  long seed_axis_ = -1, seed_count_ = 1;
+  long min_steps_ = 0, max_steps_ = 0;
+  double total_steps_ = 0;
+};
+
+// Every run of a small grid, expanded (tests and tools).
 std::vector<RunPoint> expand_grid(const Spec& spec);
 
 // Every run of the grid as an executor's input.

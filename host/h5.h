@@ -5,6 +5,7 @@
 // initial and final parameters and its training data.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,23 @@
 #include "host/spec.h"
 
 namespace fs {
+
+// trajectories.h5 built a block of runs at a time, in table order: memory holds one block, never the
+// sweep. Written under a temporary name; commit() renames it into place, and a writer destroyed before
+// its commit leaves nothing behind.
+class TrajectoriesH5 {
+ public:
+  // `n_records` and `n_final_rows`: the most records and final-configuration rows of any run.
+  TrajectoriesH5(const std::string& path, const Spec& spec, long n_runs, long n_records, long n_final_rows,
+                 bool save_params);
+  ~TrajectoriesH5();
+  void add(const RunPoint& p, const RunResult& r);
+  void commit();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 // Writes `path` whole (through a temporary name); throws RuntimeError naming the file on failure.
 void write_trajectories_h5(const std::string& path, const Spec& spec, const std::vector<RunPoint>& runs,

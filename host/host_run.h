@@ -3,9 +3,12 @@
 // executor draws data and initial parameters here too, so both backends start from the same bits.
 #pragma once
 
+#include <memory>
 #include <vector>
 
+#include "host/bytes.h"
 #include "host/registry.h"
+#include "host/util.h"
 #include "kernels/flow.h"
 #include "kernels/rng.h"
 #include "kernels/team.h"
@@ -102,14 +105,87 @@ RunResult finish_run(const HostRun<Model, Real>& run, const RunInput& in, const 
   return res;
 }
 
+// A checkpoint of a run in flight: its flow state, parameters, optimiser state and the records so far.
+// The same bytes whichever backend wrote them; the data and initial parameters are not saved, since
+// the run's own streams draw them again.
+template <typename Real>
+std::string encode_checkpoint(const FlowState& st, const Real* theta, long n_theta, const Real* opt_state,
+                              long n_opt, const Real* series, long n_obs) {
+  ByteWriter w;
+  w.put<uint32_t>(sizeof(Real));
+  w.put(st);
+  w.put_array(theta, size_t(n_theta));
+  w.put_array(opt_state, size_t(n_opt));
+  w.put_array(series, size_t(st.next_record * n_obs));
+  return w.take();
+}
+
+// Restores a checkpoint into buffers of the run's shape; RuntimeError when it belongs to another shape.
+template <typename Real>
+FlowState decode_checkpoint(const std::string& blob, Real* theta, long n_theta, Real* opt_state, long n_opt,
+                            Real* series, long n_records, long n_obs) {
+  try {
+    ByteReader r(blob);
+    if (r.get<uint32_t>() != sizeof(Real)) throw std::runtime_error("another precision");
+    const FlowState st = r.get<FlowState>();
+    if (st.status != kFlowRunning || st.next_record < 0 || st.next_record > n_records || st.step < 0)
+      throw std::runtime_error("not a run in flight");
+    r.get_into(theta, size_t(n_theta));
+    r.get_into(opt_state, size_t(n_opt));
+    r.get_into(series, size_t(st.next_record * n_obs));
+    if (!r.done()) throw std::runtime_error("trailing bytes");
+    return st;
+  } catch (const std::runtime_error& e) {
+    throw RuntimeError(std::string("checkpoint does not fit the run (") + e.what() + ")");
+  }
+}
+
+// One run in flight on the host: advanced a slice at a time, saved and restored between slices.
+template <typename Model, typename Real>
+class HostLiveRun final : public LiveRun {
+ public:
+  HostLiveRun(const RunInput& in, const ModelInfo& info) : in_(in), run_(in, info) {
+    run_.allocate_workspace();
+    buffers_ = run_.buffers();
+  }
+  bool advance(long max_steps) override {
+    const long limit = st_.step + max_steps < run_.fc.steps + 1 ? st_.step + max_steps : run_.fc.steps + 1;
+    advance_flow<Model, Real>(HostTeam{}, run_.cfg, run_.fc, buffers_, run_.sz.n_obs, st_, limit);
+    return st_.status != kFlowRunning;
+  }
+  long step() const override { return st_.step; }
+  long total_steps() const override { return run_.fc.steps; }
+  RunResult finish() const override {
+    return finish_run(run_, in_, outcome_of(st_), run_.theta.data(), run_.series.data());
+  }
+  std::string save() const override {
+    return encode_checkpoint(st_, run_.theta.data(), run_.sz.n_theta, run_.opt_state.data(),
+                             long(run_.opt_state.size()), run_.series.data(), run_.sz.n_obs);
+  }
+  void restore(const std::string& blob) override {
+    st_ = decode_checkpoint(blob, run_.theta.data(), run_.sz.n_theta, run_.opt_state.data(),
+                            long(run_.opt_state.size()), run_.series.data(), long(run_.schedule.size()),
+                            run_.sz.n_obs);
+  }
+
+ private:
+  RunInput in_;
+  HostRun<Model, Real> run_;
+  FlowBuffers<Real> buffers_;
+  FlowState st_;
+};
+
+template <typename Model>
+std::unique_ptr<LiveRun> start_host_run(const RunInput& in, const ModelInfo& info) {
+  if (in.params.choice("precision") == "fp64") return std::make_unique<HostLiveRun<Model, double>>(in, info);
+  return std::make_unique<HostLiveRun<Model, float>>(in, info);
+}
+
 template <typename Model, typename Real>
 RunResult run_flow(const RunInput& in, const ModelInfo& info) {
-  HostRun<Model, Real> run(in, info);
-  run.allocate_workspace();
-  FlowBuffers<Real> b = run.buffers();
-  b.cancel = in.cancel;
-  const FlowOutcome out = run_flow_steps<Model, Real>(HostTeam{}, run.cfg, run.fc, b, run.sz.n_obs);
-  return finish_run(run, in, out, run.theta.data(), run.series.data());
+  HostLiveRun<Model, Real> run(in, info);
+  run.advance(train_steps(in.params) + 1);
+  return run.finish();
 }
 
 }  // namespace fs

@@ -29,6 +29,15 @@ int main(int argc, char** argv) {
   run->add_flag("--quiet", run_opt.quiet, "no progress output");
   run->add_option("--shard", run_opt.shard, "train only shard I of N (I/N); in a Slurm array, the task's own");
   run->add_flag("--resume", run_opt.resume, "skip runs already complete in --out (automatic after a Slurm requeue)");
+  run->add_flag("--csv-trajectories", run_opt.csv_trajectories,
+                "also write every record in long form to trajectories.csv (tens of GB at 10^6 runs)");
+  run->add_option("--checkpoint-every", run_opt.checkpoint_s,
+                  "seconds between checkpoints of the runs in flight (0: only when stopped)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  run->add_option("--slice", run_opt.slice_s, "seconds the executor runs between two visits of the host")
+      ->check(CLI::Range(0.001, 60.0))
+      ->capture_default_str();
   run->add_flag("--save-params", run_opt.save_params,
                 "keep every run's initial and final parameters and its training data in trajectories.h5");
 
@@ -45,6 +54,8 @@ int main(int argc, char** argv) {
   merge->add_option("dirs", merge_dirs, "shard output directories")->required();
   merge->add_option("--out", merge_out, "merged output directory")->required();
   merge->add_flag("--quiet", merge_quiet, "say nothing unless runs are missing, failed or corrupt");
+  bool merge_csv = false;
+  merge->add_flag("--csv-trajectories", merge_csv, "also write every record in long form to trajectories.csv");
 
   std::string status_dir;
   auto* status = app.add_subcommand("status", "done, running and missing runs of an output directory");
@@ -89,8 +100,10 @@ int main(int argc, char** argv) {
       const fs::Spec spec = fs::load_spec(spec_path, sets);
       const auto res = fs::run_sweep(spec, run_opt);
       if (res.signal) {
-        std::fprintf(stderr, "interrupted by signal %d: %ld of %ld runs done, tables written; resume with --resume\n",
-                     res.signal, res.n_runs - res.n_unfinished, res.n_runs);
+        std::fprintf(stderr,
+                     "interrupted by signal %d: %ld of %ld runs done, %ld in flight saved, tables written; "
+                     "resume with --resume\n",
+                     res.signal, res.n_runs - res.n_unfinished, res.n_runs, res.n_saved);
         return 1;
       }
       if (!run_opt.quiet)
@@ -100,7 +113,7 @@ int main(int argc, char** argv) {
     }
     if (plot->parsed()) return fs::run_plot(plot_dir, plot->remaining());
     if (merge->parsed()) {
-      const auto res = fs::merge_shards(merge_dirs, merge_out, merge_quiet);
+      const auto res = fs::merge_shards(merge_dirs, merge_out, merge_quiet, merge_csv);
       const bool whole = res.missing.empty() && res.corrupt.empty();
       if (!merge_quiet || !whole)
         std::fprintf(stderr, "%ld runs merged into %s/: %zu missing, %zu failed, %zu corrupt files\n", res.n_runs,

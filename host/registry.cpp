@@ -107,10 +107,7 @@ ModelEntry make_entry() {
     (void)train_steps(p);
     (void)train_record_every(p);
   };
-  e.run_cpu = [info](const RunInput& in) {
-    return in.params.choice("precision") == "fp64" ? run_flow<Model, double>(in, info)
-                                                   : run_flow<Model, float>(in, info);
-  };
+  e.start = [info](const RunInput& in) { return start_host_run<Model>(in, info); };
   e.dump = [info](const RunInput& in, long steps) { return dump_flow<Model>(in, info, steps); };
   e.cost = [](const Params& p) {
     const Sizes sz = Model::sizes(Model::configure(p));

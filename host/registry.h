@@ -50,7 +50,20 @@ struct RunInput {
   Params params;
   uint32_t sweep_seed = 0;
   bool save_params = false;
-  const volatile int* cancel = nullptr;  // set by a signal: stop at the next step
+  std::string id = {};  // the run's id, carried for the caller
+};
+
+// One run in flight: advanced a slice at a time, saved into a checkpoint and restored from one.
+class LiveRun {
+ public:
+  virtual ~LiveRun() = default;
+  // Takes up to `max_steps` more steps; true once the run has finished or diverged.
+  virtual bool advance(long max_steps) = 0;
+  virtual long step() const = 0;         // the next step to take
+  virtual long total_steps() const = 0;
+  virtual RunResult finish() const = 0;  // the result of a finished run: series, detectors, final configuration
+  virtual std::string save() const = 0;  // a checkpoint, in the layout both backends share
+  virtual void restore(const std::string& checkpoint) = 0;
 };
 
 TrainConfig train_config(const Params& p, uint32_t sweep_seed, const ModelInfo& info);
@@ -64,8 +77,8 @@ struct ModelEntry {
   ModelInfo info;
   // Throws ParamError when parameters that are each valid do not fit together.
   std::function<void(const Params&)> check;
-  // The whole flow of one run on the calling thread.
-  std::function<RunResult(const RunInput&)> run_cpu;
+  // One run on the calling thread, at its first step; the executor advances it.
+  std::function<std::unique_ptr<LiveRun>(const RunInput&)> start;
   // Relative cost of a run (steps times the words it touches per step), for balancing shards.
   std::function<double(const Params&)> cost;
   // Loss, gradient and a short flow of one run as JSON, for the reference checks.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <queue>
 
 #include "host/util.h"
 
@@ -34,32 +35,42 @@ std::optional<Shard> shard_from_environment() {
   return parse_shard(std::to_string(std::atol(task) + (offset ? std::atol(offset) : 0)) + "/" + count);
 }
 
-std::vector<long> shard_of_runs(const Spec& spec, const std::vector<RunPoint>& runs, long count) {
-  std::vector<std::pair<double, long>> cost;
-  for (const auto& r : runs) cost.push_back({spec.entry->cost(r.params), r.index});
+std::vector<long> shard_of_runs(const Grid& grid, long count) {
+  std::vector<double> cell_cost(size_t(grid.n_cells()), -1.0);
+  std::vector<std::pair<double, long>> cost(size_t(grid.size()));
+  for (long i = 0; i < grid.size(); ++i) {
+    double& c = cell_cost[size_t(grid.cell(i))];
+    if (c < 0) c = grid.spec().entry->cost(grid.point(i).params);
+    cost[size_t(i)] = {c, i};
+  }
   std::sort(cost.begin(), cost.end(), [](const auto& a, const auto& b) {
     return a.first != b.first ? a.first > b.first : a.second < b.second;
   });
-  std::vector<double> load(size_t(count), 0.0);
-  std::vector<long> owner(runs.size(), 0);
+  // The least-loaded shard, ties to the lowest index.
+  using Load = std::pair<double, long>;
+  std::priority_queue<Load, std::vector<Load>, std::greater<Load>> load;
+  for (long s = 0; s < count; ++s) load.push({0.0, s});
+  std::vector<long> owner(size_t(grid.size()), 0);
   for (const auto& [c, idx] : cost) {
-    const long s = long(std::min_element(load.begin(), load.end()) - load.begin());
-    load[size_t(s)] += c;
-    owner[size_t(idx)] = s;
+    Load l = load.top();
+    load.pop();
+    owner[size_t(idx)] = l.second;
+    l.first += c;
+    load.push(l);
   }
   return owner;
 }
 
-std::vector<long> shard_runs(const Spec& spec, const std::vector<RunPoint>& runs, const Shard& shard) {
+std::vector<long> shard_runs(const Grid& grid, const Shard& shard) {
   if (shard.count == 1) {  // the whole grid; no costs to estimate
-    std::vector<long> all(runs.size());
-    for (size_t i = 0; i < runs.size(); ++i) all[i] = long(i);
+    std::vector<long> all(size_t(grid.size()));
+    for (long i = 0; i < grid.size(); ++i) all[size_t(i)] = i;
     return all;
   }
-  const auto owner = shard_of_runs(spec, runs, shard.count);
+  const auto owner = shard_of_runs(grid, shard.count);
   std::vector<long> mine;
-  for (size_t i = 0; i < runs.size(); ++i)
-    if (owner[i] == shard.index) mine.push_back(long(i));
+  for (long i = 0; i < grid.size(); ++i)
+    if (owner[size_t(i)] == shard.index) mine.push_back(i);
   return mine;
 }
 

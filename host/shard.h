@@ -23,7 +23,8 @@ std::optional<Shard> shard_from_environment();
 
 // Grid indices owned by `shard`, ascending. Greedy longest-processing-time assignment: runs by decreasing
 // cost (ties by index) each to the least-loaded shard (ties by shard index).
-std::vector<long> shard_runs(const Spec& spec, const std::vector<RunPoint>& runs, const Shard& shard);
-std::vector<long> shard_of_runs(const Spec& spec, const std::vector<RunPoint>& runs, long count);
+// A run's cost is its cell's (a model's cost does not depend on the seed).
+std::vector<long> shard_runs(const Grid& grid, const Shard& shard);
+std::vector<long> shard_of_runs(const Grid& grid, long count);  // the shard of every run
 
 }  // namespace fs

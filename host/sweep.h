@@ -1,4 +1,5 @@
-// A whole sweep: expand the grid, train every run, write the tables and the manifest.
+// The commands on a sweep: run (host/run.cpp), merge (host/merge.cpp), status (host/status.cpp),
+// validate, models and plot (host/describe.cpp).
 #pragma once
 
 #include <string>
@@ -17,7 +18,10 @@ struct RunOptions {
   bool quiet = false;
   bool save_params = false;  // initial and final parameters and training data in trajectories.h5
   std::string shard;         // "I/N"; empty: all runs, or the Slurm array task's shard
-  bool resume = false;       // skip runs already complete in out_dir
+  bool resume = false;       // skip runs already complete in out_dir, go on with the ones checkpointed
+  bool csv_trajectories = false;  // trajectories.csv besides trajectories.h5
+  double slice_s = 1.0;       // wall time of one slice: how long the host leaves the executor alone
+  double checkpoint_s = 60;   // seconds between checkpoints of the runs in flight (0: only on a stop)
 };
 
 struct SweepOutcome {
@@ -28,6 +32,8 @@ struct SweepOutcome {
   long resumed = 0;       // runs taken from an earlier, interrupted attempt
   long n_unfinished = 0;  // runs left for a resume (interrupted)
   int signal = 0;         // the signal that interrupted the sweep, if any
+  long n_saved = 0;       // runs in flight saved in the checkpoint when it was interrupted
+  double tables_s = 0;    // writing the tables from the journal
 };
 
 struct MergeOutcome {
@@ -38,7 +44,8 @@ struct MergeOutcome {
 SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt);
 
 // `flowsweep merge DIR... --out DIR`: the shards' runs, deduplicated by id, as one sweep's tables.
-MergeOutcome merge_shards(const std::vector<std::string>& dirs, const std::string& out_dir, bool quiet);
+MergeOutcome merge_shards(const std::vector<std::string>& dirs, const std::string& out_dir, bool quiet,
+                          bool csv_trajectories = false);
 
 // `flowsweep status DIR`: done, running and missing runs of an output directory.
 std::string sweep_status(const std::string& dir);

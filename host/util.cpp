@@ -1,10 +1,15 @@
 #include "host/util.h"
 
 #include <unistd.h>
+#include <xxhash.h>
 
 #include <charconv>
 #include <chrono>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <vector>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -58,6 +63,66 @@ std::string read_file(const std::string& path) {
   std::ostringstream ss;
   ss << f.rdbuf();
   return ss.str();
+}
+
+AtomicFile::AtomicFile(const std::string& path) : path_(path), tmp_(path + ".tmp." + std::to_string(::getpid())) {
+  f_ = std::fopen(tmp_.c_str(), "wb");
+  if (!f_) throw RuntimeError("cannot write " + tmp_ + ": " + std::strerror(errno));
+  setvbuf(f_, nullptr, _IOFBF, 1 << 20);
+}
+
+AtomicFile::~AtomicFile() {
+  if (f_) {
+    std::fclose(f_);
+    std::remove(tmp_.c_str());
+  }
+}
+
+void AtomicFile::write(const std::string& s) {
+  if (!s.empty() && std::fwrite(s.data(), 1, s.size(), f_) != s.size())
+    throw RuntimeError("cannot write " + tmp_ + ": " + std::strerror(errno));
+}
+
+void AtomicFile::commit() {
+  const bool ok = std::fflush(f_) == 0 && ::fsync(fileno(f_)) == 0;
+  const int err = errno;
+  std::fclose(f_);
+  f_ = nullptr;
+  if (!ok) {
+    std::remove(tmp_.c_str());
+    throw RuntimeError("cannot write " + tmp_ + ": " + std::strerror(err));
+  }
+  if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    std::remove(tmp_.c_str());
+    throw RuntimeError("cannot rename " + tmp_ + " to " + path_);
+  }
+}
+
+std::string file_checksum(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) throw RuntimeError("cannot read " + path);
+  XXH3_state_t* st = XXH3_createState();
+  XXH3_64bits_reset(st);
+  std::vector<char> buf(1 << 20);
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) XXH3_64bits_update(st, buf.data(), n);
+  const bool bad = std::ferror(f);
+  std::fclose(f);
+  const uint64_t h = XXH3_64bits_digest(st);
+  XXH3_freeState(st);
+  if (bad) throw RuntimeError("cannot read " + path);
+  return hex64(h);
+}
+
+void make_dir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec || !std::filesystem::is_directory(dir)) throw RuntimeError("cannot create output directory " + dir);
+  const std::string probe = dir + "/.flowsweep-write-test." + std::to_string(::getpid());
+  FILE* f = std::fopen(probe.c_str(), "w");
+  if (!f) throw RuntimeError("output directory " + dir + " is not writable");
+  std::fclose(f);
+  std::remove(probe.c_str());
 }
 
 std::string cpu_name() {

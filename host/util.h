@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 
@@ -27,6 +28,29 @@ std::string format_double(double x);
 // leaves the previous file or nothing.
 void write_file_atomic(const std::string& path, const std::string& content);
 std::string read_file(const std::string& path);
+
+// A file written under a temporary name in its directory: commit() makes it durable and renames it into
+// place; destroyed before its commit, it leaves nothing behind.
+class AtomicFile {
+ public:
+  explicit AtomicFile(const std::string& path);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  void write(const std::string& s);
+  void commit();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_, tmp_;
+  std::FILE* f_ = nullptr;
+};
+
+// XXH3-64 of a file's bytes, read in pieces, as 16 hex digits.
+std::string file_checksum(const std::string& path);
+
+// Creates `dir` (and its parents) and checks that it can be written; RuntimeError otherwise.
+void make_dir(const std::string& dir);
 
 std::string cpu_name();
 std::string utc_now_iso();

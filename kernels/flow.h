@@ -44,7 +44,17 @@ inline std::vector<long> record_schedule(const FlowConfig& fc) {
   return out;
 }
 
-enum FlowStatus : int { kFlowOk = 0, kFlowDiverged = 1, kFlowCancelled = 2 };
+enum FlowStatus : int { kFlowOk = 0, kFlowDiverged = 1, kFlowCancelled = 2, kFlowRunning = 3 };
+
+// Where a run is in its flow: everything besides its parameters, optimiser state and records that a
+// flow needs to go on from where it stopped. Plain data: kept per slot on the device, saved in
+// checkpoints as is.
+struct FlowState {
+  long step = 0;         // the next step whose loss and gradient are evaluated
+  long next_record = 0;  // records written so far
+  int status = kFlowRunning;
+  double final_loss = 0;  // the loss at the last evaluated step
+};
 
 struct FlowOutcome {
   int status;
@@ -52,6 +62,10 @@ struct FlowOutcome {
   long records;     // records written
   double final_loss;
 };
+
+FS_HD inline FlowOutcome outcome_of(const FlowState& st) {
+  return FlowOutcome{st.status, st.step, st.next_record, st.final_loss};
+}
 
 // Buffers of one run (shapes are the model's; see its header).
 template <typename Real>
@@ -67,41 +81,48 @@ struct FlowBuffers {
   Real* series;     // (n_records, n_obs)
   const long* record_steps;  // (n_records)
   long n_records;
-  const volatile int* cancel = nullptr;  // when set and nonzero, the flow stops at the next step (host only)
 };
 
+// Advances a run from st.step until it finishes or reaches `step_limit` (the first step not evaluated
+// in this call). A step's loss and gradient depend only on the parameters and the step, so a flow cut
+// into slices, or saved and restored between them, takes exactly the steps of an uncut one.
 template <typename Model, typename Real, typename Team>
-FS_HD FlowOutcome run_flow_steps(const Team& team, const typename Model::Config& cfg, const FlowConfig& fc,
-                                 const FlowBuffers<Real>& b, int n_obs) {
-  FlowOutcome out{kFlowOk, 0, 0, 0.0};
-  long next_record = 0;
-  for (long step = 0;; ++step) {
-    const bool record = next_record < b.n_records && step == b.record_steps[next_record];
+FS_HD void advance_flow(const Team& team, const typename Model::Config& cfg, const FlowConfig& fc,
+                        const FlowBuffers<Real>& b, int n_obs, FlowState& st, long step_limit) {
+  while (st.status == kFlowRunning && st.step < step_limit) {
+    const long step = st.step;
+    const bool record = st.next_record < b.n_records && step == b.record_steps[st.next_record];
     const StepContext ctx{step, fc.sweep_seed, fc.run_seed, record};
     const Real loss = Model::loss_grad(team, cfg, ctx, b.idata, b.rdata, b.theta, b.fixed, b.grad, b.scratch);
-    out.steps = step;
-    out.final_loss = double(loss);
+    st.final_loss = double(loss);
     if (!is_finite(loss)) {
-      out.status = kFlowDiverged;
+      st.status = kFlowDiverged;
       break;
     }
     if (record) {
       Model::observe(team, cfg, b.idata, b.rdata, b.theta, b.fixed, b.scratch, b.obs);
       team.sync();
-      Real* row = b.series + next_record * n_obs;
+      Real* row = b.series + st.next_record * n_obs;
       for (int o = team.rank(); o < n_obs; o += team.size()) row[o] = b.obs[o];
-      ++next_record;
+      ++st.next_record;
     }
-    if (step == fc.steps) break;
-    if (b.cancel && *b.cancel) {
-      out.status = kFlowCancelled;
+    if (step == fc.steps) {
+      st.status = kFlowOk;
       break;
     }
     opt_step(team, fc.opt, step, b.theta, b.grad, b.opt_state);
     team.sync();
+    st.step = step + 1;
   }
-  out.records = next_record;
-  return out;
+}
+
+// The whole flow of one run, uncut.
+template <typename Model, typename Real, typename Team>
+FS_HD FlowOutcome run_flow_steps(const Team& team, const typename Model::Config& cfg, const FlowConfig& fc,
+                                 const FlowBuffers<Real>& b, int n_obs) {
+  FlowState st;
+  advance_flow<Model, Real>(team, cfg, fc, b, n_obs, st, fc.steps + 1);
+  return outcome_of(st);
 }
 
 }  // namespace fs

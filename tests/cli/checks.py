@@ -23,3 +23,23 @@ def arguments():
     ap.add_argument("--sweeps", required=True)
     a = ap.parse_args()
     return a.flowsweep, os.path.join(a.sweeps, "quickstart.toml")
+
+
+def journal_records(path):
+    """The framed records of a journal.fsj, read without checking their checksums (host/journal.h):
+    a list of (offset of the frame, kind, grid index, payload bytes)."""
+    import os
+    import struct
+
+    if not os.path.exists(path):
+        return []
+    data = open(path, "rb").read()
+    pos = data.index(b"\n") + 1
+    out = []
+    while pos + 40 <= len(data):
+        magic, kind, index, _records, _rows, size, _sum = struct.unpack_from("<4sIQIIQQ", data, pos)
+        if magic != b"FSJ1" or pos + 40 + size > len(data):
+            break
+        out.append((pos, kind, index, size))
+        pos += 40 + size
+    return out

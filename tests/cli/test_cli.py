@@ -40,12 +40,12 @@ def main():
 
     with tempfile.TemporaryDirectory() as tmp:
         out1 = os.path.join(tmp, "a")
-        rc, _, err = run(fsw, "run", qs, "--out", out1, "--threads", "1", *tiny)
+        rc, _, err = run(fsw, "run", qs, "--out", out1, "--threads", "1", "--csv-trajectories", *tiny)
         check(rc == 0, f"run exits 0 ({err.strip()})")
         check(err == "", "--quiet prints nothing")
         files = sorted(os.listdir(out1))
-        check(files == ["manifest.json", "phase_diagram.csv", "runs", "runs.csv", "trajectories.csv", "trajectories.h5"],
-              f"output files {files}")
+        check(files == ["journal.fsj", "manifest.json", "phase_diagram.csv", "runs.csv", "trajectories.csv",
+                        "trajectories.h5"], f"output files {files}")
         runs = list(csv.DictReader(open(os.path.join(out1, "runs.csv"))))
         check(len(runs) == 36 and len({r["run_id"] for r in runs}) == 36, "36 rows with distinct run ids")
         check(all(r["status"] == "ok" and r["steps"] == "40" for r in runs), "every run ok at 40 steps")
@@ -61,7 +61,7 @@ def main():
         check(len(m["spec"]["hash"]) == 16 and m["backend"] == "cpu" and m["spec"]["overrides"], "manifest spec")
 
         out2 = os.path.join(tmp, "b")
-        rc, _, _ = run(fsw, "run", qs, "--out", out2, "--threads", "2", *tiny)
+        rc, _, _ = run(fsw, "run", qs, "--out", out2, "--threads", "2", "--csv-trajectories", *tiny)
         for f in ("runs.csv", "phase_diagram.csv", "trajectories.csv"):
             check(open(os.path.join(out1, f)).read() == open(os.path.join(out2, f)).read(),
                   f"{f} identical for 1 and 2 threads")
@@ -76,6 +76,8 @@ def main():
         rc, _, _ = run(fsw, "run", qs, "--out", out1, "--set", "steps=20", "--set", "record_every=10", "--quiet")
         runs = list(csv.DictReader(open(os.path.join(out1, "runs.csv"))))
         check(rc == 0 and all(r["steps"] == "20" for r in runs), "a second run replaces the tables")
+        check(not os.path.exists(os.path.join(out1, "trajectories.csv")),
+              "without --csv-trajectories the first run's trajectories.csv does not stay behind")
         check(not [f for f in os.listdir(out1) if ".tmp" in f], "no temporary files left")
 
         # One diverging run is marked; the others go on; exit 0.

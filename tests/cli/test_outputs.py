@@ -33,7 +33,7 @@ def main():
     fsw, qs = arguments()
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "qs")
-        subprocess.run([fsw, "run", qs, "--out", out, "--quiet", "--save-params", "--set", "steps=400",
+        subprocess.run([fsw, "run", qs, "--out", out, "--quiet", "--save-params", "--csv-trajectories", "--set", "steps=400",
                         "--set", "record_every=25"], check=True)
         runs = list(csv.DictReader(open(os.path.join(out, "runs.csv"))))
         traj = list(csv.DictReader(open(os.path.join(out, "trajectories.csv"))))

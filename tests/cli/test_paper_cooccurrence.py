@@ -21,7 +21,7 @@ def main():
     ap.add_argument("--spec", required=True)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as out:
-        subprocess.run([args.flowsweep, "run", args.spec, "--out", out, "--quiet"], check=True)
+        subprocess.run([args.flowsweep, "run", args.spec, "--out", out, "--quiet", "--csv-trajectories"], check=True)
         runs = list(csv.DictReader(open(os.path.join(out, "runs.csv"))))
         traj = list(csv.DictReader(open(os.path.join(out, "trajectories.csv"))))
 

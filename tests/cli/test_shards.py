@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 
-from checks import arguments, check, finish
+from checks import journal_records, arguments, check, finish
 import time
 
 TABLES = ("runs.csv", "phase_diagram.csv", "trajectories.csv")
@@ -40,20 +40,8 @@ def same_h5(a, b):
     return True
 
 
-def fnv1a64_hex(text):
-    h = 14695981039346656037
-    for ch in text.encode():
-        h = ((h ^ ch) * 1099511628211) % (1 << 64)
-    return f"{h:016x}"
-
-
-def rewrite_record(path, change):
-    """Changes a run record's entry and writes it back with a valid checksum."""
-    wrapped = json.load(open(path))
-    entry = json.loads(wrapped["entry"])
-    change(entry)
-    body = json.dumps(entry)
-    open(path, "w").write(json.dumps({"checksum": fnv1a64_hex(body), "entry": body}) + "\n")
+def finished(d):
+    return sum(1 for r in journal_records(os.path.join(d, "journal.fsj")) if r[1] == 1)
 
 
 def ids(d):
@@ -62,7 +50,7 @@ def ids(d):
 
 def main():
     fsw, qs = arguments()
-    quick = ["--set", "steps=300", "--set", "record_every=20", "--quiet"]
+    quick = ["--set", "steps=300", "--set", "record_every=20", "--quiet", "--csv-trajectories"]
     with tempfile.TemporaryDirectory() as tmp:
         whole = os.path.join(tmp, "whole")
         subprocess.run([fsw, "run", qs, "--out", whole, "--threads", "2", *quick], check=True)
@@ -75,7 +63,7 @@ def main():
             got = [x for d in dirs for x in ids(d)]
             check(sorted(got) == sorted(all_ids) and len(set(got)) == len(got), f"{n} shards hold every run once")
             merged = os.path.join(tmp, f"n{n}", "merged")
-            p = subprocess.run([fsw, "merge", *dirs, "--out", merged, "--quiet"], capture_output=True, text=True)
+            p = subprocess.run([fsw, "merge", *dirs, "--out", merged, "--quiet", "--csv-trajectories"], capture_output=True, text=True)
             check(p.returncode == 0 and same_tables(merged, whole), f"{n} shards merge byte-identical ({p.stderr.strip()})")
             check(same_h5(merged, whole), f"{n} shards: the merged trajectories.h5 holds the single run's values")
         # balanced by cost: with 3 shards the largest holds no more than half the runs more than the smallest
@@ -93,18 +81,18 @@ def main():
         check(ids(d) == ids(os.path.join(tmp, "n3", "shard-2")), "an array offset of 2 shifts task 0 to shard 2")
 
         # kill -9 and SIGTERM in the middle, then resume.
-        slow = ["--set", "steps=3000", "--set", "record_every=20", "--quiet", "--threads", "1"]
+        slow = ["--set", "steps=3000", "--set", "record_every=20", "--quiet", "--threads", "1", "--csv-trajectories"]
         ref = os.path.join(tmp, "slow-ref")
         subprocess.run([fsw, "run", qs, "--out", ref, *slow], check=True)
         for sig in (signal.SIGKILL, signal.SIGTERM):
             d = os.path.join(tmp, f"killed-{int(sig)}")
             proc = subprocess.Popen([fsw, "run", qs, "--out", d, *slow])
             deadline = time.time() + 60
-            while time.time() < deadline and len(os.listdir(os.path.join(d, "runs")) if os.path.isdir(os.path.join(d, "runs")) else []) < 5:
+            while time.time() < deadline and finished(d) < 5:
                 time.sleep(0.05)
             proc.send_signal(sig)
             rc = proc.wait()
-            done_before = len([f for f in os.listdir(os.path.join(d, "runs")) if f.endswith(".json")])
+            done_before = finished(d)
             if sig == signal.SIGTERM:
                 m = json.load(open(os.path.join(d, "manifest.json")))
                 check(rc == 1 and not m["complete"] and m["interrupted_by_signal"] == int(sig),
@@ -130,28 +118,28 @@ def main():
         m = json.load(open(os.path.join(out, "manifest.json")))
         check(len(rows) == 36 and sum(r["status"] == "missing" for r in rows) == n_missing and not m["complete"],
               "merged tables written anyway, missing runs marked")
-        victim = os.path.join(dirs[0], "runs", ids(dirs[0])[0] + ".json")
-        text = open(victim).read()
-        open(victim, "w").write(text.replace("0.", "1.", 1))
+        # A flipped byte inside shard 0's first record, then a torn tail: each named, those runs missing.
+        victim = os.path.join(dirs[0], "journal.fsj")
+        data = open(victim, "rb").read()
+        recs = journal_records(victim)
+        first, last = recs[0], recs[-1]
+        flipped = bytearray(data)
+        flipped[first[0] + 40 + first[3] // 2] ^= 0x10
+        open(victim, "wb").write(bytes(flipped))
         p = subprocess.run([fsw, "merge", *dirs, "--out", os.path.join(tmp, "m2")], capture_output=True, text=True)
-        check(p.returncode == 1 and victim in p.stderr and "corrupt" in p.stderr, f"corrupt record named: {victim}")
-        open(victim, "w").write(text[: len(text) // 2])
+        check(p.returncode == 1 and victim in p.stderr and "checksum" in p.stderr
+              and p.stderr.count("missing: ") == len(recs), f"a corrupt record named, the runs from it on missing")
+        open(victim, "wb").write(data[: last[0] + 40 + last[3] // 2])
         p = subprocess.run([fsw, "merge", *dirs, "--out", os.path.join(tmp, "m3")], capture_output=True, text=True)
-        check(p.returncode == 1 and victim in p.stderr, "truncated record named")
-        open(victim, "w").write(text)
-        # A record of another version of the model (one more final-configuration column), checksum intact.
-        rewrite_record(victim, lambda e: e["final_config"].append(0))
-        p = subprocess.run([fsw, "merge", *dirs, "--out", os.path.join(tmp, "m6")], capture_output=True, text=True)
-        check(p.returncode == 1 and victim in p.stderr and "another version" in p.stderr,
-              f"a record of another version named: {p.stderr.strip()[:200]}")
+        check(p.returncode == 1 and victim in p.stderr and "torn" in p.stderr and p.stderr.count("missing: ") == 1,
+              "a torn tail named, its one run missing")
         p = subprocess.run([fsw, "run", qs, "--out", dirs[0], "--shard", "0/3", "--resume", *quick],
                            capture_output=True, text=True)
-        check(p.returncode == 0 and "another version" in p.stderr and "starts again" in p.stderr,
-              f"resume runs it again: {p.stderr.strip()[:200]}")
-        p = subprocess.run([fsw, "merge", *dirs, "--out", os.path.join(tmp, "m7"), "--quiet"], capture_output=True, text=True)
+        check(p.returncode == 0 and "torn" in p.stderr and "run again" in p.stderr, f"resume names the torn tail: {p.stderr.strip()[:200]}")
+        check(finished(dirs[0]) == len(recs), "and runs only that run again")
+        p = subprocess.run([fsw, "merge", *dirs, "--out", os.path.join(tmp, "m7"), "--quiet", "--csv-trajectories"], capture_output=True, text=True)
         check(p.returncode == 0 and same_tables(os.path.join(tmp, "m7"), os.path.join(tmp, "n3", "merged")),
               "after that resume the merge is whole again and byte-identical")
-        open(victim, "w").write(text)
         tables = os.path.join(dirs[2], "runs.csv")
         open(tables, "a").write("garbage\n")
         p = subprocess.run([fsw, "merge", *dirs, "--out", os.path.join(tmp, "m4")], capture_output=True, text=True)

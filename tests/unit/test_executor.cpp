@@ -120,7 +120,7 @@ TEST_CASE("a run that throws is marked failed and the others go on", "[executor]
   auto spec = fs::parse_spec(kSweep, "t.toml");
   auto in = fs::grid_inputs(spec);
   fs::ModelEntry broken = *spec.entry;
-  broken.run_cpu = [orig = spec.entry->run_cpu](const fs::RunInput& r) {
+  broken.start = [orig = spec.entry->start](const fs::RunInput& r) {
     if (r.params.integer("m") == 5) throw std::runtime_error("out of memory");
     return orig(r);
   };

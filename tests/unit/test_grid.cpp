@@ -26,7 +26,7 @@ TEST_CASE("axis forms expand to the values they name", "[grid]") {
   CHECK(s.axes[1].values[2].num == 0.3);
   CHECK(nums(s.axes[2]) == std::vector<double>{2, 4, 8, 16, 32});
   CHECK(s.axes[3].values[0].str == "theory");
-  CHECK(fs::grid_size(s) == 3 * 3 * 5 * 2);
+  CHECK(fs::Grid(s).size() == 3 * 3 * 5 * 2);
 }
 
 TEST_CASE("the grid is the cartesian product, first axis slowest, with stable unique ids", "[grid]") {

@@ -1,0 +1,90 @@
+// `flowsweep validate`, `flowsweep models` and `flowsweep plot`: what a spec and the models are, and the
+// pictures of a sweep's tables.
+#include <spawn.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <sstream>
+
+#include "host/grid.h"
+#include "host/sweep.h"
+#include "host/util.h"
+
+namespace fs {
+
+int run_plot(const std::string& dir, const std::vector<std::string>& args) {
+  if (!std::filesystem::is_directory(dir)) throw InputError(dir + ": not a directory");
+  const char* env_script = std::getenv("FLOWSWEEP_PLOT_SCRIPT");
+  const std::string script = env_script ? env_script : std::string(FLOWSWEEP_SOURCE_DIR) + "/sweeps/plot.py";
+  if (!std::filesystem::is_regular_file(script)) throw RuntimeError("plot script not found: " + script);
+  const std::string python = std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  std::vector<std::string> argv_s = {python, script, dir};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid;
+  if (posix_spawnp(&pid, python.c_str(), nullptr, nullptr, argv.data(), environ) != 0)
+    throw RuntimeError("cannot start " + python);
+  int status = 0;
+  if (waitpid(pid, &status, 0) < 0) throw RuntimeError("waiting for " + python + " failed");
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+std::string describe_sweep(const Spec& spec) {
+  const Grid grid(spec);
+  std::ostringstream os;
+  os << spec.path << ": model " << spec.model << ", " << grid.size() << " runs, spec hash " << spec.hash() << "\n";
+  for (const auto& a : spec.axes) {
+    os << "  axis " << a.name << " (" << a.kind << ", " << a.values.size() << "):";
+    for (const auto& v : a.values) os << " " << v.to_string();
+    os << "\n";
+  }
+  if (spec.axes.empty()) os << "  no axes: a single run\n";
+  const long lo = grid.min_steps(), hi = grid.max_steps();
+  const double total = grid.total_steps();
+  if (grid.size() > 0)
+    os << "  steps per run: " << (lo == hi ? std::to_string(lo) : std::to_string(lo) + " to " + std::to_string(hi))
+       << "; " << format_double(total) << " run-steps in all\n";
+  return os.str();
+}
+
+std::string describe_models() {
+  std::ostringstream os;
+  auto params = [&](const char* title, const std::vector<ParamDef>& defs) {
+    os << "  [" << title << "]\n";
+    for (const auto& d : defs) {
+      os << "    " << d.name << " = ";
+      if (d.kind == ParamDef::kChoice) {
+        os << "\"" << d.def_choice << "\"  (";
+        for (size_t i = 0; i < d.choices.size(); ++i) os << (i ? " | " : "") << d.choices[i];
+        os << ")";
+      } else {
+        os << format_double(d.def) << (d.kind == ParamDef::kInt ? "  (integer)" : "");
+      }
+      os << "  " << d.doc << "\n";
+    }
+  };
+  os << "Every model also takes:\n";
+  params("train", train_params());
+  os << "  seed: the run's seed, a grid axis; the top-level `seed` is the sweep's\n\n";
+  for (const auto& e : models()) {
+    const ModelInfo& mi = e.info;
+    os << mi.name << ": " << mi.doc << "\n  " << mi.paper << "\n";
+    params("params", mi.params);
+    params("detect", mi.detect_params);
+    os << "  groups:\n";
+    for (const auto& g : mi.groups) os << "    " << g.name << ": " << g.doc << "\n";
+    os << "  observables:\n";
+    for (const auto& o : mi.observables) os << "    " << o.name << ": " << o.doc << "\n";
+    os << "  detectors (t_<name>, step_<name>):\n";
+    for (const auto& d : mi.detectors) os << "    " << d.name << ": " << d.doc << "\n";
+    os << "  final configuration:\n";
+    for (const auto& c : mi.final_columns) os << "    " << c.name << ": " << c.doc << "\n";
+    os << "\n";
+  }
+  return os.str();
+}
+
+}  // namespace fs

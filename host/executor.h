@@ -1,0 +1,76 @@
+// What both executors offer the sweep: runs in flight advanced a slice at a time. Between slices the
+// host has control: it journals the runs that finished, reports progress, saves checkpoints and obeys a
+// stop request, so no launch and no thread ever runs unbounded.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "host/registry.h"
+
+namespace fs {
+
+// A run handed to an executor: the caller's key for it, its input, and a checkpoint to go on from
+// (empty: from its first step).
+struct PendingRun {
+  long key = 0;
+  RunInput input;
+  std::string checkpoint;
+};
+
+// Where an executor takes its next run. next() is called from several threads at once.
+class RunSource {
+ public:
+  virtual ~RunSource() = default;
+  virtual bool next(PendingRun& out) = 0;
+};
+
+struct FinishedRun {
+  long key = 0;
+  std::string id;
+  RunResult result;
+};
+
+struct SavedRun {
+  long key = 0;
+  std::string id;
+  std::string checkpoint;
+};
+
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  // Advances the runs in flight for about `seconds` of wall time (less when *stop turns nonzero),
+  // starting runs from `source` as slots free up, and appends the runs that finished to `done`.
+  // Returns false once nothing is in flight and the source is empty.
+  virtual bool advance(double seconds, RunSource& source, std::vector<FinishedRun>& done) = 0;
+  // A checkpoint of every run in flight; they stay in flight.
+  virtual void save(std::vector<SavedRun>& out) = 0;
+  virtual long in_flight() const = 0;
+  // Where a stop request is read (a signal handler's flag); nullptr: none.
+  const volatile int* stop = nullptr;
+};
+
+// Runs on `threads` threads of this machine, one run in flight per thread.
+std::unique_ptr<Executor> make_cpu_executor(const ModelEntry& entry, int threads);
+
+// A source over a list of inputs (key = position in the list).
+class VectorSource : public RunSource {
+ public:
+  explicit VectorSource(const std::vector<RunInput>& inputs) : inputs_(inputs) {}
+  bool next(PendingRun& out) override;
+
+ private:
+  const std::vector<RunInput>& inputs_;
+  long next_ = 0;
+  std::mutex mutex_;
+};
+
+// Every input to the end on `ex`; results in input order, `on_done` after each.
+std::vector<RunResult> execute_all(Executor& ex, const std::vector<RunInput>& inputs,
+                                   const std::function<void(long index, const RunResult&)>& on_done = {});
+
+}  // namespace fs

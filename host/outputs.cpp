@@ -1,0 +1,185 @@
+#include "host/outputs.h"
+
+#include <filesystem>
+
+#include "host/h5.h"
+#include "host/tables.h"
+#include "host/util.h"
+
+namespace fs {
+
+ResultStore::ResultStore(const std::vector<std::string>& dirs, const Grid& grid)
+    : grid_(grid), dirs_(dirs), loc_(size_t(grid.size()), -1) {
+  const std::string hash = grid.spec().hash();
+  for (size_t d = 0; d < dirs.size(); ++d) {
+    const std::string path = journal_path(dirs[d]);
+    JournalScan scan;
+    try {
+      scan = scan_journal(path, hash);
+    } catch (const RuntimeError& e) {
+      problems_.push_back(e.what());
+    }
+    if (!scan.problem.empty())
+      problems_.push_back(path + ": " + scan.problem + " at byte " + std::to_string(scan.valid_bytes) + " (" +
+                          std::to_string(scan.file_bytes - scan.valid_bytes) + " bytes after it not read)");
+    paths_.push_back(path);
+    files_.push_back(scan.entries.empty() ? nullptr : std::fopen(path.c_str(), "rb"));
+    entries_.push_back(std::move(scan.entries));
+    const auto& es = entries_.back();
+    for (size_t k = 0; k < es.size(); ++k) {
+      if (es[k].kind != kRecordResult) continue;
+      if (es[k].index < 0 || es[k].index >= grid.size()) {
+        problems_.push_back(path + ": a record of run " + std::to_string(es[k].index) + ", outside the grid");
+        continue;
+      }
+      loc_[size_t(es[k].index)] = long(d) << 40 | long(k);
+    }
+  }
+}
+
+ResultStore::~ResultStore() {
+  for (auto* f : files_)
+    if (f) std::fclose(f);
+}
+
+const JournalEntry& ResultStore::entry(long index) const {
+  const long l = loc_[size_t(index)];
+  return entries_[size_t(l >> 40)][size_t(l & ((1L << 40) - 1))];
+}
+
+const std::string& ResultStore::dir_of(long index) const { return dirs_[size_t(loc_[size_t(index)] >> 40)]; }
+long ResultStore::records_of(long index) const { return long(entry(index).records); }
+long ResultStore::rows_of(long index) const { return long(entry(index).rows); }
+
+RunResult ResultStore::fetch(const RunPoint& p) const {
+  const long d = loc_[size_t(p.index)] >> 40;
+  return read_result(files_[size_t(d)], paths_[size_t(d)], entry(p.index), p.id, grid_.spec().entry->info);
+}
+
+nlohmann::json spec_json(const Spec& spec) {
+  return {{"path", spec.path},   {"name", spec.name},       {"model", spec.model},         {"hash", spec.hash()},
+          {"seed", spec.sweep_seed}, {"overrides", spec.overrides}, {"text", spec.text}, {"canonical", spec.canonical()}};
+}
+
+nlohmann::json read_manifest(const std::string& dir) {
+  const std::string path = dir + "/manifest.json";
+  if (!std::filesystem::exists(path)) throw InputError(path + ": missing (not a flowsweep output directory?)");
+  try {
+    return nlohmann::json::parse(read_file(path));
+  } catch (const std::exception& e) {
+    throw InputError(path + ": corrupt manifest (" + std::string(e.what()) + ")");
+  }
+}
+
+Spec spec_of_manifest(const nlohmann::json& m) {
+  return parse_spec(m["spec"]["text"].get<std::string>(), m["spec"]["path"].get<std::string>(),
+                    m["spec"]["overrides"].get<std::vector<std::string>>());
+}
+
+OutputSummary write_outputs(const std::string& out_dir, const Grid& grid, const std::vector<long>& rows,
+                            const ResultStore& store, const OutputOptions& opt, nlohmann::json manifest,
+                            const std::function<void(nlohmann::json&, const OutputSummary&)>& amend) {
+  OutputSummary sum;
+  const Spec& spec = grid.spec();
+  const ModelInfo& info = spec.entry->info;
+  const std::string dir = out_dir + "/";
+  long K = 0, n_final_rows = 0;
+  for (long i : rows)
+    if (store.has(i)) {
+      K = std::max(K, store.records_of(i));
+      n_final_rows = std::max(n_final_rows, store.rows_of(i));
+    }
+
+  std::vector<std::string> files = {"runs.csv", "phase_diagram.csv", "trajectories.h5"};
+  AtomicFile runs_file(dir + "runs.csv");
+  const RunsCsv runs_csv(spec);
+  runs_file.write(runs_csv.header());
+  PhaseDiagram pd(spec);
+  TrajectoriesH5 h5(dir + "trajectories.h5", spec, long(rows.size()), K, n_final_rows, opt.save_params);
+  std::unique_ptr<AtomicFile> traj, finals;
+  if (opt.csv_trajectories) {
+    traj = std::make_unique<AtomicFile>(dir + "trajectories.csv");
+    traj->write(trajectories_header(spec));
+    files.push_back("trajectories.csv");
+  }
+  if (!info.final_table.empty()) {
+    finals = std::make_unique<AtomicFile>(dir + "final_config.csv");
+    finals->write(final_config_header(spec));
+    files.push_back("final_config.csv");
+  }
+
+  long* counts = sum.counts;
+  nlohmann::json failures = nlohmann::json::array();
+  std::string buf;
+  for (long i : rows) {
+    const RunPoint p = grid.point(i);
+    RunResult r;
+    bool found = store.has(i);
+    if (found) {
+      try {
+        r = store.fetch(p);
+      } catch (const RuntimeError& e) {
+        sum.unreadable.push_back(e.what());
+        found = false;
+      }
+    }
+    if (!found) {
+      sum.absent.push_back(i);
+      r = RunResult{};
+      r.status = opt.absent;
+      r.final_loss = NAN;
+      r.t_final = NAN;
+    }
+    counts[int(r.status)]++;
+    if (r.status == RunResult::kFailed) {
+      failures.push_back({{"run_id", p.id}, {"message", r.message}});
+      sum.failed.push_back(i);
+    }
+    buf.clear();
+    runs_csv.row(buf, p, r);
+    runs_file.write(buf);
+    pd.add(p, r);
+    h5.add(p, r);
+    if (traj) {
+      buf.clear();
+      trajectory_rows(buf, p, r);
+      traj->write(buf);
+    }
+    if (finals) {
+      buf.clear();
+      final_config_rows(buf, p, r);
+      finals->write(buf);
+    }
+  }
+  runs_file.commit();
+  h5.commit();
+  if (traj) traj->commit();
+  if (finals) finals->commit();
+  write_file_atomic(dir + "phase_diagram.csv", pd.csv());
+  // Tables of an earlier attempt that this one does not write would stand beside it as if they were its own.
+  if (!opt.csv_trajectories) std::remove((dir + "trajectories.csv").c_str());
+
+  manifest["flowsweep_version"] = FLOWSWEEP_VERSION;
+  manifest["created"] = utc_now_iso();
+  manifest["spec"] = spec_json(spec);
+  nlohmann::json axes = nlohmann::json::array();
+  for (const auto& a : spec.axes) {
+    nlohmann::json vals = nlohmann::json::array();
+    for (const auto& v : a.values) vals.push_back(v.is_str ? nlohmann::json(v.str) : nlohmann::json(v.num));
+    axes.push_back({{"name", a.name}, {"section", a.section}, {"kind", a.kind}, {"values", vals}});
+  }
+  manifest["axes"] = axes;
+  manifest["counts"] = {{"runs", long(rows.size())}, {"ok", counts[RunResult::kOk]},
+                        {"diverged", counts[RunResult::kDiverged]}, {"failed", counts[RunResult::kFailed]},
+                        {"missing", counts[RunResult::kMissing] + counts[RunResult::kCancelled]}};
+  manifest["failures"] = failures;
+  nlohmann::json sums = nlohmann::json::object();
+  for (const auto& f : files) sums[f] = file_checksum(dir + f);
+  manifest["files"] = files;
+  manifest["checksums_xxh3_64"] = sums;
+  if (amend) amend(manifest, sum);
+  write_file_atomic(dir + "manifest.json", manifest.dump(2) + "\n");
+  return sum;
+}
+
+}  // namespace fs

@@ -1,0 +1,72 @@
+// A sweep's outputs, written from its journals: the run and merge commands both end here, so a merged
+// directory holds byte for byte the tables of a single-process run. Runs are read back one at a time in
+// grid order and streamed into every table; nothing holds the whole sweep.
+#pragma once
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "host/grid.h"
+#include "host/journal.h"
+
+namespace fs {
+
+// The finished runs of one or more output directories, found by grid index. A run recorded twice is
+// taken from its latest record.
+class ResultStore {
+ public:
+  ResultStore(const std::vector<std::string>& dirs, const Grid& grid);
+  ~ResultStore();
+  ResultStore(const ResultStore&) = delete;
+  ResultStore& operator=(const ResultStore&) = delete;
+
+  bool has(long index) const { return loc_[size_t(index)] >= 0; }
+  // The run's record; RuntimeError naming the file when it cannot be read or belongs to another version.
+  RunResult fetch(const RunPoint& p) const;
+  // Which directory holds the run (for messages).
+  const std::string& dir_of(long index) const;
+  long records_of(long index) const;
+  long rows_of(long index) const;
+  // Torn tails and corrupt records met while scanning, each naming its file.
+  const std::vector<std::string>& problems() const { return problems_; }
+
+ private:
+  const Grid& grid_;
+  std::vector<std::string> dirs_, paths_;
+  std::vector<std::FILE*> files_;
+  std::vector<std::vector<JournalEntry>> entries_;
+  std::vector<long> loc_;  // (grid size): dir * 2^40 + entry, or -1
+  std::vector<std::string> problems_;
+  const JournalEntry& entry(long index) const;
+};
+
+struct OutputOptions {
+  bool save_params = false;      // parameters and data under params/ in trajectories.h5
+  bool csv_trajectories = false;  // trajectories.csv as well
+  RunResult::Status absent = RunResult::kCancelled;  // the status of a run with no record
+};
+
+// What the tables hold, for the manifest and for messages.
+struct OutputSummary {
+  long counts[5] = {0, 0, 0, 0, 0};  // by RunResult::Status
+  std::vector<long> failed;          // grid indices of failed runs
+  std::vector<long> absent;          // grid indices of runs with no readable record
+  std::vector<std::string> unreadable;  // records that could not be read, each naming its file
+};
+
+// Writes runs.csv, phase_diagram.csv, trajectories.h5 (final_config.csv and trajectories.csv where they
+// apply) and, last, manifest.json, for the runs `rows` (grid indices, ascending) of `grid`. A run whose
+// record cannot be read is named in the summary and written with the absent status. `amend` may add to
+// the manifest once the tables are written.
+OutputSummary write_outputs(const std::string& out_dir, const Grid& grid, const std::vector<long>& rows,
+                            const ResultStore& store, const OutputOptions& opt, nlohmann::json manifest,
+                            const std::function<void(nlohmann::json&, const OutputSummary&)>& amend = {});
+
+// The spec as the manifest records it, and the spec a manifest was written from.
+nlohmann::json spec_json(const Spec& spec);
+nlohmann::json read_manifest(const std::string& dir);  // InputError naming it when missing or unreadable
+Spec spec_of_manifest(const nlohmann::json& m);
+
+}  // namespace fs

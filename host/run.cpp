@@ -1,0 +1,368 @@
+// `flowsweep run`: the slice loop. The executor advances the runs in flight for about a second; between
+// slices this thread journals the runs that finished, reports progress, checkpoints the runs in flight
+// (every minute, and at once on SIGTERM, SIGUSR1 or SIGINT) and refills nothing itself: the executor
+// takes new runs from the source as its slots free. At the end the tables are written from the journal.
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "host/executor_cpu.h"
+#include "host/journal.h"
+#include "host/outputs.h"
+#include "host/shard.h"
+#include "host/sweep.h"
+#include "host/util.h"
+
+namespace fs {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Progress on stderr: a live line on a terminal, a plain line every 30 s in a batch log.
+class Progress {
+ public:
+  Progress(long total, bool quiet) : total_(total), quiet_(quiet), tty_(::isatty(2)), start_(Clock::now()) {}
+
+  void update(long done, double run_steps) {
+    if (quiet_) return;
+    const auto now = Clock::now();
+    const double since = std::chrono::duration<double>(now - last_).count();
+    if (done < total_ && since < (tty_ ? 0.2 : 30.0)) return;
+    last_ = now;
+    const double el = std::chrono::duration<double>(now - start_).count();
+    const double left = done > 0 ? el * double(total_ - done) / double(done) : 0;
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "runs %ld/%ld  %.3g run-steps/s  elapsed %.0fs  left %.0fs", done, total_,
+                  el > 0 ? run_steps / el : 0.0, el, left);
+    if (tty_)
+      std::fprintf(stderr, "\r%s\033[K%s", buf, done == total_ ? "\n" : "");
+    else
+      std::fprintf(stderr, "%s\n", buf);
+    std::fflush(stderr);
+  }
+
+ private:
+  long total_;
+  bool quiet_, tty_;
+  Clock::time_point start_, last_{};
+};
+
+volatile int g_stop = 0;
+volatile sig_atomic_t g_signal = 0;
+extern "C" void on_stop_signal(int sig) {
+  g_stop = 1;
+  g_signal = sig;
+}
+
+// Stops the sweep cleanly on SIGTERM (a scheduler's grace period), SIGUSR1 (Slurm's --signal) and SIGINT.
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop = 0, g_signal = 0;
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, &old_term_);
+    sigaction(SIGUSR1, &sa, &old_usr1_);
+    sigaction(SIGINT, &sa, &old_int_);
+  }
+  ~StopSignals() {
+    sigaction(SIGTERM, &old_term_, nullptr);
+    sigaction(SIGUSR1, &old_usr1_, nullptr);
+    sigaction(SIGINT, &old_int_, nullptr);
+  }
+
+ private:
+  struct sigaction old_term_ {}, old_usr1_ {}, old_int_ {};
+};
+
+// The shard's runs that are still to train, longest first, each built from the grid when an executor
+// asks for it; runs saved by an earlier attempt carry their checkpoint.
+class PendingRuns : public RunSource {
+ public:
+  PendingRuns(const Grid& grid, std::vector<long> order, std::map<long, std::string> saved, bool save_params)
+      : grid_(grid), order_(std::move(order)), saved_(std::move(saved)), save_params_(save_params) {}
+
+  bool next(PendingRun& out) override {
+    long index;
+    std::string checkpoint;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (next_ >= order_.size()) return false;
+      index = order_[next_++];
+      auto it = saved_.find(index);
+      if (it != saved_.end()) {
+        checkpoint = std::move(it->second);
+        saved_.erase(it);
+      }
+    }
+    RunPoint p = grid_.point(index);
+    out.key = index;
+    out.input = RunInput{std::move(p.params), grid_.spec().sweep_seed, save_params_, std::move(p.id)};
+    out.checkpoint = std::move(checkpoint);
+    return true;
+  }
+
+  // Checkpoints of earlier attempts for runs not yet handed out: kept in the next checkpoint file.
+  std::vector<Checkpoint> untaken() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<Checkpoint> out;
+    for (const auto& [index, state] : saved_) out.push_back({index, grid_.point(index).id, state});
+    return out;
+  }
+
+ private:
+  const Grid& grid_;
+  std::vector<long> order_;
+  std::map<long, std::string> saved_;
+  bool save_params_;
+  std::mutex mutex_;
+  size_t next_ = 0;
+};
+
+int default_threads() { return int(std::max(1u, std::thread::hardware_concurrency())); }
+
+}  // namespace
+
+SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
+  if (opt.backend != "auto" && opt.backend != "cpu" && opt.backend != "cuda")
+    throw InputError("--backend " + opt.backend + ": expected auto, cpu or cuda");
+  const auto t_start = Clock::now();
+  const Grid grid(spec);  // every input error before anything is written
+
+  Shard shard;
+  if (!opt.shard.empty())
+    shard = parse_shard(opt.shard);
+  else if (auto env = shard_from_environment())
+    shard = *env;
+  const std::vector<long> mine = shard_runs(grid, shard);
+
+  std::string backend = opt.backend;
+  CudaDeviceInfo dev;
+  if (backend != "cpu") {
+    dev = cuda_probe(opt.cuda.device);
+    if (backend == "cuda" && !dev.available) throw RuntimeError("--backend cuda: " + dev.reason);
+    backend = dev.available ? "cuda" : "cpu";
+    if (opt.backend == "auto" && !opt.quiet)
+      std::fprintf(stderr, "backend: %s (%s)\n", backend.c_str(),
+                   dev.available ? dev.name.c_str() : dev.reason.c_str());
+  }
+
+  // Resume: explicitly, or after a Slurm requeue. Only into a directory of the same sweep.
+  const char* restarts = std::getenv("SLURM_RESTART_COUNT");
+  const bool resume = opt.resume || (restarts && std::atol(restarts) > 0);
+  const std::string manifest_path = opt.out_dir + "/manifest.json";
+  if (resume && std::filesystem::exists(manifest_path)) {
+    nlohmann::json old;
+    try {
+      old = nlohmann::json::parse(read_file(manifest_path));
+    } catch (const std::exception& e) {
+      throw RuntimeError(manifest_path + ": cannot read (" + e.what() + ")");
+    }
+    if (old.value("/spec/hash"_json_pointer, std::string()) != spec.hash())
+      throw InputError("--resume: " + opt.out_dir + " holds another sweep (spec hash " +
+                       old.value("/spec/hash"_json_pointer, std::string("?")) + ", this one " + spec.hash() + ")");
+  }
+  make_dir(opt.out_dir);
+  const std::string hash = spec.hash();
+  std::error_code ec;
+  if (!resume) {
+    std::filesystem::remove(journal_path(opt.out_dir), ec);
+    std::filesystem::remove(checkpoint_path(opt.out_dir), ec);
+    std::filesystem::remove_all(opt.out_dir + "/runs", ec);  // per-run records of earlier versions
+  }
+
+  // What an earlier attempt finished and saved.
+  std::vector<char> done_before(mine.size(), 0);
+  auto position = [&](long index) {
+    auto it = std::lower_bound(mine.begin(), mine.end(), index);
+    return it != mine.end() && *it == index ? long(it - mine.begin()) : -1L;
+  };
+  long truncate_at = -1, resumed = 0;
+  std::map<long, std::string> saved;
+  if (resume) {
+    JournalScan scan;
+    try {
+      scan = scan_journal(journal_path(opt.out_dir), hash);
+    } catch (const RuntimeError& e) {
+      std::fprintf(stderr, "warning: %s; every run starts again\n", e.what());
+    }
+    if (!scan.problem.empty())
+      std::fprintf(stderr, "warning: %s: %s at byte %ld; the %ld bytes after it are dropped and their runs run again\n",
+                   journal_path(opt.out_dir).c_str(), scan.problem.c_str(), scan.valid_bytes,
+                   scan.file_bytes - scan.valid_bytes);
+    truncate_at = scan.entries.empty() && scan.valid_bytes == 0 ? -1 : scan.valid_bytes;
+    std::FILE* f = scan.entries.empty() ? nullptr : std::fopen(journal_path(opt.out_dir).c_str(), "rb");
+    for (const auto& e : scan.entries) {
+      const long pos = e.kind == kRecordResult ? position(e.index) : -1;
+      if (pos < 0 || done_before[size_t(pos)]) continue;
+      try {  // a record this version cannot read is run again
+        const RunPoint p = grid.point(e.index);
+        (void)read_result(f, journal_path(opt.out_dir), e, p.id, spec.entry->info);
+        done_before[size_t(pos)] = 1;
+        ++resumed;
+      } catch (const RuntimeError& err) {
+        std::fprintf(stderr, "warning: %s; the run starts again\n", err.what());
+      }
+    }
+    if (f) std::fclose(f);
+    try {
+      for (auto& c : read_checkpoints(opt.out_dir, hash)) {
+        const long pos = position(c.index);
+        if (pos >= 0 && !done_before[size_t(pos)] && grid.point(c.index).id == c.run_id) saved[c.index] = std::move(c.state);
+      }
+    } catch (const RuntimeError& e) {
+      std::fprintf(stderr, "warning: %s; the runs it held start again\n", e.what());
+    }
+  }
+
+  // Runs still to train, longest first (ties in grid order), so the last runs of a shard are short.
+  std::vector<long> cell_steps(size_t(grid.n_cells()), -1);
+  std::vector<std::pair<long, long>> todo;
+  for (size_t k = 0; k < mine.size(); ++k) {
+    if (done_before[k]) continue;
+    long& s = cell_steps[size_t(grid.cell(mine[k]))];
+    if (s < 0) s = train_steps(grid.point(mine[k]).params);
+    todo.push_back({-s, mine[k]});
+  }
+  std::sort(todo.begin(), todo.end());
+  std::vector<long> order;
+  order.reserve(todo.size());
+  for (const auto& t : todo) order.push_back(t.second);
+  todo.clear();
+  todo.shrink_to_fit();
+  const long n_todo = long(order.size());
+  const long n_resumed_flows = long(saved.size());
+  PendingRuns source(grid, std::move(order), std::move(saved), opt.save_params);
+
+  StopSignals signals;
+  const std::string lock = opt.out_dir + "/.running";
+  write_file_atomic(lock, std::to_string(::getpid()) + "\n");
+  struct Unlock {
+    std::string path;
+    ~Unlock() { std::remove(path.c_str()); }
+  } unlock{lock};
+
+  const int threads = opt.threads > 0 ? opt.threads : default_threads();
+  std::unique_ptr<Executor> ex = backend == "cuda" ? make_cuda_executor(*spec.entry, opt.cuda)
+                                                   : make_cpu_executor(*spec.entry, threads);
+  ex->stop = &g_stop;
+  JournalWriter journal(opt.out_dir, hash, truncate_at);
+
+  auto checkpoint = [&] {
+    std::vector<SavedRun> live;
+    ex->save(live);
+    std::vector<Checkpoint> cps = source.untaken();
+    for (auto& s : live) cps.push_back({s.key, std::move(s.id), std::move(s.checkpoint)});
+    journal.sync();  // the journal first: a run is never both finished and only checkpointed
+    write_checkpoints(opt.out_dir, hash, cps);
+    return long(cps.size());
+  };
+
+  Progress progress(n_todo, opt.quiet);
+  long done = 0;
+  double run_steps = 0, train_s = 0, journal_s = 0;
+  const double setup_s = seconds_since(t_start);
+  auto last_checkpoint = Clock::now();
+  std::vector<FinishedRun> finished;
+  const auto t_loop = Clock::now();
+  for (bool more = true; more;) {
+    const auto t0 = Clock::now();
+    more = ex->advance(opt.slice_s, source, finished);
+    train_s += seconds_since(t0);
+    const auto t1 = Clock::now();
+    for (const auto& f : finished) {
+      journal.append_result(f.key, f.id, f.result);
+      ++done;
+      run_steps += double(f.result.steps);
+    }
+    finished.clear();
+    journal.flush();
+    journal_s += seconds_since(t1);
+    progress.update(done, run_steps);
+    if (g_stop) break;
+    if (more && opt.checkpoint_s > 0 && seconds_since(last_checkpoint) >= opt.checkpoint_s) {
+      const auto t2 = Clock::now();
+      checkpoint();
+      journal_s += seconds_since(t2);
+      last_checkpoint = Clock::now();
+    }
+  }
+  const double loop_s = seconds_since(t_loop);
+
+  long saved_flows = 0;
+  if (g_stop) {
+    saved_flows = checkpoint();
+  } else {
+    journal.sync();
+    std::filesystem::remove(checkpoint_path(opt.out_dir), ec);
+  }
+
+  SweepOutcome out;
+  out.n_runs = long(mine.size());
+  out.out_dir = opt.out_dir;
+  out.backend = backend;
+  out.resumed = resumed;
+  out.signal = g_signal;
+  out.n_unfinished = n_todo - done;
+  out.n_saved = saved_flows;
+
+  nlohmann::json m;
+  m["backend"] = backend;
+  if (backend == "cuda") {
+    m["device"] = dev.name;
+    m["device_detail"] = {{"sm_count", dev.sm_count},
+                          {"compute_capability", std::to_string(dev.cc_major) + "." + std::to_string(dev.cc_minor)},
+                          {"global_mem_bytes", dev.global_mem}};
+  } else {
+    m["device"] = cpu_name();
+    m["threads"] = threads;
+  }
+  m["save_params"] = opt.save_params;
+  m["shard"] = {{"index", shard.index}, {"count", shard.count}, {"grid_runs", grid.size()}};
+  m["complete"] = out.n_unfinished == 0;
+  if (out.signal) m["interrupted_by_signal"] = int(out.signal);
+  if (saved_flows) m["checkpointed_runs"] = saved_flows;
+
+  const auto t_tables = Clock::now();
+  long counts_ok = 0, counts_div = 0, counts_failed = 0;
+  {
+    ResultStore store({opt.out_dir}, grid);
+    OutputOptions oo;
+    oo.save_params = opt.save_params;
+    oo.csv_trajectories = opt.csv_trajectories;
+    oo.absent = RunResult::kCancelled;
+    // Timings so far; the table time itself is measured below and reported on stderr.
+    const double wall = seconds_since(t_start);
+    m["timings"] = {{"wall_s", wall},
+                    {"setup_s", setup_s},
+                    {"loop_s", loop_s},
+                    {"advance_s", train_s},
+                    {"journal_s", journal_s},
+                    {"run_steps", run_steps},
+                    {"run_steps_per_s", loop_s > 0 ? run_steps / loop_s : 0.0},
+                    {"resumed_runs", resumed},
+                    {"resumed_flows", n_resumed_flows}};
+    const OutputSummary sum = write_outputs(opt.out_dir, grid, mine, store, oo, m);
+    for (const auto& u : sum.unreadable) std::fprintf(stderr, "warning: %s\n", u.c_str());
+    counts_ok = sum.counts[RunResult::kOk];
+    counts_div = sum.counts[RunResult::kDiverged];
+    counts_failed = sum.counts[RunResult::kFailed];
+  }
+  out.tables_s = seconds_since(t_tables);
+  out.wall_s = seconds_since(t_start);
+  // Counts over the whole shard, this attempt's and earlier ones'.
+  out.n_ok = counts_ok, out.n_diverged = counts_div, out.n_failed = counts_failed;
+  return out;
+}
+
+}  // namespace fs
