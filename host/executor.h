@@ -3,6 +3,7 @@
 // stop request, so no launch and no thread ever runs unbounded.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -52,6 +53,8 @@ class Executor {
   virtual long in_flight() const = 0;
   // Where a stop request is read (a signal handler's flag); nullptr: none.
   const volatile int* stop = nullptr;
+  // Steps taken by this executor (runs restored from a checkpoint count from their saved step).
+  std::atomic<long> steps_taken{0};
 };
 
 // Runs on `threads` threads of this machine, one run in flight per thread.

@@ -51,8 +51,10 @@ class CpuExecutor final : public Executor {
         }
         const auto t0 = Clock::now();
         bool finished = false;
+        const long from = slot.run->step();
         try {
           finished = slot.run->advance(slot.chunk);
+          steps_taken += slot.run->step() - from;
         } catch (const std::exception& e) {
           slot.run.reset();
           emit(done, slot, failed_result(e.what()));

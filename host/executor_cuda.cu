@@ -1,12 +1,27 @@
-// The CUDA executor: groups runs by shape, draws their data and initial parameters on the host (the same
-// code and streams as the CPU executor), and trains each group with the persistent batch kernel.
-#include <algorithm>
-#include <map>
+// The CUDA executor: runs in flight live in device slots across slices, one batch of slots per shape
+// (sizes, optimiser, precision, record capacity), each batch on its own stream so shapes run at once.
+//
+// One slice of one batch: the runs prepared on the host are scattered into free slots and appended to
+// the active list; the slice kernel advances every active run by up to `budget` steps; a flag kernel and
+// CUB's DevicePartition split the active list into finished and running slots on the device; only the
+// finished runs' parameters, records and states are gathered and copied back. While the kernels run the
+// host draws the next runs' data and initial parameters (the same code and streams as the CPU
+// executor, so both backends start from the same bits). The budget is sized from the measured time of
+// the last slice so that a slice takes a fraction of a second.
+#include <cub/device/device_partition.cuh>
 
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <deque>
+#include <limits>
+#include <map>
+#include <memory>
+
+#include "host/cuda_check.cuh"
 #include "host/executor_cuda.h"
 #include "host/host_run.h"
 #include "host/util.h"
-#include "kernels/cuda/check.cuh"
 #include "kernels/cuda/flow_kernel.cuh"
 #include "kernels/models.h"
 
@@ -45,182 +60,496 @@ CudaDeviceInfo cuda_probe(int device) {
 
 namespace {
 
-using OnDone = std::function<void(long, const RunResult&)>;
+using Clock = std::chrono::steady_clock;
+constexpr int kCopyThreads = 256;
 
-// Trains the runs `idx` of `inputs` (one shape) in one launch and hands each result to `emit`.
+unsigned copy_blocks(long n) { return unsigned(std::max(1L, std::min(4096L, (n + kCopyThreads - 1) / kCopyThreads))); }
+
+// A stream that is destroyed with its owner.
+class Stream {
+ public:
+  Stream() { FS_CUDA_CHECK(cudaStreamCreateWithFlags(&s_, cudaStreamNonBlocking)); }
+  ~Stream() { FS_CUDA_CHECK_LOG(cudaStreamDestroy(s_)); }
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+  operator cudaStream_t() const { return s_; }
+
+ private:
+  cudaStream_t s_ = nullptr;
+};
+
+class Event {
+ public:
+  Event() { FS_CUDA_CHECK(cudaEventCreate(&e_)); }
+  ~Event() { FS_CUDA_CHECK_LOG(cudaEventDestroy(e_)); }
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+  operator cudaEvent_t() const { return e_; }
+
+ private:
+  cudaEvent_t e_ = nullptr;
+};
+
+// A run drawn on the host and waiting for a slot.
 template <typename Model, typename Real>
-void launch_group(const ModelInfo& info, const std::vector<RunInput>& inputs, const std::vector<long>& idx,
-                  const CudaOptions& opt, const CudaDeviceInfo& dev, const std::function<void(long, RunResult)>& emit) {
-  const long R = long(idx.size());
-  std::vector<HostRun<Model, Real>> runs;
-  runs.reserve(static_cast<size_t>(R));
-  for (long i : idx) runs.emplace_back(inputs[size_t(i)], info);
-  const Sizes sz = runs[0].sz;
-  const int opt_words = opt_state_per_param(runs[0].fc.opt.kind);
+struct Prepared {
+  long key = 0;
+  RunInput input;
+  std::unique_ptr<HostRun<Model, Real>> run;
+  FlowState state;
+  std::string checkpoint;  // as it came, kept so an unplaced run is saved unchanged
+};
 
-  std::vector<typename Model::Config> h_cfg;
-  std::vector<FlowConfig> h_fc;
-  std::vector<int> h_idata;
-  std::vector<Real> h_rdata, h_theta, h_fixed;
-  std::vector<long> h_series_offset, h_schedule, h_schedule_offset, h_n_records;
-  long series_words = 0;
-  for (auto& r : runs) {
-    h_cfg.push_back(r.cfg);
-    h_fc.push_back(r.fc);
-    h_idata.insert(h_idata.end(), r.idata.begin(), r.idata.end());
-    h_rdata.insert(h_rdata.end(), r.rdata.begin(), r.rdata.end());
-    h_theta.insert(h_theta.end(), r.theta.begin(), r.theta.end());
-    h_fixed.insert(h_fixed.end(), r.fixed.begin(), r.fixed.end());
-    h_series_offset.push_back(series_words);
-    series_words += long(r.schedule.size()) * sz.n_obs;
-    h_schedule_offset.push_back(long(h_schedule.size()));
-    h_n_records.push_back(long(r.schedule.size()));
-    h_schedule.insert(h_schedule.end(), r.schedule.begin(), r.schedule.end());
+class BatchBase {
+ public:
+  virtual ~BatchBase() = default;
+  virtual long free_slots() const = 0;
+  virtual long occupied() const = 0;
+  virtual long waiting() const = 0;
+  virtual void launch(double target_s) = 0;        // place waiting runs, start a slice (asynchronous)
+  // Waits for the slice and hands back the finished runs.
+  virtual void harvest(std::vector<FinishedRun>& done, std::atomic<long>& steps_taken) = 0;
+  virtual void save(std::vector<SavedRun>& out, std::atomic<long>& steps_taken) = 0;
+};
+
+template <typename Model, typename Real>
+class Batch final : public BatchBase {
+ public:
+  using Config = typename Model::Config;
+
+  Batch(const Sizes& sz, int opt_words, long max_records, long slots, const CudaOptions& opt, const CudaDeviceInfo& dev)
+      : sz_(sz), opt_words_(opt_words), n_opt_(sz.n_theta * opt_words), max_records_(max_records), S_(slots),
+        budget_(opt.max_steps_per_slice > 0 ? opt.max_steps_per_slice : 16), fixed_budget_(opt.max_steps_per_slice > 0),
+        threads_(opt.threads_per_block) {
+    auto kernel = kernel_flow_slice<Model, Real>;
+    cudaFuncAttributes attr{};
+    FS_CUDA_CHECK(cudaFuncGetAttributes(&attr, kernel));
+    const size_t smem = flow_smem_bytes<Real>(sz, opt_words);
+    // Static shared memory (the work counter's copy) counts against the same opt-in limit.
+    use_smem_ = !opt.force_global && smem + attr.sharedSizeBytes <= size_t(dev.smem_per_block_optin);
+    dyn_smem_ = use_smem_ ? smem : 0;
+    if (use_smem_) FS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(dyn_smem_)));
+    int per_sm = 0;
+    FS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads_, dyn_smem_));
+    max_blocks_ = std::max(1L, long(per_sm) * dev.sm_count);
+
+    d_cfg_ = DeviceBuffer<Config>(size_t(S_));
+    d_fc_ = DeviceBuffer<FlowConfig>(size_t(S_));
+    d_idata_ = DeviceBuffer<int>(size_t(S_ * sz.n_idata));
+    d_rdata_ = DeviceBuffer<Real>(size_t(S_ * sz.n_rdata));
+    d_theta_ = DeviceBuffer<Real>(size_t(S_ * sz.n_theta));
+    d_fixed_ = DeviceBuffer<Real>(size_t(S_ * sz.n_fixed));
+    d_opt_ = DeviceBuffer<Real>(size_t(S_ * n_opt_));
+    d_series_ = DeviceBuffer<Real>(size_t(S_ * max_records_ * sz.n_obs));
+    d_schedule_ = DeviceBuffer<long>(size_t(S_ * max_records_));
+    d_n_records_ = DeviceBuffer<long>(size_t(S_));
+    d_state_ = DeviceBuffer<FlowState>(size_t(S_));
+    d_active_ = DeviceBuffer<long>(size_t(S_));
+    d_parted_ = DeviceBuffer<long>(size_t(S_));
+    d_flags_ = DeviceBuffer<char>(size_t(S_));
+    d_n_finished_ = DeviceBuffer<int>(1);
+    d_next_ = DeviceBuffer<unsigned long long>(1);
+    d_work_ = DeviceBuffer<Real>(use_smem_ ? 0 : size_t(max_blocks_ * flow_workspace_words(sz)));
+    size_t cub_bytes = 0;
+    FS_CUDA_CHECK(cub::DevicePartition::Flagged(nullptr, cub_bytes, d_active_.get(), d_flags_.get(), d_parted_.get(),
+                                                d_n_finished_.get(), int(S_), stream_));
+    d_cub_ = DeviceBuffer<unsigned char>(std::max<size_t>(1, cub_bytes));
+    // One staging area for rows moving in or out, as large as the largest slot array.
+    const size_t widest = std::max({size_t(sz.n_idata) * sizeof(int), size_t(sz.n_rdata + sz.n_fixed) * sizeof(Real),
+                                    size_t(n_opt_ + sz.n_theta) * sizeof(Real),
+                                    size_t(max_records_ * sz.n_obs) * sizeof(Real), size_t(max_records_) * sizeof(long),
+                                    sizeof(Config) + sizeof(FlowConfig) + sizeof(FlowState) + sizeof(long)});
+    d_stage_ = DeviceBuffer<unsigned char>(size_t(S_) * widest + 64);
+    // Every slot poisoned: a value no run wrote reads as NaN (or -1), never as a plausible number.
+    d_series_.poison();
+    d_theta_.poison();
+    d_opt_.poison();
+    d_state_.poison();
+    slots_.resize(size_t(S_));
+    for (long s = S_ - 1; s >= 0; --s) free_.push_back(s);
   }
 
-  DeviceBuffer<typename Model::Config> d_cfg(static_cast<size_t>(R));
-  DeviceBuffer<FlowConfig> d_fc(static_cast<size_t>(R));
-  DeviceBuffer<int> d_idata(h_idata.size());
-  DeviceBuffer<Real> d_rdata(h_rdata.size()), d_theta(h_theta.size()), d_fixed(h_fixed.size());
-  DeviceBuffer<Real> d_series(static_cast<size_t>(series_words));
-  DeviceBuffer<long> d_series_offset(static_cast<size_t>(R));
-  DeviceBuffer<long> d_schedule(h_schedule.size()), d_schedule_offset(h_schedule_offset.size()),
-      d_n_records(h_n_records.size());
-  DeviceBuffer<FlowOutcome> d_outcome(static_cast<size_t>(R));
-  DeviceBuffer<unsigned long long> d_next(1);
-  d_cfg.upload(h_cfg.data(), h_cfg.size());
-  d_fc.upload(h_fc.data(), h_fc.size());
-  d_idata.upload(h_idata.data(), h_idata.size());
-  d_rdata.upload(h_rdata.data(), h_rdata.size());
-  d_theta.upload(h_theta.data(), h_theta.size());
-  d_fixed.upload(h_fixed.data(), h_fixed.size());
-  d_series_offset.upload(h_series_offset.data(), h_series_offset.size());
-  d_schedule.upload(h_schedule.data(), h_schedule.size());
-  d_schedule_offset.upload(h_schedule_offset.data(), h_schedule_offset.size());
-  d_n_records.upload(h_n_records.data(), h_n_records.size());
-  d_series.poison();
-  d_outcome.poison();
-  FS_CUDA_CHECK(cudaMemset(d_next.get(), 0, sizeof(unsigned long long)));
+  void enqueue(Prepared<Model, Real>&& p) { waiting_.push_back(std::move(p)); }
+  long free_slots() const override { return long(free_.size()) - long(waiting_.size()); }
+  long occupied() const override { return S_ - long(free_.size()); }
+  long waiting() const override { return long(waiting_.size()); }
 
-  const int threads = opt.threads_per_block;
-  const size_t smem = flow_smem_bytes<Real>(sz, opt_words);
-  const bool use_smem = !opt.force_global && smem <= size_t(dev.smem_per_block_optin);
-  auto kernel = kernel_flow<Model, Real>;
-  const size_t dyn_smem = use_smem ? smem : 0;
-  if (use_smem)
-    FS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(dyn_smem)));
-  int per_sm = 0;
-  FS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, dyn_smem));
-  long slots = std::max(1L, long(per_sm) * dev.sm_count);
-  if (opt.max_slots > 0) slots = std::min(slots, opt.max_slots);
-  slots = std::min(slots, R);
-
-  const long ws_words = flow_workspace_words(sz, opt_words);
-  DeviceBuffer<Real> d_work(use_smem ? 0 : size_t(slots * ws_words));
-
-  FlowBatch<Model, Real> b;
-  b.n_runs = R;
-  b.sz = sz;
-  b.n_obs = sz.n_obs;
-  b.opt_words = opt_words;
-  b.use_smem = use_smem;
-  b.cfg = d_cfg.get();
-  b.fc = d_fc.get();
-  b.idata = d_idata.get();
-  b.rdata = d_rdata.get();
-  b.theta = d_theta.get();
-  b.fixed = d_fixed.get();
-  b.series = d_series.get();
-  b.series_offset = d_series_offset.get();
-  b.schedule = d_schedule.get();
-  b.schedule_offset = d_schedule_offset.get();
-  b.n_records = d_n_records.get();
-  b.outcome = d_outcome.get();
-  b.workspace = d_work.get();
-  b.workspace_words = ws_words;
-  b.next_run = d_next.get();
-  kernel<<<unsigned(slots), unsigned(threads), dyn_smem>>>(b);
-  FS_CUDA_CHECK(cudaGetLastError());
-  FS_CUDA_CHECK(cudaDeviceSynchronize());
-
-  std::vector<FlowOutcome> h_out(static_cast<size_t>(R));
-  std::vector<Real> h_series(static_cast<size_t>(series_words));
-  d_outcome.download(h_out.data(), h_out.size());
-  d_series.download(h_series.data(), h_series.size());
-  d_theta.download(h_theta.data(), h_theta.size());
-  for (long r = 0; r < R; ++r) {
-    const FlowOutcome& o = h_out[size_t(r)];
-    if ((o.status != kFlowOk && o.status != kFlowDiverged) || o.records < 0 || o.records > h_n_records[size_t(r)])
-      throw RuntimeError("CUDA executor: run " + std::to_string(idx[size_t(r)]) + " left no outcome");
-    emit(idx[size_t(r)], finish_run(runs[size_t(r)], inputs[size_t(idx[size_t(r)])], o,
-                                    h_theta.data() + r * sz.n_theta, h_series.data() + h_series_offset[size_t(r)]));
+  void launch(double target_s) override {
+    place();
+    launched_ = n_active_ > 0;
+    if (!launched_) return;
+    SliceBatch<Model, Real> b;
+    b.sz = sz_;
+    b.n_obs = sz_.n_obs;
+    b.opt_words = opt_words_;
+    b.use_smem = use_smem_;
+    b.cfg = d_cfg_.get();
+    b.fc = d_fc_.get();
+    b.idata = d_idata_.get();
+    b.rdata = d_rdata_.get();
+    b.theta = d_theta_.get();
+    b.fixed = d_fixed_.get();
+    b.opt_state = d_opt_.get();
+    b.series = d_series_.get();
+    b.schedule = d_schedule_.get();
+    b.n_records = d_n_records_.get();
+    b.max_records = max_records_;
+    b.state = d_state_.get();
+    b.active = d_active_.get();
+    b.n_active = n_active_;
+    b.budget = budget_;
+    b.workspace = d_work_.get();
+    b.workspace_words = flow_workspace_words(sz_);
+    b.next = d_next_.get();
+    target_s_ = target_s;
+    FS_CUDA_CHECK(cudaMemsetAsync(d_next_.get(), 0, sizeof(unsigned long long), stream_));
+    FS_CUDA_CHECK(cudaEventRecord(start_, stream_));
+    const unsigned blocks = unsigned(std::min(n_active_, max_blocks_));
+    kernel_flow_slice<Model, Real><<<blocks, unsigned(threads_), dyn_smem_, stream_>>>(b);
+    FS_CUDA_CHECK(cudaGetLastError());
+    FS_CUDA_CHECK(cudaEventRecord(stop_, stream_));
+    // The compaction: flags, then finished slots first and running ones after them.
+    kernel_finished_flags<<<copy_blocks(n_active_), kCopyThreads, 0, stream_>>>(d_state_.get(), d_active_.get(),
+                                                                               n_active_, d_flags_.get());
+    FS_CUDA_CHECK(cudaGetLastError());
+    size_t cub_bytes = d_cub_.size();
+    FS_CUDA_CHECK(cub::DevicePartition::Flagged(d_cub_.get(), cub_bytes, d_active_.get(), d_flags_.get(),
+                                                d_parted_.get(), d_n_finished_.get(), int(n_active_), stream_));
   }
-}
 
-// Runs of one shape and precision can share a launch.
-template <typename Model>
-std::string shape_key(const RunInput& in, const ModelInfo& info) {
-  const auto cfg = Model::configure(in.params);
-  const Sizes sz = Model::sizes(cfg);
-  const FlowConfig fc = train_config(in.params, in.sweep_seed, info);
-  return std::to_string(sz.n_theta) + "/" + std::to_string(sz.n_fixed) + "/" + std::to_string(sz.n_idata) + "/" +
-         std::to_string(sz.n_rdata) + "/" + std::to_string(sz.n_scratch) + "/" + std::to_string(int(fc.opt.kind)) +
-         "/" + (fc.fp64 ? "64" : "32");
-}
-
-template <typename Model>
-std::vector<RunResult> execute_model(const ModelEntry& entry, const std::vector<RunInput>& inputs,
-                                     const CudaOptions& opt, const OnDone& on_done) {
-  const CudaDeviceInfo dev = cuda_probe(opt.device);
-  if (!dev.available) throw RuntimeError("--backend cuda: " + dev.reason);
-  FS_CUDA_CHECK(cudaSetDevice(opt.device));
-
-  std::map<std::string, std::vector<long>> groups;
-  std::vector<std::string> order;
-  for (long i = 0; i < long(inputs.size()); ++i) {
-    const std::string key = shape_key<Model>(inputs[size_t(i)], entry.info);
-    if (!groups.count(key)) order.push_back(key);
-    groups[key].push_back(i);
+  void harvest(std::vector<FinishedRun>& done, std::atomic<long>& steps_taken) override {
+    if (!launched_) return;
+    int nf = 0;
+    FS_CUDA_CHECK(cudaMemcpyAsync(&nf, d_n_finished_.get(), sizeof nf, cudaMemcpyDeviceToHost, stream_));
+    FS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    float ms = 0;
+    FS_CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
+    if (!fixed_budget_) {  // the next slice's budget from this one's time, within a factor of four
+      const double scale = ms > 0 ? target_s_ * 1e3 / double(ms) : 4.0;
+      budget_ = std::max(1L, long(double(budget_) * std::min(4.0, std::max(0.25, scale))));
+    }
+    const long n_fin = nf;
+    if (n_fin < 0 || n_fin > n_active_) throw RuntimeError("CUDA executor: the compaction returned " + std::to_string(n_fin));
+    // Running slots come after the finished ones (in reverse order): they become the active list.
+    const long running = n_active_ - n_fin;
+    if (running > 0)
+      FS_CUDA_CHECK(cudaMemcpyAsync(d_active_.get(), d_parted_.get() + n_fin, size_t(running) * sizeof(long),
+                                    cudaMemcpyDeviceToDevice, stream_));
+    if (n_fin > 0) {
+      std::vector<long> slots(static_cast<size_t>(n_fin));
+      FS_CUDA_CHECK(cudaMemcpyAsync(slots.data(), d_parted_.get(), size_t(n_fin) * sizeof(long), cudaMemcpyDeviceToHost, stream_));
+      FS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+      std::vector<Real> theta, series;
+      std::vector<FlowState> states;
+      gather(slots, d_theta_.get(), sz_.n_theta, theta);
+      gather(slots, d_series_.get(), max_records_ * sz_.n_obs, series);
+      gather(slots, d_state_.get(), 1, states);
+      for (long r = 0; r < n_fin; ++r) {
+        Slot& sl = slots_[size_t(slots[size_t(r)])];
+        const FlowOutcome o = outcome_of(states[size_t(r)]);
+        steps_taken += o.steps - sl.counted;
+        if ((o.status != kFlowOk && o.status != kFlowDiverged) || o.records < 0 || o.records > long(sl.run->schedule.size()))
+          throw RuntimeError("CUDA executor: run " + sl.input.id + " left no outcome");
+        RunResult res = finish_run(*sl.run, sl.input, o, theta.data() + r * sz_.n_theta,
+                                   series.data() + r * max_records_ * sz_.n_obs);
+        done.push_back({sl.key, sl.input.id, std::move(res)});
+        sl.run.reset();
+        free_.push_back(slots[size_t(r)]);
+      }
+    }
+    n_active_ = running;
+    launched_ = false;
   }
-  std::vector<RunResult> results(inputs.size());
-  auto emit = [&](long i, RunResult r) {
-    results[size_t(i)] = std::move(r);
-    if (on_done) on_done(i, results[size_t(i)]);
+
+  void save(std::vector<SavedRun>& out, std::atomic<long>& steps_taken) override {
+    std::vector<long> slots;
+    for (long s = 0; s < S_; ++s)
+      if (slots_[size_t(s)].run) slots.push_back(s);
+    if (!slots.empty()) {
+      std::vector<Real> theta, opt, series;
+      std::vector<FlowState> states;
+      gather(slots, d_theta_.get(), sz_.n_theta, theta);
+      gather(slots, d_opt_.get(), n_opt_, opt);
+      gather(slots, d_series_.get(), max_records_ * sz_.n_obs, series);
+      gather(slots, d_state_.get(), 1, states);
+      for (size_t r = 0; r < slots.size(); ++r) {
+        Slot& sl = slots_[size_t(slots[r])];
+        steps_taken += states[r].step - sl.counted;
+        sl.counted = states[r].step;
+        out.push_back({sl.key, sl.input.id,
+                       encode_checkpoint(states[r], theta.data() + r * size_t(sz_.n_theta), sz_.n_theta,
+                                         opt.data() + r * size_t(n_opt_), n_opt_,
+                                         series.data() + r * size_t(max_records_ * sz_.n_obs), sz_.n_obs)});
+      }
+    }
+    for (const auto& w : waiting_)
+      if (!w.checkpoint.empty()) out.push_back({w.key, w.input.id, w.checkpoint});
+  }
+
+ private:
+  struct Slot {
+    long key = 0;
+    long counted = 0;  // the step up to which its steps are counted
+    RunInput input;
+    std::unique_ptr<HostRun<Model, Real>> run;
   };
-  for (const auto& key : order) {
-    const auto& all = groups[key];
-    const bool fp64 = inputs[size_t(all[0])].params.choice("precision") == "fp64";
-    // Memory per run: initial and final parameters, data and series; keep a launch under a quarter
-    // of the device's memory.
-    const auto cfg = Model::configure(inputs[size_t(all[0])].params);
-    const Sizes sz = Model::sizes(cfg);
-    const size_t word = fp64 ? 8 : 4;
-    size_t n_rec = 0;  // the most records of any run in the group (steps differ where lr and flow_time do)
-    for (long i : all) n_rec = std::max(n_rec, record_schedule(train_config(inputs[size_t(i)].params, 0, entry.info)).size());
-    const size_t per_run = (size_t(sz.n_theta + sz.n_fixed + sz.n_rdata) + n_rec * size_t(sz.n_obs)) * word +
-                           n_rec * 8 + size_t(sz.n_idata) * 4 + 256;
-    long chunk = std::max(1L, long(dev.global_mem / 4 / per_run));
-    if (opt.max_runs_per_launch > 0) chunk = std::min(chunk, opt.max_runs_per_launch);
-    for (size_t start = 0; start < all.size(); start += size_t(chunk)) {
-      std::vector<long> idx(all.begin() + long(start), all.begin() + long(std::min(all.size(), start + size_t(chunk))));
-      if (fp64)
-        launch_group<Model, double>(entry.info, inputs, idx, opt, dev, emit);
-      else
-        launch_group<Model, float>(entry.info, inputs, idx, opt, dev, emit);
+
+  // Rows of the given slots, packed, copied to the host.
+  template <typename T>
+  void gather(const std::vector<long>& slots, const T* d_src, long width, std::vector<T>& out) {
+    const long n = long(slots.size());
+    out.resize(size_t(n * width));
+    if (n * width == 0) return;
+    DeviceBuffer<long> d_slots(slots.size());
+    FS_CUDA_CHECK(cudaMemcpyAsync(d_slots.get(), slots.data(), slots.size() * sizeof(long), cudaMemcpyHostToDevice, stream_));
+    T* d_dst = reinterpret_cast<T*>(d_stage_.get());
+    kernel_gather_rows<T><<<copy_blocks(n * width), kCopyThreads, 0, stream_>>>(d_dst, d_src, d_slots.get(), n, width);
+    FS_CUDA_CHECK(cudaGetLastError());
+    FS_CUDA_CHECK(cudaMemcpyAsync(out.data(), d_dst, out.size() * sizeof(T), cudaMemcpyDeviceToHost, stream_));
+    FS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+
+  // Packed rows into the given slots.
+  template <typename T>
+  void scatter(const std::vector<T>& rows, T* d_dst, const long* d_slots, long n, long width) {
+    if (n * width == 0) return;
+    T* d_src = reinterpret_cast<T*>(d_stage_.get());
+    FS_CUDA_CHECK(cudaMemcpyAsync(d_src, rows.data(), size_t(n * width) * sizeof(T), cudaMemcpyHostToDevice, stream_));
+    kernel_scatter_rows<T><<<copy_blocks(n * width), kCopyThreads, 0, stream_>>>(d_dst, d_src, d_slots, n, width);
+    FS_CUDA_CHECK(cudaGetLastError());
+    // The staging area is reused by the next array: the host buffer must also outlive the copy.
+    FS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+
+  // Moves the waiting runs into free slots and appends them to the active list.
+  void place() {
+    const long n = std::min<long>(long(waiting_.size()), long(free_.size()));
+    if (n == 0) return;
+    std::vector<long> slots(static_cast<size_t>(n));
+    std::vector<Config> cfg;
+    std::vector<FlowConfig> fc;
+    std::vector<int> idata;
+    std::vector<Real> rdata, theta, fixed, opt, series;
+    std::vector<long> schedule, n_records;
+    std::vector<FlowState> state;
+    const Real nan = std::numeric_limits<Real>::quiet_NaN();
+    for (long r = 0; r < n; ++r) {
+      Prepared<Model, Real>& p = waiting_.front();
+      const long s = free_.back();
+      free_.pop_back();
+      slots[size_t(r)] = s;
+      HostRun<Model, Real>& run = *p.run;
+      cfg.push_back(run.cfg);
+      fc.push_back(run.fc);
+      idata.insert(idata.end(), run.idata.begin(), run.idata.end());
+      rdata.insert(rdata.end(), run.rdata.begin(), run.rdata.end());
+      theta.insert(theta.end(), run.theta.begin(), run.theta.end());
+      fixed.insert(fixed.end(), run.fixed.begin(), run.fixed.end());
+      opt.insert(opt.end(), run.opt_state.begin(), run.opt_state.end());
+      const size_t done_words = size_t(p.state.next_record * sz_.n_obs);
+      series.insert(series.end(), run.series.begin(), run.series.begin() + long(done_words));
+      series.resize(series.size() + size_t(max_records_ * sz_.n_obs) - done_words, nan);
+      schedule.insert(schedule.end(), run.schedule.begin(), run.schedule.end());
+      schedule.resize(size_t((r + 1) * max_records_), -1);
+      n_records.push_back(long(run.schedule.size()));
+      state.push_back(p.state);
+      Slot& sl = slots_[size_t(s)];
+      sl.key = p.key;
+      sl.counted = p.state.step;
+      sl.input = std::move(p.input);
+      sl.run = std::move(p.run);
+      waiting_.pop_front();
+    }
+    DeviceBuffer<long> d_slots(static_cast<size_t>(n));
+    FS_CUDA_CHECK(cudaMemcpyAsync(d_slots.get(), slots.data(), size_t(n) * sizeof(long), cudaMemcpyHostToDevice, stream_));
+    scatter(cfg, d_cfg_.get(), d_slots.get(), n, 1);
+    scatter(fc, d_fc_.get(), d_slots.get(), n, 1);
+    scatter(idata, d_idata_.get(), d_slots.get(), n, sz_.n_idata);
+    scatter(rdata, d_rdata_.get(), d_slots.get(), n, sz_.n_rdata);
+    scatter(theta, d_theta_.get(), d_slots.get(), n, sz_.n_theta);
+    scatter(fixed, d_fixed_.get(), d_slots.get(), n, sz_.n_fixed);
+    scatter(opt, d_opt_.get(), d_slots.get(), n, n_opt_);
+    scatter(series, d_series_.get(), d_slots.get(), n, max_records_ * sz_.n_obs);
+    scatter(schedule, d_schedule_.get(), d_slots.get(), n, max_records_);
+    scatter(n_records, d_n_records_.get(), d_slots.get(), n, 1);
+    scatter(state, d_state_.get(), d_slots.get(), n, 1);
+    FS_CUDA_CHECK(cudaMemcpyAsync(d_active_.get() + n_active_, slots.data(), size_t(n) * sizeof(long),
+                                  cudaMemcpyHostToDevice, stream_));
+    FS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    n_active_ += n;
+  }
+
+  Sizes sz_;
+  int opt_words_;
+  long n_opt_, max_records_, S_;
+  long budget_;
+  bool fixed_budget_;
+  int threads_;
+  bool use_smem_ = false;
+  size_t dyn_smem_ = 0;
+  long max_blocks_ = 1;
+  Stream stream_;
+  Event start_, stop_;
+  DeviceBuffer<Config> d_cfg_;          // (S)
+  DeviceBuffer<FlowConfig> d_fc_;       // (S)
+  DeviceBuffer<int> d_idata_;           // (S, n_idata)
+  DeviceBuffer<Real> d_rdata_;          // (S, n_rdata)
+  DeviceBuffer<Real> d_theta_;          // (S, n_theta)
+  DeviceBuffer<Real> d_fixed_;          // (S, n_fixed)
+  DeviceBuffer<Real> d_opt_;            // (S, n_theta * opt_words)
+  DeviceBuffer<Real> d_series_;         // (S, max_records, n_obs)
+  DeviceBuffer<long> d_schedule_;       // (S, max_records)
+  DeviceBuffer<long> d_n_records_;      // (S)
+  DeviceBuffer<FlowState> d_state_;     // (S)
+  DeviceBuffer<long> d_active_;         // (S): slots in flight, the first n_active_ valid
+  DeviceBuffer<long> d_parted_;         // (S): the active list split, finished first
+  DeviceBuffer<char> d_flags_;          // (S)
+  DeviceBuffer<int> d_n_finished_;      // (1)
+  DeviceBuffer<unsigned long long> d_next_;  // (1): the slice's work counter
+  DeviceBuffer<Real> d_work_;           // (blocks, workspace words) without shared memory
+  DeviceBuffer<unsigned char> d_cub_;   // CUB's temporary storage
+  DeviceBuffer<unsigned char> d_stage_; // rows moving in or out
+  std::vector<Slot> slots_;
+  std::vector<long> free_;
+  std::deque<Prepared<Model, Real>> waiting_;
+  long n_active_ = 0;
+  bool launched_ = false;
+  double target_s_ = 0.2;
+};
+
+template <typename Model>
+class CudaExecutor final : public Executor {
+ public:
+  CudaExecutor(const ModelEntry& entry, const CudaOptions& opt) : info_(entry.info), opt_(opt) {
+    dev_ = cuda_probe(opt.device);
+    if (!dev_.available) throw RuntimeError("--backend cuda: " + dev_.reason);
+    FS_CUDA_CHECK(cudaSetDevice(opt.device));
+  }
+
+  bool advance(double seconds, RunSource& source, std::vector<FinishedRun>& done) override {
+    const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+    const double target = std::min(seconds, 0.25);
+    for (;;) {
+      if (prefetch_ == 0) prefetch_ = std::max(1L, dev_.sm_count * 4L);
+      if (!source_empty_ && in_flight() == 0 && waiting() == 0) prepare(source, prefetch_);
+      if (in_flight() == 0 && waiting() == 0) return false;
+      for (auto& [k, b] : batches_) b->launch(target);
+      // While the kernels run, the host draws the runs that will fill the slots freed by this slice.
+      if (!source_empty_) prepare(source, prefetch_);
+      const long before = long(done.size());
+      for (auto& [k, b] : batches_) b->harvest(done, steps_taken);
+      prefetch_ = std::max(prefetch_, long(done.size()) - before);
+      if (Clock::now() >= deadline || (stop && *stop)) break;
+    }
+    return in_flight() > 0 || waiting() > 0 || !source_empty_;
+  }
+
+  void save(std::vector<SavedRun>& out) override {
+    for (auto& [k, b] : batches_) b->save(out, steps_taken);
+  }
+
+  long in_flight() const override {
+    long n = 0;
+    for (const auto& [k, b] : batches_) n += b->occupied();
+    return n;
+  }
+
+ private:
+  long waiting() const {
+    long n = 0;
+    for (const auto& [k, b] : batches_) n += b->waiting();
+    return n;
+  }
+
+  // Draws up to `n` runs from the source onto the host and queues each on its batch; stops early when a
+  // run's batch has no room, so the host never holds more than a slice's worth of runs.
+  void prepare(RunSource& source, long n) {
+    for (long k = 0; k < n; ++k) {
+      PendingRun p;
+      if (!source.next(p)) {
+        source_empty_ = true;
+        return;
+      }
+      const bool room = p.input.params.choice("precision") == "fp64" ? queue<double>(std::move(p)) : queue<float>(std::move(p));
+      if (!room) return;
     }
   }
-  return results;
-}
+
+  template <typename Real>
+  bool queue(PendingRun&& p) {
+    Prepared<Model, Real> pr;
+    pr.key = p.key;
+    pr.run = std::make_unique<HostRun<Model, Real>>(p.input, info_);
+    HostRun<Model, Real>& run = *pr.run;
+    run.opt_state.assign(size_t(run.sz.n_theta) * size_t(opt_state_per_param(run.fc.opt.kind)), Real(0));
+    run.series.assign(run.schedule.size() * size_t(run.sz.n_obs), Real(0));
+    if (!p.checkpoint.empty())
+      pr.state = decode_checkpoint(p.checkpoint, run.theta.data(), run.sz.n_theta, run.opt_state.data(),
+                                   long(run.opt_state.size()), run.series.data(), long(run.schedule.size()), run.sz.n_obs);
+    pr.checkpoint = std::move(p.checkpoint);
+    pr.input = std::move(p.input);
+    // Runs of one shape share a batch; record capacity grows in powers of two so lengths can differ.
+    const Sizes& sz = run.sz;
+    long cap = 1;
+    while (cap < long(run.schedule.size())) cap *= 2;
+    const int opt_words = opt_state_per_param(run.fc.opt.kind);
+    const std::string key = std::to_string(sz.n_theta) + "/" + std::to_string(sz.n_fixed) + "/" +
+                            std::to_string(sz.n_idata) + "/" + std::to_string(sz.n_rdata) + "/" +
+                            std::to_string(sz.n_scratch) + "/" + std::to_string(sz.n_obs) + "/" +
+                            std::to_string(opt_words) + "/" + std::to_string(sizeof(Real)) + "/" + std::to_string(cap);
+    auto it = batches_.find(key);
+    if (it == batches_.end()) it = batches_.emplace(key, open_batch<Real>(sz, opt_words, cap)).first;
+    auto* b = static_cast<Batch<Model, Real>*>(it->second.get());
+    const bool room = b->free_slots() > 1;
+    b->enqueue(std::move(pr));
+    return room;
+  }
+
+  // A batch as large as the device allows: twice the resident blocks (so a freed block always finds a
+  // run), within half the free memory; halved until the allocation succeeds.
+  template <typename Real>
+  std::unique_ptr<BatchBase> open_batch(const Sizes& sz, int opt_words, long max_records) {
+    size_t free_b = 0, total_b = 0;
+    FS_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+    const size_t per_slot = (size_t(sz.n_theta) * size_t(1 + opt_words) + size_t(sz.n_fixed + sz.n_rdata) +
+                             size_t(max_records * sz.n_obs)) * sizeof(Real) * 2 +
+                            size_t(max_records) * sizeof(long) * 2 + size_t(sz.n_idata) * sizeof(int) * 2 + 512;
+    long slots = opt_.max_slots > 0 ? opt_.max_slots : std::max(1L, 2L * 32L * dev_.sm_count);
+    slots = std::min<long>(slots, long(free_b / 2 / per_slot));
+    for (; slots >= 1; slots /= 2) {
+      try {
+        return std::make_unique<Batch<Model, Real>>(sz, opt_words, max_records, slots, opt_, dev_);
+      } catch (const RuntimeError& e) {
+        cudaGetLastError();  // an out-of-memory error is not sticky: try with half the slots
+        if (std::string(e.what()).find("out of memory") == std::string::npos) throw;
+      }
+    }
+    throw RuntimeError("CUDA executor: not enough device memory for one run of this shape (" +
+                       std::to_string(per_slot) + " bytes)");
+  }
+
+  const ModelInfo& info_;
+  CudaOptions opt_;
+  CudaDeviceInfo dev_;
+  std::map<std::string, std::unique_ptr<BatchBase>> batches_;
+  bool source_empty_ = false;
+  long prefetch_ = 0;
+};
 
 }  // namespace
 
-std::vector<RunResult> execute_cuda(const ModelEntry& entry, const std::vector<RunInput>& inputs,
-                                    const CudaOptions& opt, const OnDone& on_done) {
+std::unique_ptr<Executor> make_cuda_executor(const ModelEntry& entry, const CudaOptions& opt) {
 #define FS_DISPATCH(M) \
-  if (entry.info.name == M::kName) return execute_model<M>(entry, inputs, opt, on_done);
+  if (entry.info.name == M::kName) return std::make_unique<CudaExecutor<M>>(entry, opt);
   FLOWSWEEP_MODELS(FS_DISPATCH)
 #undef FS_DISPATCH
   throw RuntimeError("CUDA executor: no kernels for model " + entry.info.name);
+}
+
+std::vector<RunResult> execute_cuda(const ModelEntry& entry, const std::vector<RunInput>& inputs,
+                                    const CudaOptions& opt, const std::function<void(long, const RunResult&)>& on_done) {
+  auto ex = make_cuda_executor(entry, opt);
+  return execute_all(*ex, inputs, on_done);
 }
 
 }  // namespace fs

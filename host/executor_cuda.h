@@ -24,8 +24,8 @@ struct CudaDeviceInfo {
 
 struct CudaOptions {
   int device = 0;
-  long max_slots = 0;            // resident runs at once (0: fill the device)
-  long max_runs_per_launch = 0;  // runs handed to one kernel launch (0: as many as memory allows)
+  long max_slots = 0;            // runs resident at once per shape (0: as many as fill the device)
+  long max_steps_per_slice = 0;  // steps of a run per slice launch (0: sized from the measured rate)
   int threads_per_block = 128;
   bool force_global = false;     // keep state in global memory even when it fits in shared memory
 };

@@ -349,6 +349,7 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
                     {"advance_s", train_s},
                     {"journal_s", journal_s},
                     {"run_steps", run_steps},
+                    {"steps_taken", long(ex->steps_taken)},
                     {"run_steps_per_s", loop_s > 0 ? run_steps / loop_s : 0.0},
                     {"resumed_runs", resumed},
                     {"resumed_flows", n_resumed_flows}};

@@ -1,10 +1,13 @@
-// The batch kernel: every step of a batch of runs in one launch.
+// The batch kernels: a slice of steps of every run in flight, and the row copies that move runs in and
+// out of their slots.
 //
-// Work to threads: one thread block is one run's team. Blocks are persistent: each takes the next run
-// from an atomic work queue, trains it to its last step (or its divergence), writes its outcome and takes
-// another, so runs that finish early free their slot at once. A run's parameters, gradient, optimiser
-// state, workspace and data live in shared memory when they fit (use_smem) and otherwise in a per-slot
-// region of global memory that stays hot in L2. Only recorded series and final parameters leave the chip.
+// Work to threads: one thread block is one run's team. Runs live in slots: fixed-size rows of device
+// memory that hold a run's data, parameters, optimiser state, records and flow state across slices.
+// A slice launch hands each block the next slot of the active list (an atomic counter), advances that
+// run by up to `budget` steps, writes its state back and takes another, so short runs free their block
+// at once. A run's parameters, optimiser state, data and workspace are copied into shared memory for
+// the slice when they fit (use_smem) and otherwise worked on in place, with a per-block workspace in
+// global memory that stays hot in L2. Only finished runs' records and parameters leave the chip.
 #pragma once
 
 #include "kernels/cuda/team_cuda.cuh"
@@ -12,97 +15,131 @@
 
 namespace fs {
 
-// Everything one launch needs; buffers are laid out run after run (or slot after slot).
+// Everything one slice launch needs; slot arrays are laid out slot after slot.
 template <typename Model, typename Real>
-struct FlowBatch {
-  long n_runs;
+struct SliceBatch {
   Sizes sz;
   int n_obs;
   int opt_words;  // optimiser state words per parameter
   bool use_smem;
-  const typename Model::Config* cfg;  // (R)
-  const FlowConfig* fc;               // (R)
-  const int* idata;                   // (R, n_idata)
-  const Real* rdata;                  // (R, n_rdata)
-  Real* theta;                        // (R, n_theta): initial in, final out
-  const Real* fixed;                  // (R, n_fixed)
-  Real* series;                       // concatenated (records_r, n_obs) per run
-  const long* series_offset;          // (R)
-  const long* schedule;               // concatenated recording steps per run
-  const long* schedule_offset;        // (R)
-  const long* n_records;              // (R)
-  FlowOutcome* outcome;               // (R)
-  Real* workspace;                    // (slots, workspace_words) when !use_smem
+  const typename Model::Config* cfg;  // (S)
+  const FlowConfig* fc;               // (S)
+  const int* idata;                   // (S, n_idata)
+  const Real* rdata;                  // (S, n_rdata)
+  Real* theta;                        // (S, n_theta)
+  const Real* fixed;                  // (S, n_fixed)
+  Real* opt_state;                    // (S, n_theta * opt_words)
+  Real* series;                       // (S, max_records, n_obs)
+  const long* schedule;               // (S, max_records): recording steps
+  const long* n_records;              // (S)
+  long max_records;
+  FlowState* state;                   // (S)
+  const long* active;                 // (n_active): the slots to advance
+  long n_active;
+  long budget;                        // steps per run in this slice
+  Real* workspace;                    // (blocks, workspace_words) when !use_smem
   long workspace_words;
-  unsigned long long* next_run;       // the work queue
+  unsigned long long* next;           // the work counter, zero at launch
 };
 
-// Words of per-run workspace: gradient, scratch, optimiser state, observables.
-FS_HD inline long flow_workspace_words(const Sizes& sz, int opt_words) {
-  return sz.n_theta * (1 + opt_words) + sz.n_scratch + sz.n_obs;
-}
+// Words of per-block workspace: gradient, scratch, observables.
+FS_HD inline long flow_workspace_words(const Sizes& sz) { return sz.n_theta + sz.n_scratch + sz.n_obs; }
 
-// Bytes of shared memory for one run held entirely on chip.
+// Bytes of dynamic shared memory for one run held entirely on chip.
 template <typename Real>
 inline size_t flow_smem_bytes(const Sizes& sz, int opt_words) {
-  const size_t reals = size_t(sz.n_theta) + size_t(sz.n_fixed) + size_t(sz.n_rdata) +
-                       size_t(flow_workspace_words(sz, opt_words));
+  const size_t reals = size_t(sz.n_theta) * size_t(1 + opt_words) + size_t(sz.n_fixed) + size_t(sz.n_rdata) +
+                       size_t(flow_workspace_words(sz));
   return reals * sizeof(Real) + size_t(sz.n_idata) * sizeof(int) + 16;
 }
 
 template <typename Model, typename Real>
-__global__ void kernel_flow(FlowBatch<Model, Real> b) {
+__global__ void kernel_flow_slice(SliceBatch<Model, Real> b) {
   extern __shared__ __align__(16) unsigned char smem[];
-  __shared__ long s_run;
+  __shared__ long s_k;
   const BlockTeam team;
   const Sizes& sz = b.sz;
+  const long n_opt = sz.n_theta * b.opt_words;
   for (;;) {
-    if (team.leader()) s_run = long(atomicAdd(b.next_run, 1ull));
+    if (team.leader()) s_k = long(atomicAdd(b.next, 1ull));
     team.sync();
-    const long run = s_run;
-    if (run >= b.n_runs) return;
-    const typename Model::Config cfg = b.cfg[run];
-    const FlowConfig fc = b.fc[run];
-    Real* theta_g = b.theta + run * sz.n_theta;
-    const Real* fixed_g = b.fixed + run * sz.n_fixed;
-    const Real* rdata_g = b.rdata + run * sz.n_rdata;
-    const int* idata_g = b.idata + run * sz.n_idata;
+    const long k = s_k;
+    if (k >= b.n_active) return;
+    const long slot = b.active[k];
+    const typename Model::Config cfg = b.cfg[slot];
+    const FlowConfig fc = b.fc[slot];
+    Real* theta_g = b.theta + slot * sz.n_theta;
+    Real* opt_g = b.opt_state + slot * n_opt;
+    const Real* fixed_g = b.fixed + slot * sz.n_fixed;
+    const Real* rdata_g = b.rdata + slot * sz.n_rdata;
+    const int* idata_g = b.idata + slot * sz.n_idata;
 
     FlowBuffers<Real> fb;
     Real* work;
     if (b.use_smem) {
-      Real* p = reinterpret_cast<Real*>(smem);
-      Real* theta = p;
-      Real* fixed = theta + sz.n_theta;
+      Real* theta = reinterpret_cast<Real*>(smem);
+      Real* opt = theta + sz.n_theta;
+      Real* fixed = opt + n_opt;
       Real* rdata = fixed + sz.n_fixed;
       work = rdata + sz.n_rdata;
-      int* idata = reinterpret_cast<int*>(work + flow_workspace_words(sz, b.opt_words));
+      int* idata = reinterpret_cast<int*>(work + flow_workspace_words(sz));
       for (long i = team.rank(); i < sz.n_theta; i += team.size()) theta[i] = theta_g[i];
+      for (long i = team.rank(); i < n_opt; i += team.size()) opt[i] = opt_g[i];
       for (long i = team.rank(); i < sz.n_fixed; i += team.size()) fixed[i] = fixed_g[i];
       for (long i = team.rank(); i < sz.n_rdata; i += team.size()) rdata[i] = rdata_g[i];
       for (long i = team.rank(); i < sz.n_idata; i += team.size()) idata[i] = idata_g[i];
-      fb.theta = theta, fb.fixed = fixed, fb.rdata = rdata, fb.idata = idata;
+      fb.theta = theta, fb.opt_state = opt, fb.fixed = fixed, fb.rdata = rdata, fb.idata = idata;
     } else {
       work = b.workspace + long(blockIdx.x) * b.workspace_words;
-      fb.theta = theta_g, fb.fixed = fixed_g, fb.rdata = rdata_g, fb.idata = idata_g;
+      fb.theta = theta_g, fb.opt_state = opt_g, fb.fixed = fixed_g, fb.rdata = rdata_g, fb.idata = idata_g;
     }
     fb.grad = work;
-    fb.opt_state = fb.grad + sz.n_theta;
-    fb.scratch = fb.opt_state + sz.n_theta * b.opt_words;
+    fb.scratch = fb.grad + sz.n_theta;
     fb.obs = fb.scratch + sz.n_scratch;
-    fb.series = b.series + b.series_offset[run];
-    fb.record_steps = b.schedule + b.schedule_offset[run];
-    fb.n_records = b.n_records[run];
-    for (long i = team.rank(); i < sz.n_theta * b.opt_words; i += team.size()) fb.opt_state[i] = Real(0);
+    fb.series = b.series + slot * b.max_records * b.n_obs;
+    fb.record_steps = b.schedule + slot * b.max_records;
+    fb.n_records = b.n_records[slot];
     team.sync();
 
-    const FlowOutcome out = run_flow_steps<Model, Real>(team, cfg, fc, fb, b.n_obs);
+    // Every member keeps its own copy of the state and takes the same branches: the loss is the team's.
+    FlowState st = b.state[slot];
+    const long limit = st.step + b.budget < fc.steps + 1 ? st.step + b.budget : fc.steps + 1;
+    advance_flow<Model, Real>(team, cfg, fc, fb, b.n_obs, st, limit);
 
-    if (b.use_smem)
+    if (b.use_smem) {
       for (long i = team.rank(); i < sz.n_theta; i += team.size()) theta_g[i] = fb.theta[i];
-    if (team.leader()) b.outcome[run] = out;
-    team.sync();  // s_run and shared buffers are reused by the next run
+      for (long i = team.rank(); i < n_opt; i += team.size()) opt_g[i] = fb.opt_state[i];
+    }
+    if (team.leader()) b.state[slot] = st;
+    team.sync();  // s_k and shared buffers are reused by the next run
   }
+}
+
+// dst[slots[r]] = src[r] for rows of `width` elements: runs moved into their slots.
+template <typename T>
+__global__ void kernel_scatter_rows(T* dst, const T* src, const long* slots, long n, long width) {
+  const long total = n * width;
+  for (long i = long(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += long(gridDim.x) * blockDim.x) {
+    const long r = i / width, j = i - r * width;
+    dst[slots[r] * width + j] = src[i];
+  }
+}
+
+// dst[r] = src[slots[r]]: runs copied out of their slots, packed.
+template <typename T>
+__global__ void kernel_gather_rows(T* dst, const T* src, const long* slots, long n, long width) {
+  const long total = n * width;
+  for (long i = long(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += long(gridDim.x) * blockDim.x) {
+    const long r = i / width, j = i - r * width;
+    dst[i] = src[slots[r] * width + j];
+  }
+}
+
+// flags[k] = 1 when the run in slot active[k] has finished: the input of the device-side compaction.
+template <typename State>
+__global__ void kernel_finished_flags(const State* state, const long* active, long n, char* flags) {
+  for (long k = long(blockIdx.x) * blockDim.x + threadIdx.x; k < n; k += long(gridDim.x) * blockDim.x)
+    flags[k] = state[active[k]].status != kFlowRunning;
 }
 
 }  // namespace fs

@@ -10,6 +10,7 @@
 #include "host/executor_cpu.h"
 #include "host/executor_cuda.h"
 #include "host/grid.h"
+#include "../unit/restart_check.h"
 
 namespace {
 
@@ -149,7 +150,7 @@ TEST_CASE("cuda: more runs than slots and launches gives the CPU's results, dive
   auto cpu = fs::execute_cpu(entry, in, 4);
   fs::CudaOptions opt;
   opt.max_slots = 3;
-  opt.max_runs_per_launch = 7;
+  opt.max_steps_per_slice = 7;
   long done = 0;
   auto gpu = fs::execute_cuda(entry, in, opt, [&](long, const fs::RunResult&) { ++done; });
   CHECK(done == long(in.size()));
@@ -175,6 +176,50 @@ TEST_CASE("cuda: runs of different lengths and schedules share a launch (flow_ti
     INFO("run " << i << " lr " << in[i].params.real("lr"));
     CHECK(gpu[i].steps == long(std::lround(1.0 / in[i].params.real("lr"))));
     check_fp64_agrees(cpu[i], gpu[i]);
+  }
+}
+
+TEST_CASE("cuda: runs stopped mid-launch, saved and restored on a fresh executor go on bit for bit", "[gpu]") {
+  for (const auto& entry : fs::models()) {
+    for (const char* precision : {"fp64", "fp32"}) {
+      auto in = random_sweep(entry.info.name, 3, precision, 12);
+      for (auto& r : in) r.id = std::to_string(&r - in.data());
+      fs::CudaOptions opt;
+      opt.max_slots = 5;             // more runs than slots: some wait, some are never started
+      opt.max_steps_per_slice = 23;  // slices end mid-run
+      const auto whole = fs::execute_cuda(entry, in, opt);
+      auto cut = fs::test::run_with_restart([&] { return fs::make_cuda_executor(entry, opt); }, in, 2, 1e-6);
+      INFO(entry.info.name << " " << precision << ": " << cut.saved.size() << " runs saved in flight");
+      CHECK(!cut.saved.empty());
+      for (size_t i = 0; i < in.size(); ++i) {
+        INFO("run " << i);
+        fs::test::require_identical(whole[i], cut.results[i]);
+      }
+    }
+  }
+}
+
+TEST_CASE("cuda: a run checkpointed on the CPU goes on on the GPU and agrees with the CPU to 1e-9", "[gpu]") {
+  for (const auto& entry : fs::models()) {
+    auto in = random_sweep(entry.info.name, 4, "fp64", 8);
+    for (auto& r : in) r.id = std::to_string(&r - in.data());
+    const auto cpu = fs::execute_cpu(entry, in, 2);
+    std::vector<fs::PendingRun> rest;
+    for (size_t i = 0; i < in.size(); ++i) {
+      auto run = entry.start(in[i]);
+      run->advance(37);
+      rest.push_back({long(i), in[i], run->save()});
+    }
+    fs::test::ListSource source(rest);
+    auto ex = fs::make_cuda_executor(entry, fs::CudaOptions{});
+    std::vector<fs::FinishedRun> done;
+    while (ex->advance(1.0, source, done)) {
+    }
+    REQUIRE(done.size() == in.size());
+    for (const auto& d : done) {
+      INFO(entry.info.name << " run " << d.key);
+      check_fp64_agrees(cpu[size_t(d.key)], d.result);
+    }
   }
 }
 

@@ -1,0 +1,167 @@
+// Sliced execution on the CPU: a flow cut into slices, saved and restored into a fresh run, takes the
+// same steps as an uncut one, for every model and optimiser; checkpoints of another shape are refused;
+// the journal's records read back exactly and a damaged record is found.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+#include "host/executor_cpu.h"
+#include "host/grid.h"
+#include "host/journal.h"
+#include "restart_check.h"
+
+namespace {
+
+// A small sweep of every model, each with a minibatch, momentum or Adam somewhere.
+std::vector<std::pair<std::string, std::vector<std::string>>> small_sweeps() {
+  return {
+      {"cooccurrence", {"d=10", "m=8", "m1=12", "steps=240", "record_every=7", "optimizer=momentum", "grid.seed=[0,1,2]"}},
+      {"scan_snap", {"mode=minibatch", "T=16", "batch=8", "num_common=3", "init=uniform", "steps=200", "record_every=9",
+                     "lr=0.1", "grid.seed=[0,1,2]"}},
+      {"joma_toy", {"K=8", "steps=300", "record=log", "records=20", "grid.seed=[0,1,2]"}},
+      {"joma", {"C=4", "n_distinct=3", "n_common=2", "hidden=6", "phi=silu", "optimizer=adam", "lr=0.01", "steps=200",
+                "record_every=11", "grid.seed=[0,1,2]"}},
+      {"value_softmax", {"d=4", "n=4", "N=6", "steps=300", "record=log", "records=25", "grid.seed=[0,1,2]"}},
+      {"pathcond", {"depth=2", "width=6", "points=30", "rescale=pathcond", "steps=200", "record_every=13",
+                    "grid.seed=[0,1,2]"}},
+  };
+}
+
+std::vector<fs::RunInput> inputs_of(const std::string& model, const std::vector<std::string>& sets) {
+  auto spec = fs::parse_spec("model = \"" + model + "\"\n", "t.toml", sets);
+  auto in = fs::grid_inputs(spec);
+  for (auto& r : in) r.id = fs::run_id(spec.model, spec.sweep_seed, r.params);
+  return in;
+}
+
+}  // namespace
+
+TEST_CASE("a flow stopped, saved and restored into a fresh run goes on bit for bit (every model)", "[slices]") {
+  for (const auto& [model, sets] : small_sweeps()) {
+    for (const char* precision : {"precision=fp64", "precision=fp32"}) {
+      INFO(model << " " << precision);
+      auto s = sets;
+      s.push_back(precision);
+      const auto in = inputs_of(model, s);
+      const auto& entry = *fs::find_model(model);
+      const auto whole = fs::execute_cpu(entry, in, 1);
+      // Chunks start at one step and double: a few zero-length slices leave runs a few steps in.
+      auto cut = fs::test::run_with_restart([&] { return fs::make_cpu_executor(entry, 2); }, in, 4, 0.0);
+      REQUIRE(cut.saved.size() == 2);
+      for (size_t i = 0; i < in.size(); ++i) fs::test::require_identical(whole[i], cut.results[i]);
+    }
+  }
+}
+
+TEST_CASE("a run advanced one step at a time equals one advanced in a single call", "[slices]") {
+  const auto in = inputs_of("cooccurrence", {"d=8", "m=4", "m1=6", "steps=57", "record_every=5", "optimizer=adam"});
+  const auto& entry = *fs::find_model("cooccurrence");
+  auto a = entry.start(in[0]);
+  long calls = 0;
+  while (!a->advance(1)) ++calls;
+  CHECK(calls == 57);
+  auto b = entry.start(in[0]);
+  CHECK(b->advance(1000));
+  fs::test::require_identical(a->finish(), b->finish());
+}
+
+TEST_CASE("a checkpoint is refused by a run of another shape or precision", "[slices]") {
+  const auto& entry = *fs::find_model("cooccurrence");
+  const auto small = inputs_of("cooccurrence", {"d=8", "m=4", "m1=6", "steps=50"});
+  const auto wider = inputs_of("cooccurrence", {"d=8", "m=5", "m1=6", "steps=50"});
+  const auto fp32 = inputs_of("cooccurrence", {"d=8", "m=4", "m1=6", "steps=50", "precision=fp32"});
+  auto a = entry.start(small[0]);
+  a->advance(10);
+  const std::string cp = a->save();
+  auto b = entry.start(wider[0]);
+  CHECK_THROWS_WITH(b->restore(cp), Catch::Matchers::Contains("checkpoint does not fit"));
+  auto c = entry.start(fp32[0]);
+  CHECK_THROWS_WITH(c->restore(cp), Catch::Matchers::Contains("precision"));
+  CHECK_THROWS(entry.start(small[0])->restore(cp.substr(0, cp.size() - 3)));
+  auto d = entry.start(small[0]);
+  d->restore(cp);
+  CHECK(d->step() == 10);
+}
+
+TEST_CASE("journal: records read back exactly; a flipped byte and a torn tail are found", "[slices][journal]") {
+  const auto& entry = *fs::find_model("value_softmax");
+  const auto in = inputs_of("value_softmax", {"d=3", "n=3", "N=4", "steps=40", "record_every=8", "grid.seed=[0,1,2,3]"});
+  const auto res = fs::execute_cpu(entry, in, 2);
+  const std::string dir = std::filesystem::temp_directory_path() / ("fs-journal-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  {
+    fs::JournalWriter w(dir, "0123456789abcdef");
+    for (size_t i = 0; i < in.size(); ++i) w.append_result(long(i) * 3, in[i].id, res[i]);
+    w.sync();
+  }
+  const std::string path = fs::journal_path(dir);
+  auto scan = fs::scan_journal(path, "0123456789abcdef");
+  REQUIRE(scan.problem.empty());
+  REQUIRE(scan.entries.size() == in.size());
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  for (size_t i = 0; i < in.size(); ++i) {
+    CHECK(scan.entries[i].index == long(i) * 3);
+    fs::test::require_identical(res[i], fs::read_result(f, path, scan.entries[i], in[i].id, entry.info));
+    CHECK_THROWS_WITH(fs::read_result(f, path, scan.entries[i], "someone-else", entry.info),
+                      Catch::Matchers::Contains("another run"));
+  }
+  std::fclose(f);
+  CHECK_THROWS_WITH(fs::scan_journal(path, "fedcba9876543210"), Catch::Matchers::Contains("another sweep"));
+
+  // A record of another version of the model (one more final column) is named as such.
+  fs::RunResult other = res[0];
+  other.final_config.push_back(0);
+  CHECK_THROWS_WITH(fs::decode_result(fs::encode_result(in[0].id, other), "x", in[0].id, entry.info),
+                    Catch::Matchers::Contains("another version"));
+
+  std::string bytes;
+  {
+    std::ifstream is(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(is), {});
+  }
+  auto write = [&](const std::string& b) { std::ofstream(path, std::ios::binary | std::ios::trunc) << b; };
+  // A flipped bit in the third record's payload: the first two stand, the scan stops there.
+  std::string flipped = bytes;
+  flipped[size_t(scan.entries[2].offset + scan.entries[2].bytes / 2)] ^= 0x04;
+  write(flipped);
+  auto s2 = fs::scan_journal(path, "0123456789abcdef");
+  CHECK(s2.entries.size() == 2);
+  CHECK_THAT(s2.problem, Catch::Matchers::Contains("checksum"));
+  CHECK(s2.valid_bytes == scan.entries[2].offset - 40);
+  // The file cut inside the last record: a torn tail, the others intact.
+  write(bytes.substr(0, size_t(scan.entries[3].offset + 5)));
+  auto s3 = fs::scan_journal(path, "0123456789abcdef");
+  CHECK(s3.entries.size() == 3);
+  CHECK_THAT(s3.problem, Catch::Matchers::Contains("torn"));
+  // A writer opened at the valid end truncates the tail and appends after it.
+  {
+    fs::JournalWriter w(dir, "0123456789abcdef", s3.valid_bytes);
+    w.append_result(9, in[3].id, res[3]);
+    w.sync();
+  }
+  auto s4 = fs::scan_journal(path, "0123456789abcdef");
+  CHECK(s4.problem.empty());
+  CHECK(s4.entries.size() == 4);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("grid: counted before it is expanded; too large a grid names its axes", "[slices][grid]") {
+  auto spec = fs::parse_spec("model = \"value_softmax\"\n[grid]\nseed = { range = [0, 1000000] }\n"
+                             "d = { range = [2, 50002] }\n", "big.toml");
+  CHECK_THROWS_WITH(fs::Grid(spec), Catch::Matchers::Contains("big.toml") && Catch::Matchers::Contains("seed 1000000") &&
+                                        Catch::Matchers::Contains("d 50000") &&
+                                        Catch::Matchers::Contains("more than the 100000000"));
+  auto ok = fs::parse_spec("model = \"value_softmax\"\n[train]\nsteps = 7\n[grid]\nseed = { range = [0, 1000000] }\n"
+                           "n = [2, 3]\n", "ok.toml");
+  const fs::Grid g(ok);
+  CHECK(g.size() == 2000000);
+  CHECK(g.n_cells() == 2);
+  CHECK(g.total_steps() == 2000000.0 * 7);
+  const auto p = g.point(1234567);
+  CHECK(p.params.integer("seed") == 1234567 / 2);
+  CHECK(p.params.integer("n") == 3);
+  CHECK(g.cell(1234567) == 1);
+}
