@@ -38,7 +38,13 @@ std::string describe_sweep(const Spec& spec) {
   os << spec.path << ": model " << spec.model << ", " << grid.size() << " runs, spec hash " << spec.hash() << "\n";
   for (const auto& a : spec.axes) {
     os << "  axis " << a.name << " (" << a.kind << ", " << a.values.size() << "):";
-    for (const auto& v : a.values) os << " " << v.to_string();
+    for (size_t k = 0; k < a.values.size(); ++k) {
+      if (a.values.size() > 12 && k == 8) {
+        os << " ... " << a.values[a.values.size() - 2].to_string() << " " << a.values.back().to_string();
+        break;
+      }
+      os << " " << a.values[k].to_string();
+    }
     os << "\n";
   }
   if (spec.axes.empty()) os << "  no axes: a single run\n";

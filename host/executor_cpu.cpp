@@ -13,6 +13,7 @@ namespace fs {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+constexpr size_t kMaxFinishedPerSlice = 4096;
 
 RunResult failed_result(const std::string& why) {
   RunResult r;
@@ -73,7 +74,9 @@ class CpuExecutor final : public Executor {
             r = failed_result(e.what());
           }
           slot.run.reset();
-          emit(done, slot, std::move(r));
+          // A slice also ends after a bounded number of finished runs, so the host's memory does not
+          // grow with the rate at which runs finish.
+          if (emit(done, slot, std::move(r)) >= kMaxFinishedPerSlice) return;
           continue;
         }
         if (t1 >= deadline || (stop && *stop)) return;
@@ -105,9 +108,10 @@ class CpuExecutor final : public Executor {
     long chunk = 1;
   };
 
-  void emit(std::vector<FinishedRun>& done, const Slot& slot, RunResult r) {
+  size_t emit(std::vector<FinishedRun>& done, const Slot& slot, RunResult r) {
     std::lock_guard<std::mutex> lock(done_mutex_);
     done.push_back({slot.key, slot.input.id, std::move(r)});
+    return done.size();
   }
 
   const ModelEntry& entry_;

@@ -71,7 +71,8 @@ hid_t write_array(hid_t loc, const std::string& name, const std::vector<hsize_t>
 // dimension, each block a hyperslab.
 class BlockDataset {
  public:
-  BlockDataset(hid_t loc, const std::string& name, hid_t file_type, std::vector<hsize_t> dims)
+  // Chunks of `chunk_rows` runs: a block written whole is whole chunks, each written once.
+  BlockDataset(hid_t loc, const std::string& name, hid_t file_type, std::vector<hsize_t> dims, hsize_t chunk_rows)
       : name_(name), dims_(std::move(dims)) {
     Handle space(H5Screate_simple(int(dims_.size()), dims_.data(), nullptr), H5Sclose, "dataspace of " + name);
     Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "properties of " + name);
@@ -79,9 +80,7 @@ class BlockDataset {
     for (hsize_t d : dims_) empty |= d == 0;
     if (!empty) {
       std::vector<hsize_t> chunk = dims_;
-      hsize_t row = 1;
-      for (size_t k = 1; k < dims_.size(); ++k) row *= dims_[k];
-      chunk[0] = std::max<hsize_t>(1, std::min<hsize_t>(dims_[0], (1u << 17) / std::max<hsize_t>(1, row)));
+      chunk[0] = std::max<hsize_t>(1, std::min<hsize_t>(dims_[0], chunk_rows));
       check(H5Pset_chunk(dcpl, int(chunk.size()), chunk.data()), "chunk " + name);
     }
     id_ = H5Dcreate2(loc, name.c_str(), file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
@@ -152,15 +151,15 @@ struct TrajectoriesH5::Impl {
         file((H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr), H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT)),
              H5Fclose, tmp),
         str_type(utf8_strings(), H5Tclose, "string type") {
-    // Blocks of about 32 MB of series.
-    block = std::max<hsize_t>(1, std::min<hsize_t>(4096, (hsize_t(4) << 20) / std::max<hsize_t>(1, K * (info.observables.size() + 2))));
+    // Blocks of runs whose records make chunks of about 1 MB per variable.
+    block = std::max<hsize_t>(1, std::min<hsize_t>(1 << 16, (hsize_t(1) << 17) / std::max<hsize_t>(1, K)));
     attr_string(file, "model", spec.model);
     attr_string(file, "spec", spec.text);
     attr_string(file, "spec_hash", spec.hash());
     attr_string(file, "flowsweep_version", FLOWSWEEP_VERSION);
     attr_string(file, "paper", info.paper);
 
-    ids.ds = std::make_unique<BlockDataset>(file, "run", str_type, std::vector<hsize_t>{R});
+    ids.ds = std::make_unique<BlockDataset>(file, "run", str_type, std::vector<hsize_t>{R}, block);
     check(H5DSset_scale(*ids.ds, "run"), "dimension scale run");
     {
       std::vector<long> rec(K);
@@ -170,7 +169,7 @@ struct TrajectoriesH5::Impl {
       rec_id = H5Dopen2(file, "record", H5P_DEFAULT);
     }
     auto per_run = [&](Numeric& n, const std::string& name, const std::string& doc) {
-      n.ds = std::make_unique<BlockDataset>(file, name, H5T_IEEE_F64LE, std::vector<hsize_t>{R});
+      n.ds = std::make_unique<BlockDataset>(file, name, H5T_IEEE_F64LE, std::vector<hsize_t>{R}, block);
       check(H5DSattach_scale(*n.ds, *ids.ds, 0), "attach run to " + name);
       if (!doc.empty()) attr_string(*n.ds, "long_name", doc);
     };
@@ -179,13 +178,13 @@ struct TrajectoriesH5::Impl {
     for (size_t a = 0; a < spec.axes.size(); ++a) {
       const auto& ax = spec.axes[a];
       if (!ax.values.empty() && ax.values[0].is_str) {
-        str_axes[a].ds = std::make_unique<BlockDataset>(file, "axis_" + ax.name, str_type, std::vector<hsize_t>{R});
+        str_axes[a].ds = std::make_unique<BlockDataset>(file, "axis_" + ax.name, str_type, std::vector<hsize_t>{R}, block);
         check(H5DSattach_scale(*str_axes[a].ds, *ids.ds, 0), "attach run to " + ax.name);
       } else {
         per_run(num_axes[a], "axis_" + ax.name, "grid axis " + ax.name + " (" + ax.kind + ")");
       }
     }
-    status.ds = std::make_unique<BlockDataset>(file, "status", str_type, std::vector<hsize_t>{R});
+    status.ds = std::make_unique<BlockDataset>(file, "status", str_type, std::vector<hsize_t>{R}, block);
     check(H5DSattach_scale(*status.ds, *ids.ds, 0), "attach run to status");
     per_run(steps, "steps", "optimiser steps taken");
     per_run(t_final, "t_final", "flow time reached");
@@ -198,7 +197,7 @@ struct TrajectoriesH5::Impl {
       per_run(finals[c], info.final_columns[c].name, info.final_columns[c].doc);
     series.resize(info.observables.size() + 2);
     auto per_record = [&](Numeric& n, const std::string& name, const std::string& doc, const std::string& units) {
-      n.ds = std::make_unique<BlockDataset>(file, name, H5T_IEEE_F64LE, std::vector<hsize_t>{R, K});
+      n.ds = std::make_unique<BlockDataset>(file, name, H5T_IEEE_F64LE, std::vector<hsize_t>{R, K}, block);
       check(H5DSattach_scale(*n.ds, *ids.ds, 0), "attach run to " + name);
       check(H5DSattach_scale(*n.ds, rec_id, 1), "attach record to " + name);
       if (!doc.empty()) attr_string(*n.ds, "long_name", doc);
@@ -209,7 +208,7 @@ struct TrajectoriesH5::Impl {
     for (size_t o = 0; o < info.observables.size(); ++o)
       per_record(series[o + 2], info.observables[o].name, info.observables[o].doc, "");
     if (F > 0) {
-      final_table.ds = std::make_unique<BlockDataset>(file, "final_table", H5T_IEEE_F64LE, std::vector<hsize_t>{R, rows, F});
+      final_table.ds = std::make_unique<BlockDataset>(file, "final_table", H5T_IEEE_F64LE, std::vector<hsize_t>{R, rows, F}, block);
       check(H5DSattach_scale(*final_table.ds, *ids.ds, 0), "attach run to final_table");
       std::string fields;
       for (const auto& c : info.final_table) fields += (fields.empty() ? "" : ",") + c.name;

@@ -57,8 +57,12 @@ RunResult ResultStore::fetch(const RunPoint& p) const {
 }
 
 nlohmann::json spec_json(const Spec& spec) {
-  return {{"path", spec.path},   {"name", spec.name},       {"model", spec.model},         {"hash", spec.hash()},
-          {"seed", spec.sweep_seed}, {"overrides", spec.overrides}, {"text", spec.text}, {"canonical", spec.canonical()}};
+  nlohmann::json j = {{"path", spec.path}, {"name", spec.name},           {"model", spec.model}, {"hash", spec.hash()},
+                      {"seed", spec.sweep_seed}, {"overrides", spec.overrides}, {"text", spec.text}};
+  // The resolved form lists every axis value: kept where it stays readable (the text reproduces it).
+  const std::string canonical = spec.canonical();
+  if (canonical.size() <= 65536) j["canonical"] = canonical;
+  return j;
 }
 
 nlohmann::json read_manifest(const std::string& dir) {
@@ -164,9 +168,17 @@ OutputSummary write_outputs(const std::string& out_dir, const Grid& grid, const 
   manifest["spec"] = spec_json(spec);
   nlohmann::json axes = nlohmann::json::array();
   for (const auto& a : spec.axes) {
-    nlohmann::json vals = nlohmann::json::array();
-    for (const auto& v : a.values) vals.push_back(v.is_str ? nlohmann::json(v.str) : nlohmann::json(v.num));
-    axes.push_back({{"name", a.name}, {"section", a.section}, {"kind", a.kind}, {"values", vals}});
+    auto value = [](const Value& v) { return v.is_str ? nlohmann::json(v.str) : nlohmann::json(v.num); };
+    nlohmann::json ax = {{"name", a.name}, {"section", a.section}, {"kind", a.kind}, {"count", a.values.size()}};
+    if (a.values.size() <= 1000) {  // a seed range of 10^6 is its first and last value
+      nlohmann::json vals = nlohmann::json::array();
+      for (const auto& v : a.values) vals.push_back(value(v));
+      ax["values"] = vals;
+    } else {
+      ax["first"] = value(a.values.front());
+      ax["last"] = value(a.values.back());
+    }
+    axes.push_back(ax);
   }
   manifest["axes"] = axes;
   manifest["counts"] = {{"runs", long(rows.size())}, {"ok", counts[RunResult::kOk]},
