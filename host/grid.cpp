@@ -74,6 +74,44 @@ Grid::Grid(const Spec& spec) : spec_(spec) {
     total_steps_ += double(steps) * double(seed_count_);
   }
   if (size_ == 0) min_steps_ = 0;
+
+  // The pieces of run_id's text: every resolved key in order, the swept ones filled in per run.
+  Params keys = spec.base;
+  for (const auto& a : spec.axes) keys.set(a.name, a.values.front());
+  id_pieces_.push_back({"model=" + spec.model + ";sweep_seed=" + std::to_string(spec.sweep_seed) + ";", -1});
+  for (const auto& [k, v] : keys.all()) {
+    long axis = -1;
+    for (size_t a = 0; a < spec.axes.size(); ++a)
+      if (spec.axes[a].name == k) axis = long(a);
+    if (axis >= 0) {
+      id_pieces_.push_back({k + "=", axis});
+    } else if (id_pieces_.back().axis < 0) {
+      id_pieces_.back().text += k + "=" + v.to_string() + ";";
+    } else {
+      id_pieces_.push_back({k + "=" + v.to_string() + ";", -1});
+    }
+  }
+}
+
+std::string Grid::id(long index) const {
+  const auto co = coords(index);
+  std::string s;
+  for (const auto& p : id_pieces_) {
+    s += p.text;
+    if (p.axis >= 0) {
+      s += co[size_t(p.axis)].to_string();
+      s += ';';
+    }
+  }
+  return hex64(fnv1a64(s));
+}
+
+RunPoint Grid::label(long index) const {
+  RunPoint rp;
+  rp.index = index;
+  rp.coords = coords(index);
+  rp.id = id(index);
+  return rp;
 }
 
 std::vector<Value> Grid::coords(long index) const {

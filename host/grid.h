@@ -30,6 +30,9 @@ class Grid {
 
   long size() const { return size_; }
   RunPoint point(long index) const;
+  // A run's id, and its id and coordinates without its parameters (what the tables need).
+  std::string id(long index) const;
+  RunPoint label(long index) const;
   std::vector<Value> coords(long index) const;
   // The cell of a run: its coordinates on every axis but seed, as one number.
   long cell(long index) const;
@@ -47,6 +50,12 @@ class Grid {
   long seed_axis_ = -1, seed_count_ = 1;
   long min_steps_ = 0, max_steps_ = 0;
   double total_steps_ = 0;
+  // The text a run id hashes, in key order: fixed "key=value;" pieces, and the axes' places.
+  struct IdPiece {
+    std::string text;  // "key=value;" of fixed keys, or "key=" before an axis value
+    long axis = -1;
+  };
+  std::vector<IdPiece> id_pieces_;
 };
 
 // Every run of a small grid, expanded (tests and tools).

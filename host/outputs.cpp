@@ -116,7 +116,7 @@ OutputSummary write_outputs(const std::string& out_dir, const Grid& grid, const 
   nlohmann::json failures = nlohmann::json::array();
   std::string buf;
   for (long i : rows) {
-    const RunPoint p = grid.point(i);
+    const RunPoint p = grid.label(i);
     RunResult r;
     bool found = store.has(i);
     if (found) {

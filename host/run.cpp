@@ -353,7 +353,19 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
                     {"run_steps_per_s", loop_s > 0 ? run_steps / loop_s : 0.0},
                     {"resumed_runs", resumed},
                     {"resumed_flows", n_resumed_flows}};
-    const OutputSummary sum = write_outputs(opt.out_dir, grid, mine, store, oo, m);
+    // An interrupted shard's tables hold what finished; the manifest counts the rest as missing.
+    std::vector<long> rows;
+    if (out.n_unfinished == 0) {
+      rows = mine;
+    } else {
+      for (long i : mine)
+        if (store.has(i)) rows.push_back(i);
+    }
+    const long not_run = long(mine.size()) - long(rows.size());
+    const OutputSummary sum = write_outputs(opt.out_dir, grid, rows, store, oo, m, [&](nlohmann::json& mf, const OutputSummary&) {
+      mf["counts"]["runs"] = long(mine.size());
+      mf["counts"]["missing"] = mf["counts"]["missing"].get<long>() + not_run;
+    });
     for (const auto& u : sum.unreadable) std::fprintf(stderr, "warning: %s\n", u.c_str());
     counts_ok = sum.counts[RunResult::kOk];
     counts_div = sum.counts[RunResult::kDiverged];

@@ -55,3 +55,15 @@ TEST_CASE("a spec with no grid is one run", "[grid]") {
   auto s = fs::parse_spec("model = \"cooccurrence\"\n", "g.toml");
   CHECK(fs::expand_grid(s).size() == 1);
 }
+
+TEST_CASE("grid: a run's id from the grid's pieces is the id of its resolved parameters", "[grid]") {
+  auto s = fs::parse_spec("model = \"cooccurrence\"\n[params]\nd = 9\n[train]\nlr = 0.02\n[grid]\n"
+                          "seed = [0, 1, 2]\nm = [4, 8]\nlr_ratio = { geomspace = [1, 10, 3] }\ninit = [\"theory\", \"kaiming\"]\n",
+                          "t.toml");
+  const fs::Grid g(s);
+  for (long i = 0; i < g.size(); ++i) {
+    const auto p = g.point(i);
+    REQUIRE(g.id(i) == fs::run_id(s.model, s.sweep_seed, p.params));
+    REQUIRE(g.label(i).id == p.id);
+  }
+}

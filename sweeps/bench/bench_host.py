@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Host cost of a sweep of many tiny runs, and how fast a stop is honoured.
+
+Runs value_softmax (d = n = 4, 200 steps, 50 log-spaced records, fp64) at 10^4, 10^5 and 10^6 runs
+through flowsweep on this machine's CPU, and, with --baseline, the same sweeps through another
+flowsweep binary (an earlier version) side by side. For each: wall time split into training (the
+executor's slices, manifest timings.advance_s) and host work (everything else: grid, journal, tables),
+host microseconds per run, peak RSS, files and bytes written. Then a stop: SIGTERM a few seconds into
+the 10^6-run sweep, and the seconds until the checkpoint is on disk and until the process has exited.
+
+    python3 sweeps/bench/bench_host.py --flowsweep build/flowsweep [--baseline OLD/flowsweep] [--sizes 4,5,6]
+"""
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+SPEC = """name = "host_scale"
+model = "value_softmax"
+seed = 1
+[params]
+d = 4
+n = 4
+[train]
+steps = 200
+record = "log"
+records = 50
+[grid]
+seed = {{ range = [0, {n}] }}
+"""
+
+
+def files_and_bytes(d):
+    n, b = 0, 0
+    for root, _, files in os.walk(d):
+        for f in files:
+            n += 1
+            b += os.path.getsize(os.path.join(root, f))
+    return n, b
+
+
+def run_once(binary, spec, out, threads):
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([binary, "run", spec, "--out", out, "--quiet", "--threads", str(threads)])
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if status != 0:
+        raise SystemExit(f"{binary} exited with status {status}")
+    m = json.load(open(os.path.join(out, "manifest.json")))
+    # The earlier version reports its whole loop as wall_s; its training and host work were one loop.
+    train = m["timings"].get("advance_s", m["timings"]["wall_s"])
+    n_files, n_bytes = files_and_bytes(out)
+    return {"wall": wall, "train": train, "rss_mb": usage.ru_maxrss / 1024, "files": n_files, "mb": n_bytes / 1e6}
+
+
+def stop_latency(binary, spec, out, threads, after_s):
+    proc = subprocess.Popen([binary, "run", spec, "--out", out, "--quiet", "--threads", str(threads)],
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(after_s)
+    t0 = time.perf_counter()
+    proc.send_signal(signal.SIGTERM)
+    cp = os.path.join(out, "checkpoint.fsj")
+    saved = None
+    while proc.poll() is None:
+        if saved is None and os.path.exists(cp):
+            saved = time.perf_counter() - t0
+        time.sleep(0.005)
+    exited = time.perf_counter() - t0
+    if saved is None and os.path.exists(cp):
+        saved = exited
+    m = json.load(open(os.path.join(out, "manifest.json")))
+    done = m["counts"]["ok"] + m["counts"]["diverged"] + m["counts"]["failed"]
+    return saved, exited, done, m.get("checkpointed_runs", 0), proc.returncode
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--flowsweep", required=True)
+    ap.add_argument("--baseline", help="another flowsweep binary, run on the same sweeps")
+    ap.add_argument("--sizes", default="4,5,6", help="powers of ten of the run counts")
+    ap.add_argument("--baseline-sizes", default="4,5", help="the baseline's (it holds every run in memory)")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--stop-after", type=float, default=4.0, help="seconds before the SIGTERM")
+    a = ap.parse_args()
+
+    print(f"# flowsweep host cost: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"{a.threads} threads, {time.strftime('%Y-%m-%d')}")
+    print("# value_softmax d = n = 4, 200 steps, 50 log-spaced records, fp64; --backend cpu")
+    print()
+    print("| binary | runs | wall s | training s | host s | host us/run | peak RSS MB | files | MB written |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    tmp = tempfile.mkdtemp(prefix="fs-host-")
+    try:
+        for label, binary, sizes in (("flowsweep", a.flowsweep, a.sizes), ("baseline", a.baseline, a.baseline_sizes)):
+            if not binary:
+                continue
+            for p in [int(x) for x in sizes.split(",") if x]:
+                n = 10 ** p
+                spec = os.path.join(tmp, f"host_{n}.toml")
+                open(spec, "w").write(SPEC.format(n=n))
+                out = os.path.join(tmp, f"{label}-{n}")
+                r = run_once(binary, spec, out, a.threads)
+                host = r["wall"] - r["train"]
+                print(f"| {label} | 10^{p} | {r['wall']:.2f} | {r['train']:.2f} | {host:.2f} | {host / n * 1e6:.1f} | "
+                      f"{r['rss_mb']:.0f} | {r['files']} | {r['mb']:.0f} |", flush=True)
+                shutil.rmtree(out, ignore_errors=True)
+        p = max(int(x) for x in a.sizes.split(","))
+        spec = os.path.join(tmp, f"host_{10 ** p}.toml")
+        saved, exited, done, held, rc = stop_latency(a.flowsweep, spec, os.path.join(tmp, "stop"), a.threads, a.stop_after)
+        print()
+        print(f"SIGTERM {a.stop_after:.0f} s into the 10^{p}-run sweep: checkpoint on disk after "
+              f"{saved if saved is not None else float('nan'):.2f} s ({held} runs in flight saved), process exited "
+              f"after {exited:.2f} s (exit {rc}) with the tables of its {done} finished runs written")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
