@@ -82,6 +82,8 @@ class BlockDataset {
       std::vector<hsize_t> chunk = dims_;
       chunk[0] = std::max<hsize_t>(1, std::min<hsize_t>(dims_[0], chunk_rows));
       check(H5Pset_chunk(dcpl, int(chunk.size()), chunk.data()), "chunk " + name);
+      // Every chunk of numbers carries its own checksum, which HDF5 checks on every read.
+      if (H5Tget_class(file_type) != H5T_STRING) check(H5Pset_fletcher32(dcpl), "checksum " + name);
     }
     id_ = H5Dcreate2(loc, name.c_str(), file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     if (id_ < 0) throw RuntimeError("HDF5: cannot create dataset " + name);
