@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Host cost of a sweep of many tiny runs, and how fast a stop is honoured.
 
-Runs value_softmax (d = n = 4, 200 steps, 50 log-spaced records, fp64) at 10^4, 10^5 and 10^6 runs
+Runs sweeps/bench/host_scale.toml (value_softmax, d = n = 4, 200 steps, 50 log-spaced records, fp64) at
+10^4, 10^5 and 10^6 runs
 through flowsweep on this machine's CPU, and, with --baseline, the same sweeps through another
 flowsweep binary (an earlier version) side by side. For each: wall time split into training (the
 executor's slices, manifest timings.advance_s) and host work (everything else: grid, journal, tables),
@@ -22,19 +23,7 @@ import sys
 import tempfile
 import time
 
-SPEC = """name = "host_scale"
-model = "value_softmax"
-seed = 1
-[params]
-d = 4
-n = 4
-[train]
-steps = 200
-record = "log"
-records = 50
-[grid]
-seed = {{ range = [0, {n}] }}
-"""
+SPEC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "host_scale.toml")
 
 
 def files_and_bytes(d):
@@ -46,9 +35,13 @@ def files_and_bytes(d):
     return n, b
 
 
-def run_once(binary, spec, out, threads):
+def seeds(n):
+    return ["--set", f"grid.seed={{range=[0, {n}]}}"]
+
+
+def run_once(binary, n, out, threads):
     t0 = time.perf_counter()
-    proc = subprocess.Popen([binary, "run", spec, "--out", out, "--quiet", "--threads", str(threads)])
+    proc = subprocess.Popen([binary, "run", SPEC, "--out", out, "--quiet", "--threads", str(threads), *seeds(n)])
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     if status != 0:
@@ -60,8 +53,8 @@ def run_once(binary, spec, out, threads):
     return {"wall": wall, "train": train, "rss_mb": usage.ru_maxrss / 1024, "files": n_files, "mb": n_bytes / 1e6}
 
 
-def stop_latency(binary, spec, out, threads, after_s):
-    proc = subprocess.Popen([binary, "run", spec, "--out", out, "--quiet", "--threads", str(threads)],
+def stop_latency(binary, n, out, threads, after_s):
+    proc = subprocess.Popen([binary, "run", SPEC, "--out", out, "--quiet", "--threads", str(threads), *seeds(n)],
                             stderr=subprocess.PIPE, text=True)
     time.sleep(after_s)
     t0 = time.perf_counter()
@@ -103,17 +96,14 @@ def main():
                 continue
             for p in [int(x) for x in sizes.split(",") if x]:
                 n = 10 ** p
-                spec = os.path.join(tmp, f"host_{n}.toml")
-                open(spec, "w").write(SPEC.format(n=n))
                 out = os.path.join(tmp, f"{label}-{n}")
-                r = run_once(binary, spec, out, a.threads)
+                r = run_once(binary, n, out, a.threads)
                 host = r["wall"] - r["train"]
                 print(f"| {label} | 10^{p} | {r['wall']:.2f} | {r['train']:.2f} | {host:.2f} | {host / n * 1e6:.1f} | "
                       f"{r['rss_mb']:.0f} | {r['files']} | {r['mb']:.0f} |", flush=True)
                 shutil.rmtree(out, ignore_errors=True)
         p = max(int(x) for x in a.sizes.split(","))
-        spec = os.path.join(tmp, f"host_{10 ** p}.toml")
-        saved, exited, done, held, rc = stop_latency(a.flowsweep, spec, os.path.join(tmp, "stop"), a.threads, a.stop_after)
+        saved, exited, done, held, rc = stop_latency(a.flowsweep, 10 ** p, os.path.join(tmp, "stop"), a.threads, a.stop_after)
         print()
         print(f"SIGTERM {a.stop_after:.0f} s into the 10^{p}-run sweep: checkpoint on disk after "
               f"{saved if saved is not None else float('nan'):.2f} s ({held} runs in flight saved), process exited "

@@ -12,48 +12,33 @@ import time
 
 from checks import arguments, check, finish
 
-SPEC = """name = "scale"
-model = "value_softmax"
-seed = 1
-[params]
-d = 4
-n = 4
-[train]
-steps = 200
-record = "log"
-records = 50
-[grid]
-seed = {{ range = [0, {n}] }}
-{extra}
-"""
 
 # Peak RSS allowed for 10^5 runs: the runs in flight, one slice's finished runs, one block of HDF5 rows
 # and a few numbers per run. Holding every run's series (as flowsweep once did) takes 2.7 GB.
 RSS_LIMIT_MB = 300
 
 
+def seeds(n):
+    return ["--set", f"grid.seed={{range=[0, {n}]}}"]
+
+
 def main():
-    fsw, _ = arguments()
+    fsw, sweeps = arguments()
+    spec = os.path.join(os.path.dirname(sweeps), "bench", "host_scale.toml")
     with tempfile.TemporaryDirectory() as tmp:
-        huge = os.path.join(tmp, "huge.toml")
-        open(huge, "w").write(SPEC.format(n=1000000, extra="d = { range = [2, 1000002] }\n").replace(
-            "d = 4\n", "").replace("d = { range = [2, 1000002] }", "lr = { geomspace = [0.001, 1, 1000000] }"))
         t0 = time.perf_counter()
-        p = subprocess.run([fsw, "validate", huge], capture_output=True, text=True)
+        p = subprocess.run([fsw, "validate", spec, *seeds(1000000), "--set", "grid.lr={geomspace=[0.001, 1, 1000000]}"],
+                           capture_output=True, text=True)
         took = time.perf_counter() - t0
-        check(p.returncode == 2 and "huge.toml" in p.stderr and "seed 1000000 x lr 1000000" in p.stderr,
+        check(p.returncode == 2 and "host_scale.toml" in p.stderr and "lr 1000000 x seed 1000000" in p.stderr,
               f"a grid of 10^12 runs: exit 2 naming its axes in {took:.2f} s ({p.stderr.strip()})")
 
-        big = os.path.join(tmp, "big.toml")
-        open(big, "w").write(SPEC.format(n=10000000, extra=""))
-        p = subprocess.run([fsw, "validate", big], capture_output=True, text=True)
+        p = subprocess.run([fsw, "validate", spec, *seeds(10000000)], capture_output=True, text=True)
         check(p.returncode == 0 and "10000000 runs" in p.stdout and "2e+09 run-steps" in p.stdout
               and len(p.stdout) < 2000, f"validate of 10^7 runs answers in a few lines: {p.stdout.splitlines()[-1:]}")
 
-        spec = os.path.join(tmp, "scale.toml")
-        open(spec, "w").write(SPEC.format(n=100000, extra=""))
         out = os.path.join(tmp, "out")
-        proc = subprocess.Popen([fsw, "run", spec, "--out", out, "--quiet"])
+        proc = subprocess.Popen([fsw, "run", spec, "--out", out, "--quiet", *seeds(100000)])
         _, status, usage = os.wait4(proc.pid, 0)
         rss = usage.ru_maxrss / 1024
         check(status == 0, "10^5 runs finish")
@@ -68,10 +53,9 @@ def main():
         check(os.path.getsize(os.path.join(out, "manifest.json")) < 20000, "the manifest stays small (a range axis by its ends)")
 
         # A SIGTERM a second into a sweep that would take half a minute: it stops at the end of a slice.
-        long_spec = os.path.join(tmp, "long.toml")
-        open(long_spec, "w").write(SPEC.format(n=1000000, extra=""))
         out = os.path.join(tmp, "stopped")
-        proc = subprocess.Popen([fsw, "run", long_spec, "--out", out, "--quiet"], stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen([fsw, "run", spec, "--out", out, "--quiet", *seeds(1000000)], stderr=subprocess.PIPE,
+                                text=True)
         time.sleep(1.5)
         t0 = time.perf_counter()
         proc.send_signal(signal.SIGTERM)
