@@ -5,5 +5,5 @@ cd "$(dirname "$0")/.."
 ./scripts/build.sh
 ./build/flowsweep run sweeps/quickstart.toml --out out/quickstart
 echo
-echo "tables: $(pwd)/out/quickstart/{runs.csv,phase_diagram.csv,trajectories.csv,trajectories.h5,manifest.json}"
+echo "tables: $(pwd)/out/quickstart/{runs.csv,phase_diagram.csv,trajectories.h5,manifest.json}"
 echo "pictures: ./build/flowsweep plot out/quickstart"
