@@ -160,11 +160,14 @@ class Batch final : public BatchBase {
                                     size_t(max_records_ * sz.n_obs) * sizeof(Real), size_t(max_records_) * sizeof(long),
                                     sizeof(Config) + sizeof(FlowConfig) + sizeof(FlowState) + sizeof(long)});
     d_stage_ = DeviceBuffer<unsigned char>(size_t(S_) * widest + 64);
-    // Every slot poisoned: a value no run wrote reads as NaN (or -1), never as a plausible number.
-    d_series_.poison();
-    d_theta_.poison();
-    d_opt_.poison();
-    d_state_.poison();
+    d_idx_ = DeviceBuffer<long>(size_t(S_));
+    // Every slot poisoned: a value no run wrote reads as NaN (or -1), never as a plausible number. On this
+    // batch's stream, so the poison is ordered before the first runs are scattered in.
+    poison(d_series_);
+    poison(d_theta_);
+    poison(d_opt_);
+    poison(d_state_);
+    FS_CUDA_CHECK(cudaStreamSynchronize(stream_));
     slots_.resize(size_t(S_));
     for (long s = S_ - 1; s >= 0; --s) free_.push_back(s);
   }
@@ -294,16 +297,21 @@ class Batch final : public BatchBase {
     std::unique_ptr<HostRun<Model, Real>> run;
   };
 
-  // Rows of the given slots, packed, copied to the host.
+  template <typename T>
+  void poison(DeviceBuffer<T>& b) {
+    if (b.size()) FS_CUDA_CHECK(cudaMemsetAsync(b.get(), 0xff, b.size() * sizeof(T), stream_));
+  }
+
+  // Rows of the given slots, packed, copied to the host. (No allocation here: a cudaFree would wait
+  // for every other batch's kernel.)
   template <typename T>
   void gather(const std::vector<long>& slots, const T* d_src, long width, std::vector<T>& out) {
     const long n = long(slots.size());
     out.resize(size_t(n * width));
     if (n * width == 0) return;
-    DeviceBuffer<long> d_slots(slots.size());
-    FS_CUDA_CHECK(cudaMemcpyAsync(d_slots.get(), slots.data(), slots.size() * sizeof(long), cudaMemcpyHostToDevice, stream_));
+    FS_CUDA_CHECK(cudaMemcpyAsync(d_idx_.get(), slots.data(), slots.size() * sizeof(long), cudaMemcpyHostToDevice, stream_));
     T* d_dst = reinterpret_cast<T*>(d_stage_.get());
-    kernel_gather_rows<T><<<copy_blocks(n * width), kCopyThreads, 0, stream_>>>(d_dst, d_src, d_slots.get(), n, width);
+    kernel_gather_rows<T><<<copy_blocks(n * width), kCopyThreads, 0, stream_>>>(d_dst, d_src, d_idx_.get(), n, width);
     FS_CUDA_CHECK(cudaGetLastError());
     FS_CUDA_CHECK(cudaMemcpyAsync(out.data(), d_dst, out.size() * sizeof(T), cudaMemcpyDeviceToHost, stream_));
     FS_CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -360,19 +368,19 @@ class Batch final : public BatchBase {
       sl.run = std::move(p.run);
       waiting_.pop_front();
     }
-    DeviceBuffer<long> d_slots(static_cast<size_t>(n));
-    FS_CUDA_CHECK(cudaMemcpyAsync(d_slots.get(), slots.data(), size_t(n) * sizeof(long), cudaMemcpyHostToDevice, stream_));
-    scatter(cfg, d_cfg_.get(), d_slots.get(), n, 1);
-    scatter(fc, d_fc_.get(), d_slots.get(), n, 1);
-    scatter(idata, d_idata_.get(), d_slots.get(), n, sz_.n_idata);
-    scatter(rdata, d_rdata_.get(), d_slots.get(), n, sz_.n_rdata);
-    scatter(theta, d_theta_.get(), d_slots.get(), n, sz_.n_theta);
-    scatter(fixed, d_fixed_.get(), d_slots.get(), n, sz_.n_fixed);
-    scatter(opt, d_opt_.get(), d_slots.get(), n, n_opt_);
-    scatter(series, d_series_.get(), d_slots.get(), n, max_records_ * sz_.n_obs);
-    scatter(schedule, d_schedule_.get(), d_slots.get(), n, max_records_);
-    scatter(n_records, d_n_records_.get(), d_slots.get(), n, 1);
-    scatter(state, d_state_.get(), d_slots.get(), n, 1);
+    FS_CUDA_CHECK(cudaMemcpyAsync(d_idx_.get(), slots.data(), size_t(n) * sizeof(long), cudaMemcpyHostToDevice, stream_));
+    const long* d_slots = d_idx_.get();
+    scatter(cfg, d_cfg_.get(), d_slots, n, 1);
+    scatter(fc, d_fc_.get(), d_slots, n, 1);
+    scatter(idata, d_idata_.get(), d_slots, n, sz_.n_idata);
+    scatter(rdata, d_rdata_.get(), d_slots, n, sz_.n_rdata);
+    scatter(theta, d_theta_.get(), d_slots, n, sz_.n_theta);
+    scatter(fixed, d_fixed_.get(), d_slots, n, sz_.n_fixed);
+    scatter(opt, d_opt_.get(), d_slots, n, n_opt_);
+    scatter(series, d_series_.get(), d_slots, n, max_records_ * sz_.n_obs);
+    scatter(schedule, d_schedule_.get(), d_slots, n, max_records_);
+    scatter(n_records, d_n_records_.get(), d_slots, n, 1);
+    scatter(state, d_state_.get(), d_slots, n, 1);
     FS_CUDA_CHECK(cudaMemcpyAsync(d_active_.get() + n_active_, slots.data(), size_t(n) * sizeof(long),
                                   cudaMemcpyHostToDevice, stream_));
     FS_CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -409,6 +417,7 @@ class Batch final : public BatchBase {
   DeviceBuffer<Real> d_work_;           // (blocks, workspace words) without shared memory
   DeviceBuffer<unsigned char> d_cub_;   // CUB's temporary storage
   DeviceBuffer<unsigned char> d_stage_; // rows moving in or out
+  DeviceBuffer<long> d_idx_;            // (S): the slots those rows belong to
   std::vector<Slot> slots_;
   std::vector<long> free_;
   std::deque<Prepared<Model, Real>> waiting_;
