@@ -78,14 +78,15 @@ RunResult finish_run(const HostRun<Model, Real>& run, const RunInput& in, const 
                                                                                    : RunResult::kCancelled;
   if (out.status == kFlowDiverged) res.message = "loss not finite at step " + std::to_string(out.steps);
   res.steps = out.steps;
-  res.t_final = double(out.steps) * run.fc.lr;
+  const double dt = flow_dt(run.fc);
+  res.t_final = double(out.steps) * dt;
   res.final_loss = out.final_loss;
   const int n_obs = run.sz.n_obs;
   res.series.n_obs = n_obs;
   for (long k = 0; k < out.records; ++k) {
     const long step = run.schedule[size_t(k)];
     res.series.step.push_back(step);
-    res.series.t.push_back(double(step) * run.fc.lr);
+    res.series.t.push_back(double(step) * dt);
     for (int o = 0; o < n_obs; ++o) res.series.values.push_back(double(series[k * n_obs + o]));
   }
   if (out.records > 0) res.final_obs.assign(res.series.values.end() - n_obs, res.series.values.end());

@@ -30,11 +30,12 @@ const char* status_name(RunResult::Status s) {
 const std::vector<ParamDef>& train_params() {
   static const std::vector<ParamDef> defs = {
       ParamDef::choice("optimizer", "gd", {"gd", "momentum", "adam"}, "gradient descent, heavy ball, or Adam"),
-      ParamDef::real("lr", 0.01, 0.0, 1e12, true, "base learning rate; flow time t = steps * lr"),
+      ParamDef::real("lr", 0.01, 0.0, 1e12, true,
+                     "base learning rate; flow time t = steps * lr (steps * lr / (1 - momentum) under momentum)"),
       ParamDef::real("lr_ratio", 1.0, 0.0, 1e12, true, "second group's rate over the first's"),
       ParamDef::integer("steps", 1000, 0, 1L << 40, "optimiser steps"),
       ParamDef::real("flow_time", 0.0, 0.0, 1e15, false,
-                     "when > 0, replaces steps: run to this flow time, flow_time / lr steps (rounded)"),
+                     "when > 0, replaces steps: run to this flow time (flow_time / lr steps, rounded; lr / (1 - momentum) under momentum)"),
       ParamDef::real("record_dt", 0.0, 0.0, 1e15, false,
                      "when > 0, replaces record_every: record every record_dt of flow time (rounded to steps)"),
       ParamDef::choice("record", "linear", {"linear", "log"},
@@ -42,7 +43,7 @@ const std::vector<ParamDef>& train_params() {
       ParamDef::integer("record_every", 10, 1, 1L << 40, "steps between recordings (the last step is always recorded)"),
       ParamDef::integer("records", 200, 2, 1L << 24, "number of log-spaced recordings (record = log)"),
       ParamDef::choice("precision", "fp64", {"fp32", "fp64"}, "arithmetic of the flow"),
-      ParamDef::real("momentum", 0.9, 0.0, 1.0, false, "heavy-ball coefficient (optimizer = momentum)"),
+      ParamDef::real("momentum", 0.9, 0.0, std::nextafter(1.0, 0.0), false, "heavy-ball coefficient (optimizer = momentum), below 1"),
       ParamDef::real("beta1", 0.9, 0.0, 1.0, false, "Adam first-moment decay"),
       ParamDef::real("beta2", 0.999, 0.0, 1.0, false, "Adam second-moment decay"),
       ParamDef::real("eps", 1e-8, 0.0, 1.0, true, "Adam denominator offset"),
@@ -62,7 +63,9 @@ namespace {
 long steps_of(const Params& p, const char* time_key, const char* steps_key) {
   const double T = p.real(time_key);
   if (T <= 0) return p.integer(steps_key);
-  const double n = std::round(T / p.real("lr"));
+  const std::string& o = p.choice("optimizer");
+  const Optimizer kind = o == "adam" ? Optimizer::kAdam : o == "momentum" ? Optimizer::kMomentum : Optimizer::kGD;
+  const double n = std::round(T / flow_dt(p.real("lr"), int(kind), p.real("momentum")));
   if (!(n <= double(1L << 40))) throw ParamError(time_key, std::string(time_key) + " / lr is more than 2^40 steps");
   return long(n);
 }

@@ -23,6 +23,14 @@ struct FlowConfig {
   uint32_t sweep_seed = 0, run_seed = 0;
 };
 
+// Flow time per step. Gradient descent and Adam advance the flow by lr a step; heavy-ball momentum with
+// coefficient beta follows the gradient flow with an effective step lr / (1 - beta), so its flow time is
+// counted in that unit, and runs with and without momentum compare at the same flow time.
+inline double flow_dt(double lr, int optimizer, double momentum) {
+  return optimizer == int(Optimizer::kMomentum) ? lr / (1.0 - momentum) : lr;
+}
+inline double flow_dt(const FlowConfig& fc) { return flow_dt(fc.lr, int(fc.opt.kind), fc.opt.momentum); }
+
 // The recording steps, strictly increasing from 0 to the last step. Log-spaced: step k of n is
 // k - 1 + floor(B^(k/(n-1))) with B = steps - n + 2, which is strictly increasing and ends at `steps`;
 // computed once on the host so that every backend records at the same steps.

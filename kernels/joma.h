@@ -27,7 +27,8 @@ namespace fs {
 
 namespace joma_detail {
 
-// The dip (record of the entropy's minimum, when it falls below the start by more than `margin`) and the
+// The dip (record of the entropy's minimum, when it falls below the start by more than `margin` and rises
+// again by more than `margin` after it: an interior minimum, never the end of a monotone fall) and the
 // rebound (first later record where the entropy has regained `fraction` of the way back to `target`).
 inline std::vector<std::optional<long>> dip_and_rebound(const Series& s, int entropy, double margin,
                                                         double fraction, double target) {
@@ -38,6 +39,9 @@ inline std::vector<std::optional<long>> dip_and_rebound(const Series& s, int ent
     if (s.at(r, entropy) < s.at(best, entropy)) best = r;
   const double h_min = s.at(best, entropy);
   if (!(h_min < s.at(0, entropy) - margin)) return out;
+  double after = -INFINITY;  // the highest the entropy climbs after its minimum
+  for (long r = best + 1; r < s.size(); ++r) after = std::fmax(after, s.at(r, entropy));
+  if (!(after > h_min + margin)) return out;
   out[0] = best;
   if (target > h_min)
     out[1] = first_record(s, best + 1,
@@ -54,7 +58,7 @@ inline double series_min(const Series& s, int obs) {
 
 inline std::vector<ParamDef> detect_params() {
   return {ParamDef::real("dip_margin", 1e-3, 0.0, 1e6, false,
-                         "a dip counts when the entropy's minimum is this far below its start (nats)"),
+                         "a dip counts when the entropy's minimum is this far below its start and rises this much after it (nats)"),
           ParamDef::real("rebound_fraction", 0.5, 0.0, 1.0, true,
                          "rebound: the entropy regains this fraction of the way from its minimum back up")};
 }
@@ -90,7 +94,7 @@ struct JomaToy {
     mi.observables = {{"loss", "0.5 ||mu - v||^2 (the update is not the gradient of a loss)"},
                       {"entropy", "entropy of softmax(v^2 / tau)"},
                       {"max_weight", "largest entry of softmax(v^2 / tau)"}};
-    mi.detectors = {{"dip", "the entropy's minimum, when below its start by dip_margin"},
+    mi.detectors = {{"dip", "the entropy's minimum, when below its start by dip_margin and followed by a rise of dip_margin"},
                     {"rebound", "after the dip, the entropy regains rebound_fraction toward softmax(mu^2/tau)'s"}};
     mi.final_columns = {{"entropy_start", "ln K"},
                         {"entropy_min", "the entropy's minimum over the records"},
@@ -231,7 +235,7 @@ struct Joma {
                       {"attn_entropy", "entropy of b_k, mean over classes"},
                       {"zhat_corr", "centred cosine between z and the JoMA prediction z_hat"},
                       {"max_attn", "largest entry of b_k, mean over classes"}};
-    mi.detectors = {{"dip", "the attention entropy's minimum, when below its start by dip_margin"},
+    mi.detectors = {{"dip", "the attention entropy's minimum, when below its start by dip_margin and followed by a rise of dip_margin"},
                     {"rebound", "after the dip, the entropy regains rebound_fraction of the way to its start"}};
     mi.final_columns = {{"entropy_start", "attention entropy at t = 0"},
                         {"entropy_min", "its minimum over the records"},

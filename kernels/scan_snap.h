@@ -58,6 +58,8 @@ struct ScanSnap {
     mi.detect_params = {
         ParamDef::real("freeze_fraction", 0.01, 0.0, 1.0, true,
                        "freeze: the entropy's rate falls below this fraction of its steepest rate"),
+        ParamDef::real("freeze_tolerance", 0.1, 0.0, 1e6, false,
+                       "freeze: and the entropy stays within this fraction of its fall (from the start) from then on"),
     };
     mi.groups = {{"Z", false, "attention logits Z, rate lr (eta_Z)"},
                  {"Y", true, "decoder Y, rate lr * lr_ratio (eta_Y)"}};
@@ -70,7 +72,8 @@ struct ScanSnap {
     };
     mi.detectors = {
         {"snap", "steepest descent of distinct_entropy (its inflection)"},
-        {"freeze", "first later time the entropy's rate falls below freeze_fraction of the steepest rate"},
+        {"freeze", "first later time the entropy's rate falls below freeze_fraction of the steepest rate and the "
+                   "entropy stays within freeze_tolerance of its fall from then on"},
     };
     mi.final_columns = {{"t0", "the theory's snap time 2 K ln(M) / eta_Y"},
                         {"M", "vocabulary size"},
@@ -362,8 +365,20 @@ struct ScanSnap {
     }
     if (best < 0) return out;
     out[0] = best;
-    const double frac = p.real("freeze_fraction");
-    out[1] = first_record(s, best + 1, [&](long r) { return std::fabs(entropy_rate(s, r)) < frac * -steepest; });
+    const double frac = p.real("freeze_fraction"), tol = p.real("freeze_tolerance");
+    // Frozen: the rate is small and the entropy stays within `tol` of its fall from then on, so a turning
+    // point (rate zero, then a rebound) is never taken for a freeze.
+    const double h0 = s.at(0, kDistinctEntropy);
+    std::vector<double> hi(size_t(s.size())), lo(size_t(s.size()));  // the entropy's range from r on
+    for (long r = s.size() - 1; r >= 0; --r) {
+      const double h = s.at(r, kDistinctEntropy);
+      hi[size_t(r)] = r + 1 < s.size() ? std::fmax(h, hi[size_t(r) + 1]) : h;
+      lo[size_t(r)] = r + 1 < s.size() ? std::fmin(h, lo[size_t(r) + 1]) : h;
+    }
+    out[1] = first_record(s, best + 1, [&](long r) {
+      const double h = s.at(r, kDistinctEntropy), band = tol * std::fabs(h0 - h);
+      return std::fabs(entropy_rate(s, r)) < frac * -steepest && hi[size_t(r)] - h <= band && h - lo[size_t(r)] <= band;
+    });
     return out;
   }
 

@@ -164,3 +164,19 @@ TEST_CASE("a log-spaced run records at the schedule's steps", "[executor]") {
   fc.records = 12;
   CHECK(res.series.step == fs::record_schedule(fc));
 }
+
+TEST_CASE("flow time under momentum counts steps of lr / (1 - beta)", "[executor]") {
+  auto spec = fs::parse_spec(kSweep, "t.toml", {"optimizer=momentum", "momentum=0.9", "lr=0.01", "flow_time=1",
+                                                "record_dt=0.3", "grid.seed=[0]", "grid.m=[3]",
+                                                "grid.precision=[\"fp64\"]"});
+  auto res = fs::execute_cpu(*spec.entry, fs::grid_inputs(spec), 1)[0];
+  CHECK(res.steps == 10);  // 1 / (0.01 / 0.1)
+  CHECK(res.t_final == Approx(1.0));
+  CHECK(res.series.step == std::vector<long>{0, 3, 6, 9, 10});  // record_dt 0.3: every 3 steps of 0.1
+  CHECK(res.series.t[1] == Approx(0.3));
+  auto gd = fs::parse_spec(kSweep, "t.toml", {"lr=0.01", "flow_time=1", "grid.seed=[0]", "grid.m=[3]",
+                                              "grid.precision=[\"fp64\"]"});
+  CHECK(fs::execute_cpu(*gd.entry, fs::grid_inputs(gd), 1)[0].steps == 100);
+  CHECK_THROWS_WITH(fs::expand_grid(fs::parse_spec(kSweep, "t.toml", {"momentum=1"})),
+                    Catch::Matchers::Contains("momentum"));
+}
