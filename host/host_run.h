@@ -28,6 +28,7 @@ struct HostRun {
     cfg = Model::configure(in.params);
     fc = train_config(in.params, in.sweep_seed, info);
     sz = Model::sizes(cfg);
+    sz.n_obs += fc.n_shares;
     fc.opt.n_groups = sz.n_groups;
     for (int g = 0; g < sz.n_groups; ++g) fc.opt.group_end[g] = int(sz.group_end[g]);
     idata.assign(size_t(sz.n_idata), 0);
@@ -63,6 +64,7 @@ struct HostRun {
   void observe() {
     Model::observe(HostTeam{}, cfg, idata.data(), rdata.data(), theta.data(), fixed.data(), scratch.data(),
                    obs.data());
+    if (fc.n_shares > 0) group_shares(fc.opt, grad.data(), fc.n_shares, obs.data() + (sz.n_obs - fc.n_shares));
   }
   void step(long k) { opt_step(HostTeam{}, fc.opt, k, theta.data(), grad.data(), opt_state.data()); }
 };
@@ -92,6 +94,11 @@ RunResult finish_run(const HostRun<Model, Real>& run, const RunInput& in, const 
   if (out.records > 0) res.final_obs.assign(res.series.values.end() - n_obs, res.series.values.end());
   const std::vector<double> fixed(run.fixed.begin(), run.fixed.end());
   res.detected = Model::detect(run.cfg, params, res.series, fixed);
+  for (int g = 0; g < run.fc.n_shares; ++g) {  // share_<group>: the generic detectors after the model's
+    const int o = n_obs - run.fc.n_shares + g;
+    const double thr = params.real("share_threshold");
+    res.detected.push_back(first_record(res.series, 0, [&](long r) { return res.series.at(r, o) > thr; }));
+  }
   res.final_config = Model::template final_config<Real>(run.cfg, run.fc, run.theta0.data(), final_theta,
                                                         run.fixed.data(), res.series);
   res.final_rows = Model::template final_rows<Real>(run.cfg, run.idata.data(), run.rdata.data(), final_theta,

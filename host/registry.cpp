@@ -95,15 +95,30 @@ TrainConfig train_config(const Params& p, uint32_t sweep_seed, const ModelInfo& 
   tc.fp64 = p.choice("precision") == "fp64";
   tc.sweep_seed = sweep_seed;
   tc.run_seed = uint32_t(p.integer("seed"));
+  tc.n_shares = info.groups.size() >= 2 ? int(info.groups.size()) : 0;
   return tc;
 }
 
 namespace {
 
+// Every model with two or more parameter groups records each group's share of the loss decrease and
+// can detect when a group's share first passes a threshold.
+void add_group_shares(ModelInfo& mi) {
+  if (mi.groups.size() < 2) return;
+  for (const auto& g : mi.groups)
+    mi.observables.push_back({"share_" + g.name, "group " + g.name + "'s share of the loss decrease, lr_g |grad_g|^2 "
+                                                 "over its sum over groups (the gradient flow's; NaN at a stationary point)"});
+  for (const auto& g : mi.groups)
+    mi.detectors.push_back({"share_" + g.name, "first time group " + g.name + "'s share passes share_threshold"});
+  mi.detect_params.push_back(ParamDef::real("share_threshold", 0.5, 0.0, 1.0, true,
+                                            "share_<group>: the share of the loss decrease a group must pass"));
+}
+
 template <typename Model>
 ModelEntry make_entry() {
   ModelEntry e;
   e.info = Model::info();
+  add_group_shares(e.info);
   const ModelInfo info = e.info;
   e.check = [](const Params& p) {
     (void)Model::configure(p);

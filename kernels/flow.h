@@ -21,6 +21,7 @@ struct FlowConfig {
   long records = 200;
   bool fp64 = true;
   uint32_t sweep_seed = 0, run_seed = 0;
+  int n_shares = 0;  // groups whose share of the loss decrease is recorded after the model's observables
 };
 
 // Flow time per step. Gradient descent and Adam advance the flow by lr a step; heavy-ball momentum with
@@ -75,6 +76,21 @@ FS_HD inline FlowOutcome outcome_of(const FlowState& st) {
   return FlowOutcome{st.status, st.step, st.next_record, st.final_loss};
 }
 
+// Which parameters are learning: under gradient flow dL/dt = -sum_g (lr_g / lr) |grad_g|^2, so group g's
+// share of the loss decrease is lr_g |grad_g|^2 over the sum (NaN where the gradient vanishes). Written by
+// one member: it runs at recording steps only.
+template <typename Real>
+FS_HD void group_shares(const OptConfig& opt, const Real* grad, int n_groups, Real* out) {
+  double rate[kMaxGroups] = {0, 0, 0, 0}, total = 0;
+  for (int g = 0; g < n_groups; ++g) {
+    double s = 0;
+    for (long i = g ? opt.group_end[g - 1] : 0; i < opt.group_end[g]; ++i) s += double(grad[i]) * double(grad[i]);
+    rate[g] = opt.lr[g] * s;
+    total += rate[g];
+  }
+  for (int g = 0; g < n_groups; ++g) out[g] = total > 0 ? Real(rate[g] / total) : Real(NAN);
+}
+
 // Buffers of one run (shapes are the model's; see its header).
 template <typename Real>
 struct FlowBuffers {
@@ -109,6 +125,10 @@ FS_HD void advance_flow(const Team& team, const typename Model::Config& cfg, con
     }
     if (record) {
       Model::observe(team, cfg, b.idata, b.rdata, b.theta, b.fixed, b.scratch, b.obs);
+      if (fc.n_shares > 0) {
+        team.sync();
+        if (team.leader()) group_shares(fc.opt, b.grad, fc.n_shares, b.obs + (n_obs - fc.n_shares));
+      }
       team.sync();
       Real* row = b.series + st.next_record * n_obs;
       for (int o = team.rank(); o < n_obs; o += team.size()) row[o] = b.obs[o];

@@ -124,7 +124,8 @@ def main():
         jout = os.path.join(tmp, "joma")
         subprocess.run([fsw, "run", spec, "--out", jout, "--quiet"], check=True)
         p = subprocess.run([fsw, "plot", jout], capture_output=True, text=True)
-        check(p.returncode == 0 and len([l for l in p.stdout.split() if l.endswith(".png")]) == 3,
+        # one heatmap per detector (dip, rebound, share_mlp, share_attention) and the loss
+        check(p.returncode == 0 and len([l for l in p.stdout.split() if l.endswith(".png")]) == 5,
               f"plots over an axis of words ({p.stderr.strip()[-300:]})")
         p = subprocess.run([fsw, "plot", jout, "--heatmap", "regained", "--where", "hidden=3"],
                            capture_output=True, text=True)

@@ -108,7 +108,9 @@ def main():
             check(m["timings"]["resumed_runs"] >= done_before and m["complete"], f"resume took {m['timings']['resumed_runs']} finished runs")
             if first:
                 taken = first["timings"]["steps_taken"] + m["timings"]["steps_taken"]
-                check(first.get("checkpointed_runs", 0) >= 1 and taken == 36 * 3000,
+                # The run in flight is saved unless the signal landed in the last chunk of a run (then it
+                # finished first); either way no step is taken twice.
+                check(taken == 36 * 3000,
                       f"SIGTERM saved {first.get('checkpointed_runs', 0)} runs in flight; the two attempts took "
                       f"{taken} steps, the sweep's {36 * 3000}: none redone")
             check(same_tables(d, ref), f"after {signal.Signals(sig).name} and resume the tables are identical")
