@@ -5,6 +5,7 @@
 #include <functional>
 
 #include "host/grid.h"
+#include "host/host_run.h"
 #include "kernels/models.h"
 
 namespace {
@@ -71,4 +72,53 @@ TEST_CASE("scan_snap: a turning point followed by a rebound is no freeze; a flat
   const double tf = rebound.t[size_t(*d[1])];
   INFO("freeze at t = " << tf);
   CHECK(tf > 10);
+}
+
+namespace {
+
+// share_<group> at the initial point against a finite difference of the loss along each group's own
+// gradient-descent direction, central: (L(theta - h lr_g grad_g) - L(theta + h lr_g grad_g)) / 2h -> lr_g |grad_g|^2.
+template <typename Model>
+void check_shares(const std::string& model, const std::vector<std::string>& sets) {
+  auto spec = fs::parse_spec("model = \"" + model + "\"\n", "t.toml", sets);
+  const auto& entry = *fs::find_model(model);
+  const auto in = fs::grid_inputs(spec)[0];
+  fs::HostRun<Model, double> run(in, entry.info);
+  run.allocate_workspace();
+  const int G = run.fc.n_shares;
+  REQUIRE(G == int(entry.info.groups.size()));
+  run.loss_grad(0);
+  run.observe();
+  const std::vector<double> grad = run.grad, theta = run.theta;
+  const double* share = run.obs.data() + (run.sz.n_obs - G);
+  double sum = 0, fd_total = 0;
+  std::vector<double> fd(static_cast<size_t>(G));
+  for (int g = 0; g < G; ++g) {
+    sum += share[g];
+    const long lo = g ? run.fc.opt.group_end[g - 1] : 0, hi = run.fc.opt.group_end[g];
+    const double h = 1e-5;
+    auto loss_at = [&](double step) {
+      run.theta = theta;
+      for (long i = lo; i < hi; ++i) run.theta[size_t(i)] -= step * run.fc.opt.lr[g] * grad[size_t(i)];
+      return run.loss_grad(0);
+    };
+    fd[size_t(g)] = (loss_at(h) - loss_at(-h)) / (2 * h);
+    fd_total += fd[size_t(g)];
+  }
+  INFO(model);
+  CHECK(sum == Approx(1.0).epsilon(1e-12));
+  for (int g = 0; g < G; ++g) {
+    INFO("group " << entry.info.groups[size_t(g)].name << ": share " << share[g] << ", finite difference "
+                  << fd[size_t(g)] / fd_total);
+    CHECK(std::fabs(share[g] - fd[size_t(g)] / fd_total) < 1e-5);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("group shares sum to one and match a finite-difference dL/dt", "[detectors][shares]") {
+  check_shares<fs::Cooccurrence>("cooccurrence", {"d=10", "m=6", "m1=8", "lr_ratio=3", "init=kaiming"});
+  check_shares<fs::ScanSnap>("scan_snap", {"init=uniform", "lr_ratio=2"});
+  check_shares<fs::Joma>("joma", {"C=4", "n_distinct=3", "n_common=2", "hidden=5", "phi=silu", "init_std=0.3"});
+  check_shares<fs::ValueSoftmax>("value_softmax", {"d=4", "n=4", "N=5", "a_init=random", "lr_ratio=0.5"});
 }
