@@ -24,7 +24,7 @@
 
 namespace fs {
 
-struct Cooccurrence {
+struct Cooccurrence : ModelBase {
   static constexpr const char* kName = "cooccurrence";
 
   enum Init : int { kKaiming = 0, kTheory = 1 };
@@ -427,11 +427,6 @@ struct Cooccurrence {
       }
     out.push_back(rmax);
     return out;
-  }
-  template <typename Real>
-  static std::vector<std::vector<double>> final_rows(const Config&, const int*, const Real*, const Real*,
-                                                     const Real*) {
-    return {};
   }
 };
 

@@ -73,7 +73,7 @@ FS_HD Real entropy(const Real* p, int n) {
 }  // namespace joma_detail
 
 // ==================================================================================================
-struct JomaToy {
+struct JomaToy : ModelBase {
   static constexpr const char* kName = "joma_toy";
   struct Config {
     int K;
@@ -185,15 +185,10 @@ struct JomaToy {
     const double h_final = s.at(s.size() - 1, kEntropy);
     return {std::log(double(c.K)), h_min, target, target > h_min ? (h_final - h_min) / (target - h_min) : NAN};
   }
-  template <typename Real>
-  static std::vector<std::vector<double>> final_rows(const Config&, const int*, const Real*, const Real*,
-                                                     const Real*) {
-    return {};
-  }
 };
 
 // ==================================================================================================
-struct Joma {
+struct Joma : ModelBase {
   static constexpr const char* kName = "joma";
   enum Phi : int { kIdentity = 0, kRelu = 1, kSilu = 2 };
   enum Data : int { kProfile = 0, kRandom = 1, kDisjoint = 2 };
@@ -516,11 +511,6 @@ struct Joma {
     const double h_min = joma_detail::series_min(s, kEntropy);
     const double h0 = s.at(0, kEntropy), h1 = s.at(s.size() - 1, kEntropy);
     return {h0, h_min, h0 > h_min ? (h1 - h_min) / (h0 - h_min) : NAN};
-  }
-  template <typename Real>
-  static std::vector<std::vector<double>> final_rows(const Config&, const int*, const Real*, const Real*,
-                                                     const Real*) {
-    return {};
   }
 };
 

@@ -1,6 +1,45 @@
 // What a model family declares about itself, and the small host-side types its header uses to do so.
 // The math itself lives in the family's header as host-and-device functions; these types only describe
 // it (parameters, groups, observables, detectors) to the spec parser, the tables and `flowsweep models`.
+//
+// The model contract. A model family is one struct in one header (kernels/<family>.h), listed once in
+// kernels/models.h; nothing else in the engine changes. It derives from ModelBase (below) and provides:
+//
+//   static constexpr const char* kName;                 its name in specs (`model = "..."`)
+//   struct Config;                                       everything a run's math needs, plain data (it is
+//                                                        copied to the device as bytes)
+//   static ModelInfo info();                             keys, groups, observables, detectors, final columns
+//   static Config configure(const Params&);              resolved keys -> Config; throws ParamError(key, why)
+//                                                        for values that do not fit together (never reads
+//                                                        the seed: a grid is checked once per cell)
+//   static Sizes sizes(const Config&);                   its buffers, in elements; parameters group after group
+//   template <Real> static void make_data(const Config&, Stream& rng, int* idata, Real* rdata);
+//   template <Real> static void init(const Config&, Stream& rng, const int* idata, const Real* rdata,
+//                                    Real* theta, Real* fixed);
+//                                                        data and initial parameters, drawn from the run's own
+//                                                        streams (host only)
+//   template <Team, Real> FS_HD static Real loss_grad(const Team&, const Config&, const StepContext&,
+//                                    const int* idata, const Real* rdata, const Real* theta, const Real* fixed,
+//                                    Real* grad, Real* scratch);
+//                                                        the loss (returned to every member of the team) and its
+//                                                        gradient; depends on theta, the data and ctx.step only,
+//                                                        so a flow can be cut and resumed anywhere
+//   template <Team, Real> FS_HD static void observe(const Team&, const Config&, const int* idata,
+//                                    const Real* rdata, const Real* theta, const Real* fixed, Real* scratch,
+//                                    Real* obs);
+//                                                        the observables, in info().observables' order, after a
+//                                                        loss_grad of the same step (it may read its scratch)
+//   static std::vector<std::optional<long>> detect(const Config&, const Params&, const Series&,
+//                                    const std::vector<double>& fixed);
+//                                                        per detector, the record at which it fires (host)
+//   template <Real> static std::vector<double> final_config(const Config&, const FlowConfig&,
+//                                    const Real* theta0, const Real* theta, const Real* fixed, const Series&);
+//                                                        one value per info().final_columns (host)
+//   template <Real> static std::vector<std::vector<double>> final_rows(const Config&, const int* idata,
+//                                    const Real* rdata, const Real* theta, const Real* fixed);
+//                                                        rows of final_config.csv; ModelBase gives none
+//
+// host/registry.cpp checks every one of these when the model is registered and says which is missing.
 #pragma once
 
 #include <map>
@@ -130,6 +169,15 @@ struct Series {
   std::vector<double> values;  // (n_records, n_obs)
   long size() const { return long(step.size()); }
   double at(long r, int obs) const { return values[size_t(r) * size_t(n_obs) + size_t(obs)]; }
+};
+
+// Defaults for what most models leave empty.
+struct ModelBase {
+  // No variable-size final configuration (final_config.csv is not written).
+  template <typename Real, typename Config>
+  static std::vector<std::vector<double>> final_rows(const Config&, const int*, const Real*, const Real*, const Real*) {
+    return {};
+  }
 };
 
 // First record at or after `from` where pred(record) holds.

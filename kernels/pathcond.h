@@ -21,7 +21,7 @@
 
 namespace fs {
 
-struct PathCond {
+struct PathCond : ModelBase {
   static constexpr const char* kName = "pathcond";
   enum Data : int { kMoons = 0, kMixture = 1 };
   enum Rescale : int { kNone = 0, kPathCond = 1, kENorm = 2 };
@@ -501,11 +501,6 @@ struct PathCond {
   static std::vector<double> final_config(const Config&, const FlowConfig&, const Real*, const Real*,
                                           const Real* fixed, const Series&) {
     return {double(fixed[0]), double(fixed[1]), double(fixed[2])};
-  }
-  template <typename Real>
-  static std::vector<std::vector<double>> final_rows(const Config&, const int*, const Real*, const Real*,
-                                                     const Real*) {
-    return {};
   }
 };
 

@@ -22,7 +22,7 @@
 
 namespace fs {
 
-struct ScanSnap {
+struct ScanSnap : ModelBase {
   static constexpr const char* kName = "scan_snap";
   static constexpr int kDistinct = 10;  // distinct tokens per next token
 

@@ -18,7 +18,7 @@
 
 namespace fs {
 
-struct ValueSoftmax {
+struct ValueSoftmax : ModelBase {
   static constexpr const char* kName = "value_softmax";
   enum Loss : int { kLogistic = 0, kSquare = 1, kRegression = 2, kTied = 3 };
   struct Config {
@@ -323,11 +323,6 @@ struct ValueSoftmax {
     const long last = s.size() - 1;
     const double win = s.at(last, kArgmax);
     return {win, double(u0), win == double(u0) ? 1.0 : 0.0, s.at(last, kCrossings)};
-  }
-  template <typename Real>
-  static std::vector<std::vector<double>> final_rows(const Config&, const int*, const Real*, const Real*,
-                                                     const Real*) {
-    return {};
   }
 };
 
