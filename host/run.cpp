@@ -244,6 +244,20 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
   const long n_resumed_flows = long(saved.size());
   PendingRuns source(grid, std::move(order), std::move(saved), opt.save_params);
 
+  // A manifest from the start, so `status` and `merge` understand the directory while it runs and after a
+  // kill; when resuming, the earlier attempt's stays (with its tables) until this one writes its own.
+  if (!resume || !std::filesystem::exists(manifest_path)) {
+    nlohmann::json early;
+    early["flowsweep_version"] = FLOWSWEEP_VERSION;
+    early["created"] = utc_now_iso();
+    early["spec"] = spec_json(spec);
+    early["shard"] = {{"index", shard.index}, {"count", shard.count}, {"grid_runs", grid.size()}};
+    early["complete"] = false;
+    early["running"] = true;
+    early["files"] = nlohmann::json::array();
+    write_file_atomic(manifest_path, early.dump(2) + "\n");
+  }
+
   StopSignals signals;
   const std::string lock = opt.out_dir + "/.running";
   write_file_atomic(lock, std::to_string(::getpid()) + "\n");

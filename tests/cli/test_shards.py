@@ -102,6 +102,9 @@ def main():
                 check(f"{done_before} done" in st and "incomplete" in st, f"status: {st.splitlines()[0]}")
             else:
                 check(rc == -9 and 0 < done_before < 36, f"kill -9 left {done_before} finished runs")
+                st = subprocess.run([fsw, "status", d], capture_output=True, text=True)
+                check(st.returncode == 0 and f"{done_before} done" in st.stdout and "incomplete" in st.stdout,
+                      f"status after a kill -9 of a first attempt: {st.stdout.strip().splitlines()[:1]}")
             first = json.load(open(os.path.join(d, "manifest.json"))) if sig == signal.SIGTERM else None
             subprocess.run([fsw, "run", qs, "--out", d, "--resume", *slow], check=True)
             m = json.load(open(os.path.join(d, "manifest.json")))
