@@ -96,6 +96,7 @@ struct Prepared {
   long key = 0;
   RunInput input;
   std::unique_ptr<HostRun<Model, Real>> run;
+  std::vector<Real> carry;  // (n_carry)
   FlowState state;
   std::string checkpoint;  // as it came, kept so an unplaced run is saved unchanged
 };
@@ -140,6 +141,7 @@ class Batch final : public BatchBase {
     d_theta_ = DeviceBuffer<Real>(size_t(S_ * sz.n_theta));
     d_fixed_ = DeviceBuffer<Real>(size_t(S_ * sz.n_fixed));
     d_opt_ = DeviceBuffer<Real>(size_t(S_ * n_opt_));
+    d_carry_ = DeviceBuffer<Real>(size_t(S_ * sz.n_carry));
     d_series_ = DeviceBuffer<Real>(size_t(S_ * max_records_ * sz.n_obs));
     d_schedule_ = DeviceBuffer<long>(size_t(S_ * max_records_));
     d_n_records_ = DeviceBuffer<long>(size_t(S_));
@@ -156,7 +158,7 @@ class Batch final : public BatchBase {
     d_cub_ = DeviceBuffer<unsigned char>(std::max<size_t>(1, cub_bytes));
     // One staging area for rows moving in or out, as large as the largest slot array.
     const size_t widest = std::max({size_t(sz.n_idata) * sizeof(int), size_t(sz.n_rdata + sz.n_fixed) * sizeof(Real),
-                                    size_t(n_opt_ + sz.n_theta) * sizeof(Real),
+                                    size_t(n_opt_ + sz.n_theta + sz.n_carry) * sizeof(Real),
                                     size_t(max_records_ * sz.n_obs) * sizeof(Real), size_t(max_records_) * sizeof(long),
                                     sizeof(Config) + sizeof(FlowConfig) + sizeof(FlowState) + sizeof(long)});
     d_stage_ = DeviceBuffer<unsigned char>(size_t(S_) * widest + 64);
@@ -193,6 +195,7 @@ class Batch final : public BatchBase {
     b.theta = d_theta_.get();
     b.fixed = d_fixed_.get();
     b.opt_state = d_opt_.get();
+    b.carry = d_carry_.get();
     b.series = d_series_.get();
     b.schedule = d_schedule_.get();
     b.n_records = d_n_records_.get();
@@ -269,10 +272,11 @@ class Batch final : public BatchBase {
     for (long s = 0; s < S_; ++s)
       if (slots_[size_t(s)].run) slots.push_back(s);
     if (!slots.empty()) {
-      std::vector<Real> theta, opt, series;
+      std::vector<Real> theta, opt, carry, series;
       std::vector<FlowState> states;
       gather(slots, d_theta_.get(), sz_.n_theta, theta);
       gather(slots, d_opt_.get(), n_opt_, opt);
+      gather(slots, d_carry_.get(), sz_.n_carry, carry);
       gather(slots, d_series_.get(), max_records_ * sz_.n_obs, series);
       gather(slots, d_state_.get(), 1, states);
       for (size_t r = 0; r < slots.size(); ++r) {
@@ -282,7 +286,7 @@ class Batch final : public BatchBase {
         out.push_back({sl.key, sl.input.id,
                        encode_checkpoint(states[r], theta.data() + r * size_t(sz_.n_theta), sz_.n_theta,
                                          opt.data() + r * size_t(n_opt_), n_opt_,
-                                         series.data() + r * size_t(max_records_ * sz_.n_obs), sz_.n_obs)});
+                                         carry.data() + r * size_t(sz_.n_carry), sz_.n_carry, series.data() + r * size_t(max_records_ * sz_.n_obs), sz_.n_obs)});
       }
     }
     for (const auto& w : waiting_)
@@ -337,7 +341,7 @@ class Batch final : public BatchBase {
     std::vector<Config> cfg;
     std::vector<FlowConfig> fc;
     std::vector<int> idata;
-    std::vector<Real> rdata, theta, fixed, opt, series;
+    std::vector<Real> rdata, theta, fixed, opt, carry, series;
     std::vector<long> schedule, n_records;
     std::vector<FlowState> state;
     const Real nan = std::numeric_limits<Real>::quiet_NaN();
@@ -354,6 +358,7 @@ class Batch final : public BatchBase {
       theta.insert(theta.end(), run.theta.begin(), run.theta.end());
       fixed.insert(fixed.end(), run.fixed.begin(), run.fixed.end());
       opt.insert(opt.end(), run.opt_state.begin(), run.opt_state.end());
+      carry.insert(carry.end(), p.carry.begin(), p.carry.end());
       const size_t done_words = size_t(p.state.next_record * sz_.n_obs);
       series.insert(series.end(), run.series.begin(), run.series.begin() + long(done_words));
       series.resize(series.size() + size_t(max_records_ * sz_.n_obs) - done_words, nan);
@@ -377,6 +382,7 @@ class Batch final : public BatchBase {
     scatter(theta, d_theta_.get(), d_slots, n, sz_.n_theta);
     scatter(fixed, d_fixed_.get(), d_slots, n, sz_.n_fixed);
     scatter(opt, d_opt_.get(), d_slots, n, n_opt_);
+    scatter(carry, d_carry_.get(), d_slots, n, sz_.n_carry);
     scatter(series, d_series_.get(), d_slots, n, max_records_ * sz_.n_obs);
     scatter(schedule, d_schedule_.get(), d_slots, n, max_records_);
     scatter(n_records, d_n_records_.get(), d_slots, n, 1);
@@ -405,6 +411,7 @@ class Batch final : public BatchBase {
   DeviceBuffer<Real> d_theta_;          // (S, n_theta)
   DeviceBuffer<Real> d_fixed_;          // (S, n_fixed)
   DeviceBuffer<Real> d_opt_;            // (S, n_theta * opt_words)
+  DeviceBuffer<Real> d_carry_;          // (S, n_carry)
   DeviceBuffer<Real> d_series_;         // (S, max_records, n_obs)
   DeviceBuffer<long> d_schedule_;       // (S, max_records)
   DeviceBuffer<long> d_n_records_;      // (S)
@@ -492,9 +499,11 @@ class CudaExecutor final : public Executor {
     HostRun<Model, Real>& run = *pr.run;
     run.opt_state.assign(size_t(run.sz.n_theta) * size_t(opt_state_per_param(run.fc.opt.kind)), Real(0));
     run.series.assign(run.schedule.size() * size_t(run.sz.n_obs), Real(0));
+    pr.carry.assign(size_t(run.sz.n_carry), Real(0));  // as a fresh host workspace starts
     if (!p.checkpoint.empty())
       pr.state = decode_checkpoint(p.checkpoint, run.theta.data(), run.sz.n_theta, run.opt_state.data(),
-                                   long(run.opt_state.size()), run.series.data(), long(run.schedule.size()), run.sz.n_obs);
+                                   long(run.opt_state.size()), pr.carry.data(), run.sz.n_carry, run.series.data(),
+                                   long(run.schedule.size()), run.sz.n_obs);
     pr.checkpoint = std::move(p.checkpoint);
     pr.input = std::move(p.input);
     // Runs of one shape share a batch; record capacity grows in powers of two so lengths can differ.
@@ -504,7 +513,8 @@ class CudaExecutor final : public Executor {
     const int opt_words = opt_state_per_param(run.fc.opt.kind);
     const std::string key = std::to_string(sz.n_theta) + "/" + std::to_string(sz.n_fixed) + "/" +
                             std::to_string(sz.n_idata) + "/" + std::to_string(sz.n_rdata) + "/" +
-                            std::to_string(sz.n_scratch) + "/" + std::to_string(sz.n_obs) + "/" +
+                            std::to_string(sz.n_scratch) + "/" + std::to_string(sz.n_carry) + "/" +
+                            std::to_string(sz.n_obs) + "/" +
                             std::to_string(opt_words) + "/" + std::to_string(sizeof(Real)) + "/" + std::to_string(cap);
     auto it = batches_.find(key);
     if (it == batches_.end()) it = batches_.emplace(key, open_batch<Real>(sz, opt_words, cap)).first;
@@ -520,7 +530,7 @@ class CudaExecutor final : public Executor {
   std::unique_ptr<BatchBase> open_batch(const Sizes& sz, int opt_words, long max_records) {
     size_t free_b = 0, total_b = 0;
     FS_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
-    const size_t per_slot = (size_t(sz.n_theta) * size_t(1 + opt_words) + size_t(sz.n_fixed + sz.n_rdata) +
+    const size_t per_slot = (size_t(sz.n_theta) * size_t(1 + opt_words) + size_t(sz.n_fixed + sz.n_rdata + sz.n_carry) +
                              size_t(max_records * sz.n_obs)) * sizeof(Real) * 2 +
                             size_t(max_records) * sizeof(long) * 2 + size_t(sz.n_idata) * sizeof(int) * 2 + 512;
     long slots = opt_.max_slots > 0 ? opt_.max_slots : std::max(1L, 2L * 32L * dev_.sm_count);

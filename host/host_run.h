@@ -118,12 +118,13 @@ RunResult finish_run(const HostRun<Model, Real>& run, const RunInput& in, const 
 // the run's own streams draw them again.
 template <typename Real>
 std::string encode_checkpoint(const FlowState& st, const Real* theta, long n_theta, const Real* opt_state,
-                              long n_opt, const Real* series, long n_obs) {
+                              long n_opt, const Real* carry, long n_carry, const Real* series, long n_obs) {
   ByteWriter w;
   w.put<uint32_t>(sizeof(Real));
   w.put(st);
   w.put_array(theta, size_t(n_theta));
   w.put_array(opt_state, size_t(n_opt));
+  w.put_array(carry, size_t(n_carry));
   w.put_array(series, size_t(st.next_record * n_obs));
   return w.take();
 }
@@ -131,7 +132,7 @@ std::string encode_checkpoint(const FlowState& st, const Real* theta, long n_the
 // Restores a checkpoint into buffers of the run's shape; RuntimeError when it belongs to another shape.
 template <typename Real>
 FlowState decode_checkpoint(const std::string& blob, Real* theta, long n_theta, Real* opt_state, long n_opt,
-                            Real* series, long n_records, long n_obs) {
+                            Real* carry, long n_carry, Real* series, long n_records, long n_obs) {
   try {
     ByteReader r(blob);
     if (r.get<uint32_t>() != sizeof(Real)) throw std::runtime_error("another precision");
@@ -140,6 +141,7 @@ FlowState decode_checkpoint(const std::string& blob, Real* theta, long n_theta, 
       throw std::runtime_error("not a run in flight");
     r.get_into(theta, size_t(n_theta));
     r.get_into(opt_state, size_t(n_opt));
+    r.get_into(carry, size_t(n_carry));
     r.get_into(series, size_t(st.next_record * n_obs));
     if (!r.done()) throw std::runtime_error("trailing bytes");
     return st;
@@ -168,12 +170,13 @@ class HostLiveRun final : public LiveRun {
   }
   std::string save() const override {
     return encode_checkpoint(st_, run_.theta.data(), run_.sz.n_theta, run_.opt_state.data(),
-                             long(run_.opt_state.size()), run_.series.data(), run_.sz.n_obs);
+                             long(run_.opt_state.size()), run_.scratch.data(), run_.sz.n_carry, run_.series.data(),
+                             run_.sz.n_obs);
   }
   void restore(const std::string& blob) override {
     st_ = decode_checkpoint(blob, run_.theta.data(), run_.sz.n_theta, run_.opt_state.data(),
-                            long(run_.opt_state.size()), run_.series.data(), long(run_.schedule.size()),
-                            run_.sz.n_obs);
+                            long(run_.opt_state.size()), run_.scratch.data(), run_.sz.n_carry, run_.series.data(),
+                            long(run_.schedule.size()), run_.sz.n_obs);
   }
 
  private:

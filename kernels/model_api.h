@@ -151,6 +151,7 @@ struct Sizes {
   long n_idata = 0;    // integer data (tokens, labels)
   long n_rdata = 0;    // real data
   long n_scratch = 0;  // workspace of one loss-and-gradient evaluation
+  long n_carry = 0;    // the first words of the workspace that carry state from one step to the next
   int n_obs = 0;
 };
 

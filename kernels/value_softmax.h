@@ -6,7 +6,8 @@
 //   tied:       log(1 + exp(-beta^T U sigma(U a)))          (U square, initialised near the identity)
 // Sizes are small and flows long (up to a million steps), so a run is one member's work per element:
 // the team strides over value columns, and the leader does the O(n) softmax and the O(n^2) count of
-// order crossings of the logits, which it keeps from step to step in the workspace.
+// order crossings of the logits, which it carries from step to step in the first words of its workspace
+// (Sizes::n_carry: the engine keeps them with the run between slices and in checkpoints).
 #pragma once
 
 #include <cmath>
@@ -86,10 +87,13 @@ struct ValueSoftmax : ModelBase {
     s.n_fixed = c.d;  // w = X^T beta (regression) or beta: u = V^T w
     s.n_rdata = target_dim(c) + (c.loss == kRegression ? long(c.N) * c.d : 0);
     s.n_scratch = scratch_size(c);
+    s.n_carry = c.n + kCarryExtra;
     s.n_obs = kNumObs;
     return s;
   }
-  // scratch: z (n) | s (n) | y (d) | gy (d) | ds (n) | dz (n) | prev logits (n) | r (N) | crossings | loss
+  // scratch: prev logits (n) | crossings | z (n) | s (n) | y (d) | gy (d) | ds (n) | dz (n) | r (N) | loss;
+  // the first n + 1 words carry from one step to the next
+  static constexpr long kCarryExtra = 1;
   FS_HD static long scratch_size(const Config& c) { return 5L * c.n + 2L * c.d + c.N + 2; }
 
   // ---- data and initialisation (host) -----------------------------------------------------------
@@ -169,16 +173,16 @@ struct ValueSoftmax : ModelBase {
     const Real* a = theta + long(d) * n;
     Real* gV = grad;
     Real* ga = grad + long(d) * n;
-    Real* z = scratch;
+    Real* prev = scratch;
+    Real* crossings = prev + n;
+    Real* z = crossings + 1;
     Real* s = z + n;
     Real* y = s + n;
     Real* gy = y + d;
     Real* ds = gy + d;
     Real* dz = ds + n;
-    Real* prev = dz + n;
-    Real* res = prev + n;
-    Real* crossings = res + c.N;
-    Real* loss_slot = crossings + 1;
+    Real* res = dz + n;
+    Real* loss_slot = res + c.N;
     const Real* beta = rdata;
     const bool tied = c.loss == kTied;
 
@@ -284,7 +288,7 @@ struct ValueSoftmax : ModelBase {
                             const Real* fixed, const Real* scratch, Real* obs) {
     if (!team.leader()) return;
     const int d = c.d, n = c.n;
-    const Real* s = scratch + n;
+    const Real* s = scratch + 2 * n + 1;
     int win = 0;
     Real h = 0;
     for (int i = 0; i < n; ++i) {
@@ -300,7 +304,7 @@ struct ValueSoftmax : ModelBase {
     obs[kArgmax] = Real(win);
     obs[kWinnerNorm] = sqrt(nrm);
     obs[kUWinner] = u;
-    obs[kCrossings] = scratch[scratch_size(c) - 2];
+    obs[kCrossings] = scratch[n];
   }
 
   static std::vector<std::optional<long>> detect(const Config&, const Params& p, const Series& s,

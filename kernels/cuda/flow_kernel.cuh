@@ -29,6 +29,7 @@ struct SliceBatch {
   Real* theta;                        // (S, n_theta)
   const Real* fixed;                  // (S, n_fixed)
   Real* opt_state;                    // (S, n_theta * opt_words)
+  Real* carry;                        // (S, n_carry): workspace words a run carries from step to step
   Real* series;                       // (S, max_records, n_obs)
   const long* schedule;               // (S, max_records): recording steps
   const long* n_records;              // (S)
@@ -96,6 +97,8 @@ __global__ void kernel_flow_slice(SliceBatch<Model, Real> b) {
     fb.grad = work;
     fb.scratch = fb.grad + sz.n_theta;
     fb.obs = fb.scratch + sz.n_scratch;
+    Real* carry_g = b.carry + slot * sz.n_carry;
+    for (long i = team.rank(); i < sz.n_carry; i += team.size()) fb.scratch[i] = carry_g[i];
     fb.series = b.series + slot * b.max_records * b.n_obs;
     fb.record_steps = b.schedule + slot * b.max_records;
     fb.n_records = b.n_records[slot];
@@ -110,6 +113,7 @@ __global__ void kernel_flow_slice(SliceBatch<Model, Real> b) {
       for (long i = team.rank(); i < sz.n_theta; i += team.size()) theta_g[i] = fb.theta[i];
       for (long i = team.rank(); i < n_opt; i += team.size()) opt_g[i] = fb.opt_state[i];
     }
+    for (long i = team.rank(); i < sz.n_carry; i += team.size()) carry_g[i] = fb.scratch[i];
     if (team.leader()) b.state[slot] = st;
     team.sync();  // s_k and shared buffers are reused by the next run
   }

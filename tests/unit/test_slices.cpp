@@ -24,7 +24,9 @@ std::vector<std::pair<std::string, std::vector<std::string>>> small_sweeps() {
       {"joma_toy", {"K=8", "steps=300", "record=log", "records=20", "grid.seed=[0,1,2]"}},
       {"joma", {"C=4", "n_distinct=3", "n_common=2", "hidden=6", "phi=silu", "optimizer=adam", "lr=0.01", "steps=200",
                 "record_every=11", "grid.seed=[0,1,2]"}},
-      {"value_softmax", {"d=4", "n=4", "N=6", "steps=300", "record=log", "records=25", "grid.seed=[0,1,2]"}},
+      // logits that swap order: the crossing count is state carried from step to step (Sizes::n_carry)
+      {"value_softmax", {"d=4", "n=4", "N=6", "a_init=random", "lr=0.5", "steps=300", "record=log", "records=25",
+                         "grid.seed=[0,1,2]"}},
       {"pathcond", {"depth=2", "width=6", "points=30", "rescale=pathcond", "steps=200", "record_every=13",
                     "grid.seed=[0,1,2]"}},
   };
