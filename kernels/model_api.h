@@ -22,8 +22,10 @@
 //                                    const int* idata, const Real* rdata, const Real* theta, const Real* fixed,
 //                                    Real* grad, Real* scratch);
 //                                                        the loss (returned to every member of the team) and its
-//                                                        gradient; depends on theta, the data and ctx.step only,
-//                                                        so a flow can be cut and resumed anywhere
+//                                                        gradient; depends on theta, the data, ctx.step and the
+//                                                        first sizes().n_carry words of scratch only (state it
+//                                                        carries between steps, kept with the run), so a flow
+//                                                        can be cut, saved and resumed anywhere
 //   template <Team, Real> FS_HD static void observe(const Team&, const Config&, const int* idata,
 //                                    const Real* rdata, const Real* theta, const Real* fixed, Real* scratch,
 //                                    Real* obs);
