@@ -14,6 +14,8 @@
 // inner loops over features are SIMD loops.
 #pragma once
 
+#include <algorithm>
+
 #include <cmath>
 
 #include "kernels/common.h"
@@ -92,6 +94,11 @@ struct Cooccurrence : ModelBase {
         mi.final_columns.push_back({"dKQ_" + std::to_string(nu) + std::to_string(mu),
                                     "change of e_nu^T W_K^T W_Q e_mu over the run"});
     mi.final_columns.push_back({"dKQ_random_max", "largest |change| of W_K^T W_Q over entries with a random word"});
+    mi.final_columns.push_back({"dKQ_random_median", "median |change| of W_K^T W_Q over entries with a random word"});
+    mi.final_columns.push_back({"dKQ_random_q99", "99th percentile of |change| over entries with a random word"});
+    mi.final_columns.push_back({"dKQ_random_q99_ratio",
+                                "dKQ_random_q99 over the smallest |dKQ| of the special words: below 1, random "
+                                "entries stay smaller than every special one"});
     return mi;
   }
 
@@ -419,13 +426,26 @@ struct Cooccurrence : ModelBase {
     std::vector<double> out;
     for (int nu = 0; nu < 3; ++nu)
       for (int mu = 0; mu < 3; ++mu) out.push_back(double(kq(c, v1, nu, mu)) - double(kq(c, v0, nu, mu)));
-    double rmax = 0;
+    // Entries with a random word, as a distribution: its largest value alone hides how small most are.
+    std::vector<double> rnd;
     for (int nu = 0; nu < c.d; ++nu)
       for (int mu = 0; mu < c.d; ++mu) {
         if (nu < 3 && mu < 3) continue;
-        rmax = std::fmax(rmax, std::fabs(double(kq(c, v1, nu, mu)) - double(kq(c, v0, nu, mu))));
+        rnd.push_back(std::fabs(double(kq(c, v1, nu, mu)) - double(kq(c, v0, nu, mu))));
       }
-    out.push_back(rmax);
+    std::sort(rnd.begin(), rnd.end());
+    auto q = [&](double p) {  // linear interpolation between order statistics, as numpy's quantile
+      if (rnd.empty()) return double(NAN);
+      const double pos = p * double(rnd.size() - 1);
+      const size_t lo = size_t(pos), hi = std::min(lo + 1, rnd.size() - 1);
+      return rnd[lo] + (rnd[hi] - rnd[lo]) * (pos - double(lo));
+    };
+    double special_min = INFINITY;
+    for (int k = 0; k < 9; ++k) special_min = std::fmin(special_min, std::fabs(out[size_t(k)]));
+    out.push_back(rnd.empty() ? 0.0 : rnd.back());
+    out.push_back(q(0.5));
+    out.push_back(q(0.99));
+    out.push_back(q(0.99) / special_min);
     return out;
   }
 };
