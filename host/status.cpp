@@ -44,7 +44,7 @@ std::string sweep_status(const std::string& dir) {
   if (saved) os << " (" << saved << " checkpointed in flight)";
   os << "; " << (m.value("complete", false) && missing.empty() ? "complete" : "incomplete") << "\n";
   for (const auto& p : store.problems()) os << "  journal: " << p << "\n";
-  for (size_t k = 0; k < missing.size() && k < 20; ++k) os << "  missing " << grid.point(missing[k]).id << "\n";
+  for (size_t k = 0; k < missing.size() && k < 20; ++k) os << "  missing " << grid.id(missing[k]) << "\n";
   if (missing.size() > 20) os << "  ... and " << missing.size() - 20 << " more\n";
   return os.str();
 }
