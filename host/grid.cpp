@@ -6,20 +6,6 @@
 
 namespace fs {
 
-namespace {
-
-// Mixed-radix digits of `index` over `sizes`, first slowest.
-std::vector<long> digits(long index, const std::vector<long>& sizes) {
-  std::vector<long> d(sizes.size());
-  for (long a = long(sizes.size()) - 1; a >= 0; --a) {
-    d[size_t(a)] = index % sizes[size_t(a)];
-    index /= sizes[size_t(a)];
-  }
-  return d;
-}
-
-}  // namespace
-
 std::string run_id(const std::string& model, uint32_t sweep_seed, const Params& p) {
   std::string s = "model=" + model + ";sweep_seed=" + std::to_string(sweep_seed) + ";";
   for (const auto& [k, v] : p.all()) s += k + "=" + v.to_string() + ";";
@@ -42,21 +28,11 @@ Grid::Grid(const Spec& spec) : spec_(spec) {
 
   // Check every cell once: a model's parameters are checked without its seed, so the seed axis need
   // not be walked. The steps of a run depend on steps, flow_time and lr alone.
-  std::vector<long> sizes;
-  for (const auto& a : spec.axes) sizes.push_back(long(a.values.size()));
   const long cells = n_cells();
   min_steps_ = -1;
   for (long c = 0; c < cells; ++c) {
-    // The grid point of cell c at the seed axis' first value.
-    std::vector<long> cs;
-    for (size_t a = 0; a < sizes.size(); ++a)
-      if (long(a) != seed_axis_) cs.push_back(sizes[a]);
-    std::vector<long> cd = digits(c, cs);
-    long index = 0;
-    for (size_t a = 0, k = 0; a < sizes.size(); ++a) index = index * sizes[a] + (long(a) == seed_axis_ ? 0 : cd[k++]);
-    Params p = spec.base;
-    const auto co = coords(index);
-    for (size_t a = 0; a < spec.axes.size(); ++a) p.set(spec.axes[a].name, co[a]);
+    const auto co = coords(first_of_cell(c));
+    Params p = params(co);
     try {
       spec.entry->check(p);
     } catch (const ParamError& e) {
@@ -139,12 +115,30 @@ long Grid::cell(long index) const {
   return c;
 }
 
+long Grid::first_of_cell(long c) const {
+  long index = 0, scale = 1;
+  for (long a = long(spec_.axes.size()) - 1; a >= 0; --a) {
+    const long n = long(spec_.axes[size_t(a)].values.size());
+    if (a != seed_axis_) {
+      index += (c % n) * scale;
+      c /= n;
+    }
+    scale *= n;
+  }
+  return index;
+}
+
+Params Grid::params(const std::vector<Value>& coords) const {
+  Params p = spec_.base;
+  for (size_t a = 0; a < spec_.axes.size(); ++a) p.set(spec_.axes[a].name, coords[a]);
+  return p;
+}
+
 RunPoint Grid::point(long index) const {
   RunPoint rp;
   rp.index = index;
-  rp.params = spec_.base;
   rp.coords = coords(index);
-  for (size_t a = 0; a < spec_.axes.size(); ++a) rp.params.set(spec_.axes[a].name, rp.coords[a]);
+  rp.params = params(rp.coords);
   rp.id = run_id(spec_.model, spec_.sweep_seed, rp.params);
   return rp;
 }

@@ -37,6 +37,7 @@ class Grid {
   // The cell of a run: its coordinates on every axis but seed, as one number.
   long cell(long index) const;
   long n_cells() const { return size_ / seed_count_; }
+  long first_of_cell(long cell) const;  // the cell's run at the seed axis' first value
   const Spec& spec() const { return spec_; }
 
   // Steps of each run, and their sum, counted over the axes that set them (steps, flow_time, lr).
@@ -50,6 +51,7 @@ class Grid {
   long seed_axis_ = -1, seed_count_ = 1;
   long min_steps_ = 0, max_steps_ = 0;
   double total_steps_ = 0;
+  Params params(const std::vector<Value>& coords) const;  // the base with the axes set
   // The text a run id hashes, in key order: fixed "key=value;" pieces, and the axes' places.
   struct IdPiece {
     std::string text;  // "key=value;" of fixed keys, or "key=" before an axis value

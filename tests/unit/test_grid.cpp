@@ -67,3 +67,14 @@ TEST_CASE("grid: a run's id from the grid's pieces is the id of its resolved par
     REQUIRE(g.label(i).id == p.id);
   }
 }
+
+TEST_CASE("grid: a cell's first run is that cell's run at the first seed", "[grid]") {
+  auto s = fs::parse_spec("model = \"cooccurrence\"\n[grid]\nm = [4, 8, 16]\nseed = [3, 4]\nlr_ratio = [1, 2]\n", "t.toml");
+  const fs::Grid g(s);
+  REQUIRE(g.n_cells() == 6);
+  for (long c = 0; c < g.n_cells(); ++c) {
+    const long i = g.first_of_cell(c);
+    CHECK(g.cell(i) == c);
+    CHECK(g.point(i).params.integer("seed") == 3);
+  }
+}
