@@ -332,16 +332,4 @@ void TrajectoriesH5::commit() {
   }
 }
 
-void write_trajectories_h5(const std::string& path, const Spec& spec, const std::vector<RunPoint>& runs,
-                           const std::vector<RunResult>& results, bool save_params) {
-  long K = 0, rows = 0;
-  for (const auto& r : results) {
-    K = std::max(K, r.series.size());
-    rows = std::max(rows, long(r.final_rows.size()));
-  }
-  TrajectoriesH5 h5(path, spec, long(runs.size()), K, rows, save_params);
-  for (size_t i = 0; i < runs.size(); ++i) h5.add(runs[i], results[i]);
-  h5.commit();
-}
-
 }  // namespace fs

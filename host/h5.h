@@ -32,8 +32,4 @@ class TrajectoriesH5 {
   std::unique_ptr<Impl> impl_;
 };
 
-// Writes `path` whole (through a temporary name); throws RuntimeError naming the file on failure.
-void write_trajectories_h5(const std::string& path, const Spec& spec, const std::vector<RunPoint>& runs,
-                           const std::vector<RunResult>& results, bool save_params);
-
 }  // namespace fs

@@ -164,7 +164,6 @@ class HostLiveRun final : public LiveRun {
     return st_.status != kFlowRunning;
   }
   long step() const override { return st_.step; }
-  long total_steps() const override { return run_.fc.steps; }
   RunResult finish() const override {
     return finish_run(run_, in_, outcome_of(st_), run_.theta.data(), run_.series.data());
   }
@@ -190,13 +189,6 @@ template <typename Model>
 std::unique_ptr<LiveRun> start_host_run(const RunInput& in, const ModelInfo& info) {
   if (in.params.choice("precision") == "fp64") return std::make_unique<HostLiveRun<Model, double>>(in, info);
   return std::make_unique<HostLiveRun<Model, float>>(in, info);
-}
-
-template <typename Model, typename Real>
-RunResult run_flow(const RunInput& in, const ModelInfo& info) {
-  HostLiveRun<Model, Real> run(in, info);
-  run.advance(train_steps(in.params) + 1);
-  return run.finish();
 }
 
 }  // namespace fs

@@ -57,6 +57,11 @@ void write_all(int fd, const std::string& s, const std::string& path) {
   }
 }
 
+struct FileCloser {
+  std::FILE* f;
+  ~FileCloser() { std::fclose(f); }
+};
+
 bool read_at(std::FILE* f, long offset, void* out, size_t n) {
   return std::fseek(f, offset, SEEK_SET) == 0 && std::fread(out, 1, n, f) == n;
 }
@@ -158,10 +163,7 @@ JournalScan scan_journal(const std::string& path, const std::string& spec_hash) 
     if (errno == ENOENT) return scan;
     throw RuntimeError("cannot read " + path + ": " + std::strerror(errno));
   }
-  struct Close {
-    std::FILE* f;
-    ~Close() { std::fclose(f); }
-  } close{f};
+  const FileCloser close{f};
   std::fseek(f, 0, SEEK_END);
   scan.file_bytes = std::ftell(f);
   std::fseek(f, 0, SEEK_SET);
@@ -288,10 +290,7 @@ std::vector<Checkpoint> read_checkpoints(const std::string& out_dir, const std::
   std::vector<Checkpoint> out;
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) return out;
-  struct Close {
-    std::FILE* f;
-    ~Close() { std::fclose(f); }
-  } close{f};
+  const FileCloser close{f};
   for (const auto& e : scan.entries) {
     std::string payload(size_t(e.bytes), '\0');
     if (!read_at(f, e.offset, payload.data(), payload.size())) throw RuntimeError("cannot read " + path);

@@ -47,7 +47,6 @@ const JournalEntry& ResultStore::entry(long index) const {
   return entries_[size_t(l >> 40)][size_t(l & ((1L << 40) - 1))];
 }
 
-const std::string& ResultStore::dir_of(long index) const { return dirs_[size_t(loc_[size_t(index)] >> 40)]; }
 long ResultStore::records_of(long index) const { return long(entry(index).records); }
 long ResultStore::rows_of(long index) const { return long(entry(index).rows); }
 

@@ -25,8 +25,6 @@ class ResultStore {
   bool has(long index) const { return loc_[size_t(index)] >= 0; }
   // The run's record; RuntimeError naming the file when it cannot be read or belongs to another version.
   RunResult fetch(const RunPoint& p) const;
-  // Which directory holds the run (for messages).
-  const std::string& dir_of(long index) const;
   long records_of(long index) const;
   long rows_of(long index) const;
   // Torn tails and corrupt records met while scanning, each naming its file.

@@ -60,7 +60,6 @@ class LiveRun {
   // Takes up to `max_steps` more steps; true once the run has finished or diverged.
   virtual bool advance(long max_steps) = 0;
   virtual long step() const = 0;         // the next step to take
-  virtual long total_steps() const = 0;
   virtual RunResult finish() const = 0;  // the result of a finished run: series, detectors, final configuration
   virtual std::string save() const = 0;  // a checkpoint, in the layout both backends share
   virtual void restore(const std::string& checkpoint) = 0;

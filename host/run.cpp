@@ -347,7 +347,6 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
   if (out.signal) m["interrupted_by_signal"] = int(out.signal);
   if (saved_flows) m["checkpointed_runs"] = saved_flows;
 
-  const auto t_tables = Clock::now();
   long counts_ok = 0, counts_div = 0, counts_failed = 0;
   {
     ResultStore store({opt.out_dir}, grid);
@@ -385,7 +384,6 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
     counts_div = sum.counts[RunResult::kDiverged];
     counts_failed = sum.counts[RunResult::kFailed];
   }
-  out.tables_s = seconds_since(t_tables);
   out.wall_s = seconds_since(t_start);
   // Counts over the whole shard, this attempt's and earlier ones'.
   out.n_ok = counts_ok, out.n_diverged = counts_div, out.n_failed = counts_failed;

@@ -19,9 +19,9 @@ std::string sweep_status(const std::string& dir) {
   Shard shard{m.value("/shard/index"_json_pointer, 0L), m.value("/shard/count"_json_pointer, 1L)};
   const std::vector<long> mine = shard_runs(grid, shard);
   const ResultStore store({dir}, grid);
-  long saved = 0;
+  long saved = 0;  // counted from the checkpoint file's frames, without reading the runs' states
   try {
-    saved = long(read_checkpoints(dir, spec.hash()).size());
+    saved = long(scan_journal(checkpoint_path(dir), spec.hash()).entries.size());
   } catch (const RuntimeError&) {
   }
   long done = 0;

@@ -33,7 +33,6 @@ struct SweepOutcome {
   long n_unfinished = 0;  // runs left for a resume (interrupted)
   int signal = 0;         // the signal that interrupted the sweep, if any
   long n_saved = 0;       // runs in flight saved in the checkpoint when it was interrupted
-  double tables_s = 0;    // writing the tables from the journal
 };
 
 struct MergeOutcome {

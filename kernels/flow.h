@@ -53,7 +53,7 @@ inline std::vector<long> record_schedule(const FlowConfig& fc) {
   return out;
 }
 
-enum FlowStatus : int { kFlowOk = 0, kFlowDiverged = 1, kFlowCancelled = 2, kFlowRunning = 3 };
+enum FlowStatus : int { kFlowOk = 0, kFlowDiverged = 1, kFlowRunning = 3 };
 
 // Where a run is in its flow: everything besides its parameters, optimiser state and records that a
 // flow needs to go on from where it stopped. Plain data: kept per slot on the device, saved in
