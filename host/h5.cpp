@@ -45,6 +45,16 @@ void attr_string(hid_t obj, const char* name, const std::string& value) {
   check(H5Awrite(a, type, value.empty() ? "" : value.c_str()), std::string("write attribute ") + name);
 }
 
+// A file whose attributes live in dense storage (HDF5 1.8 format and later): the spec is an attribute,
+// and a compact attribute holds at most 64 KB.
+hid_t create_file(const std::string& path) {
+  Handle fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose, "file creation properties");
+  check(H5Pset_attr_phase_change(fcpl, 0, 0), "dense attribute storage");
+  Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "file access properties");
+  check(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST), "file format bounds");
+  return H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl, fapl);
+}
+
 template <typename T>
 hid_t mem_type();
 template <>
@@ -150,8 +160,7 @@ struct TrajectoriesH5::Impl {
   Impl(const std::string& p, const Spec& s, long n_runs, long n_rec, long n_rows, bool save)
       : spec(s), info(s.entry->info), path(p), tmp(p + ".tmp." + std::to_string(::getpid())), R(hsize_t(n_runs)),
         K(hsize_t(n_rec)), rows(hsize_t(n_rows)), F(s.entry->info.final_table.size()), save_params(save),
-        file((H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr), H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT)),
-             H5Fclose, tmp),
+        file((H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr), create_file(tmp)), H5Fclose, tmp),
         str_type(utf8_strings(), H5Tclose, "string type") {
     // Blocks of runs whose records make chunks of about 1 MB per variable.
     block = std::max<hsize_t>(1, std::min<hsize_t>(1 << 16, (hsize_t(1) << 17) / std::max<hsize_t>(1, K)));

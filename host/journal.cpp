@@ -210,6 +210,15 @@ JournalScan scan_journal(const std::string& path, const std::string& spec_hash) 
   return scan;
 }
 
+std::string journal_owner(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return "";
+  const FileCloser close{f};
+  char line[128] = {0};
+  if (!std::fgets(line, sizeof line, f) || std::strncmp(line, "flowsweep journal 1 spec ", 25) != 0) return "?";
+  return std::string(line + 25, strcspn(line + 25, "\n"));
+}
+
 RunResult read_result(std::FILE* f, const std::string& path, const JournalEntry& e, const std::string& run_id,
                       const ModelInfo& info) {
   std::string payload(size_t(e.bytes), '\0');

@@ -46,6 +46,9 @@ struct JournalScan {
 // another sweep is a RuntimeError naming the file.
 JournalScan scan_journal(const std::string& path, const std::string& spec_hash);
 
+// The spec hash a journal's header names: "" when there is no such file, "?" when it is not a journal.
+std::string journal_owner(const std::string& path);
+
 // Appends finished runs to <out>/journal.fsj (created with its header when new).
 class JournalWriter {
  public:

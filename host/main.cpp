@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   run->add_flag("--quiet", run_opt.quiet, "no progress output");
   run->add_option("--shard", run_opt.shard, "train only shard I of N (I/N); in a Slurm array, the task's own");
   run->add_flag("--resume", run_opt.resume, "skip runs already complete in --out (automatic after a Slurm requeue)");
+  run->add_flag("--force", run_opt.force, "replace the outputs of another sweep in --out");
   run->add_flag("--csv-trajectories", run_opt.csv_trajectories,
                 "also write every record in long form to trajectories.csv (tens of GB at 10^6 runs)");
   run->add_option("--checkpoint-every", run_opt.checkpoint_s,
@@ -99,6 +100,13 @@ int main(int argc, char** argv) {
     if (run->parsed()) {
       const fs::Spec spec = fs::load_spec(spec_path, sets);
       const auto res = fs::run_sweep(spec, run_opt);
+      if (!res.write_error.empty()) {
+        std::fprintf(stderr,
+                     "error: %s\nstopped: %ld of %ld runs done and journalled%s; free space and resume with --resume\n",
+                     res.write_error.c_str(), res.n_runs - res.n_unfinished, res.n_runs,
+                     res.tables_written ? ", tables of them written" : ", tables not written");
+        return 1;
+      }
       if (res.signal) {
         std::fprintf(stderr,
                      "interrupted by signal %d: %ld of %ld runs done, %ld in flight saved, tables written; "

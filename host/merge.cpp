@@ -1,4 +1,5 @@
 // `flowsweep merge`: the shards' journals, deduplicated by run, as one sweep's tables.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -12,25 +13,25 @@ namespace fs {
 MergeOutcome merge_shards(const std::vector<std::string>& dirs, const std::string& out_dir, bool quiet,
                           bool csv_trajectories) {
   if (dirs.empty()) throw InputError("merge: no shard directories given");
-  std::vector<nlohmann::json> manifests;
+  std::vector<Manifest> manifests;
   for (const auto& d : dirs) manifests.push_back(read_manifest(d));
-  const auto& m0 = manifests[0];
-  const std::string hash = m0.value("/spec/hash"_json_pointer, std::string());
+  const auto& m0 = manifests[0].json;
+  const std::string hash = manifests[0].hash();
   for (size_t i = 1; i < dirs.size(); ++i)
-    if (manifests[i].value("/spec/hash"_json_pointer, std::string()) != hash)
-      throw InputError("merge: " + dirs[i] + " holds another sweep (spec hash " +
-                       manifests[i].value("/spec/hash"_json_pointer, std::string("?")) + ", " + dirs[0] + " has " + hash + ")");
-  const Spec spec = spec_of_manifest(m0);
-  if (spec.hash() != hash) throw RuntimeError("merge: the spec in " + dirs[0] + "/manifest.json does not match its hash");
+    if (manifests[i].hash() != hash)
+      throw InputError("merge: " + dirs[i] + " holds another sweep (spec hash " + manifests[i].hash() + ", " + dirs[0] +
+                       " has " + hash + ")");
+  const Spec spec = manifests[0].spec();
   const Grid grid(spec);
-  const long count = m0.value("/shard/count"_json_pointer, 1L);
+  long count = 1;
+  for (const auto& mf : manifests) count = std::max(count, mf.shard(grid).count);
 
   MergeOutcome out;
   // Files a shard lists are checked against its checksums; a bad one is named and that shard's tables
   // are not trusted (its journal still is, record by record).
   for (size_t i = 0; i < dirs.size(); ++i)
-    if (manifests[i].contains("checksums_xxh3_64"))
-      for (const auto& [f, sum] : manifests[i]["checksums_xxh3_64"].items()) {
+    if (manifests[i].json.contains("checksums_xxh3_64") && manifests[i].json["checksums_xxh3_64"].is_object())
+      for (const auto& [f, sum] : manifests[i].json["checksums_xxh3_64"].items()) {
         const std::string path = dirs[i] + "/" + f;
         std::string got;
         try {
@@ -38,7 +39,7 @@ MergeOutcome merge_shards(const std::vector<std::string>& dirs, const std::strin
         } catch (const std::exception&) {
           got = "unreadable";
         }
-        if (got != sum.get<std::string>()) out.corrupt.push_back(path + " (checksum mismatch)");
+        if (!sum.is_string() || got != sum.get<std::string>()) out.corrupt.push_back(path + " (checksum mismatch)");
       }
   const ResultStore store(dirs, grid);
   for (const auto& p : store.problems()) out.corrupt.push_back(p);
@@ -61,7 +62,7 @@ MergeOutcome merge_shards(const std::vector<std::string>& dirs, const std::strin
   OutputOptions oo;
   oo.absent = RunResult::kMissing;
   oo.csv_trajectories = csv_trajectories;
-  for (const auto& mf : manifests) oo.save_params |= mf.value("save_params", false);
+  for (const auto& mf : manifests) oo.save_params |= mf.json.value("save_params", false);
   m["save_params"] = oo.save_params;
   const OutputSummary sum = write_outputs(out_dir, grid, all, store, oo, m, [&](nlohmann::json& mf, const OutputSummary& s) {
     for (const auto& u : s.unreadable) out.corrupt.push_back(u);

@@ -1,5 +1,6 @@
 #include "host/outputs.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "host/h5.h"
@@ -64,19 +65,82 @@ nlohmann::json spec_json(const Spec& spec) {
   return j;
 }
 
-nlohmann::json read_manifest(const std::string& dir) {
-  const std::string path = dir + "/manifest.json";
-  if (!std::filesystem::exists(path)) throw InputError(path + ": missing (not a flowsweep output directory?)");
+std::string dump_json(const nlohmann::json& j) {
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+namespace {
+
+constexpr const char* kSelfChecksum = "manifest_xxh3_64";
+
+std::string self_checksum(nlohmann::json m) {
+  m.erase(kSelfChecksum);
+  return hex64(xxh3_64(dump_json(m)));
+}
+
+}  // namespace
+
+void write_manifest(const std::string& dir, nlohmann::json m) {
+  m[kSelfChecksum] = self_checksum(m);
+  write_file_atomic(dir + "/manifest.json", dump_json(m));
+}
+
+Manifest read_manifest(const std::string& dir) {
+  Manifest m;
+  m.path = dir + "/manifest.json";
+  if (!std::filesystem::exists(m.path)) throw InputError(m.path + ": missing (not a flowsweep output directory?)");
   try {
-    return nlohmann::json::parse(read_file(path));
+    m.json = nlohmann::json::parse(read_file(m.path));
   } catch (const std::exception& e) {
-    throw InputError(path + ": corrupt manifest (" + std::string(e.what()) + ")");
+    throw InputError(m.path + ": corrupt manifest (" + std::string(e.what()) + ")");
+  }
+  if (!m.json.is_object() || !m.json.contains(kSelfChecksum) || !m.json[kSelfChecksum].is_string())
+    throw InputError(m.path + ": key '" + kSelfChecksum + "': missing; not a manifest this version wrote, or damaged");
+  if (m.json[kSelfChecksum].get<std::string>() != self_checksum(m.json))
+    throw InputError(m.path + ": checksum mismatch; the manifest was edited or damaged");
+  return m;
+}
+
+namespace {
+
+template <typename T>
+T manifest_value(const Manifest& m, const std::string& key) {
+  const auto ptr = nlohmann::json::json_pointer("/" + key);
+  std::string dotted = key;
+  std::replace(dotted.begin(), dotted.end(), '/', '.');
+  if (!m.json.contains(ptr)) throw InputError(m.path + ": key '" + dotted + "': missing");
+  try {
+    return m.json.at(ptr).get<T>();
+  } catch (const nlohmann::json::exception&) {
+    throw InputError(m.path + ": key '" + dotted + "': wrong type (" + m.json.at(ptr).type_name() + ")");
   }
 }
 
-Spec spec_of_manifest(const nlohmann::json& m) {
-  return parse_spec(m["spec"]["text"].get<std::string>(), m["spec"]["path"].get<std::string>(),
-                    m["spec"]["overrides"].get<std::vector<std::string>>());
+}  // namespace
+
+std::string Manifest::hash() const { return manifest_value<std::string>(*this, "spec/hash"); }
+
+Spec Manifest::spec() const {
+  Spec s = parse_spec(manifest_value<std::string>(*this, "spec/text"), manifest_value<std::string>(*this, "spec/path"),
+                      manifest_value<std::vector<std::string>>(*this, "spec/overrides"));
+  if (s.hash() != hash()) throw InputError(path + ": key 'spec.hash': does not match the spec it records");
+  return s;
+}
+
+Shard Manifest::shard(const Grid& grid) const {
+  Shard s;
+  s.index = manifest_value<long>(*this, "shard/index");
+  s.count = manifest_value<long>(*this, "shard/count");
+  if (s.count < 1 || s.count > kMaxGridRuns)
+    throw InputError(path + ": key 'shard.count': " + std::to_string(s.count) + " is not a shard count (1 to " +
+                     std::to_string(kMaxGridRuns) + ")");
+  if (s.index < 0 || s.index >= s.count)
+    throw InputError(path + ": key 'shard.index': " + std::to_string(s.index) + " is not in 0.." +
+                     std::to_string(s.count - 1));
+  if (manifest_value<long>(*this, "shard/grid_runs") != grid.size())
+    throw InputError(path + ": key 'shard.grid_runs': does not match the grid of the spec it records (" +
+                     std::to_string(grid.size()) + " runs)");
+  return s;
 }
 
 OutputSummary write_outputs(const std::string& out_dir, const Grid& grid, const std::vector<long>& rows,
@@ -192,7 +256,7 @@ OutputSummary write_outputs(const std::string& out_dir, const Grid& grid, const 
   manifest["files"] = files;
   manifest["checksums_xxh3_64"] = sums;
   if (amend) amend(manifest, sum);
-  write_file_atomic(dir + "manifest.json", manifest.dump(2) + "\n");
+  write_manifest(out_dir, std::move(manifest));
   return sum;
 }
 

@@ -10,6 +10,7 @@
 
 #include "host/grid.h"
 #include "host/journal.h"
+#include "host/shard.h"
 
 namespace fs {
 
@@ -62,9 +63,24 @@ OutputSummary write_outputs(const std::string& out_dir, const Grid& grid, const 
                             const ResultStore& store, const OutputOptions& opt, nlohmann::json manifest,
                             const std::function<void(nlohmann::json&, const OutputSummary&)>& amend = {});
 
-// The spec as the manifest records it, and the spec a manifest was written from.
+// The spec as the manifest records it.
 nlohmann::json spec_json(const Spec& spec);
-nlohmann::json read_manifest(const std::string& dir);  // InputError naming it when missing or unreadable
-Spec spec_of_manifest(const nlohmann::json& m);
+
+// manifest.json, checked like every other file: it carries the XXH3 of its own text without that key, so
+// an edit or a torn copy is found rather than trusted. Every key a reader takes is checked, and an error
+// names the file and the key (InputError: exit 2).
+struct Manifest {
+  std::string path;
+  nlohmann::json json;
+
+  Spec spec() const;                    // the spec it was written from, checked against its hash
+  Shard shard(const Grid& grid) const;  // 0 <= index < count <= kMaxGridRuns
+  std::string hash() const;             // the spec hash it records
+};
+Manifest read_manifest(const std::string& dir);
+void write_manifest(const std::string& dir, nlohmann::json m);
+
+// JSON text with any invalid UTF-8 (a path, a message) replaced rather than thrown over.
+std::string dump_json(const nlohmann::json& j);
 
 }  // namespace fs

@@ -129,6 +129,44 @@ class PendingRuns : public RunSource {
   size_t next_ = 0;
 };
 
+// Every file and folder a sweep writes into its output directory.
+const char* const kOutputs[] = {"manifest.json",   "journal.fsj",       "checkpoint.fsj",   "runs.csv",
+                                "phase_diagram.csv", "trajectories.h5", "trajectories.csv", "final_config.csv",
+                                "runs",            "plots"};
+
+// A directory belongs to one sweep at a time. Without --resume a run starts its sweep over, removing
+// what an earlier attempt left; a directory that holds another sweep (or a manifest that cannot be read)
+// is refused, and with --force emptied of every output of that sweep, so nothing of it stays mixed in.
+void claim_directory(const std::string& dir, const Spec& spec, bool resume, bool force) {
+  std::string other;  // what makes the directory another sweep's
+  const std::string hash = spec.hash();
+  if (std::filesystem::exists(dir + "/manifest.json")) {
+    try {
+      const Manifest m = read_manifest(dir);
+      if (m.hash() != hash)
+        other = "holds another sweep ('" + m.json.value("/spec/name"_json_pointer, std::string()) + "', spec hash " +
+                m.hash() + "; this one " + hash + ")";
+    } catch (const InputError& e) {
+      // The journal still says whose the directory is.
+      const std::string owner = journal_owner(journal_path(dir));
+      if (owner != hash) other = "has a manifest that cannot be trusted (" + std::string(e.what()) + ")";
+    }
+  } else {
+    const std::string owner = journal_owner(journal_path(dir));
+    if (!owner.empty() && owner != hash) other = "holds the journal of another sweep (spec hash " + owner + ")";
+  }
+  if (!other.empty()) {
+    if (resume) throw InputError("--resume: " + dir + " " + other);
+    if (!force) throw InputError(dir + " " + other + "; choose another --out, or give --force to replace it");
+  }
+  if (resume) return;
+  std::error_code ec;
+  for (const char* name : kOutputs) {  // the manifest first: tables without it are nobody's
+    std::filesystem::remove_all(dir + "/" + name, ec);
+    if (ec) throw RuntimeError("cannot remove " + dir + "/" + name + ": " + ec.message());
+  }
+}
+
 int default_threads() { return int(std::max(1u, std::thread::hardware_concurrency())); }
 
 }  // namespace
@@ -161,25 +199,11 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
   const char* restarts = std::getenv("SLURM_RESTART_COUNT");
   const bool resume = opt.resume || (restarts && std::atol(restarts) > 0);
   const std::string manifest_path = opt.out_dir + "/manifest.json";
-  if (resume && std::filesystem::exists(manifest_path)) {
-    nlohmann::json old;
-    try {
-      old = nlohmann::json::parse(read_file(manifest_path));
-    } catch (const std::exception& e) {
-      throw RuntimeError(manifest_path + ": cannot read (" + e.what() + ")");
-    }
-    if (old.value("/spec/hash"_json_pointer, std::string()) != spec.hash())
-      throw InputError("--resume: " + opt.out_dir + " holds another sweep (spec hash " +
-                       old.value("/spec/hash"_json_pointer, std::string("?")) + ", this one " + spec.hash() + ")");
-  }
-  make_dir(opt.out_dir);
   const std::string hash = spec.hash();
+  make_dir(opt.out_dir);
+  const DirLock dir_lock(opt.out_dir);  // before anything there is read or removed
+  claim_directory(opt.out_dir, spec, resume, opt.force);
   std::error_code ec;
-  if (!resume) {
-    std::filesystem::remove(journal_path(opt.out_dir), ec);
-    std::filesystem::remove(checkpoint_path(opt.out_dir), ec);
-    std::filesystem::remove_all(opt.out_dir + "/runs", ec);  // per-run records of earlier versions
-  }
 
   // What an earlier attempt finished and saved.
   std::vector<char> done_before(mine.size(), 0);
@@ -255,16 +279,10 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
     early["complete"] = false;
     early["running"] = true;
     early["files"] = nlohmann::json::array();
-    write_file_atomic(manifest_path, early.dump(2) + "\n");
+    write_manifest(opt.out_dir, early);
   }
 
   StopSignals signals;
-  const std::string lock = opt.out_dir + "/.running";
-  write_file_atomic(lock, std::to_string(::getpid()) + "\n");
-  struct Unlock {
-    std::string path;
-    ~Unlock() { std::remove(path.c_str()); }
-  } unlock{lock};
 
   const int threads = opt.threads > 0 ? opt.threads : default_threads();
   std::unique_ptr<Executor> ex = backend == "cuda" ? make_cuda_executor(*spec.entry, opt.cuda)
@@ -289,24 +307,41 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
   auto last_checkpoint = Clock::now();
   std::vector<FinishedRun> finished;
   const auto t_loop = Clock::now();
+  // A write that fails (a full disk, a quota) stops the sweep as a signal would: what is journalled
+  // stays, the runs in flight are checkpointed if the disk takes it, the tables hold what finished, and
+  // the exit status is 1. A torn record at the journal's end is found and dropped by --resume.
+  std::string write_error;
+  auto stop_on_write_error = [&](const RuntimeError& e) {
+    if (write_error.empty()) write_error = e.what();
+    g_stop = 1;
+  };
   for (bool more = true; more;) {
     const auto t0 = Clock::now();
     more = ex->advance(opt.slice_s, source, finished);
     train_s += seconds_since(t0);
     const auto t1 = Clock::now();
-    for (const auto& f : finished) {
-      journal.append_result(f.key, f.id, f.result);
-      ++done;
-      run_steps += double(f.result.steps);
+    try {
+      for (const auto& f : finished) {
+        journal.append_result(f.key, f.id, f.result);
+        ++done;
+        run_steps += double(f.result.steps);
+      }
+      journal.flush();
+    } catch (const RuntimeError& e) {
+      stop_on_write_error(e);
     }
     finished.clear();
-    journal.flush();
     journal_s += seconds_since(t1);
     progress.update(done, run_steps);
     if (g_stop) break;
     if (more && opt.checkpoint_s > 0 && seconds_since(last_checkpoint) >= opt.checkpoint_s) {
       const auto t2 = Clock::now();
-      checkpoint();
+      try {
+        checkpoint();
+      } catch (const RuntimeError& e) {
+        stop_on_write_error(e);
+        break;
+      }
       journal_s += seconds_since(t2);
       last_checkpoint = Clock::now();
     }
@@ -314,11 +349,16 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
   const double loop_s = seconds_since(t_loop);
 
   long saved_flows = 0;
-  if (g_stop) {
-    saved_flows = checkpoint();
-  } else {
-    journal.sync();
-    std::filesystem::remove(checkpoint_path(opt.out_dir), ec);
+  try {
+    if (g_stop) {
+      saved_flows = checkpoint();
+    } else {
+      journal.sync();
+      std::filesystem::remove(checkpoint_path(opt.out_dir), ec);
+    }
+  } catch (const RuntimeError& e) {
+    stop_on_write_error(e);
+    saved_flows = 0;
   }
 
   SweepOutcome out;
@@ -329,6 +369,7 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
   out.signal = g_signal;
   out.n_unfinished = n_todo - done;
   out.n_saved = saved_flows;
+  out.write_error = write_error;
 
   nlohmann::json m;
   m["backend"] = backend;
@@ -345,10 +386,11 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
   m["shard"] = {{"index", shard.index}, {"count", shard.count}, {"grid_runs", grid.size()}};
   m["complete"] = out.n_unfinished == 0;
   if (out.signal) m["interrupted_by_signal"] = int(out.signal);
+  if (!write_error.empty()) m["write_error"] = write_error;
   if (saved_flows) m["checkpointed_runs"] = saved_flows;
 
   long counts_ok = 0, counts_div = 0, counts_failed = 0;
-  {
+  try {
     ResultStore store({opt.out_dir}, grid);
     OutputOptions oo;
     oo.save_params = opt.save_params;
@@ -383,6 +425,10 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
     counts_ok = sum.counts[RunResult::kOk];
     counts_div = sum.counts[RunResult::kDiverged];
     counts_failed = sum.counts[RunResult::kFailed];
+  } catch (const RuntimeError& e) {
+    // The journal holds every finished run; --resume writes the tables from it.
+    out.write_error = (out.write_error.empty() ? "" : out.write_error + "; then ") + e.what();
+    out.tables_written = false;
   }
   out.wall_s = seconds_since(t_start);
   // Counts over the whole shard, this attempt's and earlier ones'.

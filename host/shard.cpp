@@ -18,10 +18,12 @@ Shard parse_shard(const std::string& text) {
     s.count = std::stol(text.substr(slash + 1), &b);
     if (a != slash || b != text.size() - slash - 1) throw std::invalid_argument("");
   } catch (const std::exception&) {
-    throw InputError("--shard " + text + ": expected I/N, e.g. 3/16");
+    throw InputError("--shard " + quote_cut(text) + ": expected I/N, e.g. 3/16");
   }
   if (s.count < 1 || s.index < 0 || s.index >= s.count)
     throw InputError("--shard " + text + ": need 0 <= I < N");
+  if (s.count > kMaxGridRuns)
+    throw InputError("--shard " + text + ": N is more than the " + std::to_string(kMaxGridRuns) + " runs a sweep can hold");
   return s;
 }
 
@@ -46,10 +48,11 @@ std::vector<long> shard_of_runs(const Grid& grid, long count) {
   std::sort(cost.begin(), cost.end(), [](const auto& a, const auto& b) {
     return a.first != b.first ? a.first > b.first : a.second < b.second;
   });
-  // The least-loaded shard, ties to the lowest index.
+  // The least-loaded shard, ties to the lowest index. Shards beyond the number of runs would stay empty,
+  // so only the first grid.size() of them enter the queue.
   using Load = std::pair<double, long>;
   std::priority_queue<Load, std::vector<Load>, std::greater<Load>> load;
-  for (long s = 0; s < count; ++s) load.push({0.0, s});
+  for (long s = 0; s < std::min(count, grid.size()); ++s) load.push({0.0, s});
   std::vector<long> owner(size_t(grid.size()), 0);
   for (const auto& [c, idx] : cost) {
     Load l = load.top();

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "host/grid.h"
 #include "host/util.h"
 
 namespace fs {
@@ -27,7 +29,7 @@ struct Resolver {
     return os.str();
   }
   [[noreturn]] void fail(const toml::node* node, const std::string& dotted, const std::string& msg) const {
-    throw InputError(where(node, dotted) + ": key '" + dotted + "': " + msg);
+    throw InputError(where(node, dotted) + ": key " + quote_cut(dotted) + ": " + msg);
   }
 };
 
@@ -60,7 +62,7 @@ Value convert(const Resolver& R, const toml::node& node, const std::string& dott
     auto s = node.value<std::string>();
     if (!node.is_string() || !s) R.fail(&node, dotted, "expected one of: " + join(def.choices));
     if (std::find(def.choices.begin(), def.choices.end(), *s) == def.choices.end())
-      R.fail(&node, dotted, "'" + *s + "' is not one of: " + join(def.choices));
+      R.fail(&node, dotted, quote_cut(*s) + " is not one of: " + join(def.choices));
     return Value::text(*s);
   }
   double x = 0;
@@ -129,13 +131,24 @@ Axis expand_axis(const Resolver& R, const toml::node& node, const std::string& n
       auto t = numeric_triple(R, *arr2, dotted, "range", 2, 3);
       for (auto& e : t)
         if (e.second != std::floor(e.second)) R.fail(e.first, dotted, "range takes integers [start, stop, step]");
-      const long a = long(t[0].second), b = long(t[1].second), st = t.size() == 3 ? long(t[2].second) : 1;
+      const double a = t[0].second, b = t[1].second, st = t.size() == 3 ? t[2].second : 1.0;
       if (st <= 0) R.fail(&v, dotted, "range step must be positive");
-      for (long x = a; x < b; x += st) ax.values.push_back(make(double(x)));
+      // Counted in floating point before anything is built: an axis longer than a sweep can hold, or one
+      // whose ends do not fit a 64-bit integer, is refused here rather than grown or overflowed.
+      const double count = b > a ? std::ceil((b - a) / st) : 0.0;
+      if (count > double(kMaxGridRuns))
+        R.fail(&v, dotted, "range gives " + format_double(count) + " values, more than the " +
+                               std::to_string(kMaxGridRuns) + " runs a sweep can hold");
+      if (std::fabs(a) > 9.0e15 || std::fabs(b) > 9.0e15)
+        R.fail(&v, dotted, "range ends must lie within +-9e15 (integers exact in a double)");
+      for (long k = 0; k < long(count); ++k) ax.values.push_back(make(a + double(k) * st));
     } else if (kind == "linspace" || kind == "geomspace") {
       auto t = numeric_triple(R, *arr2, dotted, kind.c_str(), 3, 3);
       const double a = t[0].second, b = t[1].second, cnt = t[2].second;
       if (cnt < 1 || cnt != std::floor(cnt)) R.fail(t[2].first, dotted, kind + " count must be a positive integer");
+      if (cnt > double(kMaxGridRuns))
+        R.fail(t[2].first, dotted, kind + " count " + format_double(cnt) + " is more than the " +
+                                       std::to_string(kMaxGridRuns) + " runs a sweep can hold");
       if (kind == "geomspace" && (a <= 0 || b <= 0)) R.fail(&v, dotted, "geomspace endpoints must be positive");
       const long nv = long(cnt);
       for (long i = 0; i < nv; ++i) {
@@ -153,6 +166,15 @@ Axis expand_axis(const Resolver& R, const toml::node& node, const std::string& n
   } else {
     R.fail(&node, dotted, "an axis is a list or a table {range|linspace|geomspace = [...]}");
   }
+  // A value given twice would run each of its runs twice under one run id and count them twice in the
+  // phase diagram.
+  std::map<std::string, size_t> seen;
+  for (size_t i = 0; i < ax.values.size(); ++i) {
+    const auto [it, fresh] = seen.emplace(ax.values[i].to_string(), i);
+    if (!fresh)
+      R.fail(&node, dotted, "value " + quote_cut(it->first) + " appears twice (positions " + std::to_string(it->second + 1) +
+                                " and " + std::to_string(i + 1) + "); each value of an axis must be distinct");
+  }
   return ax;
 }
 
@@ -161,7 +183,7 @@ void apply_override(toml::table& doc, const std::string& text, Resolver& R, cons
                     const std::vector<ParamDef>& model_defs, const std::vector<ParamDef>& detect_defs) {
   (void)partial_info;
   const auto eq = text.find('=');
-  if (eq == std::string::npos || eq == 0) throw InputError("--set " + text + ": expected KEY=VALUE");
+  if (eq == std::string::npos || eq == 0) throw InputError("--set " + quote_cut(text) + ": expected KEY=VALUE");
   std::string key = text.substr(0, eq), value = text.substr(eq + 1);
   toml::table parsed;
   try {
@@ -175,6 +197,11 @@ void apply_override(toml::table& doc, const std::string& text, Resolver& R, cons
   if (dot != std::string::npos) {
     section = key.substr(0, dot);
     name = key.substr(dot + 1);
+    if (section != "grid" && std::find(std::begin(kSections), std::end(kSections), section) == std::end(kSections))
+      throw InputError("--set " + quote_cut(text) + ": section " + quote_cut(section) +
+                       " is not one of: params, train, detect, grid");
+    if (name.empty() || name.find('.') != std::string::npos)
+      throw InputError("--set " + quote_cut(text) + ": expected section.key with one dot");
   } else if (key == "seed" || key == "name" || key == "model" || key == "description") {
     section = "";
     name = key;
@@ -187,7 +214,7 @@ void apply_override(toml::table& doc, const std::string& text, Resolver& R, cons
     else if (find_def(detect_defs, key))
       section = "detect";
     else
-      throw InputError("--set " + text + ": key '" + key + "': unknown key");
+      throw InputError("--set " + quote_cut(text) + ": key " + quote_cut(key) + ": unknown key");
     // A fixed value given on the command line replaces an axis over the same key.
     if (auto grid = doc["grid"].as_table()) grid->erase(key);
   }
@@ -198,7 +225,7 @@ void apply_override(toml::table& doc, const std::string& text, Resolver& R, cons
   if (!section.empty()) {
     if (!doc.contains(section)) doc.insert(section, toml::table{});
     target = doc[section].as_table();
-    if (!target) throw InputError("--set " + text + ": '" + section + "' is not a section");
+    if (!target) throw InputError("--set " + quote_cut(text) + ": " + quote_cut(section) + " is not a section");
   }
   target->insert_or_assign(name, v);
   R.override_of[(section.empty() ? "" : section + ".") + name] = text;
@@ -207,10 +234,84 @@ void apply_override(toml::table& doc, const std::string& text, Resolver& R, cons
 }  // namespace
 
 Spec load_spec(const std::string& path, const std::vector<std::string>& overrides) {
+  std::error_code ec;
+  const auto st = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(st)) throw InputError(path + ": cannot open the spec file (no such file)");
+  if (std::filesystem::is_directory(st)) throw InputError(path + ": is a directory; expected a spec file (TOML)");
+  // A FIFO or a device would block or never end.
+  if (!std::filesystem::is_regular_file(st)) throw InputError(path + ": not a regular file; expected a spec file (TOML)");
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!ec && size > kMaxSpecBytes)
+    throw InputError(path + ": " + std::to_string(size) + " bytes; a spec file has at most " +
+                     std::to_string(kMaxSpecBytes) + " bytes");
   return parse_spec(read_file(path), path, overrides);
 }
 
+namespace {
+
+// Where toml++ 3.3.0 would not say so cleanly: invalid UTF-8 (named with its line and column), and a
+// line-ending backslash in a multi-line string followed by a non-ASCII character, which sends that
+// version's parser to an unreachable point (its issue #190, fixed in later versions).
+void check_spec_text(const std::string& text, const std::string& path) {
+  if (text.size() > kMaxSpecBytes)
+    throw InputError(path + ": " + std::to_string(text.size()) + " bytes; a spec has at most " +
+                     std::to_string(kMaxSpecBytes) + " bytes");
+  long line = 1;
+  size_t line_start = 0;
+  auto fail = [&](size_t at, const std::string& what) {
+    throw InputError(path + ":" + std::to_string(line) + ":" + std::to_string(at - line_start + 1) + ": " + what);
+  };
+  for (size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '\n') {
+      ++line, line_start = ++i;
+      continue;
+    }
+    if (c < 0x80) {
+      if (c == '\\') {  // a line-ending backslash: look past the whitespace that follows it
+        size_t j = i + 1;
+        while (j < text.size() && (text[j] == ' ' || text[j] == '\t' || text[j] == '\r')) ++j;
+        if (j < text.size() && text[j] == '\n') {
+          while (j < text.size() && (text[j] == ' ' || text[j] == '\t' || text[j] == '\r' || text[j] == '\n')) ++j;
+          if (j < text.size() && static_cast<unsigned char>(text[j]) >= 0x80)
+            fail(i, "a line-ending backslash followed by a non-ASCII character; put the character after an "
+                    "ASCII one or drop the backslash");
+        }
+      }
+      ++i;
+      continue;
+    }
+    const int len = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c <= 0xDF ? 2 : 0;
+    if (len == 0 || i + size_t(len) > text.size()) fail(i, "invalid UTF-8; a spec is UTF-8 text");
+    uint32_t cp = c & (0x7F >> len);
+    for (int k = 1; k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(text[i + size_t(k)]);
+      if ((cc & 0xC0) != 0x80) fail(i, "invalid UTF-8; a spec is UTF-8 text");
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+      fail(i, "invalid UTF-8; a spec is UTF-8 text");
+    i += size_t(len);
+  }
+}
+
+Spec parse_spec_text(const std::string& text, const std::string& path, const std::vector<std::string>& overrides);
+
+}  // namespace
+
 Spec parse_spec(const std::string& text, const std::string& path, const std::vector<std::string>& overrides) {
+  check_spec_text(text, path);
+  for (const auto& o : overrides) check_spec_text(o, "--set " + quote_cut(o));
+  // toml++ recurses once per level of a dotted key or header; a spec of kMaxSpecBytes nests at most half
+  // as deep, which this stack holds (8 MiB does not).
+  Spec spec;
+  run_with_stack(size_t(512) << 20, [&] { spec = parse_spec_text(text, path, overrides); });
+  return spec;
+}
+
+namespace {
+
+Spec parse_spec_text(const std::string& text, const std::string& path, const std::vector<std::string>& overrides) {
   Spec spec;
   spec.path = path;
   spec.text = text;
@@ -241,7 +342,7 @@ Spec parse_spec(const std::string& text, const std::string& path, const std::vec
   if (!spec.entry) {
     std::vector<std::string> known;
     for (const auto& m : models()) known.push_back(m.info.name);
-    R.fail(doc.get("model"), "model", "unknown model '" + model_name + "'; known: " + join(known));
+    R.fail(doc.get("model"), "model", "unknown model " + quote_cut(model_name) + "; known: " + join(known));
   }
   spec.model = model_name;
   const ModelInfo& info = spec.entry->info;
@@ -316,6 +417,8 @@ Spec parse_spec(const std::string& text, const std::string& path, const std::vec
   }
   return spec;
 }
+
+}  // namespace
 
 std::string Spec::canonical() const {
   std::ostringstream os;

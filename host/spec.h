@@ -40,6 +40,9 @@ struct Spec {
   std::string canonical() const;
 };
 
+// A spec is a few kilobytes; one larger than this is refused before it is parsed.
+constexpr size_t kMaxSpecBytes = size_t(1) << 20;
+
 // Parses and checks a spec; throws InputError naming file, line and key.
 Spec load_spec(const std::string& path, const std::vector<std::string>& overrides = {});
 Spec parse_spec(const std::string& text, const std::string& path, const std::vector<std::string>& overrides = {});

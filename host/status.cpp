@@ -1,6 +1,4 @@
 // `flowsweep status DIR`: done, in flight and missing runs of an output directory, from its journal.
-#include <signal.h>
-
 #include <filesystem>
 #include <sstream>
 
@@ -13,10 +11,11 @@
 namespace fs {
 
 std::string sweep_status(const std::string& dir) {
-  const nlohmann::json m = read_manifest(dir);
-  const Spec spec = spec_of_manifest(m);
+  const Manifest manifest = read_manifest(dir);
+  const nlohmann::json& m = manifest.json;
+  const Spec spec = manifest.spec();
   const Grid grid(spec);
-  Shard shard{m.value("/shard/index"_json_pointer, 0L), m.value("/shard/count"_json_pointer, 1L)};
+  const Shard shard = manifest.shard(grid);
   const std::vector<long> mine = shard_runs(grid, shard);
   const ResultStore store({dir}, grid);
   long saved = 0;  // counted from the checkpoint file's frames, without reading the runs' states
@@ -32,12 +31,7 @@ std::string sweep_status(const std::string& dir) {
     else
       missing.push_back(i);
   }
-  bool running = false;
-  const std::string lock = dir + "/.running";
-  if (std::filesystem::exists(lock)) {
-    const long pid = std::atol(read_file(lock).c_str());
-    running = pid > 0 && ::kill(pid_t(pid), 0) == 0;
-  }
+  const bool running = DirLock::holder(dir) != 0;
   std::ostringstream os;
   os << dir << ": shard " << shard.index << "/" << shard.count << ", " << mine.size() << " runs: " << done
      << " done, " << missing.size() << (running ? " running or to run" : " missing");

@@ -1,8 +1,12 @@
 #include "host/util.h"
 
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/file.h>
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cerrno>
@@ -40,21 +44,9 @@ std::string format_double(double x) {
 }
 
 void write_file_atomic(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw RuntimeError("cannot write " + tmp);
-    f.write(content.data(), std::streamsize(content.size()));
-    f.flush();
-    if (!f) {
-      std::remove(tmp.c_str());
-      throw RuntimeError("write failed: " + tmp);
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw RuntimeError("cannot rename " + tmp + " to " + path);
-  }
+  AtomicFile f(path);
+  f.write(content);
+  f.commit();
 }
 
 std::string read_file(const std::string& path) {
@@ -93,10 +85,33 @@ void AtomicFile::commit() {
     throw RuntimeError("cannot write " + tmp_ + ": " + std::strerror(err));
   }
   if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    const int rename_err = errno;
     std::remove(tmp_.c_str());
-    throw RuntimeError("cannot rename " + tmp_ + " to " + path_);
+    throw RuntimeError("cannot rename " + tmp_ + " to " + path_ + ": " + std::strerror(rename_err));
   }
+  sync_dir_of(path_);
 }
+
+void sync_dir_of(const std::string& path) {
+  // The rename is durable only once the directory entry is: without this a power loss can bring back the
+  // old file, or none.
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  const int fd = ::open(parent.empty() ? "." : parent.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return;  // a directory that cannot be opened for reading cannot be synced; the file still is
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0 && err != EINVAL) throw RuntimeError("cannot sync directory " + parent.string() + ": " + std::strerror(err));
+}
+
+std::string quote_cut(const std::string& s, size_t max_bytes) {
+  if (s.size() <= max_bytes) return "'" + s + "'";
+  size_t cut = max_bytes;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 sequence
+  return "'" + s.substr(0, cut) + "...' (" + std::to_string(s.size()) + " bytes)";
+}
+
+uint64_t xxh3_64(const std::string& s) { return XXH3_64bits(s.data(), s.size()); }
 
 std::string file_checksum(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
@@ -120,9 +135,74 @@ void make_dir(const std::string& dir) {
   if (ec || !std::filesystem::is_directory(dir)) throw RuntimeError("cannot create output directory " + dir);
   const std::string probe = dir + "/.flowsweep-write-test." + std::to_string(::getpid());
   FILE* f = std::fopen(probe.c_str(), "w");
-  if (!f) throw RuntimeError("output directory " + dir + " is not writable");
+  if (!f) throw RuntimeError("output directory " + dir + " is not writable: " + std::strerror(errno));
   std::fclose(f);
   std::remove(probe.c_str());
+}
+
+void run_with_stack(size_t stack_bytes, const std::function<void()>& fn) {
+  struct Call {
+    const std::function<void()>* fn;
+    std::exception_ptr error;
+  } call{&fn, nullptr};
+  auto body = [](void* p) -> void* {
+    auto* c = static_cast<Call*>(p);
+    try {
+      (*c->fn)();
+    } catch (...) {
+      c->error = std::current_exception();
+    }
+    return nullptr;
+  };
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, stack_bytes);
+  pthread_t thread;
+  const int rc = pthread_create(&thread, &attr, body, &call);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    fn();  // no thread to be had: the caller's own stack
+    return;
+  }
+  pthread_join(thread, nullptr);
+  if (call.error) std::rethrow_exception(call.error);
+}
+
+DirLock::DirLock(const std::string& dir) {
+  const std::string path = dir + "/.lock";
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw RuntimeError("cannot open " + path + ": " + std::strerror(errno));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd_);
+    fd_ = -1;
+    if (err != EWOULDBLOCK) throw RuntimeError("cannot lock " + path + ": " + std::strerror(err));
+    const long pid = std::atol(read_file(path).c_str());
+    throw InputError(dir + ": in use by another flowsweep process" + (pid > 0 ? " (pid " + std::to_string(pid) + ")" : "") +
+                     "; wait for it to end, or choose another output directory");
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) != ssize_t(pid.size())) {
+    // The pid is for messages only; the lock holds without it.
+  }
+}
+
+DirLock::~DirLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the lock
+}
+
+long DirLock::holder(const std::string& dir) {
+  const std::string path = dir + "/.lock";
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  long pid = 0;
+  if (::flock(fd, LOCK_SH | LOCK_NB) != 0) {
+    char buf[32] = {0};
+    const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    pid = n > 0 ? std::max(1L, std::atol(buf)) : 1;
+  }
+  ::close(fd);
+  return pid;
 }
 
 std::string cpu_name() {

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <stdexcept>
 #include <string>
 
@@ -24,8 +25,8 @@ std::string hex64(uint64_t x);
 // Shortest text that reads back to the same double; "" for NaN is the caller's choice.
 std::string format_double(double x);
 
-// Writes `content` to `path` through a temporary file in the same directory and a rename, so a crash
-// leaves the previous file or nothing.
+// Writes `content` to `path` through a temporary file in the same directory, fsync'd, renamed into place
+// and the directory synced, so a crash or a power loss leaves the previous file or the new one.
 void write_file_atomic(const std::string& path, const std::string& content);
 std::string read_file(const std::string& path);
 
@@ -46,11 +47,41 @@ class AtomicFile {
   std::FILE* f_ = nullptr;
 };
 
+// fsync of the directory that holds `path`, so that a rename into it survives a power loss.
+void sync_dir_of(const std::string& path);
+
+// A string for an error message, cut to `max_bytes` (at a character boundary) with its length said.
+std::string quote_cut(const std::string& s, size_t max_bytes = 80);
+
+uint64_t xxh3_64(const std::string& s);
+
 // XXH3-64 of a file's bytes, read in pieces, as 16 hex digits.
 std::string file_checksum(const std::string& path);
 
 // Creates `dir` (and its parents) and checks that it can be written; RuntimeError otherwise.
 void make_dir(const std::string& dir);
+
+// Calls fn on a thread with a stack of `stack_bytes` and rethrows what it throws: for parsers whose
+// recursion depth follows their input.
+void run_with_stack(size_t stack_bytes, const std::function<void()>& fn);
+
+// An advisory lock on an output directory (flock on DIR/.lock), held while the object lives, so that one
+// process at a time writes there. The file itself stays: removing it would let a second process lock a
+// new file while the first still holds the old one.
+class DirLock {
+ public:
+  // InputError naming the directory and the holder's pid when another process holds it.
+  explicit DirLock(const std::string& dir);
+  ~DirLock();
+  DirLock(const DirLock&) = delete;
+  DirLock& operator=(const DirLock&) = delete;
+
+  // The pid of the process that holds DIR's lock, or 0 when none does.
+  static long holder(const std::string& dir);
+
+ private:
+  int fd_ = -1;
+};
 
 std::string cpu_name();
 std::string utc_now_iso();

@@ -44,7 +44,7 @@ def main():
         check(rc == 0, f"run exits 0 ({err.strip()})")
         check(err == "", "--quiet prints nothing")
         files = sorted(os.listdir(out1))
-        check(files == ["journal.fsj", "manifest.json", "phase_diagram.csv", "runs.csv", "trajectories.csv",
+        check(files == [".lock", "journal.fsj", "manifest.json", "phase_diagram.csv", "runs.csv", "trajectories.csv",
                         "trajectories.h5"], f"output files {files}")
         runs = list(csv.DictReader(open(os.path.join(out1, "runs.csv"))))
         check(len(runs) == 36 and len({r["run_id"] for r in runs}) == 36, "36 rows with distinct run ids")
@@ -72,10 +72,15 @@ def main():
         check(rc == 0 and any(l.startswith("runs 36/36") and "run-steps/s" in l and "left" in l for l in lines)
               and "\r" not in err and "36 runs (36 ok" in lines[-1], f"progress lines in a log: {lines[-2:]}")
 
-        # Re-running into the same directory replaces the tables whole.
-        rc, _, _ = run(fsw, "run", qs, "--out", out1, "--set", "steps=20", "--set", "record_every=10", "--quiet")
+        # Another sweep into the same directory is refused; with --force it replaces the tables whole.
+        before = open(os.path.join(out1, "runs.csv")).read()
+        rc, _, err = run(fsw, "run", qs, "--out", out1, "--set", "steps=20", "--set", "record_every=10", "--quiet")
+        check(rc == 2 and "holds another sweep" in err and "--force" in err and
+              open(os.path.join(out1, "runs.csv")).read() == before, f"another sweep is refused: {err.strip()}")
+        rc, _, _ = run(fsw, "run", qs, "--out", out1, "--set", "steps=20", "--set", "record_every=10", "--quiet",
+                       "--force")
         runs = list(csv.DictReader(open(os.path.join(out1, "runs.csv"))))
-        check(rc == 0 and all(r["steps"] == "20" for r in runs), "a second run replaces the tables")
+        check(rc == 0 and all(r["steps"] == "20" for r in runs), "with --force a second sweep replaces the tables")
         check(not os.path.exists(os.path.join(out1, "trajectories.csv")),
               "without --csv-trajectories the first run's trajectories.csv does not stay behind")
         check(not [f for f in os.listdir(out1) if ".tmp" in f], "no temporary files left")
