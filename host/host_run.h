@@ -78,7 +78,11 @@ RunResult finish_run(const HostRun<Model, Real>& run, const RunInput& in, const 
   RunResult res;
   res.status = out.status == kFlowOk ? RunResult::kOk : out.status == kFlowDiverged ? RunResult::kDiverged
                                                                                    : RunResult::kCancelled;
-  if (out.status == kFlowDiverged) res.message = "loss not finite at step " + std::to_string(out.steps);
+  if (out.status == kFlowDiverged)
+    res.message = std::isfinite(out.final_loss)
+                      ? "loss " + format_double(out.final_loss) + " above diverge_above x max(|initial loss " +
+                            format_double(out.initial_loss) + "|, 1) at step " + std::to_string(out.steps)
+                      : "loss not finite at step " + std::to_string(out.steps);
   res.steps = out.steps;
   const double dt = flow_dt(run.fc);
   res.t_final = double(out.steps) * dt;

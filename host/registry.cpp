@@ -48,6 +48,9 @@ const std::vector<ParamDef>& train_params() {
       ParamDef::real("beta1", 0.9, 0.0, 1.0, false, "Adam first-moment decay"),
       ParamDef::real("beta2", 0.999, 0.0, 1.0, false, "Adam second-moment decay"),
       ParamDef::real("eps", 1e-8, 0.0, 1.0, true, "Adam denominator offset"),
+      ParamDef::real("diverge_above", 1e6, 0.0, 1e300, false,
+                     "a run diverges when its loss is not finite or |loss| > diverge_above * max(|initial loss|, 1) "
+                     "(0: only when not finite)"),
   };
   return defs;
 }
@@ -97,6 +100,7 @@ TrainConfig train_config(const Params& p, uint32_t sweep_seed, const ModelInfo& 
   tc.sweep_seed = sweep_seed;
   tc.run_seed = uint32_t(p.integer("seed"));
   tc.n_shares = info.groups.size() >= 2 ? int(info.groups.size()) : 0;
+  tc.diverge_above = p.real("diverge_above");
   return tc;
 }
 

@@ -22,7 +22,17 @@ struct FlowConfig {
   bool fp64 = true;
   uint32_t sweep_seed = 0, run_seed = 0;
   int n_shares = 0;  // groups whose share of the loss decrease is recorded after the model's observables
+  // A run diverges when its loss is not finite or when |loss| exceeds diverge_above * max(|L(0)|, 1); 0
+  // leaves only the first. A flow that has blown up by orders of magnitude is not a result, even while
+  // its loss is still representable.
+  double diverge_above = 0;
 };
+
+FS_HD inline bool loss_diverged(double loss, double initial_loss, double diverge_above) {
+  if (!(loss - loss == 0.0)) return true;  // NaN or infinity
+  const double scale = initial_loss < 0 ? -initial_loss : initial_loss;
+  return diverge_above > 0 && (loss < 0 ? -loss : loss) > diverge_above * (scale > 1.0 ? scale : 1.0);
+}
 
 // Flow time per step. Gradient descent and Adam advance the flow by lr a step; heavy-ball momentum with
 // coefficient beta follows the gradient flow with an effective step lr / (1 - beta), so its flow time is
@@ -62,18 +72,20 @@ struct FlowState {
   long step = 0;         // the next step whose loss and gradient are evaluated
   long next_record = 0;  // records written so far
   int status = kFlowRunning;
-  double final_loss = 0;  // the loss at the last evaluated step
+  double final_loss = 0;    // the loss at the last evaluated step
+  double initial_loss = 0;  // the loss at step 0: the scale of the divergence bound
 };
 
 struct FlowOutcome {
   int status;
-  long steps;       // steps taken; for a diverged run, the step whose loss was not finite
+  long steps;       // steps taken; for a diverged run, the step whose loss diverged
   long records;     // records written
   double final_loss;
+  double initial_loss;
 };
 
 FS_HD inline FlowOutcome outcome_of(const FlowState& st) {
-  return FlowOutcome{st.status, st.step, st.next_record, st.final_loss};
+  return FlowOutcome{st.status, st.step, st.next_record, st.final_loss, st.initial_loss};
 }
 
 // Which parameters are learning: under gradient flow dL/dt = -sum_g (lr_g / lr) |grad_g|^2, so group g's
@@ -119,7 +131,8 @@ FS_HD void advance_flow(const Team& team, const typename Model::Config& cfg, con
     const StepContext ctx{step, fc.sweep_seed, fc.run_seed, record};
     const Real loss = Model::loss_grad(team, cfg, ctx, b.idata, b.rdata, b.theta, b.fixed, b.grad, b.scratch);
     st.final_loss = double(loss);
-    if (!is_finite(loss)) {
+    if (step == 0) st.initial_loss = double(loss);
+    if (loss_diverged(double(loss), st.initial_loss, fc.diverge_above)) {
       st.status = kFlowDiverged;
       break;
     }

@@ -98,22 +98,45 @@ TEST_CASE("flow_time and record_dt stop and record runs of any step size at the 
 }
 
 TEST_CASE("a diverging run is marked at its step and the others go on", "[executor]") {
-  auto spec = fs::parse_spec(kSweep, "t.toml", {"grid.lr=[0.1, 1e6]"});
-  auto in = fs::grid_inputs(spec);
-  auto res = fs::execute_cpu(*spec.entry, in, 2);
-  long diverged = 0;
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i].params.real("lr") > 1) {
-      CHECK(res[i].status == fs::RunResult::kDiverged);
-      CHECK(res[i].steps < 60);
-      CHECK_FALSE(std::isfinite(res[i].final_loss));
-      diverged++;
-    } else {
-      CHECK(res[i].status == fs::RunResult::kOk);
-      CHECK(res[i].steps == 60);
+  // With the default bound a run diverges once |loss| passes 1e6 x max(|L(0)|, 1), long before it stops
+  // being finite; with diverge_above = 0 only a loss that is not finite marks it, at a later step.
+  for (const std::string bound : {"1e6", "0"}) {
+    auto spec = fs::parse_spec(kSweep, "t.toml", {"grid.lr=[0.1, 1e6]", "diverge_above=" + bound});
+    auto in = fs::grid_inputs(spec);
+    auto res = fs::execute_cpu(*spec.entry, in, 2);
+    auto plain = fs::execute_cpu(*spec.entry, fs::grid_inputs(fs::parse_spec(kSweep, "t.toml", {"grid.lr=[0.1, 1e6]", "diverge_above=0"})), 2);
+    long diverged = 0;
+    for (size_t i = 0; i < in.size(); ++i) {
+      if (in[i].params.real("lr") > 1) {
+        CHECK(res[i].status == fs::RunResult::kDiverged);
+        CHECK(res[i].steps < 60);
+        if (bound == "0") {
+          CHECK_FALSE(std::isfinite(res[i].final_loss));
+        } else {
+          CHECK(std::isfinite(res[i].final_loss));
+          CHECK(std::fabs(res[i].final_loss) > 1e6);
+          CHECK(res[i].steps < plain[i].steps);
+          CHECK_THAT(res[i].message, Catch::Matchers::Contains("above diverge_above"));
+        }
+        diverged++;
+      } else {
+        CHECK(res[i].status == fs::RunResult::kOk);
+        CHECK(res[i].steps == 60);
+      }
     }
+    CHECK(diverged == long(in.size()) / 2);
   }
-  CHECK(diverged == long(in.size()) / 2);
+}
+
+TEST_CASE("the divergence bound is relative to the initial loss", "[executor]") {
+  CHECK_FALSE(fs::loss_diverged(9.9e5, 0.5, 1e6));  // scale max(|L0|, 1) = 1
+  CHECK(fs::loss_diverged(1.01e6, 0.5, 1e6));
+  CHECK_FALSE(fs::loss_diverged(1.9e7, 20.0, 1e6));  // scale 20
+  CHECK(fs::loss_diverged(2.1e7, 20.0, 1e6));
+  CHECK(fs::loss_diverged(-2.1e7, 20.0, 1e6));
+  CHECK_FALSE(fs::loss_diverged(1e300, 1.0, 0.0));  // 0: only a loss that is not finite
+  CHECK(fs::loss_diverged(std::nan(""), 1.0, 0.0));
+  CHECK(fs::loss_diverged(-INFINITY, 1.0, 0.0));
 }
 
 TEST_CASE("a run that throws is marked failed and the others go on", "[executor]") {
