@@ -6,6 +6,8 @@
 #include "host/executor_cpu.h"
 
 #include <chrono>
+#include <exception>
+#include <mutex>
 #include <thread>
 
 namespace fs {
@@ -82,10 +84,23 @@ class CpuExecutor final : public Executor {
         if (t1 >= deadline || (stop && *stop)) return;
       }
     };
+    // What escapes a run's own try blocks (the source, memory for a finished run) would end the process
+    // from a worker thread; it is carried to this one and thrown here, after every worker has stopped.
+    std::exception_ptr error;
+    std::mutex error_mutex;
+    auto guarded = [&](Slot& slot) {
+      try {
+        worker(slot);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (!error) error = std::current_exception();
+      }
+    };
     std::vector<std::thread> pool;
-    for (size_t t = 1; t < slots_.size(); ++t) pool.emplace_back(worker, std::ref(slots_[t]));
-    worker(slots_[0]);
+    for (size_t t = 1; t < slots_.size(); ++t) pool.emplace_back(guarded, std::ref(slots_[t]));
+    guarded(slots_[0]);
     for (auto& t : pool) t.join();
+    if (error) std::rethrow_exception(error);
     return in_flight() > 0 || !source_empty;
   }
 

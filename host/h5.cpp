@@ -14,6 +14,11 @@ namespace fs {
 
 namespace {
 
+// HDF5 closes its open files when the process exits. After a failed write (a full disk) a file it could
+// not flush stays open inside the library, and 1.10's closing of it at exit crashes; the process needs
+// none of that work, since a failed file is removed and a good one was closed before it was renamed.
+const bool kNoCloseAtExit = (H5dont_atexit(), true);
+
 // Closes an HDF5 handle when it leaves scope.
 class Handle {
  public:
