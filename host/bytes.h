@@ -26,7 +26,9 @@ class ByteWriter {
     if (n) buf_.append(reinterpret_cast<const char*>(p), n * sizeof(T));
   }
   template <typename T>
-  void put_vec(const std::vector<T>& v) { put_array(v.data(), v.size()); }
+  void put_vec(const std::vector<T>& v) {
+    put_array(v.data(), v.size());
+  }
   void put_str(const std::string& s) { put_array(s.data(), s.size()); }
   const std::string& bytes() const { return buf_; }
   std::string take() { return std::move(buf_); }

@@ -8,20 +8,19 @@
 
 #include "host/util.h"
 
-#define FS_CUDA_CHECK(call)                                                                             \
-  do {                                                                                                  \
-    const cudaError_t fs_err_ = (call);                                                                 \
-    if (fs_err_ != cudaSuccess)                                                                         \
-      throw ::fs::RuntimeError(std::string("CUDA error in ") + #call + " (" + __FILE__ + ":" +          \
-                               std::to_string(__LINE__) + "): " + cudaGetErrorString(fs_err_));        \
+#define FS_CUDA_CHECK(call)                                                                     \
+  do {                                                                                          \
+    const cudaError_t fs_err_ = (call);                                                         \
+    if (fs_err_ != cudaSuccess)                                                                 \
+      throw ::fs::RuntimeError(std::string("CUDA error in ") + #call + " (" + __FILE__ + ":" +  \
+                               std::to_string(__LINE__) + "): " + cudaGetErrorString(fs_err_)); \
   } while (0)
 
-#define FS_CUDA_CHECK_LOG(call)                                                                         \
-  do {                                                                                                  \
-    const cudaError_t fs_err_ = (call);                                                                 \
-    if (fs_err_ != cudaSuccess)                                                                         \
-      std::fprintf(stderr, "CUDA error in %s (%s:%d): %s\n", #call, __FILE__, __LINE__,                 \
-                   cudaGetErrorString(fs_err_));                                                        \
+#define FS_CUDA_CHECK_LOG(call)                                                                                       \
+  do {                                                                                                                \
+    const cudaError_t fs_err_ = (call);                                                                               \
+    if (fs_err_ != cudaSuccess)                                                                                       \
+      std::fprintf(stderr, "CUDA error in %s (%s:%d): %s\n", #call, __FILE__, __LINE__, cudaGetErrorString(fs_err_)); \
   } while (0)
 
 namespace fs {

@@ -1,8 +1,8 @@
 // `flowsweep validate`, `flowsweep models` and `flowsweep plot`: what a spec and the models are, and the
 // pictures of a sweep's tables.
 #include <spawn.h>
-#include <unistd.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <sstream>

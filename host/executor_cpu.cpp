@@ -30,7 +30,8 @@ class CpuExecutor final : public Executor {
   CpuExecutor(const ModelEntry& entry, int threads) : entry_(entry), slots_(size_t(std::max(1, threads))) {}
 
   bool advance(double seconds, RunSource& source, std::vector<FinishedRun>& done) override {
-    const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+    const auto deadline =
+        Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
     std::atomic<bool> source_empty{false};
     auto worker = [&](Slot& slot) {
       for (;;) {

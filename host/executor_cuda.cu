@@ -107,7 +107,7 @@ class BatchBase {
   virtual long free_slots() const = 0;
   virtual long occupied() const = 0;
   virtual long waiting() const = 0;
-  virtual void launch(double target_s) = 0;        // place waiting runs, start a slice (asynchronous)
+  virtual void launch(double target_s) = 0;  // place waiting runs, start a slice (asynchronous)
   // Waits for the slice and hands back the finished runs.
   virtual void harvest(std::vector<FinishedRun>& done, std::atomic<long>& steps_taken) = 0;
   virtual void save(std::vector<SavedRun>& out, std::atomic<long>& steps_taken) = 0;
@@ -119,8 +119,13 @@ class Batch final : public BatchBase {
   using Config = typename Model::Config;
 
   Batch(const Sizes& sz, int opt_words, long max_records, long slots, const CudaOptions& opt, const CudaDeviceInfo& dev)
-      : sz_(sz), opt_words_(opt_words), n_opt_(sz.n_theta * opt_words), max_records_(max_records), S_(slots),
-        budget_(opt.max_steps_per_slice > 0 ? opt.max_steps_per_slice : 16), fixed_budget_(opt.max_steps_per_slice > 0),
+      : sz_(sz),
+        opt_words_(opt_words),
+        n_opt_(sz.n_theta * opt_words),
+        max_records_(max_records),
+        S_(slots),
+        budget_(opt.max_steps_per_slice > 0 ? opt.max_steps_per_slice : 16),
+        fixed_budget_(opt.max_steps_per_slice > 0),
         threads_(opt.threads_per_block) {
     auto kernel = kernel_flow_slice<Model, Real>;
     cudaFuncAttributes attr{};
@@ -129,7 +134,8 @@ class Batch final : public BatchBase {
     // Static shared memory (the work counter's copy) counts against the same opt-in limit.
     use_smem_ = !opt.force_global && smem + attr.sharedSizeBytes <= size_t(dev.smem_per_block_optin);
     dyn_smem_ = use_smem_ ? smem : 0;
-    if (use_smem_) FS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(dyn_smem_)));
+    if (use_smem_)
+      FS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(dyn_smem_)));
     int per_sm = 0;
     FS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads_, dyn_smem_));
     max_blocks_ = std::max(1L, long(per_sm) * dev.sm_count);
@@ -216,7 +222,7 @@ class Batch final : public BatchBase {
     FS_CUDA_CHECK(cudaEventRecord(stop_, stream_));
     // The compaction: flags, then finished slots first and running ones after them.
     kernel_finished_flags<<<copy_blocks(n_active_), kCopyThreads, 0, stream_>>>(d_state_.get(), d_active_.get(),
-                                                                               n_active_, d_flags_.get());
+                                                                                n_active_, d_flags_.get());
     FS_CUDA_CHECK(cudaGetLastError());
     size_t cub_bytes = d_cub_.size();
     FS_CUDA_CHECK(cub::DevicePartition::Flagged(d_cub_.get(), cub_bytes, d_active_.get(), d_flags_.get(),
@@ -235,7 +241,8 @@ class Batch final : public BatchBase {
       budget_ = std::max(1L, long(double(budget_) * std::min(4.0, std::max(0.25, scale))));
     }
     const long n_fin = nf;
-    if (n_fin < 0 || n_fin > n_active_) throw RuntimeError("CUDA executor: the compaction returned " + std::to_string(n_fin));
+    if (n_fin < 0 || n_fin > n_active_)
+      throw RuntimeError("CUDA executor: the compaction returned " + std::to_string(n_fin));
     // Running slots come after the finished ones (in reverse order): they become the active list.
     const long running = n_active_ - n_fin;
     if (running > 0)
@@ -243,7 +250,8 @@ class Batch final : public BatchBase {
                                     cudaMemcpyDeviceToDevice, stream_));
     if (n_fin > 0) {
       std::vector<long> slots(static_cast<size_t>(n_fin));
-      FS_CUDA_CHECK(cudaMemcpyAsync(slots.data(), d_parted_.get(), size_t(n_fin) * sizeof(long), cudaMemcpyDeviceToHost, stream_));
+      FS_CUDA_CHECK(cudaMemcpyAsync(slots.data(), d_parted_.get(), size_t(n_fin) * sizeof(long), cudaMemcpyDeviceToHost,
+                                    stream_));
       FS_CUDA_CHECK(cudaStreamSynchronize(stream_));
       std::vector<Real> theta, series;
       std::vector<FlowState> states;
@@ -254,7 +262,8 @@ class Batch final : public BatchBase {
         Slot& sl = slots_[size_t(slots[size_t(r)])];
         const FlowOutcome o = outcome_of(states[size_t(r)]);
         steps_taken += o.steps - sl.counted;
-        if ((o.status != kFlowOk && o.status != kFlowDiverged) || o.records < 0 || o.records > long(sl.run->schedule.size()))
+        if ((o.status != kFlowOk && o.status != kFlowDiverged) || o.records < 0 ||
+            o.records > long(sl.run->schedule.size()))
           throw RuntimeError("CUDA executor: run " + sl.input.id + " left no outcome");
         RunResult res = finish_run(*sl.run, sl.input, o, theta.data() + r * sz_.n_theta,
                                    series.data() + r * max_records_ * sz_.n_obs);
@@ -283,10 +292,11 @@ class Batch final : public BatchBase {
         Slot& sl = slots_[size_t(slots[r])];
         steps_taken += states[r].step - sl.counted;
         sl.counted = states[r].step;
-        out.push_back({sl.key, sl.input.id,
-                       encode_checkpoint(states[r], theta.data() + r * size_t(sz_.n_theta), sz_.n_theta,
-                                         opt.data() + r * size_t(n_opt_), n_opt_,
-                                         carry.data() + r * size_t(sz_.n_carry), sz_.n_carry, series.data() + r * size_t(max_records_ * sz_.n_obs), sz_.n_obs)});
+        out.push_back(
+            {sl.key, sl.input.id,
+             encode_checkpoint(states[r], theta.data() + r * size_t(sz_.n_theta), sz_.n_theta,
+                               opt.data() + r * size_t(n_opt_), n_opt_, carry.data() + r * size_t(sz_.n_carry),
+                               sz_.n_carry, series.data() + r * size_t(max_records_ * sz_.n_obs), sz_.n_obs)});
       }
     }
     for (const auto& w : waiting_)
@@ -313,7 +323,8 @@ class Batch final : public BatchBase {
     const long n = long(slots.size());
     out.resize(size_t(n * width));
     if (n * width == 0) return;
-    FS_CUDA_CHECK(cudaMemcpyAsync(d_idx_.get(), slots.data(), slots.size() * sizeof(long), cudaMemcpyHostToDevice, stream_));
+    FS_CUDA_CHECK(
+        cudaMemcpyAsync(d_idx_.get(), slots.data(), slots.size() * sizeof(long), cudaMemcpyHostToDevice, stream_));
     T* d_dst = reinterpret_cast<T*>(d_stage_.get());
     kernel_gather_rows<T><<<copy_blocks(n * width), kCopyThreads, 0, stream_>>>(d_dst, d_src, d_idx_.get(), n, width);
     FS_CUDA_CHECK(cudaGetLastError());
@@ -373,7 +384,8 @@ class Batch final : public BatchBase {
       sl.run = std::move(p.run);
       waiting_.pop_front();
     }
-    FS_CUDA_CHECK(cudaMemcpyAsync(d_idx_.get(), slots.data(), size_t(n) * sizeof(long), cudaMemcpyHostToDevice, stream_));
+    FS_CUDA_CHECK(
+        cudaMemcpyAsync(d_idx_.get(), slots.data(), size_t(n) * sizeof(long), cudaMemcpyHostToDevice, stream_));
     const long* d_slots = d_idx_.get();
     scatter(cfg, d_cfg_.get(), d_slots, n, 1);
     scatter(fc, d_fc_.get(), d_slots, n, 1);
@@ -404,27 +416,27 @@ class Batch final : public BatchBase {
   long max_blocks_ = 1;
   Stream stream_;
   Event start_, stop_;
-  DeviceBuffer<Config> d_cfg_;          // (S)
-  DeviceBuffer<FlowConfig> d_fc_;       // (S)
-  DeviceBuffer<int> d_idata_;           // (S, n_idata)
-  DeviceBuffer<Real> d_rdata_;          // (S, n_rdata)
-  DeviceBuffer<Real> d_theta_;          // (S, n_theta)
-  DeviceBuffer<Real> d_fixed_;          // (S, n_fixed)
-  DeviceBuffer<Real> d_opt_;            // (S, n_theta * opt_words)
-  DeviceBuffer<Real> d_carry_;          // (S, n_carry)
-  DeviceBuffer<Real> d_series_;         // (S, max_records, n_obs)
-  DeviceBuffer<long> d_schedule_;       // (S, max_records)
-  DeviceBuffer<long> d_n_records_;      // (S)
-  DeviceBuffer<FlowState> d_state_;     // (S)
-  DeviceBuffer<long> d_active_;         // (S): slots in flight, the first n_active_ valid
-  DeviceBuffer<long> d_parted_;         // (S): the active list split, finished first
-  DeviceBuffer<char> d_flags_;          // (S)
-  DeviceBuffer<int> d_n_finished_;      // (1)
+  DeviceBuffer<Config> d_cfg_;               // (S)
+  DeviceBuffer<FlowConfig> d_fc_;            // (S)
+  DeviceBuffer<int> d_idata_;                // (S, n_idata)
+  DeviceBuffer<Real> d_rdata_;               // (S, n_rdata)
+  DeviceBuffer<Real> d_theta_;               // (S, n_theta)
+  DeviceBuffer<Real> d_fixed_;               // (S, n_fixed)
+  DeviceBuffer<Real> d_opt_;                 // (S, n_theta * opt_words)
+  DeviceBuffer<Real> d_carry_;               // (S, n_carry)
+  DeviceBuffer<Real> d_series_;              // (S, max_records, n_obs)
+  DeviceBuffer<long> d_schedule_;            // (S, max_records)
+  DeviceBuffer<long> d_n_records_;           // (S)
+  DeviceBuffer<FlowState> d_state_;          // (S)
+  DeviceBuffer<long> d_active_;              // (S): slots in flight, the first n_active_ valid
+  DeviceBuffer<long> d_parted_;              // (S): the active list split, finished first
+  DeviceBuffer<char> d_flags_;               // (S)
+  DeviceBuffer<int> d_n_finished_;           // (1)
   DeviceBuffer<unsigned long long> d_next_;  // (1): the slice's work counter
-  DeviceBuffer<Real> d_work_;           // (blocks, workspace words) without shared memory
-  DeviceBuffer<unsigned char> d_cub_;   // CUB's temporary storage
-  DeviceBuffer<unsigned char> d_stage_; // rows moving in or out
-  DeviceBuffer<long> d_idx_;            // (S): the slots those rows belong to
+  DeviceBuffer<Real> d_work_;                // (blocks, workspace words) without shared memory
+  DeviceBuffer<unsigned char> d_cub_;        // CUB's temporary storage
+  DeviceBuffer<unsigned char> d_stage_;      // rows moving in or out
+  DeviceBuffer<long> d_idx_;                 // (S): the slots those rows belong to
   std::vector<Slot> slots_;
   std::vector<long> free_;
   std::deque<Prepared<Model, Real>> waiting_;
@@ -443,7 +455,8 @@ class CudaExecutor final : public Executor {
   }
 
   bool advance(double seconds, RunSource& source, std::vector<FinishedRun>& done) override {
-    const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+    const auto deadline =
+        Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
     const double target = std::min(seconds, 0.25);
     for (;;) {
       if (prefetch_ == 0) prefetch_ = std::max(1L, dev_.sm_count * 4L);
@@ -486,7 +499,8 @@ class CudaExecutor final : public Executor {
         source_empty_ = true;
         return;
       }
-      const bool room = p.input.params.choice("precision") == "fp64" ? queue<double>(std::move(p)) : queue<float>(std::move(p));
+      const bool room =
+          p.input.params.choice("precision") == "fp64" ? queue<double>(std::move(p)) : queue<float>(std::move(p));
       if (!room) return;
     }
   }
@@ -514,8 +528,8 @@ class CudaExecutor final : public Executor {
     const std::string key = std::to_string(sz.n_theta) + "/" + std::to_string(sz.n_fixed) + "/" +
                             std::to_string(sz.n_idata) + "/" + std::to_string(sz.n_rdata) + "/" +
                             std::to_string(sz.n_scratch) + "/" + std::to_string(sz.n_carry) + "/" +
-                            std::to_string(sz.n_obs) + "/" +
-                            std::to_string(opt_words) + "/" + std::to_string(sizeof(Real)) + "/" + std::to_string(cap);
+                            std::to_string(sz.n_obs) + "/" + std::to_string(opt_words) + "/" +
+                            std::to_string(sizeof(Real)) + "/" + std::to_string(cap);
     auto it = batches_.find(key);
     if (it == batches_.end()) it = batches_.emplace(key, open_batch<Real>(sz, opt_words, cap)).first;
     auto* b = static_cast<Batch<Model, Real>*>(it->second.get());
@@ -531,7 +545,8 @@ class CudaExecutor final : public Executor {
     size_t free_b = 0, total_b = 0;
     FS_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
     const size_t per_slot = (size_t(sz.n_theta) * size_t(1 + opt_words) + size_t(sz.n_fixed + sz.n_rdata + sz.n_carry) +
-                             size_t(max_records * sz.n_obs)) * sizeof(Real) * 2 +
+                             size_t(max_records * sz.n_obs)) *
+                                sizeof(Real) * 2 +
                             size_t(max_records) * sizeof(long) * 2 + size_t(sz.n_idata) * sizeof(int) * 2 + 512;
     long slots = opt_.max_slots > 0 ? opt_.max_slots : std::max(1L, 2L * 32L * dev_.sm_count);
     slots = std::min<long>(slots, long(free_b / 2 / per_slot));
@@ -566,7 +581,8 @@ std::unique_ptr<Executor> make_cuda_executor(const ModelEntry& entry, const Cuda
 }
 
 std::vector<RunResult> execute_cuda(const ModelEntry& entry, const std::vector<RunInput>& inputs,
-                                    const CudaOptions& opt, const std::function<void(long, const RunResult&)>& on_done) {
+                                    const CudaOptions& opt,
+                                    const std::function<void(long, const RunResult&)>& on_done) {
   auto ex = make_cuda_executor(entry, opt);
   return execute_all(*ex, inputs, on_done);
 }

@@ -27,7 +27,7 @@ struct CudaOptions {
   long max_slots = 0;            // runs resident at once per shape (0: as many as fill the device)
   long max_steps_per_slice = 0;  // steps of a run per slice launch (0: sized from the measured rate)
   int threads_per_block = 128;
-  bool force_global = false;     // keep state in global memory even when it fits in shared memory
+  bool force_global = false;  // keep state in global memory even when it fits in shared memory
 };
 
 bool cuda_compiled();

@@ -12,9 +12,9 @@
 namespace fs {
 
 struct RunPoint {
-  long index = 0;     // position in the grid
-  std::string id;     // stable across specs, shards and machines
-  Params params;      // every key resolved
+  long index = 0;             // position in the grid
+  std::string id;             // stable across specs, shards and machines
+  Params params;              // every key resolved
   std::vector<Value> coords;  // one per axis
 };
 

@@ -1,5 +1,7 @@
 #include "host/h5.h"
 
+#include <fcntl.h>
+
 #include <hdf5.h>
 #include <hdf5_hl.h>
 #include <unistd.h>
@@ -63,11 +65,17 @@ hid_t create_file(const std::string& path) {
 template <typename T>
 hid_t mem_type();
 template <>
-hid_t mem_type<double>() { return H5T_NATIVE_DOUBLE; }
+hid_t mem_type<double>() {
+  return H5T_NATIVE_DOUBLE;
+}
 template <>
-hid_t mem_type<long>() { return H5T_NATIVE_LONG; }
+hid_t mem_type<long>() {
+  return H5T_NATIVE_LONG;
+}
 template <>
-hid_t mem_type<int>() { return H5T_NATIVE_INT; }
+hid_t mem_type<int>() {
+  return H5T_NATIVE_INT;
+}
 
 // A dataset of the given shape; returns its id (caller closes).
 template <typename T>
@@ -116,7 +124,8 @@ class BlockDataset {
     std::vector<hsize_t> start(dims_.size(), 0), count = dims_;
     start[0] = first, count[0] = n;
     Handle file_space(H5Dget_space(id_), H5Sclose, "dataspace of " + name_);
-    check(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr), "select " + name_);
+    check(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
+          "select " + name_);
     Handle mem_space(H5Screate_simple(int(count.size()), count.data(), nullptr), H5Sclose, "memory space of " + name_);
     check(H5Dwrite(id_, mem, mem_space, file_space, H5P_DEFAULT, data), "write " + name_);
   }
@@ -163,8 +172,15 @@ struct TrajectoriesH5::Impl {
   std::unique_ptr<Handle> params_group;
 
   Impl(const std::string& p, const Spec& s, long n_runs, long n_rec, long n_rows, bool save)
-      : spec(s), info(s.entry->info), path(p), tmp(p + ".tmp." + std::to_string(::getpid())), R(hsize_t(n_runs)),
-        K(hsize_t(n_rec)), rows(hsize_t(n_rows)), F(s.entry->info.final_table.size()), save_params(save),
+      : spec(s),
+        info(s.entry->info),
+        path(p),
+        tmp(p + ".tmp." + std::to_string(::getpid())),
+        R(hsize_t(n_runs)),
+        K(hsize_t(n_rec)),
+        rows(hsize_t(n_rows)),
+        F(s.entry->info.final_table.size()),
+        save_params(save),
         file((H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr), create_file(tmp)), H5Fclose, tmp),
         str_type(utf8_strings(), H5Tclose, "string type") {
     // Blocks of runs whose records make chunks of about 1 MB per variable.
@@ -194,7 +210,8 @@ struct TrajectoriesH5::Impl {
     for (size_t a = 0; a < spec.axes.size(); ++a) {
       const auto& ax = spec.axes[a];
       if (!ax.values.empty() && ax.values[0].is_str) {
-        str_axes[a].ds = std::make_unique<BlockDataset>(file, "axis_" + ax.name, str_type, std::vector<hsize_t>{R}, block);
+        str_axes[a].ds =
+            std::make_unique<BlockDataset>(file, "axis_" + ax.name, str_type, std::vector<hsize_t>{R}, block);
         check(H5DSattach_scale(*str_axes[a].ds, *ids.ds, 0), "attach run to " + ax.name);
       } else {
         per_run(num_axes[a], "axis_" + ax.name, "grid axis " + ax.name + " (" + ax.kind + ")");
@@ -224,7 +241,8 @@ struct TrajectoriesH5::Impl {
     for (size_t o = 0; o < info.observables.size(); ++o)
       per_record(series[o + 2], info.observables[o].name, info.observables[o].doc, "");
     if (F > 0) {
-      final_table.ds = std::make_unique<BlockDataset>(file, "final_table", H5T_IEEE_F64LE, std::vector<hsize_t>{R, rows, F}, block);
+      final_table.ds =
+          std::make_unique<BlockDataset>(file, "final_table", H5T_IEEE_F64LE, std::vector<hsize_t>{R, rows, F}, block);
       check(H5DSattach_scale(*final_table.ds, *ids.ds, 0), "attach run to final_table");
       std::string fields;
       for (const auto& c : info.final_table) fields += (fields.empty() ? "" : ",") + c.name;
@@ -254,7 +272,8 @@ struct TrajectoriesH5::Impl {
     t_final.buf.push_back(r.t_final);
     n_records.buf.push_back(double(r.series.size()));
     for (size_t d = 0; d < t_det.size(); ++d) t_det[d].buf.push_back(r.detected_time(d));
-    for (size_t c = 0; c < finals.size(); ++c) finals[c].buf.push_back(c < r.final_config.size() ? r.final_config[c] : NAN);
+    for (size_t c = 0; c < finals.size(); ++c)
+      finals[c].buf.push_back(c < r.final_config.size() ? r.final_config[c] : NAN);
     for (auto& s : series) s.buf.resize(s.buf.size() + K, NAN);
     const size_t base = series[0].buf.size() - K;
     for (long k = 0; k < r.series.size() && hsize_t(k) < K; ++k) {
@@ -267,7 +286,8 @@ struct TrajectoriesH5::Impl {
       const size_t fb = final_table.buf.size();
       final_table.buf.resize(fb + rows * F, NAN);
       for (size_t q = 0; q < r.final_rows.size() && q < rows; ++q)
-        for (size_t f = 0; f < F && f < r.final_rows[q].size(); ++f) final_table.buf[fb + q * F + f] = r.final_rows[q][f];
+        for (size_t f = 0; f < F && f < r.final_rows[q].size(); ++f)
+          final_table.buf[fb + q * F + f] = r.final_rows[q][f];
     }
     if (save_params) {
       Handle g(H5Gcreate2(*params_group, p.id.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
@@ -340,10 +360,20 @@ void TrajectoriesH5::commit() {
   check(H5Fflush(impl_->file, H5F_SCOPE_GLOBAL), "flush " + impl_->tmp);
   const std::string tmp = impl_->tmp, path = impl_->path;
   impl_.reset();  // closes the file
+  // HDF5's flush hands the data to the operating system; the file is made durable before it takes the
+  // place of the previous one.
+  const int fd = ::open(tmp.c_str(), O_RDONLY);
+  const bool synced = fd >= 0 && ::fsync(fd) == 0;
+  if (fd >= 0) ::close(fd);
+  if (!synced) {
+    std::remove(tmp.c_str());
+    throw RuntimeError("cannot sync " + tmp);
+  }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     std::remove(tmp.c_str());
     throw RuntimeError("cannot rename " + tmp + " to " + path);
   }
+  sync_dir_of(path);
 }
 
 }  // namespace fs

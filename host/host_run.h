@@ -52,18 +52,17 @@ struct HostRun {
     series.assign(schedule.size() * size_t(sz.n_obs), Real(0));
   }
   FlowBuffers<Real> buffers() {
-    return {idata.data(), rdata.data(), theta.data(), fixed.data(), grad.data(), scratch.data(),
-            opt_state.data(), obs.data(), series.data(), schedule.data(), long(schedule.size())};
+    return {idata.data(),     rdata.data(), theta.data(),  fixed.data(),    grad.data(),          scratch.data(),
+            opt_state.data(), obs.data(),   series.data(), schedule.data(), long(schedule.size())};
   }
 
   Real loss_grad(long step) {
     StepContext ctx{step, fc.sweep_seed, fc.run_seed};
-    return Model::loss_grad(HostTeam{}, cfg, ctx, idata.data(), rdata.data(), theta.data(), fixed.data(),
-                            grad.data(), scratch.data());
+    return Model::loss_grad(HostTeam{}, cfg, ctx, idata.data(), rdata.data(), theta.data(), fixed.data(), grad.data(),
+                            scratch.data());
   }
   void observe() {
-    Model::observe(HostTeam{}, cfg, idata.data(), rdata.data(), theta.data(), fixed.data(), scratch.data(),
-                   obs.data());
+    Model::observe(HostTeam{}, cfg, idata.data(), rdata.data(), theta.data(), fixed.data(), scratch.data(), obs.data());
     if (fc.n_shares > 0) group_shares(fc.opt, grad.data(), fc.n_shares, obs.data() + (sz.n_obs - fc.n_shares));
   }
   void step(long k) { opt_step(HostTeam{}, fc.opt, k, theta.data(), grad.data(), opt_state.data()); }
@@ -76,8 +75,9 @@ RunResult finish_run(const HostRun<Model, Real>& run, const RunInput& in, const 
                      const Real* final_theta, const Real* series) {
   const Params& params = in.params;
   RunResult res;
-  res.status = out.status == kFlowOk ? RunResult::kOk : out.status == kFlowDiverged ? RunResult::kDiverged
-                                                                                   : RunResult::kCancelled;
+  res.status = out.status == kFlowOk         ? RunResult::kOk
+               : out.status == kFlowDiverged ? RunResult::kDiverged
+                                             : RunResult::kCancelled;
   if (out.status == kFlowDiverged)
     res.message = std::isfinite(out.final_loss)
                       ? "loss " + format_double(out.final_loss) + " above diverge_above x max(|initial loss " +
@@ -103,10 +103,10 @@ RunResult finish_run(const HostRun<Model, Real>& run, const RunInput& in, const 
     const double thr = params.real("share_threshold");
     res.detected.push_back(first_record(res.series, 0, [&](long r) { return res.series.at(r, o) > thr; }));
   }
-  res.final_config = Model::template final_config<Real>(run.cfg, run.fc, run.theta0.data(), final_theta,
-                                                        run.fixed.data(), res.series);
-  res.final_rows = Model::template final_rows<Real>(run.cfg, run.idata.data(), run.rdata.data(), final_theta,
-                                                    run.fixed.data());
+  res.final_config =
+      Model::template final_config<Real>(run.cfg, run.fc, run.theta0.data(), final_theta, run.fixed.data(), res.series);
+  res.final_rows =
+      Model::template final_rows<Real>(run.cfg, run.idata.data(), run.rdata.data(), final_theta, run.fixed.data());
   if (in.save_params) {
     res.saved.theta0.assign(run.theta0.begin(), run.theta0.end());
     res.saved.theta.assign(final_theta, final_theta + run.sz.n_theta);
@@ -121,8 +121,8 @@ RunResult finish_run(const HostRun<Model, Real>& run, const RunInput& in, const 
 // The same bytes whichever backend wrote them; the data and initial parameters are not saved, since
 // the run's own streams draw them again.
 template <typename Real>
-std::string encode_checkpoint(const FlowState& st, const Real* theta, long n_theta, const Real* opt_state,
-                              long n_opt, const Real* carry, long n_carry, const Real* series, long n_obs) {
+std::string encode_checkpoint(const FlowState& st, const Real* theta, long n_theta, const Real* opt_state, long n_opt,
+                              const Real* carry, long n_carry, const Real* series, long n_obs) {
   ByteWriter w;
   w.put<uint32_t>(sizeof(Real));
   w.put(st);

@@ -241,6 +241,7 @@ JournalWriter::JournalWriter(const std::string& out_dir, const std::string& spec
     const std::string h = header_line(spec_hash);
     if (std::fwrite(h.data(), 1, h.size(), f_) != h.size()) throw RuntimeError("cannot write " + path_);
     sync();
+    sync_dir_of(path_);
   }
 }
 
@@ -249,8 +250,8 @@ JournalWriter::~JournalWriter() {
 }
 
 void JournalWriter::append_result(long index, const std::string& run_id, const RunResult& r) {
-  const std::string rec = frame(kRecordResult, index, uint32_t(r.series.size()), uint32_t(r.final_rows.size()),
-                                encode_result(run_id, r));
+  const std::string rec =
+      frame(kRecordResult, index, uint32_t(r.series.size()), uint32_t(r.final_rows.size()), encode_result(run_id, r));
   if (std::fwrite(rec.data(), 1, rec.size(), f_) != rec.size())
     throw RuntimeError("cannot write " + path_ + ": " + std::strerror(errno));
 }
@@ -288,6 +289,7 @@ void write_checkpoints(const std::string& out_dir, const std::string& spec_hash,
     std::remove(tmp.c_str());
     throw RuntimeError("cannot rename " + tmp + " to " + path);
   }
+  sync_dir_of(path);
 }
 
 std::vector<Checkpoint> read_checkpoints(const std::string& out_dir, const std::string& spec_hash) {

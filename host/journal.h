@@ -28,7 +28,7 @@ enum JournalKind : uint32_t { kRecordResult = 1, kRecordCheckpoint = 2 };
 // Where one record lies in its file.
 struct JournalEntry {
   uint32_t kind = 0;
-  long index = 0;  // grid index of the run
+  long index = 0;   // grid index of the run
   long offset = 0;  // of the payload
   long bytes = 0;
   uint32_t records = 0, rows = 0;  // the run's recorded steps and final-configuration rows
@@ -36,9 +36,9 @@ struct JournalEntry {
 
 struct JournalScan {
   std::vector<JournalEntry> entries;  // valid records, in file order
-  long valid_bytes = 0;                // where the valid prefix ends
+  long valid_bytes = 0;               // where the valid prefix ends
   long file_bytes = 0;
-  std::string problem;                 // empty, or what was wrong with the record at valid_bytes
+  std::string problem;  // empty, or what was wrong with the record at valid_bytes
 };
 
 // Reads every valid record of `path`; stops at the first torn or corrupt one and says where. A file

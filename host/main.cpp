@@ -75,7 +75,8 @@ int main(int argc, char** argv) {
   slurm->add_option("--extra", slurm_opt.extra, "more #SBATCH lines, verbatim");
   slurm->add_option("--out", slurm_opt.out_dir, "output directory: shard-I/, merged/, slurm/")->capture_default_str();
   slurm->add_option("--set", slurm_opt.sets, "override a key: KEY=VALUE")->take_all();
-  slurm->add_option("--max-array-size", slurm_opt.max_array_size, "split arrays above this many tasks (default: scontrol's MaxArraySize)");
+  slurm->add_option("--max-array-size", slurm_opt.max_array_size,
+                    "split arrays above this many tasks (default: scontrol's MaxArraySize)");
   slurm->add_flag("--submit", slurm_opt.submit, "submit with sbatch and print the job ids");
 
   std::string plot_dir;
@@ -116,7 +117,7 @@ int main(int argc, char** argv) {
       }
       if (!run_opt.quiet)
         std::fprintf(stderr, "%ld runs (%ld ok, %ld diverged, %ld failed) in %.2f s; tables in %s/\n", res.n_runs,
-                   res.n_ok, res.n_diverged, res.n_failed, res.wall_s, res.out_dir.c_str());
+                     res.n_ok, res.n_diverged, res.n_failed, res.wall_s, res.out_dir.c_str());
       return res.n_failed > 0 ? 1 : 0;
     }
     if (plot->parsed()) return fs::run_plot(plot_dir, plot->remaining());

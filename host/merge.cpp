@@ -64,13 +64,14 @@ MergeOutcome merge_shards(const std::vector<std::string>& dirs, const std::strin
   oo.csv_trajectories = csv_trajectories;
   for (const auto& mf : manifests) oo.save_params |= mf.json.value("save_params", false);
   m["save_params"] = oo.save_params;
-  const OutputSummary sum = write_outputs(out_dir, grid, all, store, oo, m, [&](nlohmann::json& mf, const OutputSummary& s) {
-    for (const auto& u : s.unreadable) out.corrupt.push_back(u);
-    for (long i : s.absent) out.missing.push_back(named(i));
-    mf["complete"] = out.missing.empty();
-    mf["missing_runs"] = out.missing;
-    mf["corrupt_files"] = out.corrupt;
-  });
+  const OutputSummary sum =
+      write_outputs(out_dir, grid, all, store, oo, m, [&](nlohmann::json& mf, const OutputSummary& s) {
+        for (const auto& u : s.unreadable) out.corrupt.push_back(u);
+        for (long i : s.absent) out.missing.push_back(named(i));
+        mf["complete"] = out.missing.empty();
+        mf["missing_runs"] = out.missing;
+        mf["corrupt_files"] = out.corrupt;
+      });
   for (long i : sum.failed) out.failed.push_back(named(i) + ": " + store.fetch(grid.point(i)).message);
   out.n_runs = grid.size();
   if (!quiet || !out.missing.empty() || !out.corrupt.empty() || !out.failed.empty()) {

@@ -57,8 +57,9 @@ RunResult ResultStore::fetch(const RunPoint& p) const {
 }
 
 nlohmann::json spec_json(const Spec& spec) {
-  nlohmann::json j = {{"path", spec.path}, {"name", spec.name},           {"model", spec.model}, {"hash", spec.hash()},
-                      {"seed", spec.sweep_seed}, {"overrides", spec.overrides}, {"text", spec.text}};
+  nlohmann::json j = {{"path", spec.path},   {"name", spec.name},       {"model", spec.model},
+                      {"hash", spec.hash()}, {"seed", spec.sweep_seed}, {"overrides", spec.overrides},
+                      {"text", spec.text}};
   // The resolved form lists every axis value: kept where it stays readable (the text reproduces it).
   const std::string canonical = spec.canonical();
   if (canonical.size() <= 65536) j["canonical"] = canonical;
@@ -244,8 +245,10 @@ OutputSummary write_outputs(const std::string& out_dir, const Grid& grid, const 
     axes.push_back(ax);
   }
   manifest["axes"] = axes;
-  manifest["counts"] = {{"runs", long(rows.size())}, {"ok", counts[RunResult::kOk]},
-                        {"diverged", counts[RunResult::kDiverged]}, {"failed", counts[RunResult::kFailed]},
+  manifest["counts"] = {{"runs", long(rows.size())},
+                        {"ok", counts[RunResult::kOk]},
+                        {"diverged", counts[RunResult::kDiverged]},
+                        {"failed", counts[RunResult::kFailed]},
                         {"missing", counts[RunResult::kMissing] + counts[RunResult::kCancelled]}};
   manifest["failures"] = failures;
   nlohmann::json sums = nlohmann::json::object();

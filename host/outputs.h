@@ -42,16 +42,16 @@ class ResultStore {
 };
 
 struct OutputOptions {
-  bool save_params = false;      // parameters and data under params/ in trajectories.h5
-  bool csv_trajectories = false;  // trajectories.csv as well
+  bool save_params = false;                          // parameters and data under params/ in trajectories.h5
+  bool csv_trajectories = false;                     // trajectories.csv as well
   RunResult::Status absent = RunResult::kCancelled;  // the status of a run with no record
 };
 
 // What the tables hold, for the manifest and for messages.
 struct OutputSummary {
-  long counts[5] = {0, 0, 0, 0, 0};  // by RunResult::Status
-  std::vector<long> failed;          // grid indices of failed runs
-  std::vector<long> absent;          // grid indices of runs with no readable record
+  long counts[5] = {0, 0, 0, 0, 0};     // by RunResult::Status
+  std::vector<long> failed;             // grid indices of failed runs
+  std::vector<long> absent;             // grid indices of runs with no readable record
   std::vector<std::string> unreadable;  // records that could not be read, each naming its file
 };
 

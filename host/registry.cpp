@@ -19,11 +19,16 @@ const Value& Params::at(const std::string& k) const {
 
 const char* status_name(RunResult::Status s) {
   switch (s) {
-    case RunResult::kOk: return "ok";
-    case RunResult::kDiverged: return "diverged";
-    case RunResult::kFailed: return "failed";
-    case RunResult::kMissing: return "missing";
-    case RunResult::kCancelled: return "cancelled";
+    case RunResult::kOk:
+      return "ok";
+    case RunResult::kDiverged:
+      return "diverged";
+    case RunResult::kFailed:
+      return "failed";
+    case RunResult::kMissing:
+      return "missing";
+    case RunResult::kCancelled:
+      return "cancelled";
   }
   return "?";
 }
@@ -36,7 +41,8 @@ const std::vector<ParamDef>& train_params() {
       ParamDef::real("lr_ratio", 1.0, 0.0, 1e12, true, "second group's rate over the first's"),
       ParamDef::integer("steps", 1000, 0, 1L << 40, "optimiser steps"),
       ParamDef::real("flow_time", 0.0, 0.0, 1e15, false,
-                     "when > 0, replaces steps: run to this flow time (flow_time / lr steps, rounded; lr / (1 - momentum) under momentum)"),
+                     "when > 0, replaces steps: run to this flow time (flow_time / lr steps, rounded; lr / (1 - "
+                     "momentum) under momentum)"),
       ParamDef::real("record_dt", 0.0, 0.0, 1e15, false,
                      "when > 0, replaces record_every: record every record_dt of flow time (rounded to steps)"),
       ParamDef::choice("record", "linear", {"linear", "log"},
@@ -44,7 +50,8 @@ const std::vector<ParamDef>& train_params() {
       ParamDef::integer("record_every", 10, 1, 1L << 40, "steps between recordings (the last step is always recorded)"),
       ParamDef::integer("records", 200, 2, 1L << 24, "number of log-spaced recordings (record = log)"),
       ParamDef::choice("precision", "fp64", {"fp32", "fp64"}, "arithmetic of the flow"),
-      ParamDef::real("momentum", 0.9, 0.0, std::nextafter(1.0, 0.0), false, "heavy-ball coefficient (optimizer = momentum), below 1"),
+      ParamDef::real("momentum", 0.9, 0.0, std::nextafter(1.0, 0.0), false,
+                     "heavy-ball coefficient (optimizer = momentum), below 1"),
       ParamDef::real("beta1", 0.9, 0.0, 1.0, false, "Adam first-moment decay"),
       ParamDef::real("beta2", 0.999, 0.0, 1.0, false, "Adam second-moment decay"),
       ParamDef::real("eps", 1e-8, 0.0, 1.0, true, "Adam denominator offset"),
@@ -111,8 +118,10 @@ namespace {
 void add_group_shares(ModelInfo& mi) {
   if (mi.groups.size() < 2) return;
   for (const auto& g : mi.groups)
-    mi.observables.push_back({"share_" + g.name, "group " + g.name + "'s share of the loss decrease, lr_g |grad_g|^2 "
-                                                 "over its sum over groups (the gradient flow's; NaN at a stationary point)"});
+    mi.observables.push_back(
+        {"share_" + g.name, "group " + g.name +
+                                "'s share of the loss decrease, lr_g |grad_g|^2 "
+                                "over its sum over groups (the gradient flow's; NaN at a stationary point)"});
   for (const auto& g : mi.groups)
     mi.detectors.push_back({"share_" + g.name, "first time group " + g.name + "'s share passes share_threshold"});
   mi.detect_params.push_back(ParamDef::real("share_threshold", 0.5, 0.0, 1.0, true,
@@ -123,10 +132,10 @@ void add_group_shares(ModelInfo& mi) {
 // static is named here rather than deep inside a template instantiation.
 template <typename T>
 T& any();
-#define FS_MODEL_PROVIDES(trait, ...)                                       \
-  template <typename M, typename = void>                                    \
-  struct trait : std::false_type {};                                        \
-  template <typename M>                                                     \
+#define FS_MODEL_PROVIDES(trait, ...)    \
+  template <typename M, typename = void> \
+  struct trait : std::false_type {};     \
+  template <typename M>                  \
   struct trait<M, std::void_t<decltype(__VA_ARGS__)>> : std::true_type {};
 FS_MODEL_PROVIDES(has_info, ModelInfo(M::info()))
 FS_MODEL_PROVIDES(has_configure, typename M::Config(M::configure(any<const Params>())))
@@ -135,17 +144,18 @@ FS_MODEL_PROVIDES(has_make_data, M::template make_data<double>(any<const typenam
                                                                any<int*>(), any<double*>()))
 FS_MODEL_PROVIDES(has_init, M::template init<double>(any<const typename M::Config>(), any<Stream>(), any<const int*>(),
                                                      any<const double*>(), any<double*>(), any<double*>()))
-FS_MODEL_PROVIDES(has_loss_grad, double(M::template loss_grad<HostTeam, double>(
-                                     any<const HostTeam>(), any<const typename M::Config>(), any<const StepContext>(),
-                                     any<const int*>(), any<const double*>(), any<const double*>(),
-                                     any<const double*>(), any<double*>(), any<double*>())))
-FS_MODEL_PROVIDES(has_observe, M::template observe<HostTeam, double>(any<const HostTeam>(), any<const typename M::Config>(),
-                                                                   any<const int*>(), any<const double*>(),
-                                                                   any<const double*>(), any<const double*>(),
-                                                                   any<double*>(), any<double*>()))
-FS_MODEL_PROVIDES(has_detect, std::vector<std::optional<long>>(M::detect(any<const typename M::Config>(), any<const Params>(),
-                                                                         any<const Series>(),
-                                                                         any<const std::vector<double>>())))
+FS_MODEL_PROVIDES(has_loss_grad,
+                  double(M::template loss_grad<HostTeam, double>(any<const HostTeam>(), any<const typename M::Config>(),
+                                                                 any<const StepContext>(), any<const int*>(),
+                                                                 any<const double*>(), any<const double*>(),
+                                                                 any<const double*>(), any<double*>(), any<double*>())))
+FS_MODEL_PROVIDES(has_observe,
+                  M::template observe<HostTeam, double>(any<const HostTeam>(), any<const typename M::Config>(),
+                                                        any<const int*>(), any<const double*>(), any<const double*>(),
+                                                        any<const double*>(), any<double*>(), any<double*>()))
+FS_MODEL_PROVIDES(has_detect,
+                  std::vector<std::optional<long>>(M::detect(any<const typename M::Config>(), any<const Params>(),
+                                                             any<const Series>(), any<const std::vector<double>>())))
 FS_MODEL_PROVIDES(has_final_config, std::vector<double>(M::template final_config<double>(
                                         any<const typename M::Config>(), any<const FlowConfig>(), any<const double*>(),
                                         any<const double*>(), any<const double*>(), any<const Series>())))
@@ -164,10 +174,14 @@ void check_contract() {
   static_assert(has_configure<Model>::value, "static Config configure(const Params&)");
   static_assert(has_sizes<Model>::value, "static Sizes sizes(const Config&)");
   static_assert(has_make_data<Model>::value, "template <Real> static void make_data(Config, Stream&, int*, Real*)");
-  static_assert(has_init<Model>::value, "template <Real> static void init(Config, Stream&, const int*, const Real*, Real*, Real*)");
-  static_assert(has_loss_grad<Model>::value, "template <Team, Real> FS_HD static Real loss_grad(...) (kernels/model_api.h)");
-  static_assert(has_observe<Model>::value, "template <Team, Real> FS_HD static void observe(...) (kernels/model_api.h)");
-  static_assert(has_detect<Model>::value, "static std::vector<std::optional<long>> detect(Config, Params, Series, fixed)");
+  static_assert(has_init<Model>::value,
+                "template <Real> static void init(Config, Stream&, const int*, const Real*, Real*, Real*)");
+  static_assert(has_loss_grad<Model>::value,
+                "template <Team, Real> FS_HD static Real loss_grad(...) (kernels/model_api.h)");
+  static_assert(has_observe<Model>::value,
+                "template <Team, Real> FS_HD static void observe(...) (kernels/model_api.h)");
+  static_assert(has_detect<Model>::value,
+                "static std::vector<std::optional<long>> detect(Config, Params, Series, fixed)");
   static_assert(has_final_config<Model>::value, "template <Real> static std::vector<double> final_config(...)");
   static_assert(has_final_rows<Model>::value, "template <Real> final_rows(...), or ModelBase's");
 }

@@ -17,8 +17,8 @@ namespace fs {
 struct RunResult {
   enum Status { kOk, kDiverged, kFailed, kMissing, kCancelled };
   Status status = kOk;
-  long steps = 0;          // steps taken (the step at which the loss stopped being finite, if diverged)
-  double t_final = 0;      // flow time reached
+  long steps = 0;      // steps taken (the step at which the loss stopped being finite, if diverged)
+  double t_final = 0;  // flow time reached
   double final_loss = 0;
   Series series;
   std::vector<std::optional<long>> detected;  // record index per detector

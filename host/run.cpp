@@ -82,7 +82,8 @@ class StopSignals {
   }
 
  private:
-  struct sigaction old_term_ {}, old_usr1_ {}, old_int_ {};
+  struct sigaction old_term_ {
+  }, old_usr1_{}, old_int_{};
 };
 
 // The shard's runs that are still to train, longest first, each built from the grid when an executor
@@ -130,9 +131,9 @@ class PendingRuns : public RunSource {
 };
 
 // Every file and folder a sweep writes into its output directory.
-const char* const kOutputs[] = {"manifest.json",   "journal.fsj",       "checkpoint.fsj",   "runs.csv",
-                                "phase_diagram.csv", "trajectories.h5", "trajectories.csv", "final_config.csv",
-                                "runs",            "plots"};
+const char* const kOutputs[] = {
+    "manifest.json",   "journal.fsj",      "checkpoint.fsj",   "runs.csv", "phase_diagram.csv",
+    "trajectories.h5", "trajectories.csv", "final_config.csv", "runs",     "plots"};
 
 // A directory belongs to one sweep at a time. Without --resume a run starts its sweep over, removing
 // what an earlier attempt left; a directory that holds another sweep (or a manifest that cannot be read)
@@ -242,7 +243,8 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
     try {
       for (auto& c : read_checkpoints(opt.out_dir, hash)) {
         const long pos = position(c.index);
-        if (pos >= 0 && !done_before[size_t(pos)] && grid.point(c.index).id == c.run_id) saved[c.index] = std::move(c.state);
+        if (pos >= 0 && !done_before[size_t(pos)] && grid.point(c.index).id == c.run_id)
+          saved[c.index] = std::move(c.state);
       }
     } catch (const RuntimeError& e) {
       std::fprintf(stderr, "warning: %s; the runs it held start again\n", e.what());
@@ -285,8 +287,8 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
   StopSignals signals;
 
   const int threads = opt.threads > 0 ? opt.threads : default_threads();
-  std::unique_ptr<Executor> ex = backend == "cuda" ? make_cuda_executor(*spec.entry, opt.cuda)
-                                                   : make_cpu_executor(*spec.entry, threads);
+  std::unique_ptr<Executor> ex =
+      backend == "cuda" ? make_cuda_executor(*spec.entry, opt.cuda) : make_cpu_executor(*spec.entry, threads);
   ex->stop = &g_stop;
   JournalWriter journal(opt.out_dir, hash, truncate_at);
 
@@ -417,10 +419,11 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
         if (store.has(i)) rows.push_back(i);
     }
     const long not_run = long(mine.size()) - long(rows.size());
-    const OutputSummary sum = write_outputs(opt.out_dir, grid, rows, store, oo, m, [&](nlohmann::json& mf, const OutputSummary&) {
-      mf["counts"]["runs"] = long(mine.size());
-      mf["counts"]["missing"] = mf["counts"]["missing"].get<long>() + not_run;
-    });
+    const OutputSummary sum =
+        write_outputs(opt.out_dir, grid, rows, store, oo, m, [&](nlohmann::json& mf, const OutputSummary&) {
+          mf["counts"]["runs"] = long(mine.size());
+          mf["counts"]["missing"] = mf["counts"]["missing"].get<long>() + not_run;
+        });
     for (const auto& u : sum.unreadable) std::fprintf(stderr, "warning: %s\n", u.c_str());
     counts_ok = sum.counts[RunResult::kOk];
     counts_div = sum.counts[RunResult::kDiverged];

@@ -20,10 +20,10 @@ Shard parse_shard(const std::string& text) {
   } catch (const std::exception&) {
     throw InputError("--shard " + quote_cut(text) + ": expected I/N, e.g. 3/16");
   }
-  if (s.count < 1 || s.index < 0 || s.index >= s.count)
-    throw InputError("--shard " + text + ": need 0 <= I < N");
+  if (s.count < 1 || s.index < 0 || s.index >= s.count) throw InputError("--shard " + text + ": need 0 <= I < N");
   if (s.count > kMaxGridRuns)
-    throw InputError("--shard " + text + ": N is more than the " + std::to_string(kMaxGridRuns) + " runs a sweep can hold");
+    throw InputError("--shard " + text + ": N is more than the " + std::to_string(kMaxGridRuns) +
+                     " runs a sweep can hold");
   return s;
 }
 
@@ -45,9 +45,8 @@ std::vector<long> shard_of_runs(const Grid& grid, long count) {
     if (c < 0) c = grid.spec().entry->cost(grid.point(i).params);
     cost[size_t(i)] = {c, i};
   }
-  std::sort(cost.begin(), cost.end(), [](const auto& a, const auto& b) {
-    return a.first != b.first ? a.first > b.first : a.second < b.second;
-  });
+  std::sort(cost.begin(), cost.end(),
+            [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
   // The least-loaded shard, ties to the lowest index. Shards beyond the number of runs would stay empty,
   // so only the first grid.size() of them enter the queue.
   using Load = std::pair<double, long>;

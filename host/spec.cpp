@@ -1,11 +1,12 @@
 #include "host/spec.h"
 
+#include <toml++/toml.h>
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "host/grid.h"
 #include "host/util.h"
@@ -15,6 +16,8 @@ namespace fs {
 namespace {
 
 const char* const kSections[] = {"params", "train", "detect"};
+
+void check_spec_text(const std::string& text, const std::string& path);
 
 struct Resolver {
   std::string path;
@@ -53,8 +56,7 @@ const ParamDef* find_def(const std::vector<ParamDef>& defs, const std::string& n
 
 std::string describe_number(double x) { return format_double(x); }
 
-Value check_number(const Resolver& R, const toml::node* node, const std::string& dotted, const ParamDef& def,
-                   double x);
+Value check_number(const Resolver& R, const toml::node* node, const std::string& dotted, const ParamDef& def, double x);
 
 // Checks one value against its declaration; returns the typed value.
 Value convert(const Resolver& R, const toml::node& node, const std::string& dotted, const ParamDef& def) {
@@ -84,17 +86,19 @@ Value check_number(const Resolver& R, const toml::node* node, const std::string&
     R.fail(node, dotted,
            "value " + describe_number(x) + (def.lo_open ? " must be greater than " : " is below the minimum ") +
                describe_number(def.lo));
-  if (x > def.hi) R.fail(node, dotted, "value " + describe_number(x) + " is above the maximum " + describe_number(def.hi));
+  if (x > def.hi)
+    R.fail(node, dotted, "value " + describe_number(x) + " is above the maximum " + describe_number(def.hi));
   return Value::number(x);
 }
 
 // Expands one grid entry: a list, or a table with range | linspace | geomspace.
 std::vector<std::pair<const toml::node*, double>> numeric_triple(const Resolver& R, const toml::array& arr,
-                                                                  const std::string& dotted, const char* kind,
-                                                                  size_t min_len, size_t max_len) {
+                                                                 const std::string& dotted, const char* kind,
+                                                                 size_t min_len, size_t max_len) {
   if (arr.size() < min_len || arr.size() > max_len)
-    R.fail(&arr, dotted, std::string(kind) + " takes " + std::to_string(min_len) +
-                             (min_len == max_len ? "" : " or " + std::to_string(max_len)) + " numbers");
+    R.fail(&arr, dotted,
+           std::string(kind) + " takes " + std::to_string(min_len) +
+               (min_len == max_len ? "" : " or " + std::to_string(max_len)) + " numbers");
   std::vector<std::pair<const toml::node*, double>> out;
   for (const auto& e : arr) {
     if (e.is_integer())
@@ -137,8 +141,9 @@ Axis expand_axis(const Resolver& R, const toml::node& node, const std::string& n
       // whose ends do not fit a 64-bit integer, is refused here rather than grown or overflowed.
       const double count = b > a ? std::ceil((b - a) / st) : 0.0;
       if (count > double(kMaxGridRuns))
-        R.fail(&v, dotted, "range gives " + format_double(count) + " values, more than the " +
-                               std::to_string(kMaxGridRuns) + " runs a sweep can hold");
+        R.fail(&v, dotted,
+               "range gives " + format_double(count) + " values, more than the " + std::to_string(kMaxGridRuns) +
+                   " runs a sweep can hold");
       if (std::fabs(a) > 9.0e15 || std::fabs(b) > 9.0e15)
         R.fail(&v, dotted, "range ends must lie within +-9e15 (integers exact in a double)");
       for (long k = 0; k < long(count); ++k) ax.values.push_back(make(a + double(k) * st));
@@ -147,8 +152,9 @@ Axis expand_axis(const Resolver& R, const toml::node& node, const std::string& n
       const double a = t[0].second, b = t[1].second, cnt = t[2].second;
       if (cnt < 1 || cnt != std::floor(cnt)) R.fail(t[2].first, dotted, kind + " count must be a positive integer");
       if (cnt > double(kMaxGridRuns))
-        R.fail(t[2].first, dotted, kind + " count " + format_double(cnt) + " is more than the " +
-                                       std::to_string(kMaxGridRuns) + " runs a sweep can hold");
+        R.fail(t[2].first, dotted,
+               kind + " count " + format_double(cnt) + " is more than the " + std::to_string(kMaxGridRuns) +
+                   " runs a sweep can hold");
       if (kind == "geomspace" && (a <= 0 || b <= 0)) R.fail(&v, dotted, "geomspace endpoints must be positive");
       const long nv = long(cnt);
       for (long i = 0; i < nv; ++i) {
@@ -172,8 +178,9 @@ Axis expand_axis(const Resolver& R, const toml::node& node, const std::string& n
   for (size_t i = 0; i < ax.values.size(); ++i) {
     const auto [it, fresh] = seen.emplace(ax.values[i].to_string(), i);
     if (!fresh)
-      R.fail(&node, dotted, "value " + quote_cut(it->first) + " appears twice (positions " + std::to_string(it->second + 1) +
-                                " and " + std::to_string(i + 1) + "); each value of an axis must be distinct");
+      R.fail(&node, dotted,
+             "value " + quote_cut(it->first) + " appears twice (positions " + std::to_string(it->second + 1) + " and " +
+                 std::to_string(i + 1) + "); each value of an axis must be distinct");
   }
   return ax;
 }
@@ -187,8 +194,9 @@ void apply_override(toml::table& doc, const std::string& text, Resolver& R, cons
   std::string key = text.substr(0, eq), value = text.substr(eq + 1);
   toml::table parsed;
   try {
+    check_spec_text("v = " + value, "--set");
     parsed = toml::parse("v = " + value);
-  } catch (const toml::parse_error&) {
+  } catch (const std::exception&) {      // InputError or toml::parse_error
     parsed = toml::table{{"v", value}};  // bare words are strings: --set init=theory
   }
   toml::node& v = *parsed.get("v");
@@ -239,7 +247,8 @@ Spec load_spec(const std::string& path, const std::vector<std::string>& override
   if (ec || !std::filesystem::exists(st)) throw InputError(path + ": cannot open the spec file (no such file)");
   if (std::filesystem::is_directory(st)) throw InputError(path + ": is a directory; expected a spec file (TOML)");
   // A FIFO or a device would block or never end.
-  if (!std::filesystem::is_regular_file(st)) throw InputError(path + ": not a regular file; expected a spec file (TOML)");
+  if (!std::filesystem::is_regular_file(st))
+    throw InputError(path + ": not a regular file; expected a spec file (TOML)");
   const auto size = std::filesystem::file_size(path, ec);
   if (!ec && size > kMaxSpecBytes)
     throw InputError(path + ": " + std::to_string(size) + " bytes; a spec file has at most " +
@@ -249,9 +258,11 @@ Spec load_spec(const std::string& path, const std::vector<std::string>& override
 
 namespace {
 
-// Where toml++ 3.3.0 would not say so cleanly: invalid UTF-8 (named with its line and column), and a
-// line-ending backslash in a multi-line string followed by a non-ASCII character, which sends that
-// version's parser to an unreachable point (its issue #190, fixed in later versions).
+// What toml++ 3.3.0 must not see. Its test for non-ASCII whitespace reaches an unreachable point (undefined
+// behaviour) for every code point from U+00A1 to U+0499, and the parser asks it of characters outside
+// strings, and of the character after a backslash in a multi-line basic string (its issue #190; fixed in
+// later versions). TOML allows non-ASCII only in strings and comments, so this lexer refuses it anywhere
+// else, and after such a backslash; it also checks that the text is UTF-8. Errors name line and column.
 void check_spec_text(const std::string& text, const std::string& path) {
   if (text.size() > kMaxSpecBytes)
     throw InputError(path + ": " + std::to_string(text.size()) + " bytes; a spec has at most " +
@@ -261,37 +272,89 @@ void check_spec_text(const std::string& text, const std::string& path) {
   auto fail = [&](size_t at, const std::string& what) {
     throw InputError(path + ":" + std::to_string(line) + ":" + std::to_string(at - line_start + 1) + ": " + what);
   };
+  auto at = [&](size_t i) { return i < text.size() ? static_cast<unsigned char>(text[i]) : 0u; };
+  auto starts = [&](size_t i, const char* s) { return text.compare(i, std::strlen(s), s) == 0; };
+  auto ascii_space = [](unsigned c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  enum { kCode, kComment, kBasic, kLiteral, kMultiBasic, kMultiLiteral } state = kCode;
   for (size_t i = 0; i < text.size();) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c == '\n') {
-      ++line, line_start = ++i;
+    const unsigned c = at(i);
+    if (c >= 0x80) {  // one UTF-8 sequence
+      if (state == kCode) fail(i, "a non-ASCII character outside a string or comment");
+      const int len = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xC2 && c <= 0xDF ? 2 : 0;
+      if (len == 0 || i + size_t(len) > text.size()) fail(i, "invalid UTF-8; a spec is UTF-8 text");
+      uint32_t cp = c & (0x7Fu >> len);
+      for (int k = 1; k < len; ++k) {
+        if ((at(i + size_t(k)) & 0xC0) != 0x80) fail(i, "invalid UTF-8; a spec is UTF-8 text");
+        cp = (cp << 6) | (at(i + size_t(k)) & 0x3F);
+      }
+      if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        fail(i, "invalid UTF-8; a spec is UTF-8 text");
+      i += size_t(len);
       continue;
     }
-    if (c < 0x80) {
-      if (c == '\\') {  // a line-ending backslash: look past the whitespace that follows it
-        size_t j = i + 1;
-        while (j < text.size() && (text[j] == ' ' || text[j] == '\t' || text[j] == '\r')) ++j;
-        if (j < text.size() && text[j] == '\n') {
-          while (j < text.size() && (text[j] == ' ' || text[j] == '\t' || text[j] == '\r' || text[j] == '\n')) ++j;
-          if (j < text.size() && static_cast<unsigned char>(text[j]) >= 0x80)
-            fail(i, "a line-ending backslash followed by a non-ASCII character; put the character after an "
-                    "ASCII one or drop the backslash");
-        }
-      }
+    if (c == '\n') {
+      ++line, line_start = i + 1;
+      if (state == kComment || state == kBasic || state == kLiteral) state = kCode;  // the parser says what is wrong
       ++i;
       continue;
     }
-    const int len = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c <= 0xDF ? 2 : 0;
-    if (len == 0 || i + size_t(len) > text.size()) fail(i, "invalid UTF-8; a spec is UTF-8 text");
-    uint32_t cp = c & (0x7F >> len);
-    for (int k = 1; k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(text[i + size_t(k)]);
-      if ((cc & 0xC0) != 0x80) fail(i, "invalid UTF-8; a spec is UTF-8 text");
-      cp = (cp << 6) | (cc & 0x3F);
+    switch (state) {
+      case kCode:
+        if (c == '#')
+          state = kComment;
+        else if (starts(i, "\"\"\""))
+          state = kMultiBasic, i += 2;
+        else if (starts(i, "'''"))
+          state = kMultiLiteral, i += 2;
+        else if (c == '"')
+          state = kBasic;
+        else if (c == '\'')
+          state = kLiteral;
+        break;
+      case kComment:
+        break;
+      case kBasic:
+        if (c == '\\' && at(i + 1) < 0x80)
+          ++i;  // the escaped character (a non-ASCII one is read as one)
+        else if (c == '"')
+          state = kCode;
+        break;
+      case kLiteral:
+        if (c == '\'') state = kCode;
+        break;
+      case kMultiBasic:
+        if (c == '\\') {
+          size_t j = i + 1;
+          if (ascii_space(at(j))) {  // a line-ending backslash: what follows its whitespace
+            while (ascii_space(at(j))) {
+              if (at(j) == '\n') ++line, line_start = j + 1;
+              ++j;
+            }
+            if (at(j) >= 0x80) fail(j, "a non-ASCII character after a line-ending backslash; put an ASCII one first");
+            i = j;
+            continue;
+          }
+          if (at(j) >= 0x80) fail(j, "a backslash before a non-ASCII character in a multi-line string");
+          i = j + 1;
+          continue;
+        }
+        if (starts(i, "\"\"\"")) {  // the end; up to two more quotes belong to the string
+          i += 3;
+          for (int q = 0; q < 2 && at(i) == '"'; ++q) ++i;
+          state = kCode;
+          continue;
+        }
+        break;
+      case kMultiLiteral:
+        if (starts(i, "'''")) {
+          i += 3;
+          for (int q = 0; q < 2 && at(i) == '\''; ++q) ++i;
+          state = kCode;
+          continue;
+        }
+        break;
     }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-      fail(i, "invalid UTF-8; a spec is UTF-8 text");
-    i += size_t(len);
+    ++i;
   }
 }
 
@@ -301,7 +364,6 @@ Spec parse_spec_text(const std::string& text, const std::string& path, const std
 
 Spec parse_spec(const std::string& text, const std::string& path, const std::vector<std::string>& overrides) {
   check_spec_text(text, path);
-  for (const auto& o : overrides) check_spec_text(o, "--set " + quote_cut(o));
   // toml++ recurses once per level of a dotted key or header; a spec of kMaxSpecBytes nests at most half
   // as deep, which this stack holds (8 MiB does not).
   Spec spec;
@@ -365,7 +427,8 @@ Spec parse_spec_text(const std::string& text, const std::string& path, const std
     } else if (defs.count(key) || key == "grid") {
       if (!v.is_table()) R.fail(&v, key, "expected a section [" + key + "]");
     } else {
-      R.fail(&v, key, "unknown key; the top level has: model, name, description, seed, [params], [train], [detect], [grid]");
+      R.fail(&v, key,
+             "unknown key; the top level has: model, name, description, seed, [params], [train], [detect], [grid]");
     }
   }
 

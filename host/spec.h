@@ -15,7 +15,7 @@ struct Axis {
   std::string name;     // a parameter name, or "seed"
   std::string section;  // model | train | detect | seed
   std::vector<Value> values;
-  std::string kind;     // list | range | linspace | geomspace
+  std::string kind;  // list | range | linspace | geomspace
 };
 
 struct Spec {

@@ -33,8 +33,8 @@ std::string sweep_status(const std::string& dir) {
   }
   const bool running = DirLock::holder(dir) != 0;
   std::ostringstream os;
-  os << dir << ": shard " << shard.index << "/" << shard.count << ", " << mine.size() << " runs: " << done
-     << " done, " << missing.size() << (running ? " running or to run" : " missing");
+  os << dir << ": shard " << shard.index << "/" << shard.count << ", " << mine.size() << " runs: " << done << " done, "
+     << missing.size() << (running ? " running or to run" : " missing");
   if (saved) os << " (" << saved << " checkpointed in flight)";
   os << "; " << (m.value("complete", false) && missing.empty() ? "complete" : "incomplete") << "\n";
   for (const auto& p : store.problems()) os << "  journal: " << p << "\n";

@@ -16,24 +16,24 @@ struct RunOptions {
   CudaOptions cuda;
   int threads = 0;  // 0: every hardware thread
   bool quiet = false;
-  bool save_params = false;  // initial and final parameters and training data in trajectories.h5
-  std::string shard;         // "I/N"; empty: all runs, or the Slurm array task's shard
-  bool resume = false;       // skip runs already complete in out_dir, go on with the ones checkpointed
-  bool force = false;        // replace the outputs of another sweep in out_dir
+  bool save_params = false;       // initial and final parameters and training data in trajectories.h5
+  std::string shard;              // "I/N"; empty: all runs, or the Slurm array task's shard
+  bool resume = false;            // skip runs already complete in out_dir, go on with the ones checkpointed
+  bool force = false;             // replace the outputs of another sweep in out_dir
   bool csv_trajectories = false;  // trajectories.csv besides trajectories.h5
-  double slice_s = 1.0;       // wall time of one slice: how long the host leaves the executor alone
-  double checkpoint_s = 60;   // seconds between checkpoints of the runs in flight (0: only on a stop)
+  double slice_s = 1.0;           // wall time of one slice: how long the host leaves the executor alone
+  double checkpoint_s = 60;       // seconds between checkpoints of the runs in flight (0: only on a stop)
 };
 
 struct SweepOutcome {
   long n_runs = 0, n_ok = 0, n_diverged = 0, n_failed = 0;
   double wall_s = 0;
-  std::string backend;    // the one that ran
+  std::string backend;  // the one that ran
   std::string out_dir;
-  long resumed = 0;       // runs taken from an earlier, interrupted attempt
-  long n_unfinished = 0;  // runs left for a resume (interrupted)
-  int signal = 0;         // the signal that interrupted the sweep, if any
-  long n_saved = 0;       // runs in flight saved in the checkpoint when it was interrupted
+  long resumed = 0;         // runs taken from an earlier, interrupted attempt
+  long n_unfinished = 0;    // runs left for a resume (interrupted)
+  int signal = 0;           // the signal that interrupted the sweep, if any
+  long n_saved = 0;         // runs in flight saved in the checkpoint when it was interrupted
   std::string write_error;  // a write that failed (disk full, ...): the sweep stopped at it
   bool tables_written = true;
 };

@@ -177,7 +177,8 @@ std::string PhaseDiagram::csv() const {
       f.push_back(num(quantile(ratios, 0.5)));
     }
     f.push_back(median_of(c, [&](size_t i) { return final_loss_[i]; }));
-    for (size_t k = 0; k < n_final_; ++k) f.push_back(median_of(c, [&](size_t i) { return finals_[i * n_final_ + k]; }));
+    for (size_t k = 0; k < n_final_; ++k)
+      f.push_back(median_of(c, [&](size_t i) { return finals_[i * n_final_ + k]; }));
     row(out, f);
   }
   return out;

@@ -45,7 +45,7 @@ class PhaseDiagram {
   // Per run: status, detector times (NaN: never), final loss, final-configuration columns.
   std::vector<unsigned char> status_;
   std::vector<double> t_det_, final_loss_, finals_;
-  std::map<std::string, size_t> base_of_;       // the compared axis' base run, by its other coordinates
+  std::map<std::string, size_t> base_of_;  // the compared axis' base run, by its other coordinates
   std::vector<std::string> cmp_key_;
 };
 

@@ -7,17 +7,17 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
-#include <cerrno>
 #include <cmath>
-#include <cstring>
-#include <filesystem>
-#include <vector>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 namespace fs {
 
@@ -101,7 +101,8 @@ void sync_dir_of(const std::string& path) {
   const int rc = ::fsync(fd);
   const int err = errno;
   ::close(fd);
-  if (rc != 0 && err != EINVAL) throw RuntimeError("cannot sync directory " + parent.string() + ": " + std::strerror(err));
+  if (rc != 0 && err != EINVAL)
+    throw RuntimeError("cannot sync directory " + parent.string() + ": " + std::strerror(err));
 }
 
 std::string quote_cut(const std::string& s, size_t max_bytes) {
@@ -178,7 +179,8 @@ DirLock::DirLock(const std::string& dir) {
     fd_ = -1;
     if (err != EWOULDBLOCK) throw RuntimeError("cannot lock " + path + ": " + std::strerror(err));
     const long pid = std::atol(read_file(path).c_str());
-    throw InputError(dir + ": in use by another flowsweep process" + (pid > 0 ? " (pid " + std::to_string(pid) + ")" : "") +
+    throw InputError(dir + ": in use by another flowsweep process" +
+                     (pid > 0 ? " (pid " + std::to_string(pid) + ")" : "") +
                      "; wait for it to end, or choose another output directory");
   }
   const std::string pid = std::to_string(::getpid()) + "\n";

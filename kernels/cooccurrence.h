@@ -41,8 +41,22 @@ struct Cooccurrence : ModelBase {
   };
 
   enum Obs : int {
-    kLoss, kLossI1, kLossI2, kLossI3, kLossI4, kG1, kG2, kG3, kS21, kS12, kS31, kS32, kMargin,
-    kAttnEntropy, kBalance, kNumObs
+    kLoss,
+    kLossI1,
+    kLossI2,
+    kLossI3,
+    kLossI4,
+    kG1,
+    kG2,
+    kG3,
+    kS21,
+    kS12,
+    kS31,
+    kS32,
+    kMargin,
+    kAttnEntropy,
+    kBalance,
+    kNumObs
   };
 
   // ---- description ------------------------------------------------------------------------------
@@ -91,8 +105,8 @@ struct Cooccurrence : ModelBase {
     };
     for (int nu = 1; nu <= 3; ++nu)
       for (int mu = 1; mu <= 3; ++mu)
-        mi.final_columns.push_back({"dKQ_" + std::to_string(nu) + std::to_string(mu),
-                                    "change of e_nu^T W_K^T W_Q e_mu over the run"});
+        mi.final_columns.push_back(
+            {"dKQ_" + std::to_string(nu) + std::to_string(mu), "change of e_nu^T W_K^T W_Q e_mu over the run"});
     mi.final_columns.push_back({"dKQ_random_max", "largest |change| of W_K^T W_Q over entries with a random word"});
     mi.final_columns.push_back({"dKQ_random_median", "median |change| of W_K^T W_Q over entries with a random word"});
     mi.final_columns.push_back({"dKQ_random_q99", "99th percentile of |change| over entries with a random word"});
@@ -249,8 +263,8 @@ struct Cooccurrence : ModelBase {
   // ---- loss and gradient ------------------------------------------------------------------------
   // Returns the loss to every member; leaves the forward quantities in scratch for observe().
   template <typename Team, typename Real>
-  FS_HD static Real loss_grad(const Team& team, const Config& c, const StepContext& ctx, const int* idata,
-                              const Real*, const Real* theta, const Real* fixed, Real* grad, Real* scratch_buf) {
+  FS_HD static Real loss_grad(const Team& team, const Config& c, const StepContext& ctx, const int* idata, const Real*,
+                              const Real* theta, const Real* fixed, Real* grad, Real* scratch_buf) {
     const int n = c.n, L = c.L, m = c.m, m1 = c.m1;
     const long dm = long(c.d) * m;
     const int* tok = idata;

@@ -17,7 +17,7 @@ struct FlowConfig {
   OptConfig opt;  // lr per group from lr and lr_ratio
   double lr = 0, lr_ratio = 1;
   long steps = 0, record_every = 1;
-  int schedule = 0;    // 0: every record_every steps; 1: `records` log-spaced steps
+  int schedule = 0;  // 0: every record_every steps; 1: `records` log-spaced steps
   long records = 200;
   bool fp64 = true;
   uint32_t sweep_seed = 0, run_seed = 0;
@@ -78,8 +78,8 @@ struct FlowState {
 
 struct FlowOutcome {
   int status;
-  long steps;       // steps taken; for a diverged run, the step whose loss diverged
-  long records;     // records written
+  long steps;    // steps taken; for a diverged run, the step whose loss diverged
+  long records;  // records written
   double final_loss;
   double initial_loss;
 };
@@ -112,9 +112,9 @@ struct FlowBuffers {
   const Real* fixed;
   Real* grad;
   Real* scratch;
-  Real* opt_state;  // opt_state_per_param * n_theta, zero at the start
-  Real* obs;        // n_obs
-  Real* series;     // (n_records, n_obs)
+  Real* opt_state;           // opt_state_per_param * n_theta, zero at the start
+  Real* obs;                 // n_obs
+  Real* series;              // (n_records, n_obs)
   const long* record_steps;  // (n_records)
   long n_records;
 };

@@ -30,8 +30,8 @@ namespace joma_detail {
 // The dip (record of the entropy's minimum, when it falls below the start by more than `margin` and rises
 // again by more than `margin` after it: an interior minimum, never the end of a monotone fall) and the
 // rebound (first later record where the entropy has regained `fraction` of the way back to `target`).
-inline std::vector<std::optional<long>> dip_and_rebound(const Series& s, int entropy, double margin,
-                                                        double fraction, double target) {
+inline std::vector<std::optional<long>> dip_and_rebound(const Series& s, int entropy, double margin, double fraction,
+                                                        double target) {
   std::vector<std::optional<long>> out(2);
   if (s.size() == 0) return out;
   long best = 0;
@@ -44,8 +44,7 @@ inline std::vector<std::optional<long>> dip_and_rebound(const Series& s, int ent
   if (!(after > h_min + margin)) return out;
   out[0] = best;
   if (target > h_min)
-    out[1] = first_record(s, best + 1,
-                          [&](long r) { return s.at(r, entropy) >= h_min + fraction * (target - h_min); });
+    out[1] = first_record(s, best + 1, [&](long r) { return s.at(r, entropy) >= h_min + fraction * (target - h_min); });
   return out;
 }
 
@@ -57,10 +56,12 @@ inline double series_min(const Series& s, int obs) {
 }
 
 inline std::vector<ParamDef> detect_params() {
-  return {ParamDef::real("dip_margin", 1e-3, 0.0, 1e6, false,
-                         "a dip counts when the entropy's minimum is this far below its start and rises this much after it (nats)"),
-          ParamDef::real("rebound_fraction", 0.5, 0.0, 1.0, true,
-                         "rebound: the entropy regains this fraction of the way from its minimum back up")};
+  return {
+      ParamDef::real(
+          "dip_margin", 1e-3, 0.0, 1e6, false,
+          "a dip counts when the entropy's minimum is this far below its start and rises this much after it (nats)"),
+      ParamDef::real("rebound_fraction", 0.5, 0.0, 1.0, true,
+                     "rebound: the entropy regains this fraction of the way from its minimum back up")};
 }
 
 template <typename Real>
@@ -94,17 +95,17 @@ struct JomaToy : ModelBase {
     mi.observables = {{"loss", "0.5 ||mu - v||^2 (the update is not the gradient of a loss)"},
                       {"entropy", "entropy of softmax(v^2 / tau)"},
                       {"max_weight", "largest entry of softmax(v^2 / tau)"}};
-    mi.detectors = {{"dip", "the entropy's minimum, when below its start by dip_margin and followed by a rise of dip_margin"},
-                    {"rebound", "after the dip, the entropy regains rebound_fraction toward softmax(mu^2/tau)'s"}};
-    mi.final_columns = {{"entropy_start", "ln K"},
-                        {"entropy_min", "the entropy's minimum over the records"},
-                        {"entropy_target", "entropy of softmax(mu^2 / tau)"},
-                        {"regained", "(final - min) / (target - min) of the entropy: how much of its fall it has regained"}};
+    mi.detectors = {
+        {"dip", "the entropy's minimum, when below its start by dip_margin and followed by a rise of dip_margin"},
+        {"rebound", "after the dip, the entropy regains rebound_fraction toward softmax(mu^2/tau)'s"}};
+    mi.final_columns = {
+        {"entropy_start", "ln K"},
+        {"entropy_min", "the entropy's minimum over the records"},
+        {"entropy_target", "entropy of softmax(mu^2 / tau)"},
+        {"regained", "(final - min) / (target - min) of the entropy: how much of its fall it has regained"}};
     return mi;
   }
-  static Config configure(const Params& p) {
-    return Config{int(p.integer("K")), p.real("tau"), p.real("v0")};
-  }
+  static Config configure(const Params& p) { return Config{int(p.integer("K")), p.real("tau"), p.real("v0")}; }
   static Sizes sizes(const Config& c) {
     Sizes s;
     s.n_groups = 1;
@@ -214,12 +215,12 @@ struct Joma : ModelBase {
                          "class frequencies: profile (a bump over the distinct tokens that moves with the class, "
                          "as in the paper's scripts), random (every frequency uniform), disjoint (each class has "
                          "its own distinct tokens)"),
-        ParamDef::integer("n_distinct", 10, 1, 1 << 14,
-                          "distinct contextual tokens (per class when data = disjoint)"),
+        ParamDef::integer("n_distinct", 10, 1, 1 << 14, "distinct contextual tokens (per class when data = disjoint)"),
         ParamDef::integer("n_common", 10, 0, 1 << 14, "contextual tokens with random frequencies in every class"),
         ParamDef::real("profile_width", 30.0, 0.0, 1e12, true,
                        "data = profile: x_kl ~ exp(-(l - k n_distinct / C)^2 / profile_width)"),
-        ParamDef::integer("hidden", 0, 0, 1 << 14, "hidden units H with a trained readout R; 0: logits = W^T f (H = C)"),
+        ParamDef::integer("hidden", 0, 0, 1 << 14,
+                          "hidden units H with a trained readout R; 0: logits = W^T f (H = C)"),
         ParamDef::choice("phi", "identity", {"identity", "relu", "silu"}, "the MLP's nonlinearity"),
         ParamDef::real("tau", 0.5, 0.0, 1e6, true, "attention temperature"),
         ParamDef::real("init_std", 0.01, 0.0, 1e6, false, "Gaussian std of z, W and R at initialisation"),
@@ -230,11 +231,14 @@ struct Joma : ModelBase {
                       {"attn_entropy", "entropy of b_k, mean over classes"},
                       {"zhat_corr", "centred cosine between z and the JoMA prediction z_hat"},
                       {"max_attn", "largest entry of b_k, mean over classes"}};
-    mi.detectors = {{"dip", "the attention entropy's minimum, when below its start by dip_margin and followed by a rise of dip_margin"},
-                    {"rebound", "after the dip, the entropy regains rebound_fraction of the way to its start"}};
-    mi.final_columns = {{"entropy_start", "attention entropy at t = 0"},
-                        {"entropy_min", "its minimum over the records"},
-                        {"regained", "(final - min) / (start - min) of the attention entropy: how much of its fall it has regained"}};
+    mi.detectors = {
+        {"dip",
+         "the attention entropy's minimum, when below its start by dip_margin and followed by a rise of dip_margin"},
+        {"rebound", "after the dip, the entropy regains rebound_fraction of the way to its start"}};
+    mi.final_columns = {
+        {"entropy_start", "attention entropy at t = 0"},
+        {"entropy_min", "its minimum over the records"},
+        {"regained", "(final - min) / (start - min) of the attention entropy: how much of its fall it has regained"}};
     return mi;
   }
 
@@ -269,8 +273,8 @@ struct Joma : ModelBase {
     s.group_end[0] = n_W(c) + n_R(c);
     s.group_end[1] = s.group_end[0] + c.MC;
     s.n_theta = s.group_end[1];
-    s.n_fixed = c.MC;                     // the offset of z_hat, fixed at t = 0
-    s.n_rdata = long(c.C + 1) * c.MC;     // x_k (C, MC) | xbar (MC)
+    s.n_fixed = c.MC;                  // the offset of z_hat, fixed at t = 0
+    s.n_rdata = long(c.C + 1) * c.MC;  // x_k (C, MC) | xbar (MC)
     s.n_scratch = long(c.C) * class_words(c) + 1;
     s.n_obs = kNumObs;
     return s;
@@ -342,9 +346,9 @@ struct Joma : ModelBase {
   FS_HD static Real loss_grad(const Team& team, const Config& c, const StepContext&, const int*, const Real* rdata,
                               const Real* theta, const Real*, Real* grad, Real* scratch) {
     const int MC = c.MC, H = c.H, C = c.C;
-    const Real* W = theta;              // (d, H)
-    const Real* R = theta + n_W(c);     // (H, C)
-    const Real* z = R + n_R(c);         // (MC)
+    const Real* W = theta;           // (d, H)
+    const Real* R = theta + n_W(c);  // (H, C)
+    const Real* z = R + n_R(c);      // (MC)
     Real* gW = grad;
     Real* gR = grad + n_W(c);
     Real* gz = gR + n_R(c);

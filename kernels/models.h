@@ -8,4 +8,5 @@
 #include "kernels/scan_snap.h"
 #include "kernels/value_softmax.h"
 
-#define FLOWSWEEP_MODELS(X) X(::fs::Cooccurrence) X(::fs::ScanSnap) X(::fs::JomaToy) X(::fs::Joma) X(::fs::ValueSoftmax) X(::fs::PathCond)
+#define FLOWSWEEP_MODELS(X) \
+  X(::fs::Cooccurrence) X(::fs::ScanSnap) X(::fs::JomaToy) X(::fs::Joma) X(::fs::ValueSoftmax) X(::fs::PathCond)

@@ -27,8 +27,7 @@ FS_HD inline int opt_state_per_param(Optimizer kind) {
 
 // One step at step index `step` (0-based). `state` holds opt_state_per_param * n words, zero at start.
 template <typename Team, typename Real>
-FS_HD void opt_step(const Team& team, const OptConfig& cfg, long step, Real* theta, const Real* grad,
-                    Real* state) {
+FS_HD void opt_step(const Team& team, const OptConfig& cfg, long step, Real* theta, const Real* grad, Real* state) {
   const long n = cfg.group_end[cfg.n_groups - 1];
   double bc1 = 1.0, bc2 = 1.0;
   if (cfg.kind == Optimizer::kAdam) {

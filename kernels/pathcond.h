@@ -51,7 +51,8 @@ struct PathCond : ModelBase {
         ParamDef::integer("rescale_sweeps", 10, 1, 100000, "coordinate-descent sweeps at most"),
         ParamDef::real("rescale_tol", 1e-2, 0.0, 1e6, false, "stop when sum_h |change of z_h| falls below this"),
     };
-    mi.detect_params = {ParamDef::real("loss_threshold", 0.3, 0.0, 1e12, true, "time_to_loss: the loss falls below this")};
+    mi.detect_params = {
+        ParamDef::real("loss_threshold", 0.3, 0.0, 1e12, true, "time_to_loss: the loss falls below this")};
     mi.groups = {{"weights", false, "every weight and bias, rate lr"}};
     mi.observables = {{"loss", "mean cross-entropy"},
                       {"accuracy", "fraction of points classified correctly"},
@@ -140,7 +141,8 @@ struct PathCond : ModelBase {
     for (int i = 0; i < c.P; ++i) {
       const int k = i % c.out;
       idata[i] = k;
-      for (int j = 0; j < c.in; ++j) rdata[long(i) * c.in + j] = Real(means[size_t(k) * c.in + j] + c.noise * rng.normal());
+      for (int j = 0; j < c.in; ++j)
+        rdata[long(i) * c.in + j] = Real(means[size_t(k) * c.in + j] + c.noise * rng.normal());
     }
   }
 
@@ -166,7 +168,8 @@ struct PathCond : ModelBase {
       fwd[size_t(l) + 1].assign(size_t(n_out(c, l)), 0.0);
       for (int j = 0; j < n_out(c, l); ++j) {
         double acc = l < c.depth ? b[j] * b[j] : 0.0;
-        for (int i = 0; i < n_in(c, l); ++i) acc += W[long(j) * n_in(c, l) + i] * W[long(j) * n_in(c, l) + i] * fwd[size_t(l)][size_t(i)];
+        for (int i = 0; i < n_in(c, l); ++i)
+          acc += W[long(j) * n_in(c, l) + i] * W[long(j) * n_in(c, l) + i] * fwd[size_t(l)][size_t(i)];
         fwd[size_t(l) + 1][size_t(j)] = acc;
       }
     }
@@ -176,7 +179,8 @@ struct PathCond : ModelBase {
       bwd[size_t(l)].assign(size_t(n_in(c, l)), 0.0);
       for (int j = 0; j < n_out(c, l); ++j)
         for (int i = 0; i < n_in(c, l); ++i)
-          bwd[size_t(l)][size_t(i)] += W[long(j) * n_in(c, l) + i] * W[long(j) * n_in(c, l) + i] * bwd[size_t(l) + 1][size_t(j)];
+          bwd[size_t(l)][size_t(i)] +=
+              W[long(j) * n_in(c, l) + i] * W[long(j) * n_in(c, l) + i] * bwd[size_t(l) + 1][size_t(j)];
     }
     std::vector<double> g(static_cast<size_t>(n_params(c)));
     for (int l = 0; l < L; ++l) {
@@ -221,7 +225,8 @@ struct PathCond : ModelBase {
   // Sums over the parameters entering and leaving hidden neuron (l, j) of w_i (a per-parameter weight).
   static void touching(const Config& c, int l, int j, const std::vector<double>& w, double& in_sum, double& out_sum) {
     in_sum = out_sum = 0;
-    visit_touching(c, l, j, [&](size_t i) { in_sum += w[i]; }, [&](size_t i) { out_sum += w[i]; });
+    visit_touching(
+        c, l, j, [&](size_t i) { in_sum += w[i]; }, [&](size_t i) { out_sum += w[i]; });
   }
 
   static double objective(const Config& c, const std::vector<double>& g, const std::vector<double>& z) {
@@ -271,7 +276,8 @@ struct PathCond : ModelBase {
           }
           // z_h enters (Bz)_i with a minus sign for the parameters entering h, a plus for those leaving.
           const double f_in = std::exp(-scale * (zn - zh)), f_out = std::exp(scale * (zn - zh));
-          visit_touching(c, l, j, [&](size_t i) { term[i] *= f_in; }, [&](size_t i) { term[i] *= f_out; });
+          visit_touching(
+              c, l, j, [&](size_t i) { term[i] *= f_in; }, [&](size_t i) { term[i] *= f_out; });
           S += in_sum * (f_in - 1) + out_sum * (f_out - 1);
           change += std::fabs(zn - zh);
           zh = zn;
@@ -327,9 +333,9 @@ struct PathCond : ModelBase {
     const int L = layers(c), H = c.h, D = c.depth;
     const long pw = point_words(c);
     for (int p = team.rank(); p < c.P; p += team.size()) {
-      Real* act = scratch + p * pw;           // (D, H)
-      Real* delta = act + long(D) * H;        // (D, H)
-      Real* dout = delta + long(D) * H;       // (out)
+      Real* act = scratch + p * pw;      // (D, H)
+      Real* delta = act + long(D) * H;   // (D, H)
+      Real* dout = delta + long(D) * H;  // (out)
       const Real* x = rdata + long(p) * c.in;
       for (int l = 0; l < L; ++l) {
         const Real* W = theta + layer_offset(c, l);
@@ -439,8 +445,8 @@ struct PathCond : ModelBase {
 
   // ---- observables ------------------------------------------------------------------------------
   template <typename Team, typename Real>
-  FS_HD static void observe(const Team& team, const Config& c, const int*, const Real*, const Real* theta,
-                            const Real*, Real* scratch, Real* obs) {
+  FS_HD static void observe(const Team& team, const Config& c, const int*, const Real*, const Real* theta, const Real*,
+                            Real* scratch, Real* obs) {
     if (!team.leader()) return;
     // log diag(G): forward and backward values of the squared network with an all-ones input
     Real* fwd = scratch + long(c.P) * point_words(c);
@@ -498,8 +504,8 @@ struct PathCond : ModelBase {
   }
 
   template <typename Real>
-  static std::vector<double> final_config(const Config&, const FlowConfig&, const Real*, const Real*,
-                                          const Real* fixed, const Series&) {
+  static std::vector<double> final_config(const Config&, const FlowConfig&, const Real*, const Real*, const Real* fixed,
+                                          const Series&) {
     return {double(fixed[0]), double(fixed[1]), double(fixed[2])};
   }
 };

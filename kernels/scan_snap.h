@@ -72,12 +72,11 @@ struct ScanSnap : ModelBase {
     };
     mi.detectors = {
         {"snap", "steepest descent of distinct_entropy (its inflection)"},
-        {"freeze", "first later time the entropy's rate falls below freeze_fraction of the steepest rate and the "
-                   "entropy stays within freeze_tolerance of its fall from then on"},
+        {"freeze",
+         "first later time the entropy's rate falls below freeze_fraction of the steepest rate and the "
+         "entropy stays within freeze_tolerance of its fall from then on"},
     };
-    mi.final_columns = {{"t0", "the theory's snap time 2 K ln(M) / eta_Y"},
-                        {"M", "vocabulary size"},
-                        {"K", "classes"}};
+    mi.final_columns = {{"t0", "the theory's snap time 2 K ln(M) / eta_Y"}, {"M", "vocabulary size"}, {"K", "classes"}};
     mi.final_table = {{"class", "class index (its next token is num_common + 10 K + num_last + class)"},
                       {"token", "token id"},
                       {"kind", "0 common, 1 distinct"},
@@ -96,8 +95,10 @@ struct ScanSnap : ModelBase {
     const long needed = long(c.num_common) + long(kDistinct) * c.K + c.num_last + c.K;
     const long M = p.integer("M");
     if (M > 0 && M < needed)
-      throw ParamError("M", "a vocabulary of " + std::to_string(M) + " tokens is too small for the classes: the "
-                            "generator needs " + std::to_string(needed));
+      throw ParamError("M", "a vocabulary of " + std::to_string(M) +
+                                " tokens is too small for the classes: the "
+                                "generator needs " +
+                                std::to_string(needed));
     if (needed > (1L << 13)) throw ParamError("num_last", "the classes need more than 8192 tokens");
     c.M = int(M > 0 ? M : needed);
     c.S = c.num_common + kDistinct;
@@ -122,8 +123,8 @@ struct ScanSnap : ModelBase {
     s.group_end[1] = 2 * MM;
     s.n_theta = 2 * MM;
     s.n_fixed = 0;
-    s.n_idata = long(c.K) * c.S;      // support token ids per class
-    s.n_rdata = 2L * c.K * c.S;       // P(l|n) per class, and its cumulative sums
+    s.n_idata = long(c.K) * c.S;  // support token ids per class
+    s.n_rdata = 2L * c.K * c.S;   // P(l|n) per class, and its cumulative sums
     s.n_scratch = scratch_size(c);
     s.n_obs = kNumObs;
     return s;
@@ -299,8 +300,8 @@ struct ScanSnap : ModelBase {
 
   // ---- observables ------------------------------------------------------------------------------
   template <typename Team, typename Real>
-  FS_HD static void observe(const Team& team, const Config& c, const int* idata, const Real* rdata,
-                            const Real* theta, const Real*, Real* scratch, Real* obs) {
+  FS_HD static void observe(const Team& team, const Config& c, const int* idata, const Real* rdata, const Real* theta,
+                            const Real*, Real* scratch, Real* obs) {
     if (!team.leader()) return;
     const int S = c.S, M = c.M;
     const Real* Z = theta;
@@ -383,8 +384,8 @@ struct ScanSnap : ModelBase {
   }
 
   template <typename Real>
-  static std::vector<double> final_config(const Config& c, const FlowConfig& fc, const Real*, const Real*,
-                                          const Real*, const Series&) {
+  static std::vector<double> final_config(const Config& c, const FlowConfig& fc, const Real*, const Real*, const Real*,
+                                          const Series&) {
     const double eta_y = fc.lr * fc.lr_ratio;
     return {2.0 * c.K * std::log(double(c.M)) / eta_y, double(c.M), double(c.K)};
   }

@@ -166,8 +166,8 @@ struct ValueSoftmax : ModelBase {
 
   // ---- loss and gradient ------------------------------------------------------------------------
   template <typename Team, typename Real>
-  FS_HD static Real loss_grad(const Team& team, const Config& c, const StepContext& ctx, const int*,
-                              const Real* rdata, const Real* theta, const Real*, Real* grad, Real* scratch) {
+  FS_HD static Real loss_grad(const Team& team, const Config& c, const StepContext& ctx, const int*, const Real* rdata,
+                              const Real* theta, const Real*, Real* grad, Real* scratch) {
     const int d = c.d, n = c.n;
     const Real* V = theta;
     const Real* a = theta + long(d) * n;

@@ -34,13 +34,13 @@ struct SliceBatch {
   const long* schedule;               // (S, max_records): recording steps
   const long* n_records;              // (S)
   long max_records;
-  FlowState* state;                   // (S)
-  const long* active;                 // (n_active): the slots to advance
+  FlowState* state;    // (S)
+  const long* active;  // (n_active): the slots to advance
   long n_active;
-  long budget;                        // steps per run in this slice
-  Real* workspace;                    // (blocks, workspace_words) when !use_smem
+  long budget;      // steps per run in this slice
+  Real* workspace;  // (blocks, workspace_words) when !use_smem
   long workspace_words;
-  unsigned long long* next;           // the work counter, zero at launch
+  unsigned long long* next;  // the work counter, zero at launch
 };
 
 // Words of per-block workspace: gradient, scratch, observables.

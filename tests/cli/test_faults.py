@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from checks import arguments, check, finish  # noqa: E402
 
 
-def run(*args, timeout=120, preexec=None):
+def run(*args, timeout=300, preexec=None):
     p = subprocess.run([str(a) for a in args], capture_output=True, text=True, errors="replace", timeout=timeout,
                        preexec_fn=preexec)
     return p.returncode, p.stdout, p.stderr
@@ -33,8 +33,8 @@ def main():
         #    refused (exit 2) whatever its spec, status says the sweep is running, and the first sweep's
         #    records stay whole.
         long_out = os.path.join(tmp, "long")
-        first = subprocess.Popen([fsw, "run", qs, "--out", long_out, "--threads", "1", "--quiet",
-                                  "--set", "steps=20000", "--set", "record_every=1000"],
+        long_sweep = ["--set", "grid.seed=[0]", "--set", "steps=100000", "--set", "record_every=5000"]
+        first = subprocess.Popen([fsw, "run", qs, "--out", long_out, "--threads", "1", "--quiet", *long_sweep],
                                  stderr=subprocess.PIPE, text=True)
         for _ in range(200):
             if os.path.exists(os.path.join(long_out, "manifest.json")):
@@ -42,8 +42,7 @@ def main():
             time.sleep(0.05)
         rc, out, err = run(fsw, "status", long_out)
         check(rc == 0 and "running or to run" in out, f"status during a first run: {out.splitlines()[0] if out else err.strip()}")
-        for label, extra in (("another sweep", ["--set", "steps=30"]), ("the same sweep",
-                                                                          ["--set", "steps=20000", "--set", "record_every=1000"])):
+        for label, extra in (("another sweep", ["--set", "steps=30"]), ("the same sweep", long_sweep)):
             rc, _, err = run(fsw, "run", qs, "--out", long_out, "--quiet", *extra)
             check(rc == 2 and "in use by another flowsweep process (pid" in err,
                   f"{label} into a directory in use: exit 2 ({err.strip()})")
@@ -54,10 +53,10 @@ def main():
         rc, out, _ = run(fsw, "status", long_out)
         check(rc == 0 and "incomplete" in out and "running" not in out,
               f"status after the sweep stopped: {out.splitlines()[0] if out else ''}")
-        rc, _, err = run(fsw, "run", qs, "--out", long_out, "--resume", "--quiet", "--threads", "2",
-                         "--set", "steps=20000", "--set", "record_every=1000")
+        rc, _, err = run(fsw, "run", qs, "--out", long_out, "--resume", "--quiet", "--threads", "2", *long_sweep,
+                         timeout=900)
         m = json.load(open(os.path.join(long_out, "manifest.json")))
-        check(rc == 0 and m["complete"] and m["counts"]["ok"] == 36, f"the interrupted sweep resumes whole ({err.strip()})")
+        check(rc == 0 and m["complete"] and m["counts"]["ok"] == 6, f"the interrupted sweep resumes whole ({err.strip()})")
 
         # A finished scan_snap sweep, then a co-occurrence sweep into its directory: refused, nothing
         # touched; with --force nothing of the first stays (its final_config.csv, its plots).
@@ -173,7 +172,20 @@ def main():
         tricky = os.path.join(tmp, "tricky.toml")
         open(tricky, "wb").write(b's = """\\\n\xc2\xa7"""\nmodel = "cooccurrence"\n')
         rc, _, err = run(fsw, "validate", tricky)
-        check(rc == 2 and f"{tricky}:1:" in err, f"a line-ending backslash before U+00A7: exit 2 ({err.strip()})")
+        check(rc == 2 and f"{tricky}:2:1: a non-ASCII character after a line-ending backslash" in err,
+              f"a line-ending backslash before U+00A7: exit 2 ({err.strip()})")
+        for label, text in (("in a table header", b'model = "cooccurrence"\n[pa\xc2\xa7rams]\n'),
+                            ("after a value", b'model = "cooccurrence"\nseed = 1\xc3\xa9\n'),
+                            ("after a backslash in a multi-line string", b'model = "cooccurrence"\nname = """\\\xc3\xa9"""\n')):
+            odd_spec = os.path.join(tmp, "odd.toml")
+            open(odd_spec, "wb").write(text)
+            rc, _, err = run(fsw, "validate", odd_spec)
+            check(rc == 2 and f"{odd_spec}:" in err and "non-ASCII" in err, f"non-ASCII {label}: exit 2 ({err.strip()})")
+        fine = os.path.join(tmp, "fine.toml")
+        open(fine, "w", encoding="utf-8").write(open(qs).read().replace(
+            'name = "quickstart"', '# café, naïve, Ω, 日本\nname = "quickstart — é"\ndescription = """Ω\nß\\\n   x"""'))
+        rc, out, err = run(fsw, "validate", fine)
+        check(rc == 0, f"non-ASCII in strings and comments is fine ({err.strip()})")
         bad_utf8 = os.path.join(tmp, "bad_utf8.toml")
         open(bad_utf8, "wb").write(b'model = "cooccurrence"\nname = "\xc3\x28"\n')
         rc, _, err = run(fsw, "validate", bad_utf8)

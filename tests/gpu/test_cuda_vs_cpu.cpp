@@ -7,10 +7,10 @@
 #include <cstdio>
 #include <random>
 
+#include "../unit/restart_check.h"
 #include "host/executor_cpu.h"
 #include "host/executor_cuda.h"
 #include "host/grid.h"
-#include "../unit/restart_check.h"
 
 namespace {
 
@@ -56,8 +56,7 @@ std::vector<std::string> random_point(const std::string& model, std::mt19937& rn
   auto pick = [&](int lo, int hi) { return std::to_string(std::uniform_int_distribution<int>(lo, hi)(rng)); };
   const char* opts[] = {"gd", "momentum", "adam"};
   std::vector<std::string> sets = {std::string("optimizer=") + opts[i % 3], "seed=" + pick(0, 1000000),
-                                   "steps=" + pick(150, 400), "record_every=" + pick(1, 40),
-                                   "lr_ratio=" + pick(1, 5)};
+                                   "steps=" + pick(150, 400), "record_every=" + pick(1, 40), "lr_ratio=" + pick(1, 5)};
   const bool adam = i % 3 == 2;
   if (i % 4 == 3) sets.push_back("record=log"), sets.push_back("records=" + pick(3, 50));
   if (model == "cooccurrence") {
@@ -75,14 +74,16 @@ std::vector<std::string> random_point(const std::string& model, std::mt19937& rn
   } else if (model == "joma") {
     const char* phis[] = {"identity", "relu", "silu"};
     const char* layouts[] = {"profile", "random", "disjoint"};
-    for (auto x : {"C=" + pick(2, 20), std::string("data=") + layouts[i % 3], "n_distinct=" + pick(1, 10), "n_common=" + pick(0, 10),
-                   "hidden=" + std::string(i % 2 ? "0" : pick(2, 40)), std::string("phi=") + phis[(i / 3) % 3],
-                   std::string("init_std=0.1"), std::string("lr=") + (adam ? "0.01" : "0.1")})
+    for (auto x : {"C=" + pick(2, 20), std::string("data=") + layouts[i % 3], "n_distinct=" + pick(1, 10),
+                   "n_common=" + pick(0, 10), "hidden=" + std::string(i % 2 ? "0" : pick(2, 40)),
+                   std::string("phi=") + phis[(i / 3) % 3], std::string("init_std=0.1"),
+                   std::string("lr=") + (adam ? "0.01" : "0.1")})
       sets.push_back(x);
   } else if (model == "value_softmax") {
     const char* losses[] = {"logistic", "square", "regression", "tied"};
-    for (auto x : {"d=" + pick(2, 16), "n=" + pick(2, 16), "N=" + pick(2, 20), std::string("loss=") + losses[i % 4],
-                   std::string("a_init=random"), std::string("v_scale=0.5"), std::string("lr=") + (adam ? "0.01" : "0.05")})
+    for (auto x :
+         {"d=" + pick(2, 16), "n=" + pick(2, 16), "N=" + pick(2, 20), std::string("loss=") + losses[i % 4],
+          std::string("a_init=random"), std::string("v_scale=0.5"), std::string("lr=") + (adam ? "0.01" : "0.05")})
       sets.push_back(x);
   } else if (model == "pathcond") {
     const char* rescale[] = {"none", "pathcond", "enorm"};
@@ -115,18 +116,18 @@ std::vector<fs::RunInput> grid_inputs(const std::string& text) {
 
 TEST_CASE("cuda: fp64 agrees with the CPU to 1e-9 and detectors agree exactly", "[gpu]") {
   for (const auto& entry : fs::models()) {
-  auto in = random_sweep(entry.info.name, 1, "fp64", 24);
-  auto cpu = fs::execute_cpu(entry, in, 4);
-  for (bool global : {false, true}) {
-    fs::CudaOptions opt;
-    opt.force_global = global;
-    auto gpu = fs::execute_cuda(entry, in, opt);
-    REQUIRE(gpu.size() == cpu.size());
-    for (size_t i = 0; i < in.size(); ++i) {
-      INFO(entry.info.name << " run " << i << (global ? " (global memory)" : " (shared memory when it fits)"));
-      check_fp64_agrees(cpu[i], gpu[i]);
+    auto in = random_sweep(entry.info.name, 1, "fp64", 24);
+    auto cpu = fs::execute_cpu(entry, in, 4);
+    for (bool global : {false, true}) {
+      fs::CudaOptions opt;
+      opt.force_global = global;
+      auto gpu = fs::execute_cuda(entry, in, opt);
+      REQUIRE(gpu.size() == cpu.size());
+      for (size_t i = 0; i < in.size(); ++i) {
+        INFO(entry.info.name << " run " << i << (global ? " (global memory)" : " (shared memory when it fits)"));
+        check_fp64_agrees(cpu[i], gpu[i]);
+      }
     }
-  }
   }
 }
 

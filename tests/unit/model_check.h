@@ -14,7 +14,8 @@ namespace fs::test {
 inline Params with_defaults(const ModelInfo& info, const std::vector<std::pair<std::string, Value>>& set) {
   Params p;
   for (const auto* list : {&info.params, &info.detect_params, &train_params()})
-    for (const auto& d : *list) p.set(d.name, d.kind == ParamDef::kChoice ? Value::text(d.def_choice) : Value::number(d.def));
+    for (const auto& d : *list)
+      p.set(d.name, d.kind == ParamDef::kChoice ? Value::text(d.def_choice) : Value::number(d.def));
   p.set("seed", Value::number(0));
   for (const auto& [k, v] : set) p.set(k, v);
   return p;
@@ -70,14 +71,14 @@ void check_team_invariance(const Params& p, double spread, long step = 3) {
   const StepContext ctx{step, r.fc.sweep_seed, r.fc.run_seed, true};
   const double loss1 = Model::loss_grad(HostTeam{}, r.cfg, ctx, r.idata.data(), r.rdata.data(), r.theta.data(),
                                         r.fixed.data(), r.grad.data(), r.scratch.data());
-  Model::observe(HostTeam{}, r.cfg, r.idata.data(), r.rdata.data(), r.theta.data(), r.fixed.data(),
-                 r.scratch.data(), r.obs.data());
+  Model::observe(HostTeam{}, r.cfg, r.idata.data(), r.rdata.data(), r.theta.data(), r.fixed.data(), r.scratch.data(),
+                 r.obs.data());
   for (int size : {2, 3, 8, 13}) {
     std::vector<double> grad(r.grad.size(), -7.0), scratch(r.scratch.size(), -7.0), obs(r.obs.size(), -7.0);
     std::vector<double> losses(size_t(size), -7.0);
     run_team(size, [&](const ThreadTeam& team) {
-      losses[size_t(team.rank())] = Model::loss_grad(team, r.cfg, ctx, r.idata.data(), r.rdata.data(),
-                                                     r.theta.data(), r.fixed.data(), grad.data(), scratch.data());
+      losses[size_t(team.rank())] = Model::loss_grad(team, r.cfg, ctx, r.idata.data(), r.rdata.data(), r.theta.data(),
+                                                     r.fixed.data(), grad.data(), scratch.data());
       Model::observe(team, r.cfg, r.idata.data(), r.rdata.data(), r.theta.data(), r.fixed.data(), scratch.data(),
                      obs.data());
     });

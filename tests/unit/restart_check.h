@@ -84,7 +84,8 @@ inline void require_identical(const RunResult& a, const RunResult& b) {
   REQUIRE(a.detected == b.detected);
   REQUIRE(a.final_config.size() == b.final_config.size());
   for (size_t k = 0; k < a.final_config.size(); ++k)
-    if (!(std::isnan(a.final_config[k]) && std::isnan(b.final_config[k]))) REQUIRE(a.final_config[k] == b.final_config[k]);
+    if (!(std::isnan(a.final_config[k]) && std::isnan(b.final_config[k])))
+      REQUIRE(a.final_config[k] == b.final_config[k]);
   if (std::isfinite(a.final_loss)) REQUIRE(a.final_loss == b.final_loss);
 }
 

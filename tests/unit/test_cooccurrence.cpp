@@ -49,8 +49,8 @@ Point random_point(const fs::Params& p, uint32_t seed, double spread) {
 
 double loss_at(Point& pt, const std::vector<double>& theta) {
   std::vector<double> g(theta.size()), s(pt.scratch.size());
-  return Cooccurrence::loss_grad(fs::HostTeam{}, pt.cfg, fs::StepContext{}, pt.idata.data(), (const double*)nullptr, theta.data(),
-                                 pt.fixed.data(), g.data(), s.data());
+  return Cooccurrence::loss_grad(fs::HostTeam{}, pt.cfg, fs::StepContext{}, pt.idata.data(), (const double*)nullptr,
+                                 theta.data(), pt.fixed.data(), g.data(), s.data());
 }
 
 }  // namespace
@@ -63,8 +63,8 @@ TEST_CASE("cooccurrence: the gradient of every parameter matches central differe
   };
   for (const Case& c : {Case{6, 3, 6, 4, 3, 1, 0.5}, Case{9, 5, 12, 5, 4, 2, 0.8}, Case{12, 4, 18, 3, 7, 3, 1.2}}) {
     Point pt = random_point(params_for(c.d, c.L, c.n, c.m, c.m1), c.seed, c.spread);
-    Cooccurrence::loss_grad(fs::HostTeam{}, pt.cfg, fs::StepContext{}, pt.idata.data(), (const double*)nullptr, pt.theta.data(),
-                            pt.fixed.data(), pt.grad.data(), pt.scratch.data());
+    Cooccurrence::loss_grad(fs::HostTeam{}, pt.cfg, fs::StepContext{}, pt.idata.data(), (const double*)nullptr,
+                            pt.theta.data(), pt.fixed.data(), pt.grad.data(), pt.scratch.data());
     const double h = 1e-5;
     double err2 = 0, norm2 = 0, max_err = 0;
     for (size_t i = 0; i < pt.theta.size(); ++i) {
@@ -86,8 +86,9 @@ TEST_CASE("cooccurrence: the gradient of every parameter matches central differe
 
 TEST_CASE("cooccurrence: a team of any size computes the same numbers as one thread", "[cooccurrence][team]") {
   Point pt = random_point(params_for(10, 5, 24, 7, 5), 4, 0.7);
-  const double loss1 = Cooccurrence::loss_grad(fs::HostTeam{}, pt.cfg, fs::StepContext{}, pt.idata.data(), (const double*)nullptr,
-                                               pt.theta.data(), pt.fixed.data(), pt.grad.data(), pt.scratch.data());
+  const double loss1 =
+      Cooccurrence::loss_grad(fs::HostTeam{}, pt.cfg, fs::StepContext{}, pt.idata.data(), (const double*)nullptr,
+                              pt.theta.data(), pt.fixed.data(), pt.grad.data(), pt.scratch.data());
   std::vector<double> obs1(Cooccurrence::kNumObs);
   Cooccurrence::observe(fs::HostTeam{}, pt.cfg, pt.idata.data(), (const double*)nullptr, pt.theta.data(),
                         pt.fixed.data(), pt.scratch.data(), obs1.data());
@@ -96,10 +97,10 @@ TEST_CASE("cooccurrence: a team of any size computes the same numbers as one thr
     std::vector<double> losses(size_t(size), -7.0);
     fs::test::run_team(size, [&](const fs::test::ThreadTeam& team) {
       losses[size_t(team.rank())] =
-          Cooccurrence::loss_grad(team, pt.cfg, fs::StepContext{}, pt.idata.data(), (const double*)nullptr, pt.theta.data(),
-                                  pt.fixed.data(), grad.data(), scratch.data());
-      Cooccurrence::observe(team, pt.cfg, pt.idata.data(), (const double*)nullptr, pt.theta.data(),
-                            pt.fixed.data(), scratch.data(), obs.data());
+          Cooccurrence::loss_grad(team, pt.cfg, fs::StepContext{}, pt.idata.data(), (const double*)nullptr,
+                                  pt.theta.data(), pt.fixed.data(), grad.data(), scratch.data());
+      Cooccurrence::observe(team, pt.cfg, pt.idata.data(), (const double*)nullptr, pt.theta.data(), pt.fixed.data(),
+                            scratch.data(), obs.data());
     });
     INFO("team size " << size);
     for (double l : losses) REQUIRE(l == loss1);  // every member sees the loss

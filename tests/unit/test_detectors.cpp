@@ -38,7 +38,8 @@ TEST_CASE("joma: a monotone fall of the entropy is no dip; an interior minimum f
   CHECK_FALSE(d[0].has_value());
   CHECK_FALSE(d[1].has_value());
   // Down to a minimum at t = 5, then back up past half the way.
-  auto dip = series_of(Joma::kNumObs, Joma::kEntropy, 200, 0.1, [](double t) { return 3.0 - 2.0 * std::exp(-(t - 5) * (t - 5) / 4); });
+  auto dip = series_of(Joma::kNumObs, Joma::kEntropy, 200, 0.1,
+                       [](double t) { return 3.0 - 2.0 * std::exp(-(t - 5) * (t - 5) / 4); });
   d = Joma::detect(c, p, dip, {});
   REQUIRE(d[0].has_value());
   CHECK(*d[0] == 50);

@@ -55,7 +55,8 @@ TEST_CASE("recording steps and flow time", "[executor]") {
   CHECK(res.steps == 60);
   CHECK(res.t_final == Approx(6.0));
   CHECK(res.series.step == std::vector<long>{0, 7, 14, 21, 28, 35, 42, 49, 56, 60});
-  for (long r = 0; r < res.series.size(); ++r) CHECK(res.series.t[size_t(r)] == Approx(0.1 * res.series.step[size_t(r)]));
+  for (long r = 0; r < res.series.size(); ++r)
+    CHECK(res.series.t[size_t(r)] == Approx(0.1 * res.series.step[size_t(r)]));
   // fp32 and fp64 runs of the same point agree to single precision.
   auto in = fs::grid_inputs(spec);
   auto pair = fs::execute_cpu(*spec.entry, {in[0], in[1]}, 1);
@@ -104,7 +105,8 @@ TEST_CASE("a diverging run is marked at its step and the others go on", "[execut
     auto spec = fs::parse_spec(kSweep, "t.toml", {"grid.lr=[0.1, 1e6]", "diverge_above=" + bound});
     auto in = fs::grid_inputs(spec);
     auto res = fs::execute_cpu(*spec.entry, in, 2);
-    auto plain = fs::execute_cpu(*spec.entry, fs::grid_inputs(fs::parse_spec(kSweep, "t.toml", {"grid.lr=[0.1, 1e6]", "diverge_above=0"})), 2);
+    auto plain = fs::execute_cpu(
+        *spec.entry, fs::grid_inputs(fs::parse_spec(kSweep, "t.toml", {"grid.lr=[0.1, 1e6]", "diverge_above=0"})), 2);
     long diverged = 0;
     for (size_t i = 0; i < in.size(); ++i) {
       if (in[i].params.real("lr") > 1) {
@@ -178,8 +180,9 @@ TEST_CASE("recording schedules: linear and log-spaced", "[executor]") {
 }
 
 TEST_CASE("a log-spaced run records at the schedule's steps", "[executor]") {
-  auto spec = fs::parse_spec(kSweep, "t.toml", {"record=log", "records=12", "steps=500", "grid.seed=[0]", "grid.m=[3]",
-                                                "grid.precision=[\"fp64\"]"});
+  auto spec = fs::parse_spec(
+      kSweep, "t.toml",
+      {"record=log", "records=12", "steps=500", "grid.seed=[0]", "grid.m=[3]", "grid.precision=[\"fp64\"]"});
   auto res = fs::execute_cpu(*spec.entry, fs::grid_inputs(spec), 1)[0];
   fs::FlowConfig fc;
   fc.steps = 500;
@@ -189,16 +192,16 @@ TEST_CASE("a log-spaced run records at the schedule's steps", "[executor]") {
 }
 
 TEST_CASE("flow time under momentum counts steps of lr / (1 - beta)", "[executor]") {
-  auto spec = fs::parse_spec(kSweep, "t.toml", {"optimizer=momentum", "momentum=0.9", "lr=0.01", "flow_time=1",
-                                                "record_dt=0.3", "grid.seed=[0]", "grid.m=[3]",
-                                                "grid.precision=[\"fp64\"]"});
+  auto spec = fs::parse_spec(kSweep, "t.toml",
+                             {"optimizer=momentum", "momentum=0.9", "lr=0.01", "flow_time=1", "record_dt=0.3",
+                              "grid.seed=[0]", "grid.m=[3]", "grid.precision=[\"fp64\"]"});
   auto res = fs::execute_cpu(*spec.entry, fs::grid_inputs(spec), 1)[0];
   CHECK(res.steps == 10);  // 1 / (0.01 / 0.1)
   CHECK(res.t_final == Approx(1.0));
   CHECK(res.series.step == std::vector<long>{0, 3, 6, 9, 10});  // record_dt 0.3: every 3 steps of 0.1
   CHECK(res.series.t[1] == Approx(0.3));
-  auto gd = fs::parse_spec(kSweep, "t.toml", {"lr=0.01", "flow_time=1", "grid.seed=[0]", "grid.m=[3]",
-                                              "grid.precision=[\"fp64\"]"});
+  auto gd = fs::parse_spec(kSweep, "t.toml",
+                           {"lr=0.01", "flow_time=1", "grid.seed=[0]", "grid.m=[3]", "grid.precision=[\"fp64\"]"});
   CHECK(fs::execute_cpu(*gd.entry, fs::grid_inputs(gd), 1)[0].steps == 100);
   CHECK_THROWS_WITH(fs::expand_grid(fs::parse_spec(kSweep, "t.toml", {"momentum=1"})),
                     Catch::Matchers::Contains("momentum"));

@@ -12,8 +12,9 @@ fs::Spec spec_with(const std::string& grid) {
 }  // namespace
 
 TEST_CASE("axis forms expand to the values they name", "[grid]") {
-  auto s = spec_with("seed = { range = [2, 11, 3] }\nlr = { linspace = [0.1, 0.3, 3] }\nm = { geomspace = [2, 32, 5] }\n"
-                     "init = [\"theory\", \"kaiming\"]\n");
+  auto s = spec_with(
+      "seed = { range = [2, 11, 3] }\nlr = { linspace = [0.1, 0.3, 3] }\nm = { geomspace = [2, 32, 5] }\n"
+      "init = [\"theory\", \"kaiming\"]\n");
   REQUIRE(s.axes.size() == 4);
   auto nums = [](const fs::Axis& a) {
     std::vector<double> v;
@@ -46,8 +47,8 @@ TEST_CASE("the grid is the cartesian product, first axis slowest, with stable un
   auto s2 = spec_with("m = [8, 16]\nseed = [1]\n");
   auto runs2 = fs::expand_grid(s2);
   CHECK(runs2[0].id == runs[3].id);
-  auto s3 = fs::parse_spec("model = \"cooccurrence\"\nseed = 9\n[params]\nd = 8\n[grid]\nseed = [0, 1, 2]\nm = [4, 8]\n",
-                           "g.toml");
+  auto s3 = fs::parse_spec(
+      "model = \"cooccurrence\"\nseed = 9\n[params]\nd = 8\n[grid]\nseed = [0, 1, 2]\nm = [4, 8]\n", "g.toml");
   CHECK(fs::expand_grid(s3)[0].id != runs[0].id);
 }
 
@@ -57,9 +58,10 @@ TEST_CASE("a spec with no grid is one run", "[grid]") {
 }
 
 TEST_CASE("grid: a run's id from the grid's pieces is the id of its resolved parameters", "[grid]") {
-  auto s = fs::parse_spec("model = \"cooccurrence\"\n[params]\nd = 9\n[train]\nlr = 0.02\n[grid]\n"
-                          "seed = [0, 1, 2]\nm = [4, 8]\nlr_ratio = { geomspace = [1, 10, 3] }\ninit = [\"theory\", \"kaiming\"]\n",
-                          "t.toml");
+  auto s = fs::parse_spec(
+      "model = \"cooccurrence\"\n[params]\nd = 9\n[train]\nlr = 0.02\n[grid]\n"
+      "seed = [0, 1, 2]\nm = [4, 8]\nlr_ratio = { geomspace = [1, 10, 3] }\ninit = [\"theory\", \"kaiming\"]\n",
+      "t.toml");
   const fs::Grid g(s);
   for (long i = 0; i < g.size(); ++i) {
     const auto p = g.point(i);
@@ -69,7 +71,8 @@ TEST_CASE("grid: a run's id from the grid's pieces is the id of its resolved par
 }
 
 TEST_CASE("grid: a cell's first run is that cell's run at the first seed", "[grid]") {
-  auto s = fs::parse_spec("model = \"cooccurrence\"\n[grid]\nm = [4, 8, 16]\nseed = [3, 4]\nlr_ratio = [1, 2]\n", "t.toml");
+  auto s =
+      fs::parse_spec("model = \"cooccurrence\"\n[grid]\nm = [4, 8, 16]\nseed = [3, 4]\nlr_ratio = [1, 2]\n", "t.toml");
   const fs::Grid g(s);
   REQUIRE(g.n_cells() == 6);
   for (long c = 0; c < g.n_cells(); ++c) {

@@ -52,8 +52,9 @@ TEST_CASE("joma_toy: one step is the paper's update", "[joma]") {
 }
 
 TEST_CASE("joma_toy: the entropy starts at ln K, dips below it and rebounds", "[joma][paper]") {
-  auto res = run_spec("model = \"joma_toy\"\n[train]\nlr = 0.02\nsteps = 5000\nrecord_every = 50\n"
-                      "[grid]\nseed = [0, 1, 2, 3]\n");
+  auto res = run_spec(
+      "model = \"joma_toy\"\n[train]\nlr = 0.02\nsteps = 5000\nrecord_every = 50\n"
+      "[grid]\nseed = [0, 1, 2, 3]\n");
   int rebounds = 0;
   for (const auto& r : res) {
     CHECK(r.series.at(0, JomaToy::kEntropy) == Approx(std::log(20.0)).epsilon(1e-12));
@@ -145,8 +146,9 @@ TEST_CASE("joma: class frequencies follow each data layout", "[joma][data]") {
 TEST_CASE("joma: linear attention sparsifies monotonically and follows the JoMA prediction", "[joma][paper]") {
   // The paper's linear setting and data (its scripts): tau = 0.5, SGD lr 0.1, 2000 steps, 20 classes over
   // 10 profile + 10 common tokens.
-  auto res = run_spec("model = \"joma\"\n[params]\nphi = \"identity\"\n[train]\nlr = 0.1\nsteps = 2000\n"
-                      "record_every = 20\n[grid]\nseed = [0, 1, 2]\n");
+  auto res = run_spec(
+      "model = \"joma\"\n[params]\nphi = \"identity\"\n[train]\nlr = 0.1\nsteps = 2000\n"
+      "record_every = 20\n[grid]\nseed = [0, 1, 2]\n");
   for (const auto& r : res) {
     REQUIRE(r.status == fs::RunResult::kOk);
     const double h0 = r.series.at(0, Joma::kEntropy);
@@ -155,8 +157,7 @@ TEST_CASE("joma: linear attention sparsifies monotonically and follows the JoMA 
     long k = 1;
     for (; k < r.series.size() && r.series.at(k, Joma::kEntropy) > h0 - 0.01; ++k)
       CHECK(r.series.at(k, Joma::kEntropy) < h0 + 1e-3);
-    for (++k; k < r.series.size(); ++k)
-      CHECK(r.series.at(k, Joma::kEntropy) <= r.series.at(k - 1, Joma::kEntropy));
+    for (++k; k < r.series.size(); ++k) CHECK(r.series.at(k, Joma::kEntropy) <= r.series.at(k - 1, Joma::kEntropy));
     CHECK(r.final_obs[Joma::kEntropy] < h0 - 1.5);
     for (long j = 0; j < r.series.size(); ++j) CHECK(r.series.at(j, Joma::kZhatCorr) > 0.95);
     CHECK_FALSE(r.detected[1].has_value());  // no rebound
@@ -170,10 +171,11 @@ TEST_CASE("joma: no phi re-densifies along the gradient flow; the paper's step d
   // step 1.0) makes the entropy rebound for the identity as well as relu; a step five times smaller, to the
   // same flow time, leaves every phi sparse: the rebound belongs to the step, not to the flow or to phi.
   std::vector<fs::Params> params;
-  auto res = run_spec("model = \"joma\"\n[params]\nhidden = 64\n[train]\nlr_ratio = 10.0\nflow_time = 300\n"
-                      "record_dt = 2\n[grid]\nphi = [\"identity\", \"relu\", \"silu\"]\nlr = [0.1, 0.02]\n"
-                      "seed = [0, 1]\n",
-                      &params);
+  auto res = run_spec(
+      "model = \"joma\"\n[params]\nhidden = 64\n[train]\nlr_ratio = 10.0\nflow_time = 300\n"
+      "record_dt = 2\n[grid]\nphi = [\"identity\", \"relu\", \"silu\"]\nlr = [0.1, 0.02]\n"
+      "seed = [0, 1]\n",
+      &params);
   REQUIRE(res.size() == 12);
   for (size_t i = 0; i < res.size(); ++i) {
     const auto& r = res[i];
@@ -195,7 +197,6 @@ TEST_CASE("joma: bad parameters are errors naming the key", "[joma]") {
   using Catch::Matchers::Contains;
   CHECK_THROWS_WITH(fs::parse_spec("model = \"joma\"\n[params]\ntau = 0\n", "j.toml"),
                     Contains("j.toml:3") && Contains("params.tau") && Contains("greater than 0"));
-  CHECK_THROWS_WITH(fs::parse_spec("model = \"joma_toy\"\n[params]\ntau = -1\n", "j.toml"),
-                    Contains("params.tau"));
+  CHECK_THROWS_WITH(fs::parse_spec("model = \"joma_toy\"\n[params]\ntau = -1\n", "j.toml"), Contains("params.tau"));
   CHECK_THROWS_WITH(fs::parse_spec("model = \"joma\"\n[params]\nC = 1\n", "j.toml"), Contains("params.C"));
 }

@@ -71,7 +71,8 @@ TEST_CASE("pathcond: rescaling leaves the function unchanged and lowers F at eve
       // outputs unchanged to rounding
       const auto y0 = logits(c, before, pt.run.rdata), y1 = logits(c, theta, pt.run.rdata);
       double err = 0, nrm = 0;
-      for (size_t i = 0; i < y0.size(); ++i) err = std::max(err, std::fabs(y1[i] - y0[i])), nrm = std::max(nrm, std::fabs(y0[i]));
+      for (size_t i = 0; i < y0.size(); ++i)
+        err = std::max(err, std::fabs(y1[i] - y0[i])), nrm = std::max(nrm, std::fabs(y0[i]));
       CHECK(err <= 1e-12 * nrm);
       // the parameters did move
       double moved = 0;
@@ -122,5 +123,6 @@ TEST_CASE("pathcond: bad parameters are errors", "[pathcond]") {
   CHECK_THROWS_WITH(fs::parse_spec("model = \"pathcond\"\n[params]\ndepth = 0\n", "p.toml"),
                     Contains("p.toml:3") && Contains("params.depth"));
   auto spec = fs::parse_spec("model = \"pathcond\"\n[params]\ndata = \"mixture\"\nclasses = 1\n", "p.toml");
-  CHECK_THROWS_WITH(fs::expand_grid(spec), Contains("p.toml:4") && Contains("params.classes") && Contains("at least 2"));
+  CHECK_THROWS_WITH(fs::expand_grid(spec),
+                    Contains("p.toml:4") && Contains("params.classes") && Contains("at least 2"));
 }

@@ -1,12 +1,12 @@
 // Sliced execution on the CPU: a flow cut into slices, saved and restored into a fresh run, takes the
 // same steps as an uncut one, for every model and optimiser; checkpoints of another shape are refused;
 // the journal's records read back exactly and a damaged record is found.
+#include <unistd.h>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 
 #include "host/executor_cpu.h"
 #include "host/grid.h"
@@ -18,17 +18,20 @@ namespace {
 // A small sweep of every model, each with a minibatch, momentum or Adam somewhere.
 std::vector<std::pair<std::string, std::vector<std::string>>> small_sweeps() {
   return {
-      {"cooccurrence", {"d=10", "m=8", "m1=12", "steps=240", "record_every=7", "optimizer=momentum", "grid.seed=[0,1,2]"}},
-      {"scan_snap", {"mode=minibatch", "T=16", "batch=8", "num_common=3", "init=uniform", "steps=200", "record_every=9",
-                     "lr=0.1", "grid.seed=[0,1,2]"}},
+      {"cooccurrence",
+       {"d=10", "m=8", "m1=12", "steps=240", "record_every=7", "optimizer=momentum", "grid.seed=[0,1,2]"}},
+      {"scan_snap",
+       {"mode=minibatch", "T=16", "batch=8", "num_common=3", "init=uniform", "steps=200", "record_every=9", "lr=0.1",
+        "grid.seed=[0,1,2]"}},
       {"joma_toy", {"K=8", "steps=300", "record=log", "records=20", "grid.seed=[0,1,2]"}},
-      {"joma", {"C=4", "n_distinct=3", "n_common=2", "hidden=6", "phi=silu", "optimizer=adam", "lr=0.01", "steps=200",
-                "record_every=11", "grid.seed=[0,1,2]"}},
+      {"joma",
+       {"C=4", "n_distinct=3", "n_common=2", "hidden=6", "phi=silu", "optimizer=adam", "lr=0.01", "steps=200",
+        "record_every=11", "grid.seed=[0,1,2]"}},
       // logits that swap order: the crossing count is state carried from step to step (Sizes::n_carry)
-      {"value_softmax", {"d=4", "n=4", "N=6", "a_init=random", "lr=0.5", "steps=300", "record=log", "records=25",
-                         "grid.seed=[0,1,2]"}},
-      {"pathcond", {"depth=2", "width=6", "points=30", "rescale=pathcond", "steps=200", "record_every=13",
-                    "grid.seed=[0,1,2]"}},
+      {"value_softmax",
+       {"d=4", "n=4", "N=6", "a_init=random", "lr=0.5", "steps=300", "record=log", "records=25", "grid.seed=[0,1,2]"}},
+      {"pathcond",
+       {"depth=2", "width=6", "points=30", "rescale=pathcond", "steps=200", "record_every=13", "grid.seed=[0,1,2]"}},
   };
 }
 
@@ -90,7 +93,8 @@ TEST_CASE("a checkpoint is refused by a run of another shape or precision", "[sl
 
 TEST_CASE("journal: records read back exactly; a flipped byte and a torn tail are found", "[slices][journal]") {
   const auto& entry = *fs::find_model("value_softmax");
-  const auto in = inputs_of("value_softmax", {"d=3", "n=3", "N=4", "steps=40", "record_every=8", "grid.seed=[0,1,2,3]"});
+  const auto in =
+      inputs_of("value_softmax", {"d=3", "n=3", "N=4", "steps=40", "record_every=8", "grid.seed=[0,1,2,3]"});
   const auto res = fs::execute_cpu(entry, in, 2);
   const std::string dir = std::filesystem::temp_directory_path() / ("fs-journal-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
@@ -151,13 +155,17 @@ TEST_CASE("journal: records read back exactly; a flipped byte and a torn tail ar
 }
 
 TEST_CASE("grid: counted before it is expanded; too large a grid names its axes", "[slices][grid]") {
-  auto spec = fs::parse_spec("model = \"value_softmax\"\n[grid]\nseed = { range = [0, 1000000] }\n"
-                             "d = { range = [2, 50002] }\n", "big.toml");
-  CHECK_THROWS_WITH(fs::Grid(spec), Catch::Matchers::Contains("big.toml") && Catch::Matchers::Contains("seed 1000000") &&
-                                        Catch::Matchers::Contains("d 50000") &&
-                                        Catch::Matchers::Contains("more than the 100000000"));
-  auto ok = fs::parse_spec("model = \"value_softmax\"\n[train]\nsteps = 7\n[grid]\nseed = { range = [0, 1000000] }\n"
-                           "n = [2, 3]\n", "ok.toml");
+  auto spec = fs::parse_spec(
+      "model = \"value_softmax\"\n[grid]\nseed = { range = [0, 1000000] }\n"
+      "d = { range = [2, 50002] }\n",
+      "big.toml");
+  CHECK_THROWS_WITH(fs::Grid(spec),
+                    Catch::Matchers::Contains("big.toml") && Catch::Matchers::Contains("seed 1000000") &&
+                        Catch::Matchers::Contains("d 50000") && Catch::Matchers::Contains("more than the 100000000"));
+  auto ok = fs::parse_spec(
+      "model = \"value_softmax\"\n[train]\nsteps = 7\n[grid]\nseed = { range = [0, 1000000] }\n"
+      "n = [2, 3]\n",
+      "ok.toml");
   const fs::Grid g(ok);
   CHECK(g.size() == 2000000);
   CHECK(g.n_cells() == 2);

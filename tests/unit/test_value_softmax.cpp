@@ -45,14 +45,14 @@ TEST_CASE("value_softmax: small logistic runs polarise onto argmax u(0) with no 
   auto res = fs::execute_cpu(*spec.entry, in, 2);
   for (const auto& r : res) {
     REQUIRE(r.status == fs::RunResult::kOk);
-    REQUIRE(r.detected[0].has_value());                      // polarised
-    CHECK(r.final_obs[ValueSoftmax::kMaxSigma] > 0.9);       // and stays so
-    CHECK(r.final_obs[ValueSoftmax::kEntropy] < 0.4);        // from ln 8 = 2.08, slowly (log time) to 0
+    REQUIRE(r.detected[0].has_value());                 // polarised
+    CHECK(r.final_obs[ValueSoftmax::kMaxSigma] > 0.9);  // and stays so
+    CHECK(r.final_obs[ValueSoftmax::kEntropy] < 0.4);   // from ln 8 = 2.08, slowly (log time) to 0
     for (long k = r.series.size() / 2; k < r.series.size(); ++k)
       CHECK(r.series.at(k, ValueSoftmax::kEntropy) <= r.series.at(k - 1, ValueSoftmax::kEntropy));
-    CHECK(r.final_config[2] == 1.0);                         // the winner is argmax u(0)
-    CHECK(r.final_config[3] == 0.0);                         // no order crossings
-    CHECK(r.final_obs[ValueSoftmax::kWinnerNorm] > 1.0);    // the winning column grew
+    CHECK(r.final_config[2] == 1.0);                      // the winner is argmax u(0)
+    CHECK(r.final_config[3] == 0.0);                      // no order crossings
+    CHECK(r.final_obs[ValueSoftmax::kWinnerNorm] > 1.0);  // the winning column grew
   }
 }
 

@@ -45,8 +45,7 @@ struct ThreadTeam {
 inline void run_team(int size, const std::function<void(const ThreadTeam&)>& body) {
   Barrier barrier(size);
   std::vector<std::thread> threads;
-  for (int r = 0; r < size; ++r)
-    threads.emplace_back([&, r] { body(ThreadTeam{r, size, &barrier}); });
+  for (int r = 0; r < size; ++r) threads.emplace_back([&, r] { body(ThreadTeam{r, size, &barrier}); });
   for (auto& t : threads) t.join();
 }
 
