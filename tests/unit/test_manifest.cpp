@@ -54,11 +54,10 @@ TEST_CASE("a manifest checks itself and the shard it names", "[manifest]") {
   CHECK(good.spec().hash() == spec.hash());
 
   // Written through write_manifest, so the checksum holds and the key itself is what is refused.
-  for (const auto& [index, count, key] : {std::tuple{0L, 0L, "'shard.count': 0 is not"},
-                                          std::tuple{0L, -1L, "'shard.count': -1 is not"},
-                                          std::tuple{0L, 1000000000000L, "'shard.count': 1000000000000 is not"},
-                                          std::tuple{2L, 2L, "'shard.index': 2 is not in 0..1"},
-                                          std::tuple{-1L, 2L, "'shard.index': -1"}}) {
+  for (const auto& [index, count, key] :
+       {std::tuple{0L, 0L, "'shard.count': 0 is not"}, std::tuple{0L, -1L, "'shard.count': -1 is not"},
+        std::tuple{0L, 1000000000000L, "'shard.count': 1000000000000 is not"},
+        std::tuple{2L, 2L, "'shard.index': 2 is not in 0..1"}, std::tuple{-1L, 2L, "'shard.index': -1"}}) {
     fs::write_manifest(dir, manifest_of(spec, index, count));
     const fs::Manifest m = fs::read_manifest(dir);
     CHECK_THAT(error_of([&] { (void)m.shard(grid); }), Contains(path) && Contains(key));
@@ -72,7 +71,8 @@ TEST_CASE("a manifest checks itself and the shard it names", "[manifest]") {
   j = manifest_of(spec, 0, 1);
   j["spec"].erase("text");
   fs::write_manifest(dir, j);
-  CHECK_THAT(error_of([&] { (void)fs::read_manifest(dir).spec(); }), Contains(path) && Contains("'spec.text': missing"));
+  CHECK_THAT(error_of([&] { (void)fs::read_manifest(dir).spec(); }),
+             Contains(path) && Contains("'spec.text': missing"));
   j = manifest_of(spec, 0, 1);
   j["spec"]["hash"] = "0123456789abcdef";
   fs::write_manifest(dir, j);
