@@ -15,8 +15,18 @@ namespace fs {
 
 int run_plot(const std::string& dir, const std::vector<std::string>& args) {
   if (!std::filesystem::is_directory(dir)) throw InputError(dir + ": not a directory");
-  const char* env_script = std::getenv("FLOWSWEEP_PLOT_SCRIPT");
-  const std::string script = env_script ? env_script : std::string(FLOWSWEEP_SOURCE_DIR) + "/sweeps/plot.py";
+  // FLOWSWEEP_PLOT_SCRIPT, else the installed copy beside the binary (share/flowsweep/sweeps/plot.py in a
+  // package), else the source tree it was built from.
+  std::string script;
+  if (const char* env_script = std::getenv("FLOWSWEEP_PLOT_SCRIPT")) {
+    script = env_script;
+  } else {
+    std::error_code ec;
+    const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    const auto installed = exe.parent_path().parent_path() / "share/flowsweep/sweeps/plot.py";
+    script = !ec && std::filesystem::is_regular_file(installed) ? installed.string()
+                                                                : std::string(FLOWSWEEP_SOURCE_DIR) + "/sweeps/plot.py";
+  }
   if (!std::filesystem::is_regular_file(script)) throw RuntimeError("plot script not found: " + script);
   const std::string python = std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
   std::vector<std::string> argv_s = {python, script, dir};

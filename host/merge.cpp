@@ -26,6 +26,18 @@ MergeOutcome merge_shards(const std::vector<std::string>& dirs, const std::strin
   long count = 1;
   for (const auto& mf : manifests) count = std::max(count, mf.shard(grid).count);
 
+  // The merged tables go beside nothing of another sweep.
+  if (std::filesystem::exists(out_dir + "/manifest.json")) {
+    std::string other;
+    try {
+      const Manifest there = read_manifest(out_dir);
+      if (there.hash() != hash) other = "holds another sweep (spec hash " + there.hash() + ", these shards " + hash + ")";
+    } catch (const InputError& e) {
+      other = std::string("has a manifest that cannot be trusted (") + e.what() + ")";
+    }
+    if (!other.empty()) throw InputError("merge --out " + out_dir + " " + other + "; choose another --out");
+  }
+
   MergeOutcome out;
   // Files a shard lists are checked against its checksums; a bad one is named and that shard's tables
   // are not trusted (its journal still is, record by record).
@@ -47,6 +59,7 @@ MergeOutcome merge_shards(const std::vector<std::string>& dirs, const std::strin
   std::vector<long> all(size_t(grid.size()));
   for (long i = 0; i < grid.size(); ++i) all[size_t(i)] = i;
   make_dir(out_dir);
+  const DirLock lock(out_dir);
   nlohmann::json m;
   m["merged_from"] = dirs;
   m["backend"] = m0.value("backend", std::string());

@@ -34,7 +34,14 @@ std::optional<Shard> shard_from_environment() {
   const char* count = shards ? shards : std::getenv("SLURM_ARRAY_TASK_COUNT");
   if (!count) return std::nullopt;
   const char* offset = std::getenv("FLOWSWEEP_SHARD_OFFSET");
-  return parse_shard(std::to_string(std::atol(task) + (offset ? std::atol(offset) : 0)) + "/" + count);
+  try {
+    return parse_shard(std::to_string(std::atol(task) + (offset ? std::atol(offset) : 0)) + "/" + count);
+  } catch (const InputError& e) {
+    throw InputError(std::string("the Slurm environment (SLURM_ARRAY_TASK_ID=") + task +
+                     (offset ? std::string(", FLOWSWEEP_SHARD_OFFSET=") + offset : std::string()) + ", " +
+                     (shards ? "FLOWSWEEP_SHARDS=" : "SLURM_ARRAY_TASK_COUNT=") + quote_cut(count, 40) +
+                     ") names no shard: " + e.what());
+  }
 }
 
 std::vector<long> shard_of_runs(const Grid& grid, long count) {

@@ -2,7 +2,7 @@
 # Builds flowsweep and runs every test:
 #   1. the release build with warnings as errors, and all its tests (GPU tests report skipped where there
 #      is no GPU);
-#   2. the sources' format against .clang-format;
+#   2. the sources' format against .clang-format, and the relocatable package (scripts/check-package.sh);
 #   3. an ASan+UBSan build: the unit tests, a short end-to-end sweep, the fault tests and the fuzz test;
 #   4. a TSan build: the tests of thread teams, executors and slices.
 # FLOWSWEEP_SANITIZERS=0 leaves out 3 and 4 (a quicker check while working). Arguments go to ctest in 1.
@@ -14,6 +14,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 (cd build && ctest --output-on-failure -j"$jobs" "$@")
 
 ./scripts/check-format.sh
+./scripts/check-package.sh
 
 if [ "${FLOWSWEEP_SANITIZERS:-1}" != 0 ]; then
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=86:detect_stack_use_after_return=0"

@@ -82,6 +82,9 @@ def main():
         # A damaged manifest is not trusted: an edit is found by its checksum.
         good = os.path.join(tmp, "good")
         run(fsw, "run", qs, "--out", good, *tiny)
+        rc, _, err = run(fsw, "merge", good, "--out", long_out)
+        check(rc == 2 and "holds another sweep" in err and tables(long_out)["runs.csv"],
+              f"merge into another sweep's directory: exit 2 ({err.strip()})")
         mpath = os.path.join(good, "manifest.json")
         text = open(mpath).read()
         open(mpath, "w").write(text.replace('"count": 1', '"count": 0'))
