@@ -31,7 +31,8 @@ MergeOutcome merge_shards(const std::vector<std::string>& dirs, const std::strin
     std::string other;
     try {
       const Manifest there = read_manifest(out_dir);
-      if (there.hash() != hash) other = "holds another sweep (spec hash " + there.hash() + ", these shards " + hash + ")";
+      if (there.hash() != hash)
+        other = "holds another sweep (spec hash " + there.hash() + ", these shards " + hash + ")";
     } catch (const InputError& e) {
       other = std::string("has a manifest that cannot be trusted (") + e.what() + ")";
     }
