@@ -2,6 +2,7 @@
 // slices this thread journals the runs that finished, reports progress, checkpoints the runs in flight
 // (every minute, and at once on SIGTERM, SIGUSR1 or SIGINT) and refills nothing itself: the executor
 // takes new runs from the source as its slots free. At the end the tables are written from the journal.
+#include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -168,7 +169,14 @@ void claim_directory(const std::string& dir, const Spec& spec, bool resume, bool
   }
 }
 
-int default_threads() { return int(std::max(1u, std::thread::hardware_concurrency())); }
+// The CPUs this process may run on (its affinity mask: what taskset, a Slurm allocation or a cgroup
+// grants), not every CPU of the machine: 8 allocated CPUs of a 128-core node give 8 threads.
+int default_threads() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  return int(std::max(1u, std::thread::hardware_concurrency()));
+}
 
 }  // namespace
 

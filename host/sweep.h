@@ -14,7 +14,7 @@ struct RunOptions {
   std::string out_dir = "out";
   std::string backend = "auto";  // auto | cpu | cuda
   CudaOptions cuda;
-  int threads = 0;  // 0: every hardware thread
+  int threads = 0;  // 0: one per CPU of the affinity mask
   bool quiet = false;
   bool save_params = false;       // initial and final parameters and training data in trajectories.h5
   std::string shard;              // "I/N"; empty: all runs, or the Slurm array task's shard

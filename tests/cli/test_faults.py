@@ -210,6 +210,12 @@ def main():
         rc, _, err = run(fsw, "validate", longkey)
         check(rc == 2 and len(err) < 400 and "(900000 bytes)" in err, f"a 900 KB key is quoted cut ({len(err)} bytes)")
 
+        # The default thread count follows the CPUs the process may use, not the machine's.
+        pinned = os.path.join(tmp, "pinned")
+        rc, _, err = run("taskset", "-c", "0", fsw, "run", qs, "--out", pinned, *tiny)
+        m = json.load(open(os.path.join(pinned, "manifest.json")))
+        check(rc == 0 and m["threads"] == 1, f"taskset -c 0: one thread ({m.get('threads')})")
+
         # status after a kill -9 of a first run: the directory is still a sweep's.
         killed = os.path.join(tmp, "killed")
         p = subprocess.Popen([fsw, "run", qs, "--out", killed, "--threads", "1", "--quiet", "--set", "steps=20000"])
