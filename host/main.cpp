@@ -24,7 +24,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
   run->add_option("--device", run_opt.cuda.device, "CUDA device index")->check(CLI::NonNegativeNumber);
-  run->add_option("--threads", run_opt.threads, "CPU threads (0: one per CPU in this process's affinity mask)")->check(CLI::NonNegativeNumber);
+  run->add_option("--threads", run_opt.threads, "CPU threads (0: one per CPU in this process's affinity mask)")
+      ->check(CLI::NonNegativeNumber);
   run->add_option("--set", sets, "override a key: KEY=VALUE, KEY one of section.key or a bare key")->take_all();
   run->add_flag("--quiet", run_opt.quiet, "no progress output");
   run->add_option("--shard", run_opt.shard, "train only shard I of N (I/N); in a Slurm array, the task's own");
