@@ -73,7 +73,9 @@ int main(int argc, char** argv) {
   slurm->add_option("--cpus-per-task", slurm_opt.cpus_per_task, "CPUs per task")->check(CLI::NonNegativeNumber);
   slurm->add_option("--time", slurm_opt.time, "time limit per task (Slurm syntax)");
   slurm->add_option("--account", slurm_opt.account, "Slurm account");
-  slurm->add_option("--extra", slurm_opt.extra, "more #SBATCH lines, verbatim");
+  slurm->add_option("--extra", slurm_opt.extra, "more #SBATCH lines, for the arrays and the merge job (repeatable)")
+      ->take_all()
+      ->allow_extra_args(false);
   slurm->add_option("--out", slurm_opt.out_dir, "output directory: shard-I/, merged/, slurm/")->capture_default_str();
   slurm->add_option("--set", slurm_opt.sets, "override a key: KEY=VALUE")->take_all();
   slurm->add_option("--max-array-size", slurm_opt.max_array_size,

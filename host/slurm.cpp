@@ -1,10 +1,13 @@
 #include "host/slurm.h"
 
+#include <cctype>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <sstream>
 
+#include "host/grid.h"
 #include "host/spec.h"
 #include "host/util.h"
 
@@ -31,6 +34,23 @@ std::string run_command(const std::string& cmd, int* status) {
   return out;
 }
 
+// Values that go into #SBATCH lines, which no shell quoting protects: checked against a safe set, so that
+// no newline or metacharacter can end the header and add a command.
+void check_slurm_value(const std::string& option, const std::string& value, const char* allowed_punct) {
+  for (unsigned char c : value)
+    if (!std::isalnum(c) && !std::strchr(allowed_punct, c))
+      throw InputError(option + " " + quote_cut(value, 60) + ": only letters, digits and " +
+                       std::string(allowed_punct) + " may appear in a Slurm option");
+  if (value.empty()) throw InputError(option + ": empty");
+}
+
+// A job name from the spec's name: letters, digits and ._- kept, anything else made '_'.
+std::string job_name(const std::string& name) {
+  std::string out;
+  for (unsigned char c : name) out += std::isalnum(c) || c == '.' || c == '_' || c == '-' ? char(c) : '_';
+  return out.substr(0, 64);
+}
+
 long max_array_size_from_scontrol() {
   int status = 0;
   const std::string cfg = run_command("scontrol show config 2>/dev/null", &status);
@@ -46,15 +66,36 @@ SlurmScripts write_slurm_scripts(const SlurmOptions& opt, const std::string& sel
   if (opt.tasks < 1) throw InputError("--tasks " + std::to_string(opt.tasks) + ": need at least 1");
   const Spec spec = load_spec(opt.spec_path, opt.sets);  // bad specs fail here, before any job exists
   namespace fsys = std::filesystem;
-  const std::string spec_abs = fsys::absolute(opt.spec_path).string();
   const std::string out_abs = fsys::absolute(opt.out_dir).string();
   std::error_code ec;
   std::string exe = fsys::read_symlink("/proc/self/exe", ec).string();
   if (ec || exe.empty()) exe = fsys::absolute(self).string();
   const std::string dir = out_abs + "/slurm";
-  fsys::create_directories(dir + "/logs");
+  if (!opt.partition.empty()) check_slurm_value("--partition", opt.partition, ",._-");
+  if (!opt.account.empty()) check_slurm_value("--account", opt.account, "._-");
+  if (!opt.time.empty()) check_slurm_value("--time", opt.time, ":-");
+  for (unsigned char c : out_abs)  // the log paths are #SBATCH values too; Slurm reads % as a pattern
+    if (c < 0x20 || c == 0x7F || c == ' ' || c == '%')
+      throw InputError("--out " + quote_cut(out_abs, 80) +
+                       ": a Slurm sweep's directory has no whitespace, control characters or %");
+  for (const auto& e : opt.extra)
+    for (size_t start = 0; start <= e.size();) {
+      const size_t end = std::min(e.find('\n', start), e.size());
+      const std::string line = e.substr(start, end - start);
+      if (!line.empty() && line.rfind("#SBATCH ", 0) != 0)
+        throw InputError("--extra " + quote_cut(line, 60) + ": each line must be an #SBATCH directive");
+      start = end + 1;
+    }
+  const long n_runs = Grid(spec).size();
+  if (opt.tasks > n_runs)
+    std::fprintf(stderr, "warning: --tasks %ld for a sweep of %ld runs: %ld tasks will have no runs\n", opt.tasks,
+                 n_runs, opt.tasks - n_runs);
   const long max_size = opt.max_array_size > 0 ? opt.max_array_size : max_array_size_from_scontrol();
-  const std::string name = spec.name.empty() ? fsys::path(opt.spec_path).stem().string() : spec.name;
+  const std::string name = job_name(spec.name.empty() ? fsys::path(opt.spec_path).stem().string() : spec.name);
+  fsys::create_directories(dir + "/logs");
+  // The tasks run a copy of the spec, so editing the original before a requeue changes nothing.
+  const std::string spec_copy = dir + "/spec.toml";
+  write_file_atomic(spec_copy, spec.text);
 
   std::string sets;
   for (const auto& s : opt.sets) sets += " --set " + quote(s);
@@ -64,6 +105,7 @@ SlurmScripts write_slurm_scripts(const SlurmOptions& opt, const std::string& sel
     if (!opt.partition.empty()) os << "#SBATCH --partition=" << opt.partition << "\n";
     if (!opt.account.empty()) os << "#SBATCH --account=" << opt.account << "\n";
     if (!opt.time.empty()) os << "#SBATCH --time=" << opt.time << "\n";
+    for (const auto& e : opt.extra) os << e << (e.empty() || e.back() != '\n' ? "\n" : "");
   };
 
   SlurmScripts out;
@@ -73,11 +115,11 @@ SlurmScripts write_slurm_scripts(const SlurmOptions& opt, const std::string& sel
     header(os, "flowsweep-" + name);
     os << "#SBATCH --array=0-" << n - 1 << (opt.parallel > 0 ? "%" + std::to_string(opt.parallel) : "") << "\n";
     os << "#SBATCH --output=" << dir << "/logs/%A_%a.out\n";
+    os << "#SBATCH --open-mode=append\n";  // a requeued task's log keeps the earlier attempts
     os << "#SBATCH --requeue\n";
     os << "#SBATCH --signal=B:USR1@" << opt.signal_seconds << "\n";
     if (opt.gpus_per_task > 0) os << "#SBATCH --gpus-per-task=" << opt.gpus_per_task << "\n";
     if (opt.cpus_per_task > 0) os << "#SBATCH --cpus-per-task=" << opt.cpus_per_task << "\n";
-    if (!opt.extra.empty()) os << opt.extra << (opt.extra.back() == '\n' ? "" : "\n");
     os << "# Shard I of N runs in array task I - FLOWSWEEP_SHARD_OFFSET; a requeued task resumes its shard.\n";
     os << "export FLOWSWEEP_SHARDS=" << opt.tasks << "\n";
     os << "export FLOWSWEEP_SHARD_OFFSET=" << offset << "\n";
@@ -86,7 +128,7 @@ SlurmScripts write_slurm_scripts(const SlurmOptions& opt, const std::string& sel
     os << "stop() {\n  kill -TERM \"$child\" 2>/dev/null\n  wait \"$child\"\n"
           "  scontrol requeue \"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\"\n  exit 0\n}\n";
     os << "trap stop USR1 TERM\n";
-    os << quote(exe) << " run " << quote(spec_abs) << " --out " << quote(out_abs) << "/shard-$shard" << sets
+    os << quote(exe) << " run " << quote(spec_copy) << " --out " << quote(out_abs) << "/shard-$shard" << sets
        << (opt.gpus_per_task > 0 ? " --backend cuda" : " --backend auto") << " &\n";
     os << "child=$!\nwait \"$child\"\nexit $?\n";
     const std::string path = dir + "/array_" + std::to_string(k) + ".sbatch";

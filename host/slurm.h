@@ -13,7 +13,8 @@ struct SlurmOptions {
   std::string out_dir = "out";
   long tasks = 1;
   long parallel = 0;  // at most K tasks at once (%K)
-  std::string partition, time, account, extra;
+  std::string partition, time, account;
+  std::vector<std::string> extra;  // more #SBATCH lines, for the arrays and the merge job
   int gpus_per_task = 0;
   int cpus_per_task = 0;
   long max_array_size = 0;  // 0: ask scontrol, else 1001

@@ -132,9 +132,35 @@ def main():
                      "#SBATCH --qos=low", "scontrol requeue", " merge ", "--backend cuda"):
             check(want in out, f"slurm script has {want!r}")
         scripts = sorted(os.listdir(os.path.join(tmp, "sl", "slurm")))
-        check(scripts == ["array_0.sbatch", "array_1.sbatch", "array_2.sbatch", "logs", "merge.sbatch"], f"scripts {scripts}")
+        check(scripts == ["array_0.sbatch", "array_1.sbatch", "array_2.sbatch", "logs", "merge.sbatch", "spec.toml"],
+              f"scripts {scripts}")
         rc, _, err = run(fsw, "slurm", bad, "--tasks", "2")
         check(rc == 2 and "widht" in err, "slurm refuses a bad spec before writing a job")
+
+        # Scripts that cannot be hijacked: a newline in the spec's name stays inside the job name; values
+        # that reach #SBATCH lines are checked; --extra is repeatable, checked, and reaches the merge job.
+        evil = os.path.join(tmp, "evil.toml")
+        open(evil, "w").write(open(qs).read().replace('name = "quickstart"', 'name = "x\\ntouch /tmp/PWNED\\n#"'))
+        sl2 = os.path.join(tmp, "sl2")
+        rc, out, err = run(fsw, "slurm", evil, "--tasks", "200", "--out", sl2, "--max-array-size", "1000",
+                           "--extra", "#SBATCH --qos=low", "--extra", "#SBATCH --mem=8G")
+        lines = out.splitlines()
+        check(rc == 0 and not any("touch" in l and not l.startswith("#SBATCH --job-name=") for l in lines),
+              "a newline in the spec's name adds no line to the scripts")
+        check("warning: --tasks 200 for a sweep of 36 runs: 164 tasks will have no runs" in err,
+              f"more tasks than runs is said ({err.strip()})")
+        merge_script = open(os.path.join(sl2, "slurm", "merge.sbatch")).read()
+        check("#SBATCH --qos=low\n#SBATCH --mem=8G" in merge_script and out.count("#SBATCH --mem=8G") == 2,
+              "--extra twice, in the array and in the merge job")
+        check("#SBATCH --open-mode=append" in out, "logs are appended across requeues")
+        copy = os.path.join(sl2, "slurm", "spec.toml")
+        check(os.path.exists(copy) and f"run '{copy}'" in out and open(copy).read() == open(evil).read(),
+              "the tasks run a copy of the spec")
+        for opt, value in (("--partition", "gpu\ntouch /tmp/PWNED"), ("--account", "a;b"), ("--time", "1:00 && x"),
+                           ("--extra", "#SBATCH --qos=low\ntouch /tmp/PWNED"), ("--out", os.path.join(tmp, "a b"))):
+            rc, out, err = run(fsw, "slurm", qs, "--tasks", "2", opt, value, *([] if opt == "--out" else ["--out", os.path.join(tmp, "sl3")]))
+            check(rc == 2 and opt in err and not os.path.exists(os.path.join(tmp, "sl3")) and not os.path.exists(os.path.join(tmp, "a b")),
+                  f"slurm {opt} {value!r}: exit 2, nothing written ({err.strip()})")
 
     return finish()
 
