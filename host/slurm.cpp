@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "host/grid.h"
+#include "host/outputs.h"
 #include "host/spec.h"
 #include "host/util.h"
 
@@ -86,7 +87,8 @@ SlurmScripts write_slurm_scripts(const SlurmOptions& opt, const std::string& sel
         throw InputError("--extra " + quote_cut(line, 60) + ": each line must be an #SBATCH directive");
       start = end + 1;
     }
-  const long n_runs = Grid(spec).size();
+  const Grid grid(spec);
+  const long n_runs = grid.size();
   if (opt.tasks > n_runs)
     std::fprintf(stderr, "warning: --tasks %ld for a sweep of %ld runs: %ld tasks will have no runs\n", opt.tasks,
                  n_runs, opt.tasks - n_runs);
@@ -108,12 +110,40 @@ SlurmScripts write_slurm_scripts(const SlurmOptions& opt, const std::string& sel
     for (const auto& e : opt.extra) os << e << (e.empty() || e.back() != '\n' ? "\n" : "");
   };
 
+  // A shard an earlier submission finished (a complete manifest of this sweep, cut into as many shards)
+  // is not submitted again: the same command after a partial sweep runs only what is left.
+  auto finished = [&](long shard) {
+    const std::string shard_dir = out_abs + "/shard-" + std::to_string(shard);
+    if (!fsys::exists(shard_dir + "/manifest.json")) return false;
+    try {
+      const Manifest m = read_manifest(shard_dir);
+      return m.hash() == spec.hash() && m.shard(grid).count == opt.tasks && m.json.value("complete", false);
+    } catch (const InputError&) {
+      return false;
+    }
+  };
+  for (const auto& f : fsys::directory_iterator(dir))  // the arrays of an earlier submission
+    if (f.path().extension() == ".sbatch" && f.path().stem().string().rfind("array_", 0) == 0) fsys::remove(f.path());
+
   SlurmScripts out;
+  long n_done = 0;
   for (long offset = 0, k = 0; offset < opt.tasks; offset += max_size, ++k) {
     const long n = std::min(max_size, opt.tasks - offset);
+    std::string indices;  // the array tasks still to run, as ranges: 0-3,5,7-9
+    for (long i = 0; i < n;) {
+      if (finished(offset + i)) {
+        ++n_done, ++i;
+        continue;
+      }
+      long j = i;
+      while (j + 1 < n && !finished(offset + j + 1)) ++j;
+      indices += (indices.empty() ? "" : ",") + std::to_string(i) + (j > i ? "-" + std::to_string(j) : "");
+      i = j + 1;
+    }
+    if (indices.empty()) continue;
     std::ostringstream os;
     header(os, "flowsweep-" + name);
-    os << "#SBATCH --array=0-" << n - 1 << (opt.parallel > 0 ? "%" + std::to_string(opt.parallel) : "") << "\n";
+    os << "#SBATCH --array=" << indices << (opt.parallel > 0 ? "%" + std::to_string(opt.parallel) : "") << "\n";
     os << "#SBATCH --output=" << dir << "/logs/%A_%a.out\n";
     os << "#SBATCH --open-mode=append\n";  // a requeued task's log keeps the earlier attempts
     os << "#SBATCH --requeue\n";
@@ -124,18 +154,26 @@ SlurmScripts write_slurm_scripts(const SlurmOptions& opt, const std::string& sel
     os << "export FLOWSWEEP_SHARDS=" << opt.tasks << "\n";
     os << "export FLOWSWEEP_SHARD_OFFSET=" << offset << "\n";
     os << "shard=$((FLOWSWEEP_SHARD_OFFSET + SLURM_ARRAY_TASK_ID))\n";
-    os << "# USR1 (ahead of the time limit) or TERM (preemption): flowsweep saves what it has, then requeue.\n";
-    os << "stop() {\n  kill -TERM \"$child\" 2>/dev/null\n  wait \"$child\"\n"
+    os << "# USR1 (Slurm's warning ahead of the time limit): flowsweep saves what it has, and the task is\n"
+          "# requeued to go on from there.\n";
+    os << "requeue() {\n  kill -TERM \"$child\" 2>/dev/null\n  wait \"$child\"\n"
           "  scontrol requeue \"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\"\n  exit 0\n}\n";
-    os << "trap stop USR1 TERM\n";
+    os << "# TERM (scancel; preemption, which Slurm requeues itself where its preemption mode says so):\n"
+          "# flowsweep saves what it has and the task ends. A later submission resumes it.\n";
+    os << "cancel() {\n  kill -TERM \"$child\" 2>/dev/null\n  wait \"$child\"\n  exit 143\n}\n";
+    os << "trap requeue USR1\ntrap cancel TERM\n";
+    os << "# Every attempt resumes from what the shard's directory holds.\n";
     os << quote(exe) << " run " << quote(spec_copy) << " --out " << quote(out_abs) << "/shard-$shard" << sets
-       << (opt.gpus_per_task > 0 ? " --backend cuda" : " --backend auto") << " &\n";
+       << (opt.gpus_per_task > 0 ? " --backend cuda" : " --backend auto") << " --resume &\n";
     os << "child=$!\nwait \"$child\"\nexit $?\n";
     const std::string path = dir + "/array_" + std::to_string(k) + ".sbatch";
     write_file_atomic(path, os.str());
     out.arrays.push_back(path);
     out.text += "# " + path + "\n" + os.str() + "\n";
   }
+  if (n_done > 0)
+    std::fprintf(stderr, "%ld of %ld shards are complete in %s; the other %ld are submitted\n", n_done, opt.tasks,
+                 out_abs.c_str(), opt.tasks - n_done);
   std::ostringstream ms;
   header(ms, "flowsweep-" + name + "-merge");
   ms << "#SBATCH --output=" << dir << "/logs/merge_%j.out\n";
@@ -155,10 +193,10 @@ std::vector<std::string> submit_slurm(const SlurmScripts& s) {
     if (status != 0 || id.empty()) throw RuntimeError("sbatch " + a + " failed: " + id);
     ids.push_back(id.substr(0, id.find(';')));
   }
-  std::string dep = "afterany";
+  std::string dep = ids.empty() ? "" : " --dependency=afterany";
   for (const auto& id : ids) dep += ":" + id;
   int status = 0;
-  std::string id = run_command("sbatch --parsable --dependency=" + dep + " " + quote(s.merge), &status);
+  std::string id = run_command("sbatch --parsable" + dep + " " + quote(s.merge), &status);
   while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
   if (status != 0 || id.empty()) throw RuntimeError("sbatch " + s.merge + " failed: " + id);
   ids.push_back(id.substr(0, id.find(';')));

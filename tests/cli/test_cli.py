@@ -156,6 +156,20 @@ def main():
         copy = os.path.join(sl2, "slurm", "spec.toml")
         check(os.path.exists(copy) and f"run '{copy}'" in out and open(copy).read() == open(evil).read(),
               "the tasks run a copy of the spec")
+        cancel = out[out.index("cancel() {"):out.index("trap requeue")]
+        check("trap cancel TERM" in out and "trap requeue USR1" in out and "scontrol requeue" not in cancel,
+              "scancel (TERM) ends the task without requeueing it; USR1 requeues")
+        check(" --resume &" in out, "every attempt of a task resumes what its directory holds")
+
+        # The same command after a partial sweep submits only the shards that are not complete.
+        sl4 = os.path.join(tmp, "sl4")
+        rc, _, _ = run(fsw, "run", qs, "--shard", "0/3", "--out", os.path.join(sl4, "shard-0"), *tiny)
+        rc2, _, _ = run(fsw, "run", qs, "--shard", "2/3", "--out", os.path.join(sl4, "shard-2"), *tiny)
+        rc3, out, err = run(fsw, "slurm", qs, "--tasks", "3", "--out", sl4, *tiny[:-1])
+        arrays = [l for l in out.splitlines() if l.startswith("#SBATCH --array=")]
+        check(rc == rc2 == rc3 == 0 and arrays == ["#SBATCH --array=1"] and "2 of 3 shards are complete" in err,
+              f"resubmission: only the unfinished shard ({arrays}, {err.strip()})")
+
         for opt, value in (("--partition", "gpu\ntouch /tmp/PWNED"), ("--account", "a;b"), ("--time", "1:00 && x"),
                            ("--extra", "#SBATCH --qos=low\ntouch /tmp/PWNED"), ("--out", os.path.join(tmp, "a b"))):
             rc, out, err = run(fsw, "slurm", qs, "--tasks", "2", opt, value, *([] if opt == "--out" else ["--out", os.path.join(tmp, "sl3")]))
