@@ -157,4 +157,12 @@ std::vector<RunInput> grid_inputs(const Spec& spec) {
   return in;
 }
 
+std::string Grid::name(long index) const {
+  const RunPoint p = label(index);
+  std::string s = p.id + " (";
+  for (size_t a = 0; a < spec_.axes.size(); ++a)
+    s += (a ? ", " : "") + spec_.axes[a].name + "=" + p.coords[a].to_string();
+  return s + ")";
+}
+
 }  // namespace fs

@@ -33,6 +33,8 @@ class Grid {
   // A run's id, and its id and coordinates without its parameters (what the tables need).
   std::string id(long index) const;
   RunPoint label(long index) const;
+  // "3f2a... (m=16, lr_ratio=3.1622776601683795, seed=2)": a run's id and its grid values, for messages.
+  std::string name(long index) const;
   std::vector<Value> coords(long index) const;
   // The cell of a run: its coordinates on every axis but seed, as one number.
   long cell(long index) const;

@@ -71,7 +71,7 @@ MergeOutcome merge_shards(const std::vector<std::string>& dirs, const std::strin
   std::vector<long> owner;
   auto named = [&](long i) {
     if (owner.empty()) owner = count > 1 ? shard_of_runs(grid, count) : std::vector<long>(size_t(grid.size()), 0);
-    return grid.id(i) + " (shard " + std::to_string(owner[size_t(i)]) + "/" + std::to_string(count) + ")";
+    return grid.name(i) + " in shard " + std::to_string(owner[size_t(i)]) + "/" + std::to_string(count);
   };
   OutputOptions oo;
   oo.absent = RunResult::kMissing;

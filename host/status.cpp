@@ -1,5 +1,8 @@
-// `flowsweep status DIR`: done, in flight and missing runs of an output directory, from its journal.
+// `flowsweep status DIR`: done, in flight and missing runs of an output directory, from its journal; of a
+// merged directory, from its manifest; of a Slurm sweep's directory (DIR/slurm/, DIR/shard-I/), shard by
+// shard and in all. Missing runs are named by their id and their grid values.
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
 #include "host/journal.h"
@@ -10,19 +13,115 @@
 
 namespace fs {
 
+namespace {
+
+void list_missing(std::ostringstream& os, const Grid& grid, const std::vector<long>& missing, const char* what) {
+  for (size_t k = 0; k < missing.size() && k < 20; ++k) os << "  " << what << " " << grid.name(missing[k]) << "\n";
+  if (missing.size() > 20) os << "  ... and " << missing.size() - 20 << " more\n";
+}
+
+long checkpointed(const std::string& dir, const std::string& hash) {
+  try {  // counted from the checkpoint file's frames, without reading the runs' states
+    return long(scan_journal(checkpoint_path(dir), hash).entries.size());
+  } catch (const RuntimeError&) {
+    return 0;
+  }
+}
+
+std::string merged_status(const std::string& dir, const Manifest& manifest, const Grid& grid) {
+  const nlohmann::json& m = manifest.json;
+  std::ostringstream os;
+  const auto counts = m.value("counts", nlohmann::json::object());
+  os << dir << ": merged, " << grid.size() << " runs: " << counts.value("ok", 0L) << " ok, "
+     << counts.value("diverged", 0L) << " diverged, " << counts.value("failed", 0L) << " failed, "
+     << counts.value("missing", 0L) << " missing; " << (m.value("complete", false) ? "complete" : "incomplete") << "\n";
+  const auto missing = m.value("missing_runs", nlohmann::json::array());
+  for (size_t k = 0; k < missing.size() && k < 20; ++k)
+    os << "  missing " << (missing[k].is_string() ? missing[k].get<std::string>() : "?") << "\n";
+  if (missing.size() > 20) os << "  ... and " << missing.size() - 20 << " more\n";
+  return os.str();
+}
+
+// A Slurm sweep: the shards' directories, read together.
+std::string slurm_status(const std::string& dir) {
+  namespace fsys = std::filesystem;
+  std::vector<long> started;
+  std::optional<Manifest> first;
+  for (const auto& e : fsys::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("shard-", 0) != 0 || !fsys::exists(e.path() / "manifest.json")) continue;
+    started.push_back(std::atol(name.c_str() + 6));
+    if (!first) first = read_manifest(e.path().string());
+  }
+  if (!first) return dir + ": a Slurm sweep whose tasks have not started (no shard-I/ with a manifest yet)\n";
+  const Spec spec = first->spec();
+  const Grid grid(spec);
+  const long count = first->shard(grid).count;
+  std::vector<std::string> dirs;
+  for (long s = 0; s < count; ++s) dirs.push_back(dir + "/shard-" + std::to_string(s));
+  std::vector<std::string> present;
+  for (const auto& d : dirs)
+    if (fsys::exists(d + "/manifest.json")) present.push_back(d);
+  const ResultStore store(present, grid);
+  const std::vector<long> owner = count > 1 ? shard_of_runs(grid, count) : std::vector<long>(size_t(grid.size()), 0);
+  std::vector<long> runs(size_t(count), 0), done(size_t(count), 0);
+  std::vector<long> missing;
+  for (long i = 0; i < grid.size(); ++i) {
+    ++runs[size_t(owner[size_t(i)])];
+    if (store.has(i))
+      ++done[size_t(owner[size_t(i)])];
+    else
+      missing.push_back(i);
+  }
+  std::ostringstream shards;
+  long n_complete = 0, n_running = 0, n_pending = 0, n_stopped = 0;
+  for (long s = 0; s < count; ++s) {
+    const std::string& d = dirs[size_t(s)];
+    std::string state;
+    if (!fsys::exists(d + "/manifest.json")) {
+      state = "pending", ++n_pending;
+    } else if (DirLock::holder(d) != 0) {
+      state = "running", ++n_running;
+    } else {
+      bool complete = false;
+      try {
+        const Manifest m = read_manifest(d);
+        complete = m.hash() == spec.hash() && m.json.value("complete", false);
+      } catch (const InputError& e) {
+        state = std::string("unreadable: ") + e.what();
+      }
+      if (state.empty()) state = complete ? "complete" : "stopped (resumable)";
+      (complete ? n_complete : n_stopped)++;
+    }
+    shards << "  shard-" << s << ": " << done[size_t(s)] << "/" << runs[size_t(s)] << " runs done, " << state;
+    if (const long saved = checkpointed(d, spec.hash())) shards << ", " << saved << " checkpointed in flight";
+    shards << "\n";
+  }
+  std::ostringstream os;
+  os << dir << ": Slurm sweep of " << count << " shards, " << grid.size()
+     << " runs: " << grid.size() - long(missing.size()) << " done, " << missing.size() << " to run; shards "
+     << n_complete << " complete, " << n_running << " running, " << n_stopped << " stopped, " << n_pending
+     << " pending\n";
+  os << shards.str();
+  for (const auto& p : store.problems()) os << "  journal: " << p << "\n";
+  list_missing(os, grid, missing, n_running + n_pending > 0 ? "to run" : "missing");
+  return os.str();
+}
+
+}  // namespace
+
 std::string sweep_status(const std::string& dir) {
+  if (!std::filesystem::exists(dir + "/manifest.json") && std::filesystem::is_directory(dir + "/slurm"))
+    return slurm_status(dir);
   const Manifest manifest = read_manifest(dir);
   const nlohmann::json& m = manifest.json;
   const Spec spec = manifest.spec();
   const Grid grid(spec);
+  if (m.contains("merged_from")) return merged_status(dir, manifest, grid);
   const Shard shard = manifest.shard(grid);
   const std::vector<long> mine = shard_runs(grid, shard);
   const ResultStore store({dir}, grid);
-  long saved = 0;  // counted from the checkpoint file's frames, without reading the runs' states
-  try {
-    saved = long(scan_journal(checkpoint_path(dir), spec.hash()).entries.size());
-  } catch (const RuntimeError&) {
-  }
+  const long saved = checkpointed(dir, spec.hash());
   long done = 0;
   std::vector<long> missing;
   for (long i : mine) {
@@ -38,8 +137,7 @@ std::string sweep_status(const std::string& dir) {
   if (saved) os << " (" << saved << " checkpointed in flight)";
   os << "; " << (m.value("complete", false) && missing.empty() ? "complete" : "incomplete") << "\n";
   for (const auto& p : store.problems()) os << "  journal: " << p << "\n";
-  for (size_t k = 0; k < missing.size() && k < 20; ++k) os << "  missing " << grid.id(missing[k]) << "\n";
-  if (missing.size() > 20) os << "  ... and " << missing.size() - 20 << " more\n";
+  list_missing(os, grid, missing, running ? "to run" : "missing");
   return os.str();
 }
 

@@ -170,6 +170,23 @@ def main():
         check(rc == rc2 == rc3 == 0 and arrays == ["#SBATCH --array=1"] and "2 of 3 shards are complete" in err,
               f"resubmission: only the unfinished shard ({arrays}, {err.strip()})")
 
+        # status on a Slurm sweep's directory: every shard, the whole sweep, the runs left by their grid values;
+        # on a merged directory: its counts and its missing runs.
+        rc, out, err = run(fsw, "status", sl4)
+        lines = out.splitlines()
+        check(rc == 0 and lines[0].endswith("Slurm sweep of 3 shards, 36 runs: 24 done, 12 to run; shards 2 complete, "
+                                            "0 running, 0 stopped, 1 pending")
+              and "  shard-1: 0/12 runs done, pending" in lines and "  shard-0: 12/12 runs done, complete" in lines
+              and any(l.startswith("  to run ") and "seed=" in l and "lr_ratio=" in l for l in lines),
+              f"status of a Slurm sweep: {lines[:3]} ({err.strip()})")
+        rc, _, _ = run(fsw, "merge", os.path.join(sl4, "shard-0"), os.path.join(sl4, "shard-2"), "--out",
+                       os.path.join(sl4, "merged"), "--quiet")
+        rc2, out, err = run(fsw, "status", os.path.join(sl4, "merged"))
+        lines = out.splitlines()
+        check(rc == 1 and rc2 == 0 and "merged, 36 runs: 24 ok, 0 diverged, 0 failed, 12 missing; incomplete" in lines[0]
+              and lines[1].startswith("  missing ") and "in shard 1/3" in lines[1] and "m=" in lines[1],
+              f"status of a merged directory: {lines[:2]} ({err.strip()})")
+
         for opt, value in (("--partition", "gpu\ntouch /tmp/PWNED"), ("--account", "a;b"), ("--time", "1:00 && x"),
                            ("--extra", "#SBATCH --qos=low\ntouch /tmp/PWNED"), ("--out", os.path.join(tmp, "a b"))):
             rc, out, err = run(fsw, "slurm", qs, "--tasks", "2", opt, value, *([] if opt == "--out" else ["--out", os.path.join(tmp, "sl3")]))
