@@ -164,7 +164,8 @@ SlurmScripts write_slurm_scripts(const SlurmOptions& opt, const std::string& sel
     os << "trap requeue USR1\ntrap cancel TERM\n";
     os << "# Every attempt resumes from what the shard's directory holds.\n";
     os << quote(exe) << " run " << quote(spec_copy) << " --out " << quote(out_abs) << "/shard-$shard" << sets
-       << (opt.gpus_per_task > 0 ? " --backend cuda" : " --backend auto") << " --resume &\n";
+       << (opt.gpus_per_task > 0 ? " --backend cuda" : " --backend auto")
+       << " --threads \"${SLURM_CPUS_PER_TASK:-0}\" --resume &\n";
     os << "child=$!\nwait \"$child\"\nexit $?\n";
     const std::string path = dir + "/array_" + std::to_string(k) + ".sbatch";
     write_file_atomic(path, os.str());

@@ -160,6 +160,7 @@ def main():
         check("trap cancel TERM" in out and "trap requeue USR1" in out and "scontrol requeue" not in cancel,
               "scancel (TERM) ends the task without requeueing it; USR1 requeues")
         check(" --resume &" in out, "every attempt of a task resumes what its directory holds")
+        check('--threads "${SLURM_CPUS_PER_TASK:-0}"' in out, "a task uses the CPUs Slurm gave it")
 
         # The same command after a partial sweep submits only the shards that are not complete.
         sl4 = os.path.join(tmp, "sl4")
