@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # A real Slurm on this machine: munged, slurmctld and slurmd with a generated configuration in a
 # temporary directory. Submits a sweep with `flowsweep slurm --submit` as an array of 4 tasks, requeues one
-# task while it runs, waits for the merge job, compares the merged tables with a single-process run, and
-# stops the daemons it started. Exit 0 on success, 1 on a failed check, 77 (skipped) where Slurm cannot run.
+# task while it runs, waits for the merge job, compares the merged tables with a single-process run; then
+# submits it again, scancels one task, checks that it stays cancelled and that status says so, submits the
+# same command again and checks that only that shard runs and the tables are whole; and stops the daemons
+# it started. Exit 0 on success, 1 on a failed check, 77 (skipped) where Slurm cannot run.
 set -uo pipefail
 FLOWSWEEP=$(readlink -f "$1")
 SPEC=$(readlink -f "$2")
@@ -39,7 +41,7 @@ cleanup() {
   rm -rf "$T"
 }
 dump_logs() {
-  for f in "$T"/log/*.log "$T"/out/slurm/logs/*; do
+  for f in "$T"/log/*.log "$T"/out/slurm/logs/* "$T"/out2/slurm/logs/*; do
     [ -f "$f" ] && { echo "== $f"; tail -n 30 "$f"; }
   done
 }
@@ -128,4 +130,66 @@ grep -q '"complete": true' "$OUT/merged/manifest.json" || fail "merged manifest 
 shard=${requeued#*_}
 resumed=$(grep -o '"resumed_runs": [0-9]*' "$OUT/shard-$shard/manifest.json")
 echo "ok: 4 tasks, $requeued requeued (its shard after the requeue: $resumed), merged tables identical to a single-process run"
+log="$OUT/slurm/logs/${requeued}.out"
+grep -q "interrupted by signal" "$log" && grep -q "runs (" "$log" ||
+  fail "the requeued task's log does not hold both attempts: $(cat "$log")"
+echo "ok: the requeued task's log holds both attempts"
+
+# scancel cancels: the task is not requeued, its shard stays resumable, status says so, and the same
+# command again submits only the unfinished shard and completes the sweep.
+OUT2=$T/out2
+"$FLOWSWEEP" slurm "$SPEC" --tasks 4 --parallel 4 --cpus-per-task 1 --out "$OUT2" "${SETS[@]}" --submit > "$T/ids2" ||
+  fail "second flowsweep slurm --submit"
+ARRAY2=$(awk '/^array/ {print $2}' "$T/ids2")
+MERGE2=$(awk '/^merge/ {print $2}' "$T/ids2")
+cancelled=""
+for i in $(seq 120); do
+  task=$(squeue -h -j "$ARRAY2" -t RUNNING -o %i 2>/dev/null | head -n 1)
+  if [ -n "$task" ] && [ -n "$(find "$OUT2" -name journal.fsj -size +1k 2>/dev/null)" ]; then
+    scancel "$task" && cancelled=$task
+    break
+  fi
+  sleep 0.5
+done
+[ -n "$cancelled" ] || fail "no running task to cancel"
+for i in $(seq 600); do
+  squeue -h -j "$MERGE2" 2>/dev/null | grep -q . || break
+  sleep 1
+done
+state=$(scontrol show job "$cancelled" 2>/dev/null | grep -o 'JobState=[A-Z]*' | head -n 1)
+restarts=$(scontrol show job "$cancelled" 2>/dev/null | grep -o 'Restarts=[0-9]*' | head -n 1)
+[ "$state" = "JobState=CANCELLED" ] && [ "$restarts" = "Restarts=0" ] ||
+  fail "scancel of $cancelled: $state $restarts, expected CANCELLED and no restart"
+status=$("$FLOWSWEEP" status "$OUT2")
+echo "$status" | head -n 1 | grep -q "1 stopped" || fail "status after scancel: $status"
+echo "ok: scancel of $cancelled: cancelled, not requeued; status: $(echo "$status" | head -n 1)"
+"$FLOWSWEEP" slurm "$SPEC" --tasks 4 --parallel 4 --cpus-per-task 1 --out "$OUT2" "${SETS[@]}" --submit \
+  > "$T/ids3" 2> "$T/err3" || fail "resubmission"
+grep -q "3 of 4 shards are complete" "$T/err3" || fail "resubmission did not skip the complete shards: $(cat "$T/err3")"
+MERGE3=$(awk '/^merge/ {print $2}' "$T/ids3")
+for i in $(seq 600); do
+  squeue -h -j "$MERGE3" 2>/dev/null | grep -q . || break
+  sleep 1
+done
+grep -q '"complete": true' "$OUT2/merged/manifest.json" || fail "the resubmitted sweep is not complete"
+for f in runs.csv phase_diagram.csv; do
+  cmp -s "$OUT2/merged/$f" "$T/single/$f" || fail "after scancel and resubmission, merged $f differs"
+done
+shard2=${cancelled#*_}
+resumed2=$(grep -o '"resumed_runs": [0-9]*' "$OUT2/shard-$shard2/manifest.json")
+echo "ok: resubmitted 1 of 4 shards (shard $shard2, $resumed2), merged tables identical to a single-process run"
+
+# A spec whose name tries to add a command to the scripts: submitted, it runs nothing extra.
+sed "s|^name = .*|name = \"x\\\\ntouch $T/PWNED\\\\n#\"|" "$SPEC" > "$T/evil.toml"
+grep -q 'PWNED' "$T/evil.toml" || fail "the injection spec was not written"
+"$FLOWSWEEP" slurm "$T/evil.toml" --tasks 1 --out "$T/evil" --set steps=40 --set record_every=10 \
+  --set "grid.seed=[0]" --submit > "$T/ids4" || fail "submitting the injection spec"
+MERGE4=$(awk '/^merge/ {print $2}' "$T/ids4")
+for i in $(seq 300); do
+  squeue -h -j "$MERGE4" 2>/dev/null | grep -q . || break
+  sleep 1
+done
+grep -q '"complete": true' "$T/evil/merged/manifest.json" || fail "the injection spec's sweep did not complete"
+[ ! -e "$T/PWNED" ] || fail "a newline in the spec's name ran a command"
+echo "ok: a spec name with a newline and a command, submitted, ran nothing extra"
 exit 0
