@@ -148,6 +148,7 @@ SlurmScripts write_slurm_scripts(const SlurmOptions& opt, const std::string& sel
     os << "#SBATCH --open-mode=append\n";  // a requeued task's log keeps the earlier attempts
     os << "#SBATCH --requeue\n";
     os << "#SBATCH --signal=B:USR1@" << opt.signal_seconds << "\n";
+    os << "#SBATCH --ntasks=1\n";  // one flowsweep process per array task; --gpus-per-task needs it
     if (opt.gpus_per_task > 0) os << "#SBATCH --gpus-per-task=" << opt.gpus_per_task << "\n";
     if (opt.cpus_per_task > 0) os << "#SBATCH --cpus-per-task=" << opt.cpus_per_task << "\n";
     os << "# Shard I of N runs in array task I - FLOWSWEEP_SHARD_OFFSET; a requeued task resumes its shard.\n";

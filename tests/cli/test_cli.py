@@ -129,7 +129,7 @@ def main():
         check([o.split("=")[1] for o in offsets] == ["0", "1000", "2000"], "array offsets 0, 1000, 2000")
         for want in ("#SBATCH --requeue", "#SBATCH --signal=B:USR1@", "export FLOWSWEEP_SHARDS=2500",
                      "#SBATCH --partition=gpu", "#SBATCH --gpus-per-task=1", "#SBATCH --time=02:00:00",
-                     "#SBATCH --qos=low", "scontrol requeue", " merge ", "--backend cuda"):
+                     "#SBATCH --qos=low", "scontrol requeue", " merge ", "--backend cuda", "#SBATCH --ntasks=1"):
             check(want in out, f"slurm script has {want!r}")
         scripts = sorted(os.listdir(os.path.join(tmp, "sl", "slurm")))
         check(scripts == ["array_0.sbatch", "array_1.sbatch", "array_2.sbatch", "logs", "merge.sbatch", "spec.toml"],

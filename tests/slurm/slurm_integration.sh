@@ -134,6 +134,8 @@ log="$OUT/slurm/logs/${requeued}.out"
 grep -q "interrupted by signal" "$log" && grep -q "runs (" "$log" ||
   fail "the requeued task's log does not hold both attempts: $(cat "$log")"
 echo "ok: the requeued task's log holds both attempts"
+grep -q '"threads": 1,' "$OUT/shard-0/manifest.json" || fail "a task given 1 CPU did not run 1 thread"
+echo "ok: tasks given --cpus-per-task 1 ran 1 thread"
 
 # scancel cancels: the task is not requeued, its shard stays resumable, status says so, and the same
 # command again submits only the unfinished shard and completes the sweep.
