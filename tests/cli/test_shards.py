@@ -139,7 +139,7 @@ def main():
         out = os.path.join(tmp, "partial")
         p = subprocess.run([fsw, "merge", dirs[0], dirs[2], "--out", out], capture_output=True, text=True)
         n_missing = len(ids(dirs[1]))
-        check(p.returncode == 1 and p.stderr.count("missing: ") == n_missing and "(shard 1/3)" in p.stderr,
+        check(p.returncode == 1 and p.stderr.count("missing: ") == n_missing and " in shard 1/3" in p.stderr,
               f"a missing shard: exit 1, its {n_missing} runs named with their shard")
         rows = list(csv.DictReader(open(os.path.join(out, "runs.csv"))))
         m = json.load(open(os.path.join(out, "manifest.json")))
