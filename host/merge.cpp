@@ -27,17 +27,8 @@ MergeOutcome merge_shards(const std::vector<std::string>& dirs, const std::strin
   for (const auto& mf : manifests) count = std::max(count, mf.shard(grid).count);
 
   // The merged tables go beside nothing of another sweep.
-  if (std::filesystem::exists(out_dir + "/manifest.json")) {
-    std::string other;
-    try {
-      const Manifest there = read_manifest(out_dir);
-      if (there.hash() != hash)
-        other = "holds another sweep (spec hash " + there.hash() + ", these shards " + hash + ")";
-    } catch (const InputError& e) {
-      other = std::string("has a manifest that cannot be trusted (") + e.what() + ")";
-    }
-    if (!other.empty()) throw InputError("merge --out " + out_dir + " " + other + "; choose another --out");
-  }
+  if (const std::string other = other_sweep_in(out_dir, hash); !other.empty())
+    throw InputError("merge --out " + out_dir + " " + other + "; choose another --out");
 
   MergeOutcome out;
   // Files a shard lists are checked against its checksums; a bad one is named and that shard's tables

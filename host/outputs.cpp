@@ -102,6 +102,23 @@ Manifest read_manifest(const std::string& dir) {
   return m;
 }
 
+std::string other_sweep_in(const std::string& dir, const std::string& spec_hash) {
+  if (!std::filesystem::exists(dir + "/manifest.json")) {
+    const std::string owner = journal_owner(journal_path(dir));
+    return owner.empty() || owner == spec_hash ? "" : "holds the journal of another sweep (spec hash " + owner + ")";
+  }
+  try {
+    const Manifest m = read_manifest(dir);
+    return m.hash() == spec_hash ? ""
+                                 : "holds another sweep ('" + m.json.value("/spec/name"_json_pointer, std::string()) +
+                                       "', spec hash " + m.hash() + "; this one " + spec_hash + ")";
+  } catch (const InputError& e) {
+    return journal_owner(journal_path(dir)) == spec_hash
+               ? ""
+               : "has a manifest that cannot be trusted (" + std::string(e.what()) + ")";
+  }
+}
+
 namespace {
 
 template <typename T>

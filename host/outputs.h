@@ -80,6 +80,11 @@ struct Manifest {
 Manifest read_manifest(const std::string& dir);
 void write_manifest(const std::string& dir, nlohmann::json m);
 
+// What makes `dir` another sweep's than the one of `spec_hash`, for a message ("holds another sweep
+// (...)"); "" when it holds this sweep or none. A manifest that cannot be trusted is another sweep's unless
+// the directory's journal says it is this one's.
+std::string other_sweep_in(const std::string& dir, const std::string& spec_hash);
+
 // JSON text with any invalid UTF-8 (a path, a message) replaced rather than thrown over.
 std::string dump_json(const nlohmann::json& j);
 

@@ -140,23 +140,7 @@ const char* const kOutputs[] = {
 // what an earlier attempt left; a directory that holds another sweep (or a manifest that cannot be read)
 // is refused, and with --force emptied of every output of that sweep, so nothing of it stays mixed in.
 void claim_directory(const std::string& dir, const Spec& spec, bool resume, bool force) {
-  std::string other;  // what makes the directory another sweep's
-  const std::string hash = spec.hash();
-  if (std::filesystem::exists(dir + "/manifest.json")) {
-    try {
-      const Manifest m = read_manifest(dir);
-      if (m.hash() != hash)
-        other = "holds another sweep ('" + m.json.value("/spec/name"_json_pointer, std::string()) + "', spec hash " +
-                m.hash() + "; this one " + hash + ")";
-    } catch (const InputError& e) {
-      // The journal still says whose the directory is.
-      const std::string owner = journal_owner(journal_path(dir));
-      if (owner != hash) other = "has a manifest that cannot be trusted (" + std::string(e.what()) + ")";
-    }
-  } else {
-    const std::string owner = journal_owner(journal_path(dir));
-    if (!owner.empty() && owner != hash) other = "holds the journal of another sweep (spec hash " + owner + ")";
-  }
+  const std::string other = other_sweep_in(dir, spec.hash());
   if (!other.empty()) {
     if (resume) throw InputError("--resume: " + dir + " " + other);
     if (!force) throw InputError(dir + " " + other + "; choose another --out, or give --force to replace it");

@@ -129,14 +129,19 @@ SlurmScripts write_slurm_scripts(const SlurmOptions& opt, const std::string& sel
   long n_done = 0;
   for (long offset = 0, k = 0; offset < opt.tasks; offset += max_size, ++k) {
     const long n = std::min(max_size, opt.tasks - offset);
+    std::vector<char> done(static_cast<size_t>(n), 0);  // each shard's manifest read once
+    for (long i = 0; i < n; ++i) {
+      done[size_t(i)] = finished(offset + i);
+      n_done += done[size_t(i)];
+    }
     std::string indices;  // the array tasks still to run, as ranges: 0-3,5,7-9
     for (long i = 0; i < n;) {
-      if (finished(offset + i)) {
-        ++n_done, ++i;
+      if (done[size_t(i)]) {
+        ++i;
         continue;
       }
       long j = i;
-      while (j + 1 < n && !finished(offset + j + 1)) ++j;
+      while (j + 1 < n && !done[size_t(j + 1)]) ++j;
       indices += (indices.empty() ? "" : ",") + std::to_string(i) + (j > i ? "-" + std::to_string(j) : "");
       i = j + 1;
     }

@@ -92,6 +92,27 @@ done
 sinfo -h -o %T | grep -qE "idle|mixed" || fail "the node did not come up: $(sinfo 2>&1)"
 echo "slurm up: $(sinfo -h -o '%P %D %T')"
 
+# Waits up to $2 seconds for job $1 to leave the queue.
+wait_for_job() {
+  for i in $(seq "$2"); do
+    squeue -h -j "$1" 2>/dev/null | grep -q . || return 0
+    sleep 1
+  done
+}
+# Prints a running task of array $1 once a shard under $2 has journaled a finished run (its journal is past
+# its header line); prints nothing after a minute.
+running_task_with_a_record() {
+  for i in $(seq 120); do
+    local task
+    task=$(squeue -h -j "$1" -t RUNNING -o %i 2>/dev/null | head -n 1)
+    if [ -n "$task" ] && [ -n "$(find "$2" -name journal.fsj -size +1k 2>/dev/null)" ]; then
+      echo "$task"
+      return
+    fi
+    sleep 0.5
+  done
+}
+
 OUT=$T/out
 SETS=(--set steps=3000 --set record_every=50)
 "$FLOWSWEEP" slurm "$SPEC" --tasks 4 --parallel 4 --cpus-per-task 1 --out "$OUT" "${SETS[@]}" --submit > "$T/ids" ||
@@ -102,23 +123,11 @@ MERGE=$(awk '/^merge/ {print $2}' "$T/ids")
 [ -n "$ARRAY" ] && [ -n "$MERGE" ] || fail "no job ids"
 
 # Requeue one task while it runs.
-requeued=""
-for i in $(seq 120); do
-  task=$(squeue -h -j "$ARRAY" -t RUNNING -o %i 2>/dev/null | head -n 1)
-  # A task that has journaled a finished run (its journal is past its header line).
-  if [ -n "$task" ] && [ -n "$(find "$OUT" -name journal.fsj -size +1k 2>/dev/null)" ]; then
-    scontrol requeue "$task" && requeued=$task
-    break
-  fi
-  sleep 0.5
-done
-[ -n "$requeued" ] || fail "no running task to requeue"
+requeued=$(running_task_with_a_record "$ARRAY" "$OUT")
+[ -n "$requeued" ] && scontrol requeue "$requeued" || fail "no running task to requeue"
 echo "requeued $requeued"
 
-for i in $(seq 600); do
-  squeue -h -j "$MERGE" 2>/dev/null | grep -q . || break
-  sleep 1
-done
+wait_for_job "$MERGE" 600
 squeue -h | grep -q . && fail "jobs still queued after 10 minutes: $(squeue)"
 [ -f "$OUT/merged/manifest.json" ] || fail "the merge job wrote nothing"
 
@@ -144,20 +153,9 @@ OUT2=$T/out2
   fail "second flowsweep slurm --submit"
 ARRAY2=$(awk '/^array/ {print $2}' "$T/ids2")
 MERGE2=$(awk '/^merge/ {print $2}' "$T/ids2")
-cancelled=""
-for i in $(seq 120); do
-  task=$(squeue -h -j "$ARRAY2" -t RUNNING -o %i 2>/dev/null | head -n 1)
-  if [ -n "$task" ] && [ -n "$(find "$OUT2" -name journal.fsj -size +1k 2>/dev/null)" ]; then
-    scancel "$task" && cancelled=$task
-    break
-  fi
-  sleep 0.5
-done
-[ -n "$cancelled" ] || fail "no running task to cancel"
-for i in $(seq 600); do
-  squeue -h -j "$MERGE2" 2>/dev/null | grep -q . || break
-  sleep 1
-done
+cancelled=$(running_task_with_a_record "$ARRAY2" "$OUT2")
+[ -n "$cancelled" ] && scancel "$cancelled" || fail "no running task to cancel"
+wait_for_job "$MERGE2" 600
 state=$(scontrol show job "$cancelled" 2>/dev/null | grep -o 'JobState=[A-Z]*' | head -n 1)
 restarts=$(scontrol show job "$cancelled" 2>/dev/null | grep -o 'Restarts=[0-9]*' | head -n 1)
 [ "$state" = "JobState=CANCELLED" ] && [ "$restarts" = "Restarts=0" ] ||
@@ -168,11 +166,7 @@ echo "ok: scancel of $cancelled: cancelled, not requeued; status: $(echo "$statu
 "$FLOWSWEEP" slurm "$SPEC" --tasks 4 --parallel 4 --cpus-per-task 1 --out "$OUT2" "${SETS[@]}" --submit \
   > "$T/ids3" 2> "$T/err3" || fail "resubmission"
 grep -q "3 of 4 shards are complete" "$T/err3" || fail "resubmission did not skip the complete shards: $(cat "$T/err3")"
-MERGE3=$(awk '/^merge/ {print $2}' "$T/ids3")
-for i in $(seq 600); do
-  squeue -h -j "$MERGE3" 2>/dev/null | grep -q . || break
-  sleep 1
-done
+wait_for_job "$(awk '/^merge/ {print $2}' "$T/ids3")" 600
 grep -q '"complete": true' "$OUT2/merged/manifest.json" || fail "the resubmitted sweep is not complete"
 for f in runs.csv phase_diagram.csv; do
   cmp -s "$OUT2/merged/$f" "$T/single/$f" || fail "after scancel and resubmission, merged $f differs"
@@ -186,11 +180,7 @@ sed "s|^name = .*|name = \"x\\\\ntouch $T/PWNED\\\\n#\"|" "$SPEC" > "$T/evil.tom
 grep -q 'PWNED' "$T/evil.toml" || fail "the injection spec was not written"
 "$FLOWSWEEP" slurm "$T/evil.toml" --tasks 1 --out "$T/evil" --set steps=40 --set record_every=10 \
   --set "grid.seed=[0]" --submit > "$T/ids4" || fail "submitting the injection spec"
-MERGE4=$(awk '/^merge/ {print $2}' "$T/ids4")
-for i in $(seq 300); do
-  squeue -h -j "$MERGE4" 2>/dev/null | grep -q . || break
-  sleep 1
-done
+wait_for_job "$(awk '/^merge/ {print $2}' "$T/ids4")" 300
 grep -q '"complete": true' "$T/evil/merged/manifest.json" || fail "the injection spec's sweep did not complete"
 [ ! -e "$T/PWNED" ] || fail "a newline in the spec's name ran a command"
 echo "ok: a spec name with a newline and a command, submitted, ran nothing extra"
