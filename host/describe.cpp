@@ -72,7 +72,11 @@ std::string describe_models() {
     os << "  [" << title << "]\n";
     for (const auto& d : defs) {
       os << "    " << d.name << " = ";
-      if (d.kind == ParamDef::kChoice) {
+      if (d.kind == ParamDef::kNames) {
+        os << "[]  (any of: ";
+        for (size_t i = 0; i < d.choices.size(); ++i) os << (i ? ", " : "") << d.choices[i];
+        os << ")";
+      } else if (d.kind == ParamDef::kChoice) {
         os << "\"" << d.def_choice << "\"  (";
         for (size_t i = 0; i < d.choices.size(); ++i) os << (i ? " | " : "") << d.choices[i];
         os << ")";

@@ -73,7 +73,6 @@ struct HostRun {
 template <typename Model, typename Real>
 RunResult finish_run(const HostRun<Model, Real>& run, const RunInput& in, const FlowOutcome& out,
                      const Real* final_theta, const Real* series) {
-  const Params& params = in.params;
   RunResult res;
   res.status = out.status == kFlowOk         ? RunResult::kOk
                : out.status == kFlowDiverged ? RunResult::kDiverged
@@ -85,24 +84,21 @@ RunResult finish_run(const HostRun<Model, Real>& run, const RunInput& in, const 
                       : "loss not finite at step " + std::to_string(out.steps);
   res.steps = out.steps;
   const double dt = flow_dt(run.fc);
+  res.dt = dt;
   res.t_final = double(out.steps) * dt;
+  if (out.stopped) res.message = "stopped early: every stop_after detector fired at least stop_margin before";
   res.final_loss = out.final_loss;
   const int n_obs = run.sz.n_obs;
   res.series.n_obs = n_obs;
-  for (long k = 0; k < out.records; ++k) {
-    const long step = run.schedule[size_t(k)];
+  for (long k = 0; k < out.records; ++k) {  // a run stopped early has its last record where it stopped
+    const long step = out.stopped && k == out.records - 1 ? out.steps : run.schedule[size_t(k)];
     res.series.step.push_back(step);
     res.series.t.push_back(double(step) * dt);
     for (int o = 0; o < n_obs; ++o) res.series.values.push_back(double(series[k * n_obs + o]));
   }
   if (out.records > 0) res.final_obs.assign(res.series.values.end() - n_obs, res.series.values.end());
-  const std::vector<double> fixed(run.fixed.begin(), run.fixed.end());
-  res.detected = Model::detect(run.cfg, params, res.series, fixed);
-  for (int g = 0; g < run.fc.n_shares; ++g) {  // share_<group>: the generic detectors after the model's
-    const int o = n_obs - run.fc.n_shares + g;
-    const double thr = params.real("share_threshold");
-    res.detected.push_back(first_record(res.series, 0, [&](long r) { return res.series.at(r, o) > thr; }));
-  }
+  for (int d = 0; d < run.fc.n_detectors + run.fc.n_shares; ++d)
+    res.detected.push_back(out.fired[d] >= 0 ? std::optional<long>(out.fired[d]) : std::nullopt);
   res.final_config =
       Model::template final_config<Real>(run.cfg, run.fc, run.theta0.data(), final_theta, run.fixed.data(), res.series);
   res.final_rows =

@@ -32,7 +32,10 @@ uint64_t frame_checksum(const Frame& f, const char* payload, size_t n) {
   return XXH3_64bits_withSeed(payload, n, XXH3_64bits(&f, offsetof(Frame, checksum)));
 }
 
-std::string header_line(const std::string& spec_hash) { return "flowsweep journal 1 spec " + spec_hash + "\n"; }
+// Format 2: detector answers are steps (format 1 held record indices).
+constexpr char kHeaderStart[] = "flowsweep journal 2 spec ";
+constexpr size_t kHeaderStartLen = sizeof kHeaderStart - 1;
+std::string header_line(const std::string& spec_hash) { return kHeaderStart + spec_hash + "\n"; }
 
 std::string frame(uint32_t kind, long index, uint32_t records, uint32_t rows, const std::string& payload) {
   Frame f{};
@@ -79,6 +82,7 @@ std::string encode_result(const std::string& run_id, const RunResult& r) {
   w.put<int32_t>(int32_t(r.status));
   w.put<int64_t>(r.steps);
   w.put(r.t_final);
+  w.put(r.dt);
   w.put(r.final_loss);
   w.put_str(r.message);
   w.put<int32_t>(r.series.n_obs);
@@ -115,6 +119,7 @@ RunResult decode_result(const std::string& payload, const std::string& where, co
     r.status = RunResult::Status(status);
     r.steps = in.get<int64_t>();
     r.t_final = in.get<double>();
+    r.dt = in.get<double>();
     r.final_loss = in.get<double>();
     r.message = in.get_str();
     r.series.n_obs = in.get<int32_t>();
@@ -168,13 +173,17 @@ JournalScan scan_journal(const std::string& path, const std::string& spec_hash) 
   scan.file_bytes = std::ftell(f);
   std::fseek(f, 0, SEEK_SET);
   char line[128] = {0};
-  if (!std::fgets(line, sizeof line, f) || std::strncmp(line, "flowsweep journal 1 spec ", 25) != 0) {
+  if (!std::fgets(line, sizeof line, f) || std::strncmp(line, kHeaderStart, kHeaderStartLen) != 0) {
     if (scan.file_bytes == 0) return scan;
+    if (std::strncmp(line, "flowsweep journal ", 18) == 0)
+      throw RuntimeError(path + ": a journal of another flowsweep version (" +
+                         std::string(line, strcspn(line, "\n")).substr(0, 40) + "); run without --resume");
     throw RuntimeError(path + ": not a flowsweep journal");
   }
   if (!spec_hash.empty() && std::string(line) != header_line(spec_hash))
-    throw RuntimeError(path + ": the journal of another sweep (" + std::string(line + 25, strcspn(line + 25, "\n")) +
-                       ", this one " + spec_hash + ")");
+    throw RuntimeError(path + ": the journal of another sweep (" +
+                       std::string(line + kHeaderStartLen, strcspn(line + kHeaderStartLen, "\n")) + ", this one " +
+                       spec_hash + ")");
   long pos = long(std::strlen(line));
   std::string payload;
   setvbuf(f, nullptr, _IOFBF, 1 << 20);
@@ -215,8 +224,8 @@ std::string journal_owner(const std::string& path) {
   if (!f) return "";
   const FileCloser close{f};
   char line[128] = {0};
-  if (!std::fgets(line, sizeof line, f) || std::strncmp(line, "flowsweep journal 1 spec ", 25) != 0) return "?";
-  return std::string(line + 25, strcspn(line + 25, "\n"));
+  if (!std::fgets(line, sizeof line, f) || std::strncmp(line, kHeaderStart, kHeaderStartLen) != 0) return "?";
+  return std::string(line + kHeaderStartLen, strcspn(line + kHeaderStartLen, "\n"));
 }
 
 RunResult read_result(std::FILE* f, const std::string& path, const JournalEntry& e, const std::string& run_id,

@@ -108,13 +108,23 @@ TrainConfig train_config(const Params& p, uint32_t sweep_seed, const ModelInfo& 
   tc.run_seed = uint32_t(p.integer("seed"));
   tc.n_shares = info.groups.size() >= 2 ? int(info.groups.size()) : 0;
   tc.diverge_above = p.real("diverge_above");
+  tc.detect_every = p.integer("detect_every");
+  tc.n_detectors = int(info.detectors.size()) - tc.n_shares;
+  tc.share_threshold = tc.n_shares > 0 ? p.real("share_threshold") : 0.5;
+  const std::string& stop = p.choice("stop_after");
+  for (size_t from = 0; from < stop.size();) {
+    const size_t comma = std::min(stop.find(',', from), stop.size());
+    const std::string name = stop.substr(from, comma - from);
+    for (size_t d = 0; d < info.detectors.size(); ++d)
+      if (info.detectors[d].name == name) tc.stop_mask |= 1u << d;
+    from = comma + 1;
+  }
+  tc.stop_margin = long(std::ceil(p.real("stop_margin") / flow_dt(tc) - 1e-9));
   return tc;
 }
 
 namespace {
 
-// Every model with two or more parameter groups records each group's share of the loss decrease and
-// can detect when a group's share first passes a threshold.
 void add_group_shares(ModelInfo& mi) {
   if (mi.groups.size() < 2) return;
   for (const auto& g : mi.groups)
@@ -126,6 +136,25 @@ void add_group_shares(ModelInfo& mi) {
     mi.detectors.push_back({"share_" + g.name, "first time group " + g.name + "'s share passes share_threshold"});
   mi.detect_params.push_back(ParamDef::real("share_threshold", 0.5, 0.0, 1.0, true,
                                             "share_<group>: the share of the loss decrease a group must pass"));
+}
+
+// Every model with two or more parameter groups records each group's share of the loss decrease and
+// can detect when a group's share first passes a threshold; every model takes the detection schedule
+// and the early stop.
+void add_generic_detection(ModelInfo& mi) {
+  add_group_shares(mi);
+  if (mi.detectors.size() > size_t(kMaxDetectors))
+    throw std::logic_error(mi.name + ": more detectors than kMaxDetectors (kernels/detect.h)");
+  std::vector<std::string> names;
+  for (const auto& d : mi.detectors) names.push_back(d.name);
+  mi.detect_params.push_back(ParamDef::integer(
+      "detect_every", 1, 0, 1L << 40,
+      "steps between detection samples (and the last step): phase times are exact to this (0: no detection)"));
+  mi.detect_params.push_back(ParamDef::names(
+      "stop_after", names, "end a run once every detector named here has fired and held still for stop_margin"));
+  mi.detect_params.push_back(ParamDef::real(
+      "stop_margin", 0.0, 0.0, 1e15, false,
+      "flow time a stop_after detector's answer must hold before the run ends (a dip or snap can still move)"));
 }
 
 // The model contract (kernels/model_api.h), checked when a model is registered: a missing or misspelt
@@ -153,9 +182,9 @@ FS_MODEL_PROVIDES(has_observe,
                   M::template observe<HostTeam, double>(any<const HostTeam>(), any<const typename M::Config>(),
                                                         any<const int*>(), any<const double*>(), any<const double*>(),
                                                         any<const double*>(), any<double*>(), any<double*>()))
-FS_MODEL_PROVIDES(has_detect,
-                  std::vector<std::optional<long>>(M::detect(any<const typename M::Config>(), any<const Params>(),
-                                                             any<const Series>(), any<const std::vector<double>>())))
+FS_MODEL_PROVIDES(has_detect, M::template detect<double>(any<const typename M::Config>(), any<const double*>(),
+                                                         any<const double*>(), any<long>(),
+                                                         any<typename M::DetectState>(), any<long*>()))
 FS_MODEL_PROVIDES(has_final_config, std::vector<double>(M::template final_config<double>(
                                         any<const typename M::Config>(), any<const FlowConfig>(), any<const double*>(),
                                         any<const double*>(), any<const double*>(), any<const Series>())))
@@ -181,7 +210,11 @@ void check_contract() {
   static_assert(has_observe<Model>::value,
                 "template <Team, Real> FS_HD static void observe(...) (kernels/model_api.h)");
   static_assert(has_detect<Model>::value,
-                "static std::vector<std::optional<long>> detect(Config, Params, Series, fixed)");
+                "struct DetectState and template <Real> FS_HD static void detect(Config, const Real* fixed, "
+                "const Real* obs, long step, DetectState&, long* fired) (kernels/model_api.h)");
+  static_assert(std::is_trivially_copyable<typename Model::DetectState>::value &&
+                    sizeof(typename Model::DetectState) <= size_t(kDetectStateBytes),
+                "Model::DetectState must be plain data of at most kDetectStateBytes (kernels/detect.h)");
   static_assert(has_final_config<Model>::value, "template <Real> static std::vector<double> final_config(...)");
   static_assert(has_final_rows<Model>::value, "template <Real> final_rows(...), or ModelBase's");
 }
@@ -191,7 +224,7 @@ ModelEntry make_entry() {
   check_contract<Model>();
   ModelEntry e;
   e.info = Model::info();
-  add_group_shares(e.info);
+  add_generic_detection(e.info);
   const ModelInfo info = e.info;
   e.check = [](const Params& p) {
     (void)Model::configure(p);

@@ -19,9 +19,10 @@ struct RunResult {
   Status status = kOk;
   long steps = 0;      // steps taken (the step at which the loss stopped being finite, if diverged)
   double t_final = 0;  // flow time reached
+  double dt = 0;       // flow time per step
   double final_loss = 0;
   Series series;
-  std::vector<std::optional<long>> detected;  // record index per detector
+  std::vector<std::optional<long>> detected;  // the step of each detector
   std::vector<double> final_obs;              // the last record
   std::vector<double> final_config;
   std::vector<std::vector<double>> final_rows;  // rows of final_config.csv
@@ -32,12 +33,8 @@ struct RunResult {
   std::string message;
 
   // Flow time and step of detector d, NaN and -1 when it never fired.
-  double detected_time(size_t d) const {
-    return d < detected.size() && detected[d] ? series.t[size_t(*detected[d])] : NAN;
-  }
-  long detected_step(size_t d) const {
-    return d < detected.size() && detected[d] ? series.step[size_t(*detected[d])] : -1;
-  }
+  double detected_time(size_t d) const { return d < detected.size() && detected[d] ? double(*detected[d]) * dt : NAN; }
+  long detected_step(size_t d) const { return d < detected.size() && detected[d] ? *detected[d] : -1; }
 };
 
 const char* status_name(RunResult::Status s);

@@ -60,6 +60,22 @@ Value check_number(const Resolver& R, const toml::node* node, const std::string&
 
 // Checks one value against its declaration; returns the typed value.
 Value convert(const Resolver& R, const toml::node& node, const std::string& dotted, const ParamDef& def) {
+  if (def.kind == ParamDef::kNames) {  // stored comma-separated, in the order given
+    const auto* arr = node.as_array();
+    if (!arr) R.fail(&node, dotted, "expected a list of names from: " + join(def.choices));
+    std::vector<std::string> seen;
+    for (const auto& e : *arr) {
+      auto s = e.value<std::string>();
+      if (!e.is_string() || !s) R.fail(&e, dotted, "expected a list of names from: " + join(def.choices));
+      if (std::find(def.choices.begin(), def.choices.end(), *s) == def.choices.end())
+        R.fail(&e, dotted, quote_cut(*s) + " is not one of: " + join(def.choices));
+      if (std::find(seen.begin(), seen.end(), *s) != seen.end()) R.fail(&e, dotted, quote_cut(*s) + " is named twice");
+      seen.push_back(*s);
+    }
+    std::string joined;
+    for (const auto& x : seen) joined += (joined.empty() ? "" : ",") + x;
+    return Value::text(joined);
+  }
   if (def.kind == ParamDef::kChoice) {
     auto s = node.value<std::string>();
     if (!node.is_string() || !s) R.fail(&node, dotted, "expected one of: " + join(def.choices));
@@ -117,6 +133,7 @@ Axis expand_axis(const Resolver& R, const toml::node& node, const std::string& n
   Axis ax;
   ax.name = name;
   ax.section = section;
+  if (def.kind == ParamDef::kNames) R.fail(&node, dotted, "a list of names is set in its section, not swept");
   if (auto arr = node.as_array()) {
     ax.kind = "list";
     if (arr->empty()) R.fail(&node, dotted, "an axis needs at least one value");
@@ -435,7 +452,8 @@ Spec parse_spec_text(const std::string& text, const std::string& path, const std
   // Defaults, then fixed values.
   for (const auto& [section, list] : defs)
     for (const auto& d : *list)
-      spec.base.set(d.name, d.kind == ParamDef::kChoice ? Value::text(d.def_choice) : Value::number(d.def));
+      spec.base.set(d.name, d.kind == ParamDef::kChoice || d.kind == ParamDef::kNames ? Value::text(d.def_choice)
+                                                                                      : Value::number(d.def));
   spec.base.set("seed", Value::number(0));
   for (const char* section : kSections) {
     const auto* tbl = doc[section].as_table();

@@ -38,6 +38,7 @@ struct Cooccurrence : ModelBase {
     int d, L, n, m, m1;
     int init;
     double init_scale;
+    double phase2_share, loss_threshold;  // detectors
   };
 
   enum Obs : int {
@@ -76,11 +77,15 @@ struct Cooccurrence : ModelBase {
         ParamDef::real("init_scale", 1.0, 0.0, 1e6, true, "multiplier on every initial std"),
     };
     mi.detect_params = {
-        ParamDef::real("phase2_ratio", 2.0, 1.0, 1e12, true,
-                       "phase 2 starts when max |S| exceeds this multiple of its value at phase 1's end"),
+        ParamDef::real("phase2_share", 0.5, 0.0, 1.0, true,
+                       "phase 2 starts when the attention group's share of the loss decrease passes this"),
         ParamDef::real("loss_threshold", 0.05, 0.0, 1e12, true, "loss_below fires when the loss falls below this"),
     };
-    mi.groups = {{"mlp", false, "W (the MLP), rate lr"}, {"attention", true, "W_Q, W_K, W_V, rate lr * lr_ratio"}};
+    // W_V is split from the scores so that the shares tell attention patterns learning (W_Q, W_K) from the
+    // values learning (W_V), which in phase 1 acts like a second layer of the linear MLP.
+    mi.groups = {{"mlp", false, "W (the MLP), rate lr"},
+                 {"scores", true, "W_Q, W_K (the attention scores), rate lr * lr_ratio"},
+                 {"values", true, "W_V, rate lr * lr_ratio"}};
     mi.observables = {
         {"loss", "mean logistic loss"},
         {"loss_I1", "mean loss of type I1 samples (both targets, label +1)"},
@@ -100,7 +105,9 @@ struct Cooccurrence : ModelBase {
     };
     mi.detectors = {
         {"phase1_end", "first time every sample is classified correctly (margin > 0)"},
-        {"phase2_start", "after phase 1, first time max |S| exceeds phase2_ratio times its phase-1-end value"},
+        {"phase2_start",
+         "after phase 1, first time the attention group's share of the loss decrease passes phase2_share: "
+         "attention starts to carry the learning"},
         {"loss_below", "first time the loss falls below loss_threshold"},
     };
     for (int nu = 1; nu <= 3; ++nu)
@@ -125,6 +132,8 @@ struct Cooccurrence : ModelBase {
     c.m1 = int(p.integer("m1"));
     c.init = p.choice("init") == "theory" ? kTheory : kKaiming;
     c.init_scale = p.real("init_scale");
+    c.phase2_share = p.real("phase2_share");
+    c.loss_threshold = p.real("loss_threshold");
     if (c.n % 6 != 0) throw ParamError("n", "n must be a multiple of 6 (types I1..I4 in shares 1/2, 1/6, 1/6, 1/6)");
     return c;
   }
@@ -132,10 +141,11 @@ struct Cooccurrence : ModelBase {
   static Sizes sizes(const Config& c) {
     Sizes s;
     const long dm = long(c.d) * c.m;
-    s.n_groups = 2;
+    s.n_groups = 3;
     s.group_end[0] = long(c.m1) * c.m;
-    s.group_end[1] = s.group_end[0] + 3 * dm;
-    s.n_theta = s.group_end[1];
+    s.group_end[1] = s.group_end[0] + 2 * dm;
+    s.group_end[2] = s.group_end[1] + dm;
+    s.n_theta = s.group_end[2];
     s.n_fixed = c.m1 + 9;
     s.n_idata = long(c.n) * c.L + 2L * c.n;
     s.n_rdata = 0;
@@ -412,24 +422,15 @@ struct Cooccurrence : ModelBase {
     obs[kBalance] = g_t[kI3] > Real(0) ? g_t[kI2] / g_t[kI3] : Real(NAN);
   }
 
-  // ---- detectors (host) -------------------------------------------------------------------------
-  static std::vector<std::optional<long>> detect(const Config&, const Params& p, const Series& s,
-                                                 const std::vector<double>& = {}) {
-    std::vector<std::optional<long>> out(3);
-    out[0] = first_record(s, 0, [&](long r) { return s.at(r, kMargin) > 0; });
-    if (out[0]) {
-      auto smax = [&](long r) {
-        double x = 0;
-        for (int k = kS21; k <= kS32; ++k) x = std::fmax(x, std::fabs(s.at(r, k)));
-        return x;
-      };
-      const double ref = std::fmax(smax(*out[0]), 1e-300);
-      const double ratio = p.real("phase2_ratio");
-      out[1] = first_record(s, *out[0] + 1, [&](long r) { return smax(r) > ratio * ref; });
-    }
-    const double thr = p.real("loss_threshold");
-    out[2] = first_record(s, 0, [&](long r) { return s.at(r, kLoss) < thr; });
-    return out;
+  // ---- detectors (every detection step) -----------------------------------------------------------
+  // share_scores, the share of the loss decrease carried by W_Q and W_K, follows the model's observables.
+  static constexpr int kShareScores = kNumObs + 1;
+  struct DetectState {};
+  template <typename Real>
+  FS_HD static void detect(const Config& c, const Real*, const Real* obs, long step, DetectState&, long* fired) {
+    detect_first(obs[kMargin] > Real(0), step, fired[0]);
+    if (fired[0] >= 0 && step > fired[0]) detect_first(double(obs[kShareScores]) > c.phase2_share, step, fired[1]);
+    detect_first(double(obs[kLoss]) < c.loss_threshold, step, fired[2]);
   }
 
   // ---- final configuration (host) ---------------------------------------------------------------

@@ -1,12 +1,15 @@
-// One run's whole flow: loss and gradient, recording, divergence check, optimiser step, for every step.
-// Written once against a team, so the CPU executor (a team of one thread) and the CUDA kernels (a team
-// of one thread block) run the same loop. Records land at the steps of a schedule the host computes
-// once (linear, or log-spaced for long flows), so every backend records at the same steps.
+// One run's whole flow: loss and gradient, detection, recording, divergence check, optimiser step, for
+// every step. Written once against a team, so the CPU executor (a team of one thread) and the CUDA kernels
+// (a team of one thread block) run the same loop. Records land at the steps of a schedule the host
+// computes once (linear, or log-spaced for long flows), so every backend records at the same steps.
+// Detectors are fed at every `detect_every`-th step and at the last, independently of the records.
 #pragma once
 
+#include <cstring>
 #include <vector>
 
 #include "kernels/common.h"
+#include "kernels/detect.h"
 #include "kernels/model_api.h"
 #include "kernels/optim.h"
 
@@ -26,6 +29,14 @@ struct FlowConfig {
   // leaves only the first. A flow that has blown up by orders of magnitude is not a result, even while
   // its loss is still representable.
   double diverge_above = 0;
+  // Detection: the model's detectors and one per share, fed every detect_every steps (0: never).
+  long detect_every = 1;
+  int n_detectors = 0;  // the model's; share detectors follow them
+  double share_threshold = 0.5;
+  // Early stop: the run ends at the first detection step at which every detector in stop_mask has an
+  // answer at least stop_margin steps old (0 in the mask: never).
+  unsigned stop_mask = 0;
+  long stop_margin = 0;
 };
 
 FS_HD inline bool loss_diverged(double loss, double initial_loss, double diverge_above) {
@@ -72,20 +83,27 @@ struct FlowState {
   long step = 0;         // the next step whose loss and gradient are evaluated
   long next_record = 0;  // records written so far
   int status = kFlowRunning;
+  bool stopped = false;     // ended early by stop_after; the last record is at `step`, off the schedule
   double final_loss = 0;    // the loss at the last evaluated step
   double initial_loss = 0;  // the loss at step 0: the scale of the divergence bound
+  long fired[kMaxDetectors] = {-1, -1, -1, -1, -1, -1, -1, -1};  // each detector's step, -1 before it fires
+  alignas(8) unsigned char detect[kDetectStateBytes] = {};       // the model's DetectState
 };
 
 struct FlowOutcome {
   int status;
+  bool stopped;
   long steps;    // steps taken; for a diverged run, the step whose loss diverged
   long records;  // records written
   double final_loss;
   double initial_loss;
+  long fired[kMaxDetectors];
 };
 
 FS_HD inline FlowOutcome outcome_of(const FlowState& st) {
-  return FlowOutcome{st.status, st.step, st.next_record, st.final_loss, st.initial_loss};
+  FlowOutcome o{st.status, st.stopped, st.step, st.next_record, st.final_loss, st.initial_loss, {}};
+  for (int d = 0; d < kMaxDetectors; ++d) o.fired[d] = st.fired[d];
+  return o;
 }
 
 // Which parameters are learning: under gradient flow dL/dt = -sum_g (lr_g / lr) |grad_g|^2, so group g's
@@ -101,6 +119,35 @@ FS_HD void group_shares(const OptConfig& opt, const Real* grad, int n_groups, Re
     total += rate[g];
   }
   for (int g = 0; g < n_groups; ++g) out[g] = total > 0 ? Real(rate[g] / total) : Real(NAN);
+}
+
+// Feeds one detection sample to the model's detectors and the share detectors; every member of the team
+// does so on its own copy of the state.
+template <typename Model, typename Real>
+FS_HD void detect_sample(const typename Model::Config& cfg, const FlowConfig& fc, const Real* fixed, const Real* obs,
+                         int n_obs, long step, FlowState& st) {
+  static_assert(sizeof(typename Model::DetectState) <= sizeof(st.detect), "DetectState above kDetectStateBytes");
+  typename Model::DetectState ds;
+  memcpy(&ds, st.detect, sizeof ds);
+  Model::template detect<Real>(cfg, fixed, obs, step, ds, st.fired);
+  memcpy(st.detect, &ds, sizeof ds);
+  for (int g = 0; g < fc.n_shares; ++g)
+    detect_first(double(obs[n_obs - fc.n_shares + g]) > fc.share_threshold, step, st.fired[fc.n_detectors + g]);
+}
+
+// Whether every detector that stop_after names has held its answer for stop_margin steps.
+FS_HD inline bool stop_reached(const FlowConfig& fc, const FlowState& st, long step) {
+  if (fc.stop_mask == 0) return false;
+  for (int d = 0; d < kMaxDetectors; ++d)
+    if ((fc.stop_mask >> d) & 1u)
+      if (st.fired[d] < 0 || step - st.fired[d] < fc.stop_margin) return false;
+  return true;
+}
+
+FS_HD inline bool shares_settled(const FlowConfig& fc, const FlowState& st) {
+  for (int g = 0; g < fc.n_shares; ++g)
+    if (st.fired[fc.n_detectors + g] < 0) return false;
+  return true;
 }
 
 // Buffers of one run (shapes are the model's; see its header).
@@ -125,10 +172,28 @@ struct FlowBuffers {
 template <typename Model, typename Real, typename Team>
 FS_HD void advance_flow(const Team& team, const typename Model::Config& cfg, const FlowConfig& fc,
                         const FlowBuffers<Real>& b, int n_obs, FlowState& st, long step_limit) {
+  // Observables into b.obs: in full, or only what the detectors read; the shares when asked for.
+  auto observe = [&](bool full, bool shares) {
+    if (!full && Model::kObserveDetect)  // a model whose observables are costly computes what its detectors read
+      Model::observe_detect(team, cfg, b.idata, b.rdata, b.theta, b.fixed, b.scratch, b.obs);
+    else
+      Model::observe(team, cfg, b.idata, b.rdata, b.theta, b.fixed, b.scratch, b.obs);
+    if (shares && fc.n_shares > 0) {
+      team.sync();
+      if (team.leader()) group_shares(fc.opt, b.grad, fc.n_shares, b.obs + (n_obs - fc.n_shares));
+    }
+    team.sync();
+  };
+  auto write_record = [&]() {
+    Real* row = b.series + st.next_record * n_obs;
+    for (int o = team.rank(); o < n_obs; o += team.size()) row[o] = b.obs[o];
+    ++st.next_record;
+  };
   while (st.status == kFlowRunning && st.step < step_limit) {
     const long step = st.step;
     const bool record = st.next_record < b.n_records && step == b.record_steps[st.next_record];
-    const StepContext ctx{step, fc.sweep_seed, fc.run_seed, record};
+    const bool detecting = fc.detect_every > 0 && (step % fc.detect_every == 0 || step == fc.steps);
+    const StepContext ctx{step, fc.sweep_seed, fc.run_seed, record || detecting};
     const Real loss = Model::loss_grad(team, cfg, ctx, b.idata, b.rdata, b.theta, b.fixed, b.grad, b.scratch);
     st.final_loss = double(loss);
     if (step == 0) st.initial_loss = double(loss);
@@ -136,19 +201,20 @@ FS_HD void advance_flow(const Team& team, const typename Model::Config& cfg, con
       st.status = kFlowDiverged;
       break;
     }
-    if (record) {
-      Model::observe(team, cfg, b.idata, b.rdata, b.theta, b.fixed, b.scratch, b.obs);
-      if (fc.n_shares > 0) {
-        team.sync();
-        if (team.leader()) group_shares(fc.opt, b.grad, fc.n_shares, b.obs + (n_obs - fc.n_shares));
-      }
-      team.sync();
-      Real* row = b.series + st.next_record * n_obs;
-      for (int o = team.rank(); o < n_obs; o += team.size()) row[o] = b.obs[o];
-      ++st.next_record;
-    }
+    if (record || detecting) observe(record, record || !shares_settled(fc, st));
+    if (detecting) detect_sample<Model, Real>(cfg, fc, b.fixed, b.obs, n_obs, step, st);
+    if (record) write_record();
     if (step == fc.steps) {
       st.status = kFlowOk;
+      break;
+    }
+    if (detecting && stop_reached(fc, st, step)) {  // the run's last record is this step's
+      if (!record) {
+        observe(true, true);
+        write_record();
+      }
+      st.status = kFlowOk;
+      st.stopped = true;
       break;
     }
     opt_step(team, fc.opt, step, b.theta, b.grad, b.opt_state);

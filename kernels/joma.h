@@ -27,27 +27,6 @@ namespace fs {
 
 namespace joma_detail {
 
-// The dip (record of the entropy's minimum, when it falls below the start by more than `margin` and rises
-// again by more than `margin` after it: an interior minimum, never the end of a monotone fall) and the
-// rebound (first later record where the entropy has regained `fraction` of the way back to `target`).
-inline std::vector<std::optional<long>> dip_and_rebound(const Series& s, int entropy, double margin, double fraction,
-                                                        double target) {
-  std::vector<std::optional<long>> out(2);
-  if (s.size() == 0) return out;
-  long best = 0;
-  for (long r = 1; r < s.size(); ++r)
-    if (s.at(r, entropy) < s.at(best, entropy)) best = r;
-  const double h_min = s.at(best, entropy);
-  if (!(h_min < s.at(0, entropy) - margin)) return out;
-  double after = -INFINITY;  // the highest the entropy climbs after its minimum
-  for (long r = best + 1; r < s.size(); ++r) after = std::fmax(after, s.at(r, entropy));
-  if (!(after > h_min + margin)) return out;
-  out[0] = best;
-  if (target > h_min)
-    out[1] = first_record(s, best + 1, [&](long r) { return s.at(r, entropy) >= h_min + fraction * (target - h_min); });
-  return out;
-}
-
 // The smallest recorded value of an observable.
 inline double series_min(const Series& s, int obs) {
   double m = s.at(0, obs);
@@ -79,6 +58,7 @@ struct JomaToy : ModelBase {
   struct Config {
     int K;
     double tau, v0;
+    double dip_margin, rebound_fraction;  // detectors
   };
   enum Obs : int { kLoss, kEntropy, kMaxWeight, kNumObs };
 
@@ -105,7 +85,9 @@ struct JomaToy : ModelBase {
         {"regained", "(final - min) / (target - min) of the entropy: how much of its fall it has regained"}};
     return mi;
   }
-  static Config configure(const Params& p) { return Config{int(p.integer("K")), p.real("tau"), p.real("v0")}; }
+  static Config configure(const Params& p) {
+    return Config{int(p.integer("K")), p.real("tau"), p.real("v0"), p.real("dip_margin"), p.real("rebound_fraction")};
+  }
   static Sizes sizes(const Config& c) {
     Sizes s;
     s.n_groups = 1;
@@ -164,23 +146,38 @@ struct JomaToy : ModelBase {
     obs[kMaxWeight] = mx;
   }
 
-  static double target_entropy(const Config& c, const double* mu) {
-    std::vector<double> w(size_t(c.K));
-    weights(c, mu, w.data());
-    return joma_detail::entropy(w.data(), c.K);
+  // The entropy of softmax(mu^2 / tau), where the rebound heads: log Z - sum_i w_i (mu_i^2 - max) / tau,
+  // in two passes so that it needs no workspace.
+  template <typename Real>
+  FS_HD static double target_entropy(const Config& c, const Real* mu) {
+    double mx = -INFINITY;
+    for (int i = 0; i < c.K; ++i) mx = double(mu[i]) * double(mu[i]) > mx ? double(mu[i]) * double(mu[i]) : mx;
+    double z = 0, zx = 0;
+    for (int i = 0; i < c.K; ++i) {
+      const double x = (double(mu[i]) * double(mu[i]) - mx) / c.tau, e = exp(x);
+      z += e, zx += e * x;
+    }
+    return log(z) - zx / z;
   }
 
-  static std::vector<std::optional<long>> detect(const Config& c, const Params& p, const Series& s,
-                                                 const std::vector<double>& fixed) {
-    return joma_detail::dip_and_rebound(s, kEntropy, p.real("dip_margin"), p.real("rebound_fraction"),
-                                        target_entropy(c, fixed.data()));
+  // ---- detectors (every detection step) -----------------------------------------------------------
+  struct DetectState {
+    DipTracker entropy;
+    double target;  // target_entropy, once
+  };
+  template <typename Real>
+  FS_HD static void detect(const Config& c, const Real* fixed, const Real* obs, long step, DetectState& ds,
+                           long* fired) {
+    if (ds.entropy.n == 0) ds.target = target_entropy(c, fixed);
+    ds.entropy.feed(double(obs[kEntropy]), step, c.rebound_fraction, ds.target);
+    fired[0] = ds.entropy.dip(c.dip_margin);
+    fired[1] = ds.entropy.rebound(c.dip_margin, ds.target);
   }
 
   template <typename Real>
   static std::vector<double> final_config(const Config& c, const FlowConfig&, const Real*, const Real*,
                                           const Real* fixed, const Series& s) {
-    std::vector<double> mu(fixed, fixed + c.K);
-    const double target = target_entropy(c, mu.data());
+    const double target = target_entropy(c, fixed);
     if (s.size() == 0) return {std::log(double(c.K)), NAN, target, NAN};
     const double h_min = joma_detail::series_min(s, kEntropy);
     const double h_final = s.at(s.size() - 1, kEntropy);
@@ -201,6 +198,7 @@ struct Joma : ModelBase {
     bool direct;   // no R: logits are the hidden units (H = C)
     int phi;
     double tau, init_std;
+    double dip_margin, rebound_fraction;  // detectors
   };
   enum Obs : int { kLoss, kEntropy, kZhatCorr, kMaxAttn, kNumObs };
 
@@ -261,6 +259,8 @@ struct Joma : ModelBase {
     c.init_std = p.real("init_std");
     if ((c.data == kDisjoint ? long(c.C) * c.n_distinct : long(c.n_distinct)) + c.n_common > (1L << 16))
       throw ParamError("n_distinct", "more than 65536 contextual tokens");
+    c.dip_margin = p.real("dip_margin");
+    c.rebound_fraction = p.real("rebound_fraction");
     return c;
   }
 
@@ -502,10 +502,16 @@ struct Joma : ModelBase {
     obs[kMaxAttn] = mx / Real(c.C);
   }
 
-  static std::vector<std::optional<long>> detect(const Config&, const Params& p, const Series& s,
-                                                 const std::vector<double>&) {
-    const double start = s.size() > 0 ? s.at(0, kEntropy) : 0.0;
-    return joma_detail::dip_and_rebound(s, kEntropy, p.real("dip_margin"), p.real("rebound_fraction"), start);
+  // ---- detectors (every detection step) -----------------------------------------------------------
+  struct DetectState {
+    DipTracker entropy;  // the rebound heads back to the starting entropy
+  };
+  template <typename Real>
+  FS_HD static void detect(const Config& c, const Real*, const Real* obs, long step, DetectState& ds, long* fired) {
+    const double h = double(obs[kEntropy]);
+    ds.entropy.feed(h, step, c.rebound_fraction, ds.entropy.n == 0 ? h : ds.entropy.start);
+    fired[0] = ds.entropy.dip(c.dip_margin);
+    fired[1] = ds.entropy.rebound(c.dip_margin, ds.entropy.start);
   }
 
   template <typename Real>

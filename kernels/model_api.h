@@ -31,9 +31,18 @@
 //                                    Real* obs);
 //                                                        the observables, in info().observables' order, after a
 //                                                        loss_grad of the same step (it may read its scratch)
-//   static std::vector<std::optional<long>> detect(const Config&, const Params&, const Series&,
-//                                    const std::vector<double>& fixed);
-//                                                        per detector, the record at which it fires (host)
+//   struct DetectState;                                  the detectors' state, plain data whose zero bytes are
+//                                                        the start (at most kDetectStateBytes; kernels/detect.h)
+//   template <Real> FS_HD static void detect(const Config&, const Real* fixed, const Real* obs, long step,
+//                                    DetectState&, long* fired);
+//                                                        one detection sample: obs holds this step's observables;
+//                                                        fired[d] is detector d's step (info().detectors' order),
+//                                                        -1 until it fires. Every team member calls it with the
+//                                                        same arguments on its own copy, so it must not write
+//                                                        anything shared
+//   kObserveDetect, observe_detect(...)                  optional (ModelBase: false): when true, observe_detect,
+//                                                        with observe's signature, computes only what detect
+//                                                        reads, at detection steps that are not recorded
 //   template <Real> static std::vector<double> final_config(const Config&, const FlowConfig&,
 //                                    const Real* theta0, const Real* theta, const Real* fixed, const Series&);
 //                                                        one value per info().final_columns (host)
@@ -61,11 +70,11 @@ struct ParamError : std::runtime_error {
 };
 
 struct ParamDef {
-  enum Kind { kInt, kReal, kChoice };
+  enum Kind { kInt, kReal, kChoice, kNames };  // kNames: a list of distinct names from `choices`
   std::string name;
   Kind kind = kReal;
   double def = 0;                    // default of an int or real
-  std::string def_choice;            // default of a choice
+  std::string def_choice;            // default of a choice; of a list of names, comma-separated
   std::vector<std::string> choices;  // allowed values of a choice
   double lo = -1e308, hi = 1e308;    // inclusive bounds of a number
   bool lo_open = false;              // lo itself excluded
@@ -87,6 +96,11 @@ struct ParamDef {
     ParamDef p;
     p.name = std::move(n), p.kind = kChoice, p.def_choice = std::move(d), p.choices = std::move(cs);
     p.doc = std::move(doc);
+    return p;
+  }
+  static ParamDef names(std::string n, std::vector<std::string> cs, std::string doc) {
+    ParamDef p = choice(std::move(n), "", std::move(cs), std::move(doc));
+    p.kind = kNames;
     return p;
   }
 };
@@ -176,6 +190,12 @@ struct Series {
 
 // Defaults for what most models leave empty.
 struct ModelBase {
+  // Observables cheap enough to compute in full at every detection step (observe_detect is not called).
+  static constexpr bool kObserveDetect = false;
+  template <typename Team, typename Real, typename Config>
+  FS_HD static void observe_detect(const Team&, const Config&, const int*, const Real*, const Real*, const Real*, Real*,
+                                   Real*) {}
+
   // No variable-size final configuration (final_config.csv is not written).
   template <typename Real, typename Config>
   static std::vector<std::vector<double>> final_rows(const Config&, const int*, const Real*, const Real*, const Real*) {

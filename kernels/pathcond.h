@@ -30,6 +30,7 @@ struct PathCond : ModelBase {
     double noise, init_scale;
     int rescale, sweeps;
     double tol;
+    double loss_threshold;  // detector
   };
   enum Obs : int { kLoss, kAccuracy, kLogGSpread, kNumObs };
 
@@ -81,6 +82,7 @@ struct PathCond : ModelBase {
     c.rescale = r == "pathcond" ? kPathCond : r == "enorm" ? kENorm : kNone;
     c.sweeps = int(p.integer("rescale_sweeps"));
     c.tol = p.real("rescale_tol");
+    c.loss_threshold = p.real("loss_threshold");
     return c;
   }
 
@@ -497,10 +499,20 @@ struct PathCond : ModelBase {
     obs[kLogGSpread] = sqrt(var > Real(0) ? var : Real(0));
   }
 
-  static std::vector<std::optional<long>> detect(const Config&, const Params& p, const Series& s,
-                                                 const std::vector<double>&) {
-    const double thr = p.real("loss_threshold");
-    return {first_record(s, 0, [&](long r) { return s.at(r, kLoss) < thr; })};
+  // At detection steps that are not recorded only the loss is read: log diag(G) costs a pass over the
+  // parameters on one member.
+  static constexpr bool kObserveDetect = true;
+  template <typename Team, typename Real>
+  FS_HD static void observe_detect(const Team& team, const Config& c, const int*, const Real*, const Real*, const Real*,
+                                   Real* scratch, Real* obs) {
+    if (team.leader()) obs[kLoss] = scratch[long(c.P) * point_words(c) + diag_words(c)];
+  }
+
+  // ---- detectors (every detection step) -----------------------------------------------------------
+  struct DetectState {};
+  template <typename Real>
+  FS_HD static void detect(const Config& c, const Real*, const Real* obs, long step, DetectState&, long* fired) {
+    detect_first(double(obs[kLoss]) < c.loss_threshold, step, fired[0]);
   }
 
   template <typename Real>

@@ -34,6 +34,7 @@ struct ScanSnap : ModelBase {
     int K, M, S;  // classes, vocabulary, support size
     int T, batch;
     int mode, init;
+    double freeze_fraction, freeze_tolerance;  // detectors
   };
 
   enum Obs : int { kLoss, kPopLoss, kDistinctEntropy, kCommonMass, kTopDistinct, kNumObs };
@@ -106,6 +107,8 @@ struct ScanSnap : ModelBase {
     c.batch = int(p.integer("batch"));
     c.mode = p.choice("mode") == "minibatch" ? kMinibatch : kPopulation;
     c.init = p.choice("init") == "uniform" ? kUniform : kZero;
+    c.freeze_fraction = p.real("freeze_fraction");
+    c.freeze_tolerance = p.real("freeze_tolerance");
     return c;
   }
 
@@ -299,6 +302,18 @@ struct ScanSnap : ModelBase {
   }
 
   // ---- observables ------------------------------------------------------------------------------
+  // The entropy of a class's attention restricted to its distinct tokens, renormalised.
+  template <typename Real>
+  FS_HD static Real distinct_entropy(const Config& c, const Real* cc) {
+    Real dsum = 0, h = 0;
+    for (int k = c.num_common; k < c.S; ++k) dsum += cc[k];
+    for (int k = c.num_common; k < c.S; ++k) {
+      const Real p = cc[k] / dsum;
+      h -= p > Real(0) ? p * log(p) : Real(0);
+    }
+    return h;
+  }
+
   template <typename Team, typename Real>
   FS_HD static void observe(const Team& team, const Config& c, const int* idata, const Real* rdata, const Real* theta,
                             const Real*, Real* scratch, Real* obs) {
@@ -311,14 +326,10 @@ struct ScanSnap : ModelBase {
     Real H = 0, common = 0, top = 0, pop_loss = 0;
     for (int j = 0; j < c.K; ++j) {
       class_attention(c, idata, rdata, Z, j, cc);
-      Real dsum = 0, h = 0;
+      Real dsum = 0;
       for (int k = c.num_common; k < S; ++k) dsum += cc[k];
-      for (int k = c.num_common; k < S; ++k) {
-        const Real p = cc[k] / dsum;
-        h -= p > Real(0) ? p * log(p) : Real(0);
-      }
       for (int k = 0; k < c.num_common; ++k) common += cc[k];
-      H += h;
+      H += distinct_entropy(c, cc);
       top += cc[S - 1] / dsum;
       // population loss of class j
       Real norm2 = 0;
@@ -347,40 +358,31 @@ struct ScanSnap : ModelBase {
     obs[kTopDistinct] = top / Real(c.K);
   }
 
-  // ---- detectors (host) -------------------------------------------------------------------------
-  // Central-difference rate of the distinct-token entropy at record r.
-  static double entropy_rate(const Series& s, long r) {
-    const long a = r > 0 ? r - 1 : r, b = r + 1 < s.size() ? r + 1 : r;
-    if (b == a) return 0;
-    return (s.at(b, kDistinctEntropy) - s.at(a, kDistinctEntropy)) / (s.t[size_t(b)] - s.t[size_t(a)]);
+  // At detection steps that are not recorded only the distinct-token entropy is computed: the population
+  // loss costs M x S per class, the entropy S.
+  static constexpr bool kObserveDetect = true;
+  template <typename Team, typename Real>
+  FS_HD static void observe_detect(const Team& team, const Config& c, const int* idata, const Real* rdata,
+                                   const Real* theta, const Real*, Real* scratch, Real* obs) {
+    if (!team.leader()) return;
+    Real* cc = scratch + 1;
+    Real H = 0;
+    for (int j = 0; j < c.K; ++j) {
+      class_attention(c, idata, rdata, theta, j, cc);
+      H += distinct_entropy(c, cc);
+    }
+    obs[kDistinctEntropy] = H / Real(c.K);
   }
 
-  static std::vector<std::optional<long>> detect(const Config&, const Params& p, const Series& s,
-                                                 const std::vector<double>&) {
-    std::vector<std::optional<long>> out(2);
-    long best = -1;
-    double steepest = 0;
-    for (long r = 1; r + 1 < s.size(); ++r) {
-      const double rate = entropy_rate(s, r);
-      if (rate < steepest) steepest = rate, best = r;
-    }
-    if (best < 0) return out;
-    out[0] = best;
-    const double frac = p.real("freeze_fraction"), tol = p.real("freeze_tolerance");
-    // Frozen: the rate is small and the entropy stays within `tol` of its fall from then on, so a turning
-    // point (rate zero, then a rebound) is never taken for a freeze.
-    const double h0 = s.at(0, kDistinctEntropy);
-    std::vector<double> hi(size_t(s.size())), lo(size_t(s.size()));  // the entropy's range from r on
-    for (long r = s.size() - 1; r >= 0; --r) {
-      const double h = s.at(r, kDistinctEntropy);
-      hi[size_t(r)] = r + 1 < s.size() ? std::fmax(h, hi[size_t(r) + 1]) : h;
-      lo[size_t(r)] = r + 1 < s.size() ? std::fmin(h, lo[size_t(r) + 1]) : h;
-    }
-    out[1] = first_record(s, best + 1, [&](long r) {
-      const double h = s.at(r, kDistinctEntropy), band = tol * std::fabs(h0 - h);
-      return std::fabs(entropy_rate(s, r)) < frac * -steepest && hi[size_t(r)] - h <= band && h - lo[size_t(r)] <= band;
-    });
-    return out;
+  // ---- detectors (every detection step) -----------------------------------------------------------
+  struct DetectState {
+    SnapTracker entropy;
+  };
+  template <typename Real>
+  FS_HD static void detect(const Config& c, const Real*, const Real* obs, long step, DetectState& ds, long* fired) {
+    ds.entropy.feed(double(obs[kDistinctEntropy]), step, c.freeze_fraction, c.freeze_tolerance);
+    fired[0] = ds.entropy.snap;
+    fired[1] = ds.entropy.freeze;
   }
 
   template <typename Real>

@@ -27,6 +27,7 @@ struct ValueSoftmax : ModelBase {
     int loss;
     double kappa, v_scale;
     bool a_random;
+    double polar_threshold;  // detector
   };
   enum Obs : int { kLoss, kEntropy, kMaxSigma, kArgmax, kWinnerNorm, kUWinner, kCrossings, kNumObs };
 
@@ -73,6 +74,7 @@ struct ValueSoftmax : ModelBase {
     c.v_scale = p.real("v_scale");
     c.a_random = p.choice("a_init") == "random";
     if (c.loss == kTied && c.d < 2) throw ParamError("d", "the tied loss needs d >= 2 (n = d logits)");
+    c.polar_threshold = p.real("polar_threshold");
     return c;
   }
 
@@ -307,10 +309,11 @@ struct ValueSoftmax : ModelBase {
     obs[kCrossings] = scratch[n];
   }
 
-  static std::vector<std::optional<long>> detect(const Config&, const Params& p, const Series& s,
-                                                 const std::vector<double>&) {
-    const double thr = p.real("polar_threshold");
-    return {first_record(s, 0, [&](long r) { return s.at(r, kMaxSigma) > thr; })};
+  // ---- detectors (every detection step) -----------------------------------------------------------
+  struct DetectState {};
+  template <typename Real>
+  FS_HD static void detect(const Config& c, const Real*, const Real* obs, long step, DetectState&, long* fired) {
+    detect_first(double(obs[kMaxSigma]) > c.polar_threshold, step, fired[0]);
   }
 
   template <typename Real>

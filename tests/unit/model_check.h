@@ -11,11 +11,14 @@
 
 namespace fs::test {
 
-inline Params with_defaults(const ModelInfo& info, const std::vector<std::pair<std::string, Value>>& set) {
+// Every key at its default (the registered model's, with the detection keys every model takes), then `set`.
+inline Params with_defaults(const ModelInfo& model, const std::vector<std::pair<std::string, Value>>& set) {
+  const ModelInfo& info = find_model(model.name)->info;
   Params p;
   for (const auto* list : {&info.params, &info.detect_params, &train_params()})
     for (const auto& d : *list)
-      p.set(d.name, d.kind == ParamDef::kChoice ? Value::text(d.def_choice) : Value::number(d.def));
+      p.set(d.name, d.kind == ParamDef::kChoice || d.kind == ParamDef::kNames ? Value::text(d.def_choice)
+                                                                              : Value::number(d.def));
   p.set("seed", Value::number(0));
   for (const auto& [k, v] : set) p.set(k, v);
   return p;

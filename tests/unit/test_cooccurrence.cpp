@@ -4,6 +4,7 @@
 
 #include "host/executor_cpu.h"
 #include "kernels/cooccurrence.h"
+#include "tests/unit/model_check.h"
 #include "tests/unit/thread_team.h"
 
 using fs::Cooccurrence;
@@ -11,15 +12,14 @@ using fs::Cooccurrence;
 namespace {
 
 fs::Params params_for(int d, int L, int n, int m, int m1, const char* init = "kaiming", double scale = 1.0) {
-  fs::Params p;
-  p.set("d", fs::Value::number(d));
-  p.set("L", fs::Value::number(L));
-  p.set("n", fs::Value::number(n));
-  p.set("m", fs::Value::number(m));
-  p.set("m1", fs::Value::number(m1));
-  p.set("init", fs::Value::text(init));
-  p.set("init_scale", fs::Value::number(scale));
-  return p;
+  using fs::Value;
+  return fs::test::with_defaults(Cooccurrence::info(), {{"d", Value::number(d)},
+                                                        {"L", Value::number(L)},
+                                                        {"n", Value::number(n)},
+                                                        {"m", Value::number(m)},
+                                                        {"m1", Value::number(m1)},
+                                                        {"init", Value::text(init)},
+                                                        {"init_scale", Value::number(scale)}});
 }
 
 struct Point {
@@ -191,39 +191,43 @@ TEST_CASE("cooccurrence: initial scales follow the init rule", "[cooccurrence][i
 }
 
 TEST_CASE("cooccurrence: detectors on hand-made series", "[cooccurrence][detect]") {
-  fs::Series s;
-  s.n_obs = Cooccurrence::kNumObs;
-  // margin crosses zero at record 3; max|S| is 0.01 there, passes 2x at record 6; loss < 0.05 at record 8.
+  using fs::Cooccurrence;
+  // One detection sample per row: the model's observables, then share_mlp, share_scores, share_values.
+  const int n_obs = Cooccurrence::kNumObs + 3;
+  // margin crosses zero at sample 3; share_scores passes 0.5 at sample 6 (and already at sample 1, before
+  // phase 1 ends, which does not count); loss < 0.05 at sample 8. S drifts linearly all along.
   const double margin[] = {-1, -0.5, -0.1, 0.2, 0.5, 1, 2, 3, 4, 5};
-  const double smax[] = {0, 0.001, 0.005, 0.01, 0.015, 0.019, 0.021, 0.05, 0.1, 0.2};
+  const double share[] = {0.1, 0.6, 0.2, 0.2, 0.3, 0.4, 0.55, 0.7, 0.8, 0.9};
   const double loss[] = {0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.06, 0.04, 0.01};
-  for (int r = 0; r < 10; ++r) {
-    s.step.push_back(r * 10);
-    s.t.push_back(r * 0.1);
-    std::vector<double> row(Cooccurrence::kNumObs, 0.0);
-    row[Cooccurrence::kMargin] = margin[r];
-    row[Cooccurrence::kLoss] = loss[r];
-    row[Cooccurrence::kS31] = -smax[r];  // the largest |S| may be a negative entry
-    row[Cooccurrence::kS21] = smax[r] / 2;
-    s.values.insert(s.values.end(), row.begin(), row.end());
-  }
-  fs::Params p;
-  p.set("phase2_ratio", fs::Value::number(2.0));
-  p.set("loss_threshold", fs::Value::number(0.05));
-  auto det = Cooccurrence::detect(Cooccurrence::Config{}, p, s, {});
-  REQUIRE(det.size() == 3);
-  CHECK(det[0] == 3);
-  CHECK(det[1] == 6);
-  CHECK(det[2] == 8);
-  p.set("loss_threshold", fs::Value::number(0.001));
-  p.set("phase2_ratio", fs::Value::number(100.0));
-  det = Cooccurrence::detect(Cooccurrence::Config{}, p, s, {});
-  CHECK(det[0] == 3);
-  CHECK_FALSE(det[1].has_value());
-  CHECK_FALSE(det[2].has_value());
-  // No phase 1 end: no phase 2 either.
-  for (int r = 0; r < 10; ++r) s.values[size_t(r * s.n_obs + Cooccurrence::kMargin)] = -1;
-  det = Cooccurrence::detect(Cooccurrence::Config{}, p, s, {});
-  CHECK_FALSE(det[0].has_value());
-  CHECK_FALSE(det[1].has_value());
+  auto feed = [&](const Cooccurrence::Config& c, bool drift_only) {
+    Cooccurrence::DetectState ds{};
+    std::vector<long> fired(fs::kMaxDetectors, -1);
+    for (int r = 0; r < 10; ++r) {
+      std::vector<double> row(size_t(n_obs), 0.0);
+      row[Cooccurrence::kMargin] = margin[r];
+      row[Cooccurrence::kLoss] = loss[r];
+      row[Cooccurrence::kS21] = 0.01 * r;  // the drift the old max|S| ratio fired on
+      row[Cooccurrence::kS31] = -0.01 * r;
+      row[Cooccurrence::kShareScores] = drift_only ? 0.01 : share[r];
+      Cooccurrence::detect<double>(c, nullptr, row.data(), 10L * r, ds, fired.data());
+    }
+    return fired;
+  };
+  Cooccurrence::Config c{};
+  c.phase2_share = 0.5;
+  c.loss_threshold = 0.05;
+  auto det = feed(c, false);
+  CHECK(det[0] == 30);
+  CHECK(det[1] == 60);
+  CHECK(det[2] == 80);
+  // S drifting linearly while the scores carry 1% of the learning: no phase 2.
+  det = feed(c, true);
+  CHECK(det[0] == 30);
+  CHECK(det[1] == -1);
+  c.phase2_share = 0.95;
+  c.loss_threshold = 0.001;
+  det = feed(c, false);
+  CHECK(det[0] == 30);
+  CHECK(det[1] == -1);
+  CHECK(det[2] == -1);
 }

@@ -124,7 +124,7 @@ TEST_CASE("scan_snap: attention scans, and a larger eta_Y snaps earlier, near t0
   for (size_t i = 0; i < res.size(); ++i) {
     const auto& r = res[i];
     REQUIRE(r.detected[0].has_value());
-    const double t_snap = r.series.t[size_t(*r.detected[0])];
+    const double t_snap = r.detected_time(0);
     const double t0 = r.final_config[0];
     INFO("eta_Y/eta_Z " << in[i].params.real("lr_ratio") << ": snap " << t_snap << ", t0 " << t0);
     CHECK(t_snap < last);                      // larger eta_Y snaps earlier

@@ -38,12 +38,13 @@ TEST_CASE("runs and phase-diagram tables from hand-made results", "[tables]") {
     auto& r = results[i];
     r.steps = 100;
     r.t_final = 1.0;
+    r.dt = 0.01;
     r.final_loss = 0.5;
     r.series.n_obs = 15;
     r.series.step = {0, 50, 100};
     r.series.t = {0.0, 0.5, 1.0};
     r.series.values.assign(45, 0.0);
-    r.detected = {std::optional<long>(long(i % 3)), std::nullopt, std::optional<long>(2)};
+    r.detected = {std::optional<long>(50 * long(i % 3)), std::nullopt, std::optional<long>(100)};
     r.final_obs.assign(15, 0.25);
     r.final_loss = 0.1 * double(i);
     r.final_config.assign(10, 0.0);
