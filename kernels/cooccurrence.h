@@ -422,6 +422,21 @@ struct Cooccurrence : ModelBase {
     obs[kBalance] = g_t[kI3] > Real(0) ? g_t[kI2] / g_t[kI3] : Real(NAN);
   }
 
+  // At detection steps that are not recorded only the loss and the margin are read: both are left by
+  // every loss_grad, so the attention entropies need not be computed there.
+  static constexpr bool kObserveDetect = true;
+  template <typename Team, typename Real>
+  FS_HD static void observe_detect(const Team& team, const Config& c, const int* idata, const Real*, const Real*,
+                                   const Real*, Real* scratch_buf, Real* obs) {
+    if (!team.leader()) return;
+    const int* y = idata + long(c.n) * c.L;
+    auto s = scratch(c, scratch_buf);
+    Real margin = INFINITY;
+    for (int i = 0; i < c.n; ++i) margin = Real(y[i]) * s.F[i] < margin ? Real(y[i]) * s.F[i] : margin;
+    obs[kLoss] = *s.loss;
+    obs[kMargin] = margin;
+  }
+
   // ---- detectors (every detection step) -----------------------------------------------------------
   // share_scores, the share of the loss decrease carried by W_Q and W_K, follows the model's observables.
   static constexpr int kShareScores = kNumObs + 1;

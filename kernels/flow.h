@@ -108,12 +108,14 @@ FS_HD inline FlowOutcome outcome_of(const FlowState& st) {
 
 // Which parameters are learning: under gradient flow dL/dt = -sum_g (lr_g / lr) |grad_g|^2, so group g's
 // share of the loss decrease is lr_g |grad_g|^2 over the sum (NaN where the gradient vanishes). Written by
-// one member: it runs at recording steps only.
+// one member, a SIMD loop on the host: it runs at recording steps, and at detection steps until every
+// share detector has fired.
 template <typename Real>
 FS_HD void group_shares(const OptConfig& opt, const Real* grad, int n_groups, Real* out) {
   double rate[kMaxGroups] = {0, 0, 0, 0}, total = 0;
   for (int g = 0; g < n_groups; ++g) {
     double s = 0;
+    FS_SIMD_REDUCE(+, s)
     for (long i = g ? opt.group_end[g - 1] : 0; i < opt.group_end[g]; ++i) s += double(grad[i]) * double(grad[i]);
     rate[g] = opt.lr[g] * s;
     total += rate[g];
@@ -144,9 +146,11 @@ FS_HD inline bool stop_reached(const FlowConfig& fc, const FlowState& st, long s
   return true;
 }
 
-FS_HD inline bool shares_settled(const FlowConfig& fc, const FlowState& st) {
-  for (int g = 0; g < fc.n_shares; ++g)
-    if (st.fired[fc.n_detectors + g] < 0) return false;
+// Shares are computed at detection steps until every detector has fired (a model's detector may read
+// them too, as cooccurrence's phase 2 does).
+FS_HD inline bool all_fired(const FlowConfig& fc, const FlowState& st) {
+  for (int d = 0; d < fc.n_detectors + fc.n_shares; ++d)
+    if (st.fired[d] < 0) return false;
   return true;
 }
 
@@ -193,7 +197,10 @@ FS_HD void advance_flow(const Team& team, const typename Model::Config& cfg, con
     const long step = st.step;
     const bool record = st.next_record < b.n_records && step == b.record_steps[st.next_record];
     const bool detecting = fc.detect_every > 0 && (step % fc.detect_every == 0 || step == fc.steps);
-    const StepContext ctx{step, fc.sweep_seed, fc.run_seed, record || detecting};
+    // A model with observe_detect reads at detection steps only what every evaluation keeps, unless the run
+    // may stop there and record the step in full.
+    const bool observing = record || (detecting && (!Model::kObserveDetect || fc.stop_mask != 0));
+    const StepContext ctx{step, fc.sweep_seed, fc.run_seed, observing};
     const Real loss = Model::loss_grad(team, cfg, ctx, b.idata, b.rdata, b.theta, b.fixed, b.grad, b.scratch);
     st.final_loss = double(loss);
     if (step == 0) st.initial_loss = double(loss);
@@ -201,7 +208,7 @@ FS_HD void advance_flow(const Team& team, const typename Model::Config& cfg, con
       st.status = kFlowDiverged;
       break;
     }
-    if (record || detecting) observe(record, record || !shares_settled(fc, st));
+    if (record || detecting) observe(record, record || !all_fired(fc, st));
     if (detecting) detect_sample<Model, Real>(cfg, fc, b.fixed, b.obs, n_obs, step, st);
     if (record) write_record();
     if (step == fc.steps) {

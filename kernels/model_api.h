@@ -42,7 +42,8 @@
 //                                                        anything shared
 //   kObserveDetect, observe_detect(...)                  optional (ModelBase: false): when true, observe_detect,
 //                                                        with observe's signature, computes only what detect
-//                                                        reads, at detection steps that are not recorded
+//                                                        reads, at detection steps that are not recorded, from
+//                                                        what loss_grad keeps when ctx.observing is false
 //   template <Real> static std::vector<double> final_config(const Config&, const FlowConfig&,
 //                                    const Real* theta0, const Real* theta, const Real* fixed, const Series&);
 //                                                        one value per info().final_columns (host)

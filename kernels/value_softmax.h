@@ -309,6 +309,18 @@ struct ValueSoftmax : ModelBase {
     obs[kCrossings] = scratch[n];
   }
 
+  // At detection steps that are not recorded only max sigma is read (no logarithms).
+  static constexpr bool kObserveDetect = true;
+  template <typename Team, typename Real>
+  FS_HD static void observe_detect(const Team& team, const Config& c, const int*, const Real*, const Real*, const Real*,
+                                   Real* scratch, Real* obs) {
+    if (!team.leader()) return;
+    const Real* s = scratch + 2 * c.n + 1;
+    Real top = s[0];
+    for (int i = 1; i < c.n; ++i) top = s[i] > top ? s[i] : top;
+    obs[kMaxSigma] = top;
+  }
+
   // ---- detectors (every detection step) -----------------------------------------------------------
   struct DetectState {};
   template <typename Real>
