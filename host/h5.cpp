@@ -90,6 +90,18 @@ hid_t write_array(hid_t loc, const std::string& name, const std::vector<hsize_t>
   return ds;
 }
 
+// A dataset of UTF-8 strings; returns its id (caller closes).
+hid_t write_strings(hid_t loc, const std::string& name, hid_t str_type, const std::vector<std::string>& data) {
+  const hsize_t n = data.size();
+  Handle space(H5Screate_simple(1, &n, nullptr), H5Sclose, "dataspace of " + name);
+  const hid_t ds = H5Dcreate2(loc, name.c_str(), str_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  if (ds < 0) throw RuntimeError("HDF5: cannot create dataset " + name);
+  std::vector<const char*> ptrs;
+  for (const auto& x : data) ptrs.push_back(x.c_str());
+  if (n > 0) check(H5Dwrite(ds, str_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), "write " + name);
+  return ds;
+}
+
 // A dataset of shape (R, ...) written a block of runs at a time: created whole, chunked along the run
 // dimension, each block a hyperslab.
 class BlockDataset {
@@ -244,9 +256,23 @@ struct TrajectoriesH5::Impl {
       final_table.ds =
           std::make_unique<BlockDataset>(file, "final_table", H5T_IEEE_F64LE, std::vector<hsize_t>{R, rows, F}, block);
       check(H5DSattach_scale(*final_table.ds, *ids.ds, 0), "attach run to final_table");
+      // Every dimension labelled, as xarray needs: the row within a run, and the field by name.
+      std::vector<long> row_index(rows);
+      for (hsize_t q = 0; q < rows; ++q) row_index[q] = long(q);
+      Handle row_scale(write_array<long>(file, "final_row", {rows}, row_index), H5Dclose, "final_row");
+      check(H5DSset_scale(row_scale, "final_row"), "dimension scale final_row");
+      check(H5DSattach_scale(*final_table.ds, row_scale, 1), "attach final_row to final_table");
+      std::vector<std::string> names;
+      for (const auto& c : info.final_table) names.push_back(c.name);
+      Handle field_scale(write_strings(file, "final_field", str_type, names), H5Dclose, "final_field");
+      check(H5DSset_scale(field_scale, "final_field"), "dimension scale final_field");
+      check(H5DSattach_scale(*final_table.ds, field_scale, 2), "attach final_field to final_table");
       std::string fields;
       for (const auto& c : info.final_table) fields += (fields.empty() ? "" : ",") + c.name;
       attr_string(*final_table.ds, "fields", fields);
+      attr_string(*final_table.ds, "long_name",
+                  "final configuration: final_config.csv's rows of each run, "
+                  "NaN past a run's last row");
     }
     if (save_params) {
       params_group = std::make_unique<Handle>(H5Gcreate2(file, "params", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),

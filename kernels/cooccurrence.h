@@ -114,6 +114,10 @@ struct Cooccurrence : ModelBase {
       for (int mu = 1; mu <= 3; ++mu)
         mi.final_columns.push_back(
             {"dKQ_" + std::to_string(nu) + std::to_string(mu), "change of e_nu^T W_K^T W_Q e_mu over the run"});
+    mi.final_table = {{"type", "sample type 1..4 (I1: both targets, I2: word 1 only, I3: word 2 only, I4: neither)"},
+                      {"query", "the special query word, 1..3"},
+                      {"key", "the key word: 1..3 a special word, 0 the random words pooled"},
+                      {"attention", "final attention of the query on that key, mean over the type's samples"}};
     mi.final_columns.push_back({"dKQ_random_max", "largest |change| of W_K^T W_Q over entries with a random word"});
     mi.final_columns.push_back({"dKQ_random_median", "median |change| of W_K^T W_Q over entries with a random word"});
     mi.final_columns.push_back({"dKQ_random_q99", "99th percentile of |change| over entries with a random word"});
@@ -270,6 +274,24 @@ struct Cooccurrence : ModelBase {
     for (; j < count; ++j) add_row(out, team.rank(), m, team.size(), col(j), weight(j));
   }
 
+  // The attention of query position il (sample il / L) over its sample's L keys, into p.
+  template <typename Real>
+  FS_HD static void attention_row(const Config& c, const View<Real>& v, const int* tok, long il, Real* p) {
+    const int L = c.L, m = c.m;
+    const Real inv_sqrt_m = Real(1) / sqrt(Real(m));
+    const int* x = tok + (il / L) * L;
+    const Real* q = v.Q + long(tok[il]) * m;
+    Real smax = -INFINITY;
+    for (int k = 0; k < L; ++k) {
+      p[k] = dot(v.K + long(x[k]) * m, q, m, int(il)) * inv_sqrt_m;
+      smax = p[k] > smax ? p[k] : smax;
+    }
+    Real z = 0;
+    for (int k = 0; k < L; ++k) z += (p[k] = exp(p[k] - smax));
+    const Real inv_z = Real(1) / z;
+    for (int k = 0; k < L; ++k) p[k] *= inv_z;
+  }
+
   // ---- loss and gradient ------------------------------------------------------------------------
   // Returns the loss to every member; leaves the forward quantities in scratch for observe().
   template <typename Team, typename Real>
@@ -296,18 +318,8 @@ struct Cooccurrence : ModelBase {
 
     // Attention of every (sample, query) and r = u . W_V x for every (sample, position).
     for (long il = team.rank(); il < long(n) * L; il += team.size()) {
-      const int* x = tok + (il / L) * L;
-      const Real* q = v.Q + long(tok[il]) * m;
       Real* p = s.p + il * L;
-      Real smax = -INFINITY;
-      for (int k = 0; k < L; ++k) {
-        p[k] = dot(v.K + long(x[k]) * m, q, m, int(il)) * inv_sqrt_m;
-        smax = p[k] > smax ? p[k] : smax;
-      }
-      Real z = 0;
-      for (int k = 0; k < L; ++k) z += (p[k] = exp(p[k] - smax));
-      const Real inv_z = Real(1) / z;
-      for (int k = 0; k < L; ++k) p[k] *= inv_z;
+      attention_row(c, v, tok, il, p);
       if (ctx.observing) {
         Real h = 0;
         for (int k = 0; k < L; ++k) h -= p[k] > Real(0) ? p[k] * log(p[k]) : Real(0);
@@ -449,6 +461,37 @@ struct Cooccurrence : ModelBase {
   }
 
   // ---- final configuration (host) ---------------------------------------------------------------
+  // The final attention pattern: for each sample type and each special word present as a query, the mean
+  // over those samples of its attention on each special key word, and on the random words pooled.
+  template <typename Real>
+  static std::vector<std::vector<double>> final_rows(const Config& c, const int* idata, const Real*, const Real* theta,
+                                                     const Real*) {
+    const int n = c.n, L = c.L;
+    const int* tok = idata;
+    const int* type = tok + long(n) * L + n;  // after the tokens (n, L) and the labels (n)
+    const auto v = view(c, theta);
+    double sum[4][3][4] = {};  // [type][query word][key: word 1, 2, 3, random]
+    int count[4][3] = {};
+    std::vector<Real> p(static_cast<size_t>(L));
+    for (long il = 0; il < long(n) * L; ++il) {
+      const int q = tok[il];
+      if (q > kWord3) continue;
+      const int t = type[il / L];
+      attention_row(c, v, tok, il, p.data());
+      const int* x = tok + (il / L) * L;
+      for (int k = 0; k < L; ++k) sum[t][q][x[k] <= kWord3 ? x[k] : 3] += double(p[size_t(k)]);
+      ++count[t][q];
+    }
+    std::vector<std::vector<double>> rows;
+    for (int t = 0; t < 4; ++t)
+      for (int q = 0; q < 3; ++q) {
+        if (count[t][q] == 0) continue;
+        for (int k = 0; k < 4; ++k)
+          rows.push_back({double(t + 1), double(q + 1), double(k < 3 ? k + 1 : 0), sum[t][q][k] / count[t][q]});
+      }
+    return rows;
+  }
+
   template <typename Real>
   static std::vector<double> final_config(const Config& c, const FlowConfig&, const Real* theta0, const Real* theta,
                                           const Real*, const Series&) {

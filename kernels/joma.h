@@ -237,6 +237,10 @@ struct Joma : ModelBase {
         {"entropy_start", "attention entropy at t = 0"},
         {"entropy_min", "its minimum over the records"},
         {"regained", "(final - min) / (start - min) of the attention entropy: how much of its fall it has regained"}};
+    mi.final_table = {{"class", "class index k"},
+                      {"token", "contextual token l (distinct tokens first, then common ones)"},
+                      {"frequency", "x_k[l], the class's normalised frequency of the token"},
+                      {"attention", "final attention b_k[l] of the class on the token"}};
     return mi;
   }
 
@@ -342,6 +346,19 @@ struct Joma : ModelBase {
     return Real(1);
   }
 
+  // Class k's attention b = x_k exp(z / tau) / sum(x_k exp(z / tau)) over the contextual tokens.
+  template <typename Real>
+  FS_HD static void attention(const Config& c, const Real* x, const Real* z, Real* b) {
+    const int MC = c.MC;
+    const Real inv_tau = Real(1) / Real(c.tau);
+    Real zmax = -INFINITY;
+    for (int l = 0; l < MC; ++l)
+      if (x[l] > Real(0) && z[l] > zmax) zmax = z[l];
+    Real tot = 0;
+    for (int l = 0; l < MC; ++l) tot += (b[l] = x[l] > Real(0) ? x[l] * exp((z[l] - zmax) * inv_tau) : Real(0));
+    for (int l = 0; l < MC; ++l) b[l] /= tot;
+  }
+
   template <typename Team, typename Real>
   FS_HD static Real loss_grad(const Team& team, const Config& c, const StepContext&, const int*, const Real* rdata,
                               const Real* theta, const Real*, Real* grad, Real* scratch) {
@@ -364,12 +381,7 @@ struct Joma : ModelBase {
       Real* da = h + H;
       Real* g = da + H;
       const Real* x = rdata + long(k) * MC;
-      Real zmax = -INFINITY;
-      for (int l = 0; l < MC; ++l)
-        if (x[l] > Real(0) && z[l] > zmax) zmax = z[l];
-      Real tot = 0;
-      for (int l = 0; l < MC; ++l) tot += (b[l] = x[l] > Real(0) ? x[l] * exp((z[l] - zmax) * inv_tau) : Real(0));
-      for (int l = 0; l < MC; ++l) b[l] /= tot;
+      attention(c, x, z, b);
       // a = W^T f and g = R^T h, row by row of W and R so the inner loops run along contiguous rows;
       // each a_u and g_o still sums its terms in the order l = 0, 1, ... (u = 0, 1, ...).
       for (int u = 0; u < H; ++u) a[u] = W[long(MC) * H + u];  // the query's residual coordinate
@@ -521,6 +533,20 @@ struct Joma : ModelBase {
     const double h_min = joma_detail::series_min(s, kEntropy);
     const double h0 = s.at(0, kEntropy), h1 = s.at(s.size() - 1, kEntropy);
     return {h0, h_min, h0 > h_min ? (h1 - h_min) / (h0 - h_min) : NAN};
+  }
+  // The final attention b_k of every class over the contextual tokens, beside the class's frequencies.
+  template <typename Real>
+  static std::vector<std::vector<double>> final_rows(const Config& c, const int*, const Real* rdata, const Real* theta,
+                                                     const Real*) {
+    const Real* z = theta + n_W(c) + n_R(c);
+    std::vector<Real> b(size_t(c.MC));
+    std::vector<std::vector<double>> rows;
+    for (int k = 0; k < c.C; ++k) {
+      const Real* x = rdata + long(k) * c.MC;
+      attention(c, x, z, b.data());
+      for (int l = 0; l < c.MC; ++l) rows.push_back({double(k), double(l), double(x[l]), double(b[size_t(l)])});
+    }
+    return rows;
   }
 };
 

@@ -56,6 +56,7 @@ struct ValueSoftmax : ModelBase {
                       {"u_winner", "u = V^T beta (regression: (X V)^T beta) at the winning index"},
                       {"crossings", "order crossings of the logits so far (pairs that swapped, counted per step)"}};
     mi.detectors = {{"polarised", "first time max sigma exceeds polar_threshold"}};
+    mi.final_table = {{"index", "value and logit index i"}, {"sigma", "final softmax weight sigma_i"}};
     mi.final_columns = {{"winner", "index of the final largest softmax weight"},
                         {"u0_argmax", "index of the largest initial projection u_i(0)"},
                         {"winner_is_u0_argmax", "1 when the winner is argmax u(0)"},
@@ -167,6 +168,23 @@ struct ValueSoftmax : ModelBase {
   }
 
   // ---- loss and gradient ------------------------------------------------------------------------
+  // Logit i: a_i, or (U a)_i with U stored by column (tied).
+  template <typename Real>
+  FS_HD static Real logit(const Config& c, const Real* V, const Real* a, int i) {
+    if (c.loss != kTied) return a[i];
+    Real acc = 0;
+    for (int j = 0; j < c.n; ++j) acc += V[long(j) * c.d + i] * a[j];
+    return acc;
+  }
+  template <typename Real>
+  FS_HD static void softmax(const Real* z, int n, Real* s) {
+    Real mx = -INFINITY;
+    for (int i = 0; i < n; ++i) mx = z[i] > mx ? z[i] : mx;
+    Real tot = 0;
+    for (int i = 0; i < n; ++i) tot += (s[i] = exp(z[i] - mx));
+    for (int i = 0; i < n; ++i) s[i] /= tot;
+  }
+
   template <typename Team, typename Real>
   FS_HD static Real loss_grad(const Team& team, const Config& c, const StepContext& ctx, const int*, const Real* rdata,
                               const Real* theta, const Real*, Real* grad, Real* scratch) {
@@ -189,22 +207,10 @@ struct ValueSoftmax : ModelBase {
     const bool tied = c.loss == kTied;
 
     // logits: a, or U a
-    for (int i = team.rank(); i < n; i += team.size()) {
-      if (tied) {
-        Real acc = 0;
-        for (int j = 0; j < n; ++j) acc += V[long(j) * d + i] * a[j];  // (U a)_i, U stored by column
-        z[i] = acc;
-      } else {
-        z[i] = a[i];
-      }
-    }
+    for (int i = team.rank(); i < n; i += team.size()) z[i] = logit(c, V, a, i);
     team.sync();
     if (team.leader()) {
-      Real mx = -INFINITY;
-      for (int i = 0; i < n; ++i) mx = z[i] > mx ? z[i] : mx;
-      Real tot = 0;
-      for (int i = 0; i < n; ++i) tot += (s[i] = exp(z[i] - mx));
-      for (int i = 0; i < n; ++i) s[i] /= tot;
+      softmax(z, n, s);
       // order crossings of the logits since the last step
       if (ctx.step == 0) {
         *crossings = 0;
@@ -326,6 +332,18 @@ struct ValueSoftmax : ModelBase {
   template <typename Real>
   FS_HD static void detect(const Config& c, const Real*, const Real* obs, long step, DetectState&, long* fired) {
     detect_first(double(obs[kMaxSigma]) > c.polar_threshold, step, fired[0]);
+  }
+
+  // The final softmax sigma(a) (of U a, tied), one row per index.
+  template <typename Real>
+  static std::vector<std::vector<double>> final_rows(const Config& c, const int*, const Real*, const Real* theta,
+                                                     const Real*) {
+    std::vector<Real> z(size_t(c.n)), s(size_t(c.n));
+    for (int i = 0; i < c.n; ++i) z[size_t(i)] = logit(c, theta, theta + long(c.d) * c.n, i);
+    softmax(z.data(), c.n, s.data());
+    std::vector<std::vector<double>> rows;
+    for (int i = 0; i < c.n; ++i) rows.push_back({double(i), double(s[size_t(i)])});
+    return rows;
   }
 
   template <typename Real>

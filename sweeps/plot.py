@@ -4,13 +4,16 @@
     plot.py DIR                                   # the standard set, into DIR/plots/
     plot.py DIR --heatmap DETECTOR [--x AXIS] [--y AXIS] [--facet AXIS] [--value median|frac] [--where ...]
     plot.py DIR --trajectory OBSERVABLE [--runs ID,ID,... | --where KEY=VALUE,... | --first N]
+    plot.py DIR --final-config [--where KEY=VALUE,... | --runs ID,...]
 
 Heatmaps show, over two grid axes (log scale where the axis is log-spaced, named ticks where its values
 are words), a detector's median time or the fraction of runs reaching it, or the median of a final
 quantity (the phase diagram's median_ columns), faceted over a third axis, on one colour scale; cells
 that differ in axes not drawn are pooled by their median. Trajectories show an observable against
 flow time for chosen runs with their phase times marked, each run named by the grid values that tell it
-from the others."""
+from the others. The final configuration (final_config.csv) is drawn as attention over tokens, one row per
+class (per sample type and query word for cooccurrence), the median over the chosen runs (every run
+without --where or --runs)."""
 import argparse
 import json
 import math
@@ -224,6 +227,53 @@ def trajectory(manifest, runs, h5, observable, ids, dest):
     return dest
 
 
+# How each model's final_config.csv is drawn: the columns that make a picture's row, the column that
+# makes its column (None: the order within the row), the weight.
+FINAL_LAYOUT = {
+    "cooccurrence": (["type", "query"], "key", "attention"),
+    "joma": (["class"], "token", "attention"),
+    "value_softmax": ([], "index", "sigma"),
+    "scan_snap": (["class"], None, "attention"),
+}
+
+
+def final_config(outdir, manifest, runs, ids, where, dest):
+    model = manifest["spec"]["model"]
+    path = os.path.join(outdir, "final_config.csv")
+    if model not in FINAL_LAYOUT or not os.path.isfile(path):
+        fail(f"{model} has no final configuration table ({path})")
+    rows_by, col_by, weight = FINAL_LAYOUT[model]
+    table = pd.read_csv(path, dtype={"run_id": str})
+    table = table[table.run_id.isin(ids)]
+    if table.empty:
+        fail(f"no final configuration for the chosen runs in {path}")
+    table = table.copy()
+    if col_by is None:
+        col_by = "position"
+        table[col_by] = table.groupby(["run_id"] + rows_by).cumcount()
+    key = rows_by + [col_by]
+    med = table.groupby(key)[weight].median().reset_index()
+    records = med.to_dict("records")  # by column name: "class" is no attribute name
+    row_keys = sorted({tuple(r[c] for c in rows_by) for r in records})
+    cols = sorted(med[col_by].unique())
+    grid = np.full((len(row_keys), len(cols)), np.nan)
+    for r in records:
+        grid[row_keys.index(tuple(r[c] for c in rows_by)), cols.index(r[col_by])] = r[weight]
+    fig, ax = plt.subplots(figsize=(min(2 + 0.35 * len(cols), 14), min(1.5 + 0.3 * len(row_keys), 12)))
+    im = ax.imshow(grid, aspect="auto", cmap="viridis", vmin=0, interpolation="nearest")
+    ax.set_xticks(range(len(cols)))
+    ax.set_xticklabels([f"{c:g}" if isinstance(c, (float, np.floating)) else str(c) for c in cols], fontsize=7)
+    ax.set_xlabel(col_by + (" (0: random words pooled)" if model == "cooccurrence" else ""))
+    ax.set_yticks(range(len(row_keys)))
+    ax.set_yticklabels([" ".join(f"{n}={v:g}" for n, v in zip(rows_by, rk)) for rk in row_keys], fontsize=7)
+    fig.colorbar(im, ax=ax, label=f"median {weight} over {table.run_id.nunique()} runs")
+    ax.set_title(f"{model}: final {weight}" + (f" ({where})" if where else ""), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(dest, dpi=110)
+    plt.close(fig)
+    return dest
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dir")
@@ -233,6 +283,8 @@ def main():
     ap.add_argument("--facet")
     ap.add_argument("--value", choices=("median", "frac"), default="median")
     ap.add_argument("--trajectory", metavar="OBSERVABLE")
+    ap.add_argument("--final-config", action="store_true",
+                    help="the final attention configuration, one row per class, median over the chosen runs")
     ap.add_argument("--runs", help="comma-separated run ids")
     ap.add_argument("--where", help="only the runs (trajectories) or cells (heatmaps) whose grid values match, "
                                     "e.g. hidden=64,lr_ratio=10")
@@ -255,7 +307,11 @@ def main():
     if a.trajectory:
         made.append(trajectory(manifest, runs, h5, a.trajectory, ids,
                                a.out or os.path.join(plots, f"trajectory_{a.trajectory}.png")))
-    if not a.heatmap and not a.trajectory:
+    if a.final_config:
+        chosen = ids if (a.runs or a.where) else list(runs.run_id)
+        made.append(final_config(a.dir, manifest, runs, chosen, a.where,
+                                 a.out or os.path.join(plots, "final_config.png")))
+    if not a.heatmap and not a.trajectory and not a.final_config:
         axes = [n for n in axis_kinds(manifest) if n != "seed"]
         detectors = [c[len("frac_"):] for c in cells.columns if c.startswith("frac_")]
         for d in detectors:

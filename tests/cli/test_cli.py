@@ -44,8 +44,8 @@ def main():
         check(rc == 0, f"run exits 0 ({err.strip()})")
         check(err == "", "--quiet prints nothing")
         files = sorted(os.listdir(out1))
-        check(files == [".lock", "journal.fsj", "manifest.json", "phase_diagram.csv", "runs.csv", "trajectories.csv",
-                        "trajectories.h5"], f"output files {files}")
+        check(files == [".lock", "final_config.csv", "journal.fsj", "manifest.json", "phase_diagram.csv", "runs.csv",
+                        "trajectories.csv", "trajectories.h5"], f"output files {files}")
         runs = list(csv.DictReader(open(os.path.join(out1, "runs.csv"))))
         check(len(runs) == 36 and len({r["run_id"] for r in runs}) == 36, "36 rows with distinct run ids")
         check(all(r["status"] == "ok" and r["steps"] == "40" for r in runs), "every run ok at 40 steps")

@@ -101,7 +101,8 @@ def main():
         f.close()
 
         ds = xr.open_dataset(os.path.join(out, "trajectories.h5"), engine="h5netcdf")
-        check(dict(ds.sizes) == {"run": 36, "record": 17} and list(ds["run"].values) == ids,
+        check(dict(ds.sizes) == {"run": 36, "record": 17, "final_row": 32, "final_field": 4}
+              and list(ds["run"].values) == ids and list(ds["final_field"].values) == ["type", "query", "key", "attention"],
               f"xarray reads named dimensions and run ids: {dict(ds.sizes)}")
         check(ds["t"].attrs.get("units", "").startswith("flow time"), "t carries its units")
         ds.close()

@@ -44,8 +44,8 @@ def main():
         check(status == 0, "10^5 runs finish")
         check(rss < RSS_LIMIT_MB, f"10^5 runs: peak RSS {rss:.0f} MB < {RSS_LIMIT_MB} MB")
         files = sorted(os.listdir(out))
-        check(files == [".lock", "journal.fsj", "manifest.json", "phase_diagram.csv", "runs.csv", "trajectories.h5"],
-              f"10^5 runs: five files and the lock ({files})")
+        check(files == [".lock", "final_config.csv", "journal.fsj", "manifest.json", "phase_diagram.csv", "runs.csv",
+                        "trajectories.h5"], f"10^5 runs: six files and the lock ({files})")
         with open(os.path.join(out, "runs.csv")) as f:
             rows = sum(1 for _ in csv.DictReader(f))
         m = json.load(open(os.path.join(out, "manifest.json")))
