@@ -92,6 +92,13 @@ def h5_agrees(out, rows):
     return True
 
 
+def verdict(model, out, rows, worst, what, sums, group):
+    """The three checks every table gets: its weights as numpy's, their sums, and trajectories.h5."""
+    check(worst < 1e-12, f"{model}: {what} as numpy's (max diff {worst:.1e})")
+    check(sums < 1e-12, f"{model}: {group} sums to one ({sums:.1e})")
+    check(h5_agrees(out, rows), f"{model}: trajectories.h5 final_table holds final_config.csv")
+
+
 def softmax(z):
     e = np.exp(z - z.max())
     return e / e.sum()
@@ -130,9 +137,8 @@ def cooccurrence(fsw, tmp):
             # I1 holds all three special words as queries, I4 only the common word.
             check(sorted({q for (t, q, k) in got if t == 1}) == [1, 2, 3]
                   and sorted({q for (t, q, k) in got if t == 4}) == [3], "cooccurrence: queries present per type")
-    check(worst < 1e-12, f"cooccurrence: final attention per type, query and key as numpy's (max diff {worst:.1e})")
-    check(sums < 1e-12, f"cooccurrence: each query's attention over the keys sums to one ({sums:.1e})")
-    check(h5_agrees(out, rows), "cooccurrence: trajectories.h5 final_table holds final_config.csv")
+    verdict("cooccurrence", out, rows, worst, "final attention per type, query and key", sums,
+            "each query's attention over the keys")
 
 
 def joma(fsw, tmp):
@@ -155,9 +161,7 @@ def joma(fsw, tmp):
                 worst = max(worst, max(abs(row["attention"] - b[int(row["token"])]) for row in mine))
                 worst = max(worst, max(abs(row["frequency"] - x[int(row["token"])]) for row in mine))
                 sums = max(sums, abs(sum(row["attention"] for row in mine) - 1))
-    check(worst < 1e-12, f"joma: b_k of every class as numpy's (max diff {worst:.1e})")
-    check(sums < 1e-12, f"joma: each class's attention sums to one ({sums:.1e})")
-    check(h5_agrees(out, rows), "joma: trajectories.h5 final_table holds final_config.csv")
+    verdict("joma", out, rows, worst, "b_k of every class", sums, "each class's attention")
 
 
 def value_softmax(fsw, tmp):
@@ -174,9 +178,7 @@ def value_softmax(fsw, tmp):
             worst = max(worst, max(abs(row["sigma"] - s[int(row["index"])]) for row in got))
             sums = max(sums, abs(sum(row["sigma"] for row in got) - 1))
             check(int(np.argmax(s)) == int(float(r["winner"])), f"value_softmax ({r['loss']}): argmax is the winner")
-    check(worst < 1e-12, f"value_softmax: sigma(a) as numpy's, logistic and tied (max diff {worst:.1e})")
-    check(sums < 1e-12, f"value_softmax: sigma sums to one ({sums:.1e})")
-    check(h5_agrees(out, rows), "value_softmax: trajectories.h5 final_table holds final_config.csv")
+    verdict("value_softmax", out, rows, worst, "sigma(a), logistic and tied", sums, "sigma")
     return out
 
 
