@@ -1,5 +1,6 @@
 // `flowsweep validate`, `flowsweep models` and `flowsweep plot`: what a spec and the models are, and the
 // pictures of a sweep's tables.
+#include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +13,39 @@
 #include "host/util.h"
 
 namespace fs {
+
+namespace {
+
+// Exit status of argv, run with the environment, its output discarded.
+int spawn_quiet(std::vector<std::string> argv_s) {
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  pid_t pid;
+  const int rc = posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  int status = 0;
+  if (rc != 0 || waitpid(pid, &status, 0) < 0) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// The Python that draws: FLOWSWEEP_PYTHON when set, else the first of python3 on PATH (a conda or
+// virtual environment) and /usr/bin/python3 that can import what plot.py needs.
+std::string plot_python() {
+  if (const char* env = std::getenv("FLOWSWEEP_PYTHON")) return env;
+  const char* probe = "import h5py, matplotlib, numpy, pandas";
+  for (const char* candidate : {"python3", "/usr/bin/python3"})
+    if (spawn_quiet({candidate, "-c", probe}) == 0) return candidate;
+  throw RuntimeError(
+      "flowsweep plot needs a Python 3 with h5py, matplotlib, numpy and pandas (pip install h5py matplotlib "
+      "numpy pandas); none of python3 on PATH and /usr/bin/python3 has them. Set FLOWSWEEP_PYTHON to one that does");
+}
+
+}  // namespace
 
 int run_plot(const std::string& dir, const std::vector<std::string>& args) {
   if (!std::filesystem::is_directory(dir)) throw InputError(dir + ": not a directory");
@@ -28,7 +62,7 @@ int run_plot(const std::string& dir, const std::vector<std::string>& args) {
                                                                 : std::string(FLOWSWEEP_SOURCE_DIR) + "/sweeps/plot.py";
   }
   if (!std::filesystem::is_regular_file(script)) throw RuntimeError("plot script not found: " + script);
-  const std::string python = std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  const std::string python = plot_python();
   std::vector<std::string> argv_s = {python, script, dir};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -36,7 +70,7 @@ int run_plot(const std::string& dir, const std::vector<std::string>& args) {
   argv.push_back(nullptr);
   pid_t pid;
   if (posix_spawnp(&pid, python.c_str(), nullptr, nullptr, argv.data(), environ) != 0)
-    throw RuntimeError("cannot start " + python);
+    throw RuntimeError("cannot start " + python + (std::getenv("FLOWSWEEP_PYTHON") ? " (FLOWSWEEP_PYTHON)" : ""));
   int status = 0;
   if (waitpid(pid, &status, 0) < 0) throw RuntimeError("waiting for " + python + " failed");
   return WIFEXITED(status) ? WEXITSTATUS(status) : 1;

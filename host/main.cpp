@@ -97,6 +97,7 @@ int main(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
+    for (int i = 0; i < argc; ++i) run_opt.command_line += (i ? " " : "") + fs::shell_quote(argv[i], false);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
@@ -121,8 +122,11 @@ int main(int argc, char** argv) {
         return 1;
       }
       if (!run_opt.quiet)
-        std::fprintf(stderr, "%ld runs (%ld ok, %ld diverged, %ld failed) in %.2f s; tables in %s/\n", res.n_runs,
-                     res.n_ok, res.n_diverged, res.n_failed, res.wall_s, res.out_dir.c_str());
+        std::fprintf(
+            stderr, "%ld runs (%ld ok, %ld diverged, %ld failed%s) in %.2f s; tables in %s/\n", res.n_runs, res.n_ok,
+            res.n_diverged, res.n_failed,
+            res.resumed > 0 ? (", " + std::to_string(res.resumed) + " of them done before and resumed").c_str() : "",
+            res.wall_s, res.out_dir.c_str());
       return res.n_failed > 0 ? 1 : 0;
     }
     if (plot->parsed()) return fs::run_plot(plot_dir, plot->remaining());

@@ -54,6 +54,7 @@ MergeOutcome merge_shards(const std::vector<std::string>& dirs, const std::strin
   const DirLock lock(out_dir);
   nlohmann::json m;
   m["merged_from"] = dirs;
+  m["provenance"] = m0.value("provenance", nlohmann::json());  // the shards' runs', as the first shard gives it
   m["backend"] = m0.value("backend", std::string());
   m["device"] = m0.value("device", std::string());
   m["shard"] = {{"index", 0}, {"count", 1}, {"grid_runs", grid.size()}, {"merged_shards", count}};

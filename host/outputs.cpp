@@ -1,5 +1,9 @@
 #include "host/outputs.h"
 
+#include <unistd.h>
+
+#include "host/build_info.h"
+
 #include <algorithm>
 #include <filesystem>
 
@@ -54,6 +58,15 @@ long ResultStore::rows_of(long index) const { return long(entry(index).rows); }
 RunResult ResultStore::fetch(const RunPoint& p) const {
   const long d = loc_[size_t(p.index)] >> 40;
   return read_result(files_[size_t(d)], paths_[size_t(d)], entry(p.index), p.id, grid_.spec().entry->info);
+}
+
+nlohmann::json provenance_json(const std::string& command_line) {
+  const BuildInfo& b = build_info();
+  char host[256] = {0};
+  if (gethostname(host, sizeof host - 1) != 0) host[0] = 0;
+  return {{"commit", b.commit},     {"tree_dirty", b.dirty},       {"build_type", b.build_type},
+          {"compiler", b.compiler}, {"cxx_flags", b.cxx_flags},    {"cuda_architectures", b.cuda_architectures},
+          {"host", host},           {"command_line", command_line}};
 }
 
 nlohmann::json spec_json(const Spec& spec) {

@@ -66,6 +66,9 @@ OutputSummary write_outputs(const std::string& out_dir, const Grid& grid, const 
 // The spec as the manifest records it.
 nlohmann::json spec_json(const Spec& spec);
 
+// Where a result came from: the binary's commit and build (host/build_info.h), the host and the command.
+nlohmann::json provenance_json(const std::string& command_line);
+
 // manifest.json, checked like every other file: it carries the XXH3 of its own text without that key, so
 // an edit or a torn copy is found rather than trusted. Every key a reader takes is checked, and an error
 // names the file and the key (InputError: exit 2).

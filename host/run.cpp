@@ -267,6 +267,7 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
   if (!resume || !std::filesystem::exists(manifest_path)) {
     nlohmann::json early;
     early["flowsweep_version"] = FLOWSWEEP_VERSION;
+    early["provenance"] = provenance_json(opt.command_line);
     early["created"] = utc_now_iso();
     early["spec"] = spec_json(spec);
     early["shard"] = {{"index", shard.index}, {"count", shard.count}, {"grid_runs", grid.size()}};
@@ -366,6 +367,7 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
   out.write_error = write_error;
 
   nlohmann::json m;
+  m["provenance"] = provenance_json(opt.command_line);
   m["backend"] = backend;
   if (backend == "cuda") {
     m["device"] = dev.name;

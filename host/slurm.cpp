@@ -16,12 +16,6 @@ namespace fs {
 
 namespace {
 
-std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 std::string run_command(const std::string& cmd, int* status) {
   std::string out;
   FILE* p = popen(cmd.c_str(), "r");
@@ -100,7 +94,7 @@ SlurmScripts write_slurm_scripts(const SlurmOptions& opt, const std::string& sel
   write_file_atomic(spec_copy, spec.text);
 
   std::string sets;
-  for (const auto& s : opt.sets) sets += " --set " + quote(s);
+  for (const auto& s : opt.sets) sets += " --set " + shell_quote(s);
   auto header = [&](std::ostringstream& os, const std::string& job) {
     os << "#!/bin/bash\n";
     os << "#SBATCH --job-name=" << job << "\n";
@@ -169,8 +163,8 @@ SlurmScripts write_slurm_scripts(const SlurmOptions& opt, const std::string& sel
     os << "cancel() {\n  kill -TERM \"$child\" 2>/dev/null\n  wait \"$child\"\n  exit 143\n}\n";
     os << "trap requeue USR1\ntrap cancel TERM\n";
     os << "# Every attempt resumes from what the shard's directory holds.\n";
-    os << quote(exe) << " run " << quote(spec_copy) << " --out " << quote(out_abs) << "/shard-$shard" << sets
-       << (opt.gpus_per_task > 0 ? " --backend cuda" : " --backend auto")
+    os << shell_quote(exe) << " run " << shell_quote(spec_copy) << " --out " << shell_quote(out_abs) << "/shard-$shard"
+       << sets << (opt.gpus_per_task > 0 ? " --backend cuda" : " --backend auto")
        << " --threads \"${SLURM_CPUS_PER_TASK:-0}\" --resume &\n";
     os << "child=$!\nwait \"$child\"\nexit $?\n";
     const std::string path = dir + "/array_" + std::to_string(k) + ".sbatch";
@@ -184,7 +178,8 @@ SlurmScripts write_slurm_scripts(const SlurmOptions& opt, const std::string& sel
   std::ostringstream ms;
   header(ms, "flowsweep-" + name + "-merge");
   ms << "#SBATCH --output=" << dir << "/logs/merge_%j.out\n";
-  ms << quote(exe) << " merge " << quote(out_abs) << "/shard-* --out " << quote(out_abs) << "/merged\n";
+  ms << shell_quote(exe) << " merge " << shell_quote(out_abs) << "/shard-* --out " << shell_quote(out_abs)
+     << "/merged\n";
   out.merge = dir + "/merge.sbatch";
   write_file_atomic(out.merge, ms.str());
   out.text += "# " + out.merge + "\n" + ms.str();
@@ -195,7 +190,7 @@ std::vector<std::string> submit_slurm(const SlurmScripts& s) {
   std::vector<std::string> ids;
   for (const auto& a : s.arrays) {
     int status = 0;
-    std::string id = run_command("sbatch --parsable " + quote(a), &status);
+    std::string id = run_command("sbatch --parsable " + shell_quote(a), &status);
     while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
     if (status != 0 || id.empty()) throw RuntimeError("sbatch " + a + " failed: " + id);
     ids.push_back(id.substr(0, id.find(';')));
@@ -203,7 +198,7 @@ std::vector<std::string> submit_slurm(const SlurmScripts& s) {
   std::string dep = ids.empty() ? "" : " --dependency=afterany";
   for (const auto& id : ids) dep += ":" + id;
   int status = 0;
-  std::string id = run_command("sbatch --parsable" + dep + " " + quote(s.merge), &status);
+  std::string id = run_command("sbatch --parsable" + dep + " " + shell_quote(s.merge), &status);
   while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
   if (status != 0 || id.empty()) throw RuntimeError("sbatch " + s.merge + " failed: " + id);
   ids.push_back(id.substr(0, id.find(';')));

@@ -105,6 +105,16 @@ void sync_dir_of(const std::string& path) {
     throw RuntimeError("cannot sync directory " + parent.string() + ": " + std::strerror(err));
 }
 
+std::string shell_quote(const std::string& s, bool always) {
+  if (!always && !s.empty() &&
+      s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./=:,+-@%") ==
+          std::string::npos)
+    return s;
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
 std::string quote_cut(const std::string& s, size_t max_bytes) {
   if (s.size() <= max_bytes) return "'" + s + "'";
   size_t cut = max_bytes;

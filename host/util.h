@@ -53,6 +53,10 @@ void sync_dir_of(const std::string& path);
 // A string for an error message, cut to `max_bytes` (at a character boundary) with its length said.
 std::string quote_cut(const std::string& s, size_t max_bytes = 80);
 
+// s as one word of a POSIX shell: in single quotes, each ' written '\''; with `always` false, a word of
+// letters, digits and _./=:,+-@% only is left bare.
+std::string shell_quote(const std::string& s, bool always = true);
+
 uint64_t xxh3_64(const std::string& s);
 
 // XXH3-64 of a file's bytes, read in pieces, as 16 hex digits.

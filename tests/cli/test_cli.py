@@ -4,6 +4,7 @@ bad input (exit 2, nothing written), a diverging run, and thread-count independe
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -59,6 +60,14 @@ def main():
         check(m["counts"] == {"runs": 36, "ok": 36, "diverged": 0, "failed": 0, "missing": 0} and m["complete"],
               "manifest counts")
         check(len(m["spec"]["hash"]) == 16 and m["backend"] == "cpu" and m["spec"]["overrides"], "manifest spec")
+        prov = m.get("provenance", {})
+        check(re.fullmatch(r"[0-9a-f]{40}|unknown", prov.get("commit", "")) is not None
+              and isinstance(prov.get("tree_dirty"), bool) and prov.get("host") and prov.get("compiler")
+              and prov.get("build_type") and "-W" in prov.get("cxx_flags", "")
+              and prov.get("command_line", "").split()[1:4] == ["run", qs, "--out"], f"manifest provenance {prov}")
+        rc, _, err = run(fsw, "run", qs, "--out", out1, "--threads", "1", "--csv-trajectories", "--resume",
+                         *[a for a in tiny if a != "--quiet"])
+        check(rc == 0 and "36 of them done before and resumed" in err, f"a resumed sweep says so ({err.strip()})")
 
         out2 = os.path.join(tmp, "b")
         rc, _, _ = run(fsw, "run", qs, "--out", out2, "--threads", "2", "--csv-trajectories", *tiny)
