@@ -167,6 +167,23 @@ def short(v):
     return f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v)
 
 
+def significant_digits(text):
+    """Significant digits written in a number: 3 in '3.16', 4 in '3.162', 2 in '1.5e-3'."""
+    mantissa = text.lower().lstrip("+-").split("e")[0].replace(".", "").lstrip("0")
+    return max(len(mantissa), 1)
+
+
+def matches_number(col, text):
+    """col == the number in text: to 1e-12, or, where nothing matches so, at the digits given (the legends
+    and labels show 4), so that lr_ratio=3.162 finds 3.1622776601683795."""
+    x = float(text)
+    exact = np.isclose(col, x, rtol=1e-12, atol=0)
+    if exact.any():
+        return exact
+    digits = significant_digits(text)
+    return col.map(lambda v: math.isfinite(v) and float(f"{v:.{digits}g}") == float(f"{x:.{digits}g}"))
+
+
 def matching(table, where, what):
     """The rows of `table` whose columns match every KEY=VALUE of `where` (numbers compared as numbers)."""
     keep = pd.Series(True, index=table.index)
@@ -177,7 +194,7 @@ def matching(table, where, what):
             fail(f"--where {item}: expected KEY=VALUE with KEY one of: {', '.join(table.columns)}")
         col = table[key]
         try:
-            keep &= np.isclose(col.astype(float), float(value), rtol=1e-12, atol=0)
+            keep &= matches_number(col.astype(float), value.strip())
         except ValueError:
             keep &= col.astype(str) == value.strip()
     if not keep.any():

@@ -130,6 +130,8 @@ def main():
         want = [r["run_id"] for r in runs if r["m"] == "32" and abs(float(r["lr_ratio"]) - 10**0.5) < 1e-12]
         got = plot.select(table, "m=32,lr_ratio=3.1622776601683795")
         check(len(want) == 6 and got == want, f"--where selects the 6 seeds of one cell: {len(got)}")
+        check(plot.select(table, "m=32,lr_ratio=3.162") == want and plot.select(table, "m=32,lr_ratio=3.16") == want,
+              "--where at the precision a legend shows (lr_ratio=3.162, 3.16) selects the same cell")
         labels = plot.run_labels(json.load(open(os.path.join(out, "manifest.json"))), table, got)
         check(sorted(labels.values()) == [f"seed={k}" for k in range(6)], f"runs named by what differs: {labels}")
         for where, says in (("m=33", "no run matches"), ("width=32", "KEY=VALUE")):
