@@ -65,7 +65,9 @@ def heatmap(outdir, manifest, cells, detector, x, y, facet, value, dest):
     """A detector's median time or reach (or, for a name with a median_ column, that per-cell median)
     over two axes; cells that differ only in axes not drawn are pooled by their median."""
     kinds = axis_kinds(manifest)
-    if value == "frac":
+    if detector in cells and detector.startswith(("median_", "t_median_", "frac_")):  # a column named whole
+        col, what = detector, detector.replace("_", " ", 1)
+    elif value == "frac":
         col, what = f"frac_{detector}", f"fraction reaching {detector}"
     elif f"t_median_{detector}" in cells:
         col, what = f"t_median_{detector}", f"median flow time of {detector}"

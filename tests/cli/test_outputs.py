@@ -153,6 +153,10 @@ def main():
                            capture_output=True, text=True)
         check(p.returncode == 0 and os.path.getsize(os.path.join(jout, "plots", "heatmap_regained_median.png")) > 5000,
               f"a heatmap of a median_ column over the cells with hidden = 3 ({p.stderr.strip()[-300:]})")
+        p = subprocess.run([fsw, "plot", jout, "--heatmap", "median_regained", "--where", "hidden=3"],
+                           capture_output=True, text=True)
+        check(p.returncode == 0 and os.path.getsize(os.path.join(jout, "plots", "heatmap_median_regained_median.png")) > 5000,
+              f"the same named by its whole column, median_regained ({p.stderr.strip()[-300:]})")
 
         # Missing and truncated files are errors that name them.
         broken = os.path.join(tmp, "broken")
