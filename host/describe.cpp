@@ -16,21 +16,25 @@ namespace fs {
 
 namespace {
 
-// Exit status of argv, run with the environment, its output discarded.
-int spawn_quiet(std::vector<std::string> argv_s) {
+// Runs argv (looked up on PATH) with this environment and waits for it: its exit status (1 when it did not
+// exit normally), or -1 when it could not be started. `quiet` discards its output.
+int spawn_wait(std::vector<std::string> argv_s, bool quiet) {
   std::vector<char*> argv;
   for (auto& a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  if (quiet) {
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  }
   pid_t pid;
   const int rc = posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) return -1;
   int status = 0;
-  if (rc != 0 || waitpid(pid, &status, 0) < 0) return -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  if (waitpid(pid, &status, 0) < 0) throw RuntimeError("waiting for " + argv_s[0] + " failed");
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
 // The Python that draws: FLOWSWEEP_PYTHON when set, else the first of python3 on PATH (a conda or
@@ -39,7 +43,7 @@ std::string plot_python() {
   if (const char* env = std::getenv("FLOWSWEEP_PYTHON")) return env;
   const char* probe = "import h5py, matplotlib, numpy, pandas";
   for (const char* candidate : {"python3", "/usr/bin/python3"})
-    if (spawn_quiet({candidate, "-c", probe}) == 0) return candidate;
+    if (spawn_wait({candidate, "-c", probe}, true) == 0) return candidate;
   throw RuntimeError(
       "flowsweep plot needs a Python 3 with h5py, matplotlib, numpy and pandas (pip install h5py matplotlib "
       "numpy pandas); none of python3 on PATH and /usr/bin/python3 has them. Set FLOWSWEEP_PYTHON to one that does");
@@ -65,15 +69,10 @@ int run_plot(const std::string& dir, const std::vector<std::string>& args) {
   const std::string python = plot_python();
   std::vector<std::string> argv_s = {python, script, dir};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid;
-  if (posix_spawnp(&pid, python.c_str(), nullptr, nullptr, argv.data(), environ) != 0)
+  const int rc = spawn_wait(argv_s, false);
+  if (rc < 0)
     throw RuntimeError("cannot start " + python + (std::getenv("FLOWSWEEP_PYTHON") ? " (FLOWSWEEP_PYTHON)" : ""));
-  int status = 0;
-  if (waitpid(pid, &status, 0) < 0) throw RuntimeError("waiting for " + python + " failed");
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+  return rc;
 }
 
 std::string describe_sweep(const Spec& spec) {

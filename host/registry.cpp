@@ -125,6 +125,8 @@ TrainConfig train_config(const Params& p, uint32_t sweep_seed, const ModelInfo& 
 
 namespace {
 
+// Every model with two or more parameter groups records each group's share of the loss decrease and
+// can detect when a group's share first passes a threshold.
 void add_group_shares(ModelInfo& mi) {
   if (mi.groups.size() < 2) return;
   for (const auto& g : mi.groups)
@@ -138,9 +140,8 @@ void add_group_shares(ModelInfo& mi) {
                                             "share_<group>: the share of the loss decrease a group must pass"));
 }
 
-// Every model with two or more parameter groups records each group's share of the loss decrease and
-// can detect when a group's share first passes a threshold; every model takes the detection schedule
-// and the early stop.
+// What every model takes besides its own detectors: the group shares, the detection schedule and the
+// early stop.
 void add_generic_detection(ModelInfo& mi) {
   add_group_shares(mi);
   if (mi.detectors.size() > size_t(kMaxDetectors))

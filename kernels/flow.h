@@ -128,7 +128,6 @@ FS_HD void group_shares(const OptConfig& opt, const Real* grad, int n_groups, Re
 template <typename Model, typename Real>
 FS_HD void detect_sample(const typename Model::Config& cfg, const FlowConfig& fc, const Real* fixed, const Real* obs,
                          int n_obs, long step, FlowState& st) {
-  static_assert(sizeof(typename Model::DetectState) <= sizeof(st.detect), "DetectState above kDetectStateBytes");
   typename Model::DetectState ds;
   memcpy(&ds, st.detect, sizeof ds);
   Model::template detect<Real>(cfg, fixed, obs, step, ds, st.fired);
@@ -178,10 +177,14 @@ FS_HD void advance_flow(const Team& team, const typename Model::Config& cfg, con
                         const FlowBuffers<Real>& b, int n_obs, FlowState& st, long step_limit) {
   // Observables into b.obs: in full, or only what the detectors read; the shares when asked for.
   auto observe = [&](bool full, bool shares) {
-    if (!full && Model::kObserveDetect)  // a model whose observables are costly computes what its detectors read
-      Model::observe_detect(team, cfg, b.idata, b.rdata, b.theta, b.fixed, b.scratch, b.obs);
-    else
+    if constexpr (Model::kObserveDetect) {  // a model whose observables are costly computes what its detectors read
+      if (full)
+        Model::observe(team, cfg, b.idata, b.rdata, b.theta, b.fixed, b.scratch, b.obs);
+      else
+        Model::observe_detect(team, cfg, b.idata, b.rdata, b.theta, b.fixed, b.scratch, b.obs);
+    } else {
       Model::observe(team, cfg, b.idata, b.rdata, b.theta, b.fixed, b.scratch, b.obs);
+    }
     if (shares && fc.n_shares > 0) {
       team.sync();
       if (team.leader()) group_shares(fc.opt, b.grad, fc.n_shares, b.obs + (n_obs - fc.n_shares));

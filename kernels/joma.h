@@ -520,8 +520,7 @@ struct Joma : ModelBase {
   };
   template <typename Real>
   FS_HD static void detect(const Config& c, const Real*, const Real* obs, long step, DetectState& ds, long* fired) {
-    const double h = double(obs[kEntropy]);
-    ds.entropy.feed(h, step, c.rebound_fraction, ds.entropy.n == 0 ? h : ds.entropy.start);
+    ds.entropy.feed(double(obs[kEntropy]), step, c.rebound_fraction, ds.entropy.start);
     fired[0] = ds.entropy.dip(c.dip_margin);
     fired[1] = ds.entropy.rebound(c.dip_margin, ds.entropy.start);
   }

@@ -40,10 +40,11 @@
 //                                                        -1 until it fires. Every team member calls it with the
 //                                                        same arguments on its own copy, so it must not write
 //                                                        anything shared
-//   kObserveDetect, observe_detect(...)                  optional (ModelBase: false): when true, observe_detect,
-//                                                        with observe's signature, computes only what detect
-//                                                        reads, at detection steps that are not recorded, from
-//                                                        what loss_grad keeps when ctx.observing is false
+//   kObserveDetect, observe_detect(...)                  optional (ModelBase: false, no observe_detect): when
+//                                                        true, observe_detect, with observe's signature, computes
+//                                                        only what detect reads, at detection steps that are not
+//                                                        recorded, from what loss_grad keeps when ctx.observing
+//                                                        is false
 //   template <Real> static std::vector<double> final_config(const Config&, const FlowConfig&,
 //                                    const Real* theta0, const Real* theta, const Real* fixed, const Series&);
 //                                                        one value per info().final_columns (host)
@@ -55,7 +56,6 @@
 #pragma once
 
 #include <map>
-#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -191,11 +191,8 @@ struct Series {
 
 // Defaults for what most models leave empty.
 struct ModelBase {
-  // Observables cheap enough to compute in full at every detection step (observe_detect is not called).
+  // Observables cheap enough to compute in full at every detection step (no observe_detect).
   static constexpr bool kObserveDetect = false;
-  template <typename Team, typename Real, typename Config>
-  FS_HD static void observe_detect(const Team&, const Config&, const int*, const Real*, const Real*, const Real*, Real*,
-                                   Real*) {}
 
   // No variable-size final configuration (final_config.csv is not written).
   template <typename Real, typename Config>
@@ -203,13 +200,5 @@ struct ModelBase {
     return {};
   }
 };
-
-// First record at or after `from` where pred(record) holds.
-template <typename Pred>
-std::optional<long> first_record(const Series& s, long from, Pred pred) {
-  for (long r = from < 0 ? 0 : from; r < s.size(); ++r)
-    if (pred(r)) return r;
-  return std::nullopt;
-}
 
 }  // namespace fs
