@@ -16,12 +16,14 @@ namespace fs {
 
 namespace {
 
-// Runs argv (looked up on PATH) with this environment and waits for it: its exit status (1 when it did not
-// exit normally), or -1 when it could not be started. `quiet` discards its output.
-int spawn_wait(std::vector<std::string> argv_s, bool quiet) {
-  std::vector<char*> argv;
+// Runs argv (looked up on PATH) with `env` and waits for it: its exit status (1 when it did not exit
+// normally), or -1 when it could not be started. `quiet` discards its output.
+int spawn_wait(std::vector<std::string> argv_s, std::vector<std::string> env, bool quiet) {
+  std::vector<char*> argv, envp;
   for (auto& a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   if (quiet) {
@@ -29,7 +31,7 @@ int spawn_wait(std::vector<std::string> argv_s, bool quiet) {
     posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
   }
   pid_t pid;
-  const int rc = posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  const int rc = posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) return -1;
   int status = 0;
@@ -37,39 +39,56 @@ int spawn_wait(std::vector<std::string> argv_s, bool quiet) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
+// The folder holding the Python package `flowsweep`, found from where this binary is at run time: a
+// package's share/flowsweep/python, or python/ beside a build's binary (a link to the source tree's).
+// Empty when neither is there: then the package must be installed where the interpreter finds it.
+std::string python_package_dir() {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "";
+  for (const auto& dir : {exe.parent_path().parent_path() / "share/flowsweep/python", exe.parent_path() / "python"})
+    if (std::filesystem::is_regular_file(dir / "flowsweep/plot.py")) return dir.string();
+  return "";
+}
+
+// This process's environment with `dir` first on PYTHONPATH.
+std::vector<std::string> environment_with_python_path(const std::string& dir) {
+  std::vector<std::string> env;
+  std::string path = dir;
+  for (char** e = environ; *e; ++e) {
+    const std::string kv = *e;
+    if (kv.rfind("PYTHONPATH=", 0) == 0) {
+      if (kv.size() > 11) path += (path.empty() ? "" : ":") + kv.substr(11);
+    } else {
+      env.push_back(kv);
+    }
+  }
+  if (!path.empty()) env.push_back("PYTHONPATH=" + path);
+  return env;
+}
+
 // The Python that draws: FLOWSWEEP_PYTHON when set, else the first of python3 on PATH (a conda or
-// virtual environment) and /usr/bin/python3 that can import what plot.py needs.
-std::string plot_python() {
-  if (const char* env = std::getenv("FLOWSWEEP_PYTHON")) return env;
-  const char* probe = "import h5py, matplotlib, numpy, pandas";
+// virtual environment) and /usr/bin/python3 that can import the plotting module and what it needs.
+std::string plot_python(const std::vector<std::string>& env) {
+  if (const char* chosen = std::getenv("FLOWSWEEP_PYTHON")) return chosen;
   for (const char* candidate : {"python3", "/usr/bin/python3"})
-    if (spawn_wait({candidate, "-c", probe}, true) == 0) return candidate;
+    if (spawn_wait({candidate, "-c", "import flowsweep.plot"}, env, true) == 0) return candidate;
   throw RuntimeError(
-      "flowsweep plot needs a Python 3 with h5py, matplotlib, numpy and pandas (pip install h5py matplotlib "
-      "numpy pandas); none of python3 on PATH and /usr/bin/python3 has them. Set FLOWSWEEP_PYTHON to one that does");
+      "flowsweep plot needs a Python 3 with numpy, pandas, xarray, h5netcdf, h5py and matplotlib (pip install "
+      "numpy pandas xarray h5netcdf h5py matplotlib, or Debian's python3-xarray python3-h5netcdf python3-h5py "
+      "python3-matplotlib); none of python3 on PATH and /usr/bin/python3 could import flowsweep.plot with them. "
+      "Set FLOWSWEEP_PYTHON to one that can");
 }
 
 }  // namespace
 
 int run_plot(const std::string& dir, const std::vector<std::string>& args) {
   if (!std::filesystem::is_directory(dir)) throw InputError(dir + ": not a directory");
-  // FLOWSWEEP_PLOT_SCRIPT, else the installed copy beside the binary (share/flowsweep/sweeps/plot.py in a
-  // package), else the source tree it was built from.
-  std::string script;
-  if (const char* env_script = std::getenv("FLOWSWEEP_PLOT_SCRIPT")) {
-    script = env_script;
-  } else {
-    std::error_code ec;
-    const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-    const auto installed = exe.parent_path().parent_path() / "share/flowsweep/sweeps/plot.py";
-    script = !ec && std::filesystem::is_regular_file(installed) ? installed.string()
-                                                                : std::string(FLOWSWEEP_SOURCE_DIR) + "/sweeps/plot.py";
-  }
-  if (!std::filesystem::is_regular_file(script)) throw RuntimeError("plot script not found: " + script);
-  const std::string python = plot_python();
-  std::vector<std::string> argv_s = {python, script, dir};
+  const std::vector<std::string> env = environment_with_python_path(python_package_dir());
+  const std::string python = plot_python(env);
+  std::vector<std::string> argv_s = {python, "-m", "flowsweep.plot", dir};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
-  const int rc = spawn_wait(argv_s, false);
+  const int rc = spawn_wait(argv_s, env, false);
   if (rc < 0)
     throw RuntimeError("cannot start " + python + (std::getenv("FLOWSWEEP_PYTHON") ? " (FLOWSWEEP_PYTHON)" : ""));
   return rc;

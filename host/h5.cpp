@@ -102,20 +102,56 @@ hid_t write_strings(hid_t loc, const std::string& name, hid_t str_type, const st
   return ds;
 }
 
-// A dataset of shape (R, ...) written a block of runs at a time: created whole, chunked along the run
-// dimension, each block a hyperslab.
+// Selects, in a dataset of shape (lead..., rest...), the runs [first, first + n) in C order over the lead
+// dimensions, every element of the rest: at most 2 * lead.size() hyperslabs, each as large as the range's
+// alignment allows, whose union HDF5 walks in the same C order as the memory buffer.
+void select_runs(hid_t space, const std::vector<hsize_t>& dims, size_t n_lead, hsize_t first, hsize_t n) {
+  check(H5Sselect_none(space), "clear a selection");
+  std::vector<hsize_t> stride(n_lead + 1, 1);  // stride[j]: runs per step of lead dimension j - 1
+  for (size_t j = n_lead; j-- > 0;) stride[j] = stride[j + 1] * dims[j];
+  const hsize_t end = first + n;
+  for (hsize_t pos = first; pos < end;) {
+    for (size_t j = 0; j < n_lead; ++j) {
+      const hsize_t inner = stride[j + 1];  // runs in one step of dimension j
+      if (pos % inner != 0) continue;
+      const hsize_t at = (pos / inner) % dims[j];
+      const hsize_t steps = std::min(dims[j] - at, (end - pos) / inner);
+      if (steps == 0) continue;
+      std::vector<hsize_t> start(dims.size(), 0), count = dims;
+      for (size_t i = 0; i < n_lead; ++i) {
+        start[i] = (pos / stride[i + 1]) % dims[i];
+        count[i] = i < j ? 1 : i == j ? steps : dims[i];
+      }
+      check(H5Sselect_hyperslab(space, H5S_SELECT_OR, start.data(), nullptr, count.data(), nullptr), "select runs");
+      pos += steps * inner;
+      break;
+    }
+  }
+}
+
+// A dataset of shape (lead..., rest...) written a block of runs at a time, the runs in C order over the
+// lead dimensions (the grid's axes, or one `run` dimension): created whole, chunked to about `chunk_runs`
+// runs, each block a union of hyperslabs.
 class BlockDataset {
  public:
-  // Chunks of `chunk_rows` runs: a block written whole is whole chunks, each written once.
-  BlockDataset(hid_t loc, const std::string& name, hid_t file_type, std::vector<hsize_t> dims, hsize_t chunk_rows)
-      : name_(name), dims_(std::move(dims)) {
+  BlockDataset(hid_t loc, const std::string& name, hid_t file_type, const std::vector<hsize_t>& lead,
+               const std::vector<hsize_t>& rest, hsize_t chunk_runs)
+      : name_(name), n_lead_(lead.size()) {
+    dims_ = lead;
+    dims_.insert(dims_.end(), rest.begin(), rest.end());
     Handle space(H5Screate_simple(int(dims_.size()), dims_.data(), nullptr), H5Sclose, "dataspace of " + name);
     Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "properties of " + name);
     bool empty = false;
     for (hsize_t d : dims_) empty |= d == 0;
     if (!empty) {
+      // Whole trailing lead dimensions while they fit, then part of the next: a block of consecutive runs
+      // falls into few chunks.
       std::vector<hsize_t> chunk = dims_;
-      chunk[0] = std::max<hsize_t>(1, std::min<hsize_t>(dims_[0], chunk_rows));
+      hsize_t runs = 1;
+      for (size_t j = n_lead_; j-- > 0;) {
+        chunk[j] = std::max<hsize_t>(1, std::min<hsize_t>(dims_[j], chunk_runs / runs));
+        runs *= chunk[j];
+      }
       check(H5Pset_chunk(dcpl, int(chunk.size()), chunk.data()), "chunk " + name);
       // Every chunk of numbers carries its own checksum, which HDF5 checks on every read.
       if (H5Tget_class(file_type) != H5T_STRING) check(H5Pset_fletcher32(dcpl), "checksum " + name);
@@ -130,20 +166,20 @@ class BlockDataset {
   BlockDataset& operator=(const BlockDataset&) = delete;
   operator hid_t() const { return id_; }
 
-  // Rows [first, first + n) from `data` (n rows of the dataset's row shape).
+  // Runs [first, first + n) from `data` (n runs of the dataset's per-run shape).
   void write(hsize_t first, hsize_t n, hid_t mem, const void* data) {
     if (n == 0) return;
-    std::vector<hsize_t> start(dims_.size(), 0), count = dims_;
-    start[0] = first, count[0] = n;
     Handle file_space(H5Dget_space(id_), H5Sclose, "dataspace of " + name_);
-    check(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
-          "select " + name_);
-    Handle mem_space(H5Screate_simple(int(count.size()), count.data(), nullptr), H5Sclose, "memory space of " + name_);
+    select_runs(file_space, dims_, n_lead_, first, n);
+    hsize_t elements = n;
+    for (size_t j = n_lead_; j < dims_.size(); ++j) elements *= dims_[j];
+    Handle mem_space(H5Screate_simple(1, &elements, nullptr), H5Sclose, "memory space of " + name_);
     check(H5Dwrite(id_, mem, mem_space, file_space, H5P_DEFAULT, data), "write " + name_);
   }
 
  private:
   std::string name_;
+  size_t n_lead_;
   std::vector<hsize_t> dims_;
   hid_t id_ = -1;
 };
@@ -155,6 +191,13 @@ hid_t utf8_strings() {
   return t;
 }
 
+// An axis whose values are all whole numbers is stored as integers (m = 16, not 16.0).
+bool integral(const Axis& a) {
+  for (const auto& v : a.values)
+    if (v.is_str || !(std::fabs(v.num) <= 9007199254740992.0) || v.num != std::floor(v.num)) return false;
+  return !a.values.empty();
+}
+
 }  // namespace
 
 struct TrajectoriesH5::Impl {
@@ -163,11 +206,14 @@ struct TrajectoriesH5::Impl {
   std::string path, tmp;
   hsize_t R, K, rows, F;
   bool save_params;
-  hsize_t written = 0;  // runs written
-  hsize_t block;        // runs per block
+  bool grid_layout;           // lead dimensions: the grid's axes (else one `run` dimension)
+  std::vector<hsize_t> lead;  // the lead dimensions' sizes
+  hsize_t written = 0;        // runs written
+  hsize_t block;              // runs per block
   Handle file;
   Handle str_type;
-  std::unique_ptr<BlockDataset> run_dim, rec_dim;
+  std::vector<hid_t> scales;  // (lead.size()): the lead dimensions' scales
+  hid_t rec_id = -1;
   struct Numeric {
     std::unique_ptr<BlockDataset> ds;
     std::vector<double> buf;
@@ -177,8 +223,8 @@ struct TrajectoriesH5::Impl {
     std::vector<std::string> buf;
   };
   Strings ids, status;
-  std::vector<Strings> str_axes;
-  std::vector<Numeric> num_axes;  // one per axis; unused where the axis is strings
+  std::vector<Strings> str_axes;  // runs layout: the axes as coordinates over `run`
+  std::vector<Numeric> num_axes;
   Numeric steps, t_final, n_records, final_table;
   std::vector<Numeric> t_det, finals, series;  // series: step, t, then each observable
   std::unique_ptr<Handle> params_group;
@@ -195,6 +241,9 @@ struct TrajectoriesH5::Impl {
         save_params(save),
         file((H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr), create_file(tmp)), H5Fclose, tmp),
         str_type(utf8_strings(), H5Tclose, "string type") {
+    hsize_t grid_runs = 1;
+    for (const auto& a : spec.axes) grid_runs *= hsize_t(a.values.size());
+    grid_layout = !spec.axes.empty() && grid_runs == R;
     // Blocks of runs whose records make chunks of about 1 MB per variable.
     block = std::max<hsize_t>(1, std::min<hsize_t>(1 << 16, (hsize_t(1) << 17) / std::max<hsize_t>(1, K)));
     attr_string(file, "model", spec.model);
@@ -202,9 +251,40 @@ struct TrajectoriesH5::Impl {
     attr_string(file, "spec_hash", spec.hash());
     attr_string(file, "flowsweep_version", FLOWSWEEP_VERSION);
     attr_string(file, "paper", info.paper);
+    attr_string(file, "layout", grid_layout ? "grid" : "runs");
+    std::string axis_names;
+    for (const auto& a : spec.axes) axis_names += (axis_names.empty() ? "" : " ") + a.name;
+    attr_string(file, "grid_axes", axis_names);
 
-    ids.ds = std::make_unique<BlockDataset>(file, "run", str_type, std::vector<hsize_t>{R}, block);
-    check(H5DSset_scale(*ids.ds, "run"), "dimension scale run");
+    if (grid_layout) {
+      for (const auto& a : spec.axes) {
+        lead.push_back(hsize_t(a.values.size()));
+        hid_t d;
+        if (a.values[0].is_str) {
+          std::vector<std::string> v;
+          for (const auto& x : a.values) v.push_back(x.str);
+          d = write_strings(file, a.name, str_type, v);
+        } else if (integral(a)) {
+          std::vector<long> v;
+          for (const auto& x : a.values) v.push_back(long(x.num));
+          d = write_array<long>(file, a.name, {lead.back()}, v);
+        } else {
+          std::vector<double> v;
+          for (const auto& x : a.values) v.push_back(x.num);
+          d = write_array<double>(file, a.name, {lead.back()}, v);
+        }
+        scales.push_back(d);
+        check(H5DSset_scale(d, a.name.c_str()), "dimension scale " + a.name);
+        attr_string(d, "long_name", "grid axis " + a.name + " (" + a.kind + ", [" + a.section + "])");
+      }
+      ids.ds = lead_dataset("run_id", str_type, {});
+      attr_string(*ids.ds, "long_name", "the run's id (runs.csv's run_id)");
+    } else {
+      lead = {R};
+      ids.ds = std::make_unique<BlockDataset>(file, "run", str_type, lead, std::vector<hsize_t>{}, block);
+      check(H5DSset_scale(*ids.ds, "run"), "dimension scale run");
+      scales.push_back(H5Dopen2(file, "run", H5P_DEFAULT));
+    }
     {
       std::vector<long> rec(K);
       for (hsize_t k = 0; k < K; ++k) rec[k] = long(k);
@@ -212,61 +292,60 @@ struct TrajectoriesH5::Impl {
       check(H5DSset_scale(d, "record"), "dimension scale record");
       rec_id = H5Dopen2(file, "record", H5P_DEFAULT);
     }
-    auto per_run = [&](Numeric& n, const std::string& name, const std::string& doc) {
-      n.ds = std::make_unique<BlockDataset>(file, name, H5T_IEEE_F64LE, std::vector<hsize_t>{R}, block);
-      check(H5DSattach_scale(*n.ds, *ids.ds, 0), "attach run to " + name);
-      if (!doc.empty()) attr_string(*n.ds, "long_name", doc);
-    };
-    str_axes.resize(spec.axes.size());
-    num_axes.resize(spec.axes.size());
-    for (size_t a = 0; a < spec.axes.size(); ++a) {
-      const auto& ax = spec.axes[a];
-      if (!ax.values.empty() && ax.values[0].is_str) {
-        str_axes[a].ds =
-            std::make_unique<BlockDataset>(file, "axis_" + ax.name, str_type, std::vector<hsize_t>{R}, block);
-        check(H5DSattach_scale(*str_axes[a].ds, *ids.ds, 0), "attach run to " + ax.name);
-      } else {
-        per_run(num_axes[a], "axis_" + ax.name, "grid axis " + ax.name + " (" + ax.kind + ")");
-      }
-    }
-    status.ds = std::make_unique<BlockDataset>(file, "status", str_type, std::vector<hsize_t>{R}, block);
-    check(H5DSattach_scale(*status.ds, *ids.ds, 0), "attach run to status");
-    per_run(steps, "steps", "optimiser steps taken");
-    per_run(t_final, "t_final", "flow time reached");
-    per_run(n_records, "n_records", "records of the run (the rest of its row is NaN)");
-    t_det.resize(info.detectors.size());
-    for (size_t d = 0; d < info.detectors.size(); ++d)
-      per_run(t_det[d], "t_" + info.detectors[d].name, info.detectors[d].doc + " (flow time; NaN: never)");
-    finals.resize(info.final_columns.size());
-    for (size_t c = 0; c < info.final_columns.size(); ++c)
-      per_run(finals[c], info.final_columns[c].name, info.final_columns[c].doc);
-    series.resize(info.observables.size() + 2);
-    auto per_record = [&](Numeric& n, const std::string& name, const std::string& doc, const std::string& units) {
-      n.ds = std::make_unique<BlockDataset>(file, name, H5T_IEEE_F64LE, std::vector<hsize_t>{R, K}, block);
-      check(H5DSattach_scale(*n.ds, *ids.ds, 0), "attach run to " + name);
-      check(H5DSattach_scale(*n.ds, rec_id, 1), "attach record to " + name);
+    auto per_run = [&](Numeric& n, const std::string& name, const std::string& doc, const std::string& units) {
+      n.ds = lead_dataset(name, H5T_IEEE_F64LE, {});
       if (!doc.empty()) attr_string(*n.ds, "long_name", doc);
       if (!units.empty()) attr_string(*n.ds, "units", units);
     };
-    per_record(series[0], "step", "optimiser step of the record", "steps");
-    per_record(series[1], "t", "flow time of the record", "flow time (sum of the base learning rate over steps)");
+    if (!grid_layout) {  // the axes as coordinates over `run`, which a reader may unstack into the grid
+      str_axes.resize(spec.axes.size());
+      num_axes.resize(spec.axes.size());
+      for (size_t a = 0; a < spec.axes.size(); ++a) {
+        const auto& ax = spec.axes[a];
+        if (ax.values[0].is_str)
+          str_axes[a].ds = lead_dataset(ax.name, str_type, {}, false);
+        else
+          num_axes[a].ds = lead_dataset(ax.name, integral(ax) ? H5T_STD_I64LE : H5T_IEEE_F64LE, {}, false);
+        attr_string(ax.values[0].is_str ? *str_axes[a].ds : *num_axes[a].ds, "long_name",
+                    "grid axis " + ax.name + " (" + ax.kind + ", [" + ax.section + "])");
+      }
+    }
+    status.ds = lead_dataset(name_of("status"), str_type, {});
+    attr_string(*status.ds, "long_name", "ok | diverged | failed | missing | cancelled");
+    per_run(steps, name_of("steps"), "optimiser steps taken", "steps");
+    per_run(t_final, name_of("t_final"), "flow time reached", kFlowTime);
+    per_run(n_records, name_of("n_records"), "records of the run (the rest of its series is NaN)", "");
+    t_det.resize(info.detectors.size());
+    for (size_t d = 0; d < info.detectors.size(); ++d)
+      per_run(t_det[d], name_of("t_" + info.detectors[d].name), info.detectors[d].doc + " (NaN: never)", kFlowTime);
+    finals.resize(info.final_columns.size());
+    for (size_t c = 0; c < info.final_columns.size(); ++c)
+      per_run(finals[c], name_of(info.final_columns[c].name), info.final_columns[c].doc, "");
+    series.resize(info.observables.size() + 2);
+    auto per_record = [&](Numeric& n, const std::string& name, const std::string& doc, const std::string& units) {
+      n.ds = lead_dataset(name, H5T_IEEE_F64LE, {K});
+      check(H5DSattach_scale(*n.ds, rec_id, unsigned(lead.size())), "attach record to " + name);
+      if (!doc.empty()) attr_string(*n.ds, "long_name", doc);
+      if (!units.empty()) attr_string(*n.ds, "units", units);
+    };
+    per_record(series[0], name_of("step"), "optimiser step of the record", "steps");
+    per_record(series[1], name_of("t"), "flow time of the record", kFlowTime);
     for (size_t o = 0; o < info.observables.size(); ++o)
-      per_record(series[o + 2], info.observables[o].name, info.observables[o].doc, "");
+      per_record(series[o + 2], name_of(info.observables[o].name), info.observables[o].doc, "");
     if (F > 0) {
-      final_table.ds =
-          std::make_unique<BlockDataset>(file, "final_table", H5T_IEEE_F64LE, std::vector<hsize_t>{R, rows, F}, block);
-      check(H5DSattach_scale(*final_table.ds, *ids.ds, 0), "attach run to final_table");
+      final_table.ds = lead_dataset(name_of("final_table"), H5T_IEEE_F64LE, {rows, F});
       // Every dimension labelled, as xarray needs: the row within a run, and the field by name.
       std::vector<long> row_index(rows);
       for (hsize_t q = 0; q < rows; ++q) row_index[q] = long(q);
-      Handle row_scale(write_array<long>(file, "final_row", {rows}, row_index), H5Dclose, "final_row");
+      Handle row_scale(write_array<long>(file, name_of("final_row"), {rows}, row_index), H5Dclose, "final_row");
       check(H5DSset_scale(row_scale, "final_row"), "dimension scale final_row");
-      check(H5DSattach_scale(*final_table.ds, row_scale, 1), "attach final_row to final_table");
+      check(H5DSattach_scale(*final_table.ds, row_scale, unsigned(lead.size())), "attach final_row to final_table");
       std::vector<std::string> names;
       for (const auto& c : info.final_table) names.push_back(c.name);
-      Handle field_scale(write_strings(file, "final_field", str_type, names), H5Dclose, "final_field");
+      Handle field_scale(write_strings(file, name_of("final_field"), str_type, names), H5Dclose, "final_field");
       check(H5DSset_scale(field_scale, "final_field"), "dimension scale final_field");
-      check(H5DSattach_scale(*final_table.ds, field_scale, 2), "attach final_field to final_table");
+      check(H5DSattach_scale(*final_table.ds, field_scale, unsigned(lead.size()) + 1),
+            "attach final_field to final_table");
       std::string fields;
       for (const auto& c : info.final_table) fields += (fields.empty() ? "" : ",") + c.name;
       attr_string(*final_table.ds, "fields", fields);
@@ -282,12 +361,36 @@ struct TrajectoriesH5::Impl {
   }
   ~Impl() {
     if (rec_id >= 0) H5Dclose(rec_id);
+    for (hid_t s : scales) H5Dclose(s);
   }
-  hid_t rec_id = -1;
+
+  static constexpr const char* kFlowTime = "flow time (sum of the base learning rate over steps)";
+
+  // A variable's name, unless a grid axis has it (a sweep over `steps`): then `<name>_of_run`.
+  std::string name_of(const std::string& name) const {
+    for (const auto& a : spec.axes)
+      if (a.name == name) return name + "_of_run";
+    return name;
+  }
+
+  // A variable over the lead dimensions and then `rest`, its lead dimensions labelled.
+  // In the runs layout a variable names the axes as its coordinates, so that they travel with it.
+  std::unique_ptr<BlockDataset> lead_dataset(const std::string& name, hid_t type, const std::vector<hsize_t>& rest,
+                                             bool with_coordinates = true) {
+    auto ds = std::make_unique<BlockDataset>(file, name, type, lead, rest, block);
+    for (size_t j = 0; j < scales.size(); ++j)
+      check(H5DSattach_scale(*ds, scales[j], unsigned(j)), "attach a dimension to " + name);
+    if (!grid_layout && !spec.axes.empty() && with_coordinates) {
+      std::string coords;
+      for (const auto& a : spec.axes) coords += (coords.empty() ? "" : " ") + a.name;
+      attr_string(*ds, "coordinates", coords);
+    }
+    return ds;
+  }
 
   void add(const RunPoint& p, const RunResult& r) {
     ids.buf.push_back(p.id);
-    for (size_t a = 0; a < spec.axes.size(); ++a) {
+    for (size_t a = 0; a < str_axes.size(); ++a) {
       if (str_axes[a].ds)
         str_axes[a].buf.push_back(p.coords[a].str);
       else
@@ -332,6 +435,7 @@ struct TrajectoriesH5::Impl {
     if (n == 0) return;
     if (written + n > R) throw RuntimeError("HDF5: more runs than " + path + " was made for");
     auto strings = [&](Strings& s) {
+      if (!s.ds) return;
       std::vector<const char*> ptrs;
       for (const auto& v : s.buf) ptrs.push_back(v.c_str());
       s.ds->write(written, n, str_type, ptrs.data());
@@ -343,8 +447,7 @@ struct TrajectoriesH5::Impl {
       x.buf.clear();
     };
     strings(ids);
-    for (auto& a : str_axes)
-      if (a.ds) strings(a);
+    for (auto& a : str_axes) strings(a);
     for (auto& a : num_axes) numbers(a);
     strings(status);
     numbers(steps);

@@ -1,8 +1,13 @@
 // trajectories.h5: every run's recorded series, detector times and final configuration in one HDF5 file
-// that h5py and xarray (engine h5netcdf) read directly: dimension scales `run` (the run ids) and `record`,
-// variables (run, record) for step, t and each observable (NaN past a run's last record), variables (run)
-// for the axes, status, detector times and final columns, and with --save-params a group per run with its
-// initial and final parameters and its training data.
+// that h5py and xarray (engine h5netcdf) read directly, as a cube over the grid. When the file holds the
+// whole grid (a sweep, or a merge of its shards) its leading dimensions are the grid's axes, first axis
+// slowest, each a dimension scale holding the axis' values (integers, reals or words), so that
+// `ds.sel(m=64, seed=0)` works at once: variables (axes...) for run_id, status, steps, detector times and
+// final columns, (axes..., record) for step, t and each observable (NaN past a run's last record), and
+// (axes..., final_row, final_field) for the final configuration. A shard holds part of the grid: one
+// leading dimension `run` (the run ids), the axes as coordinates over it (attribute `layout`: grid | runs).
+// A variable that a grid axis shares a name with is written as `<name>_of_run`. With --save-params a
+// group per run holds its initial and final parameters and its training data.
 #pragma once
 
 #include <memory>

@@ -43,3 +43,24 @@ def journal_records(path):
         out.append((pos, kind, index, size))
         pos += 40 + size
     return out
+
+
+def h5_runs(f):
+    """An open trajectories.h5 read run by run, whatever its layout (host/h5.h): the run ids in grid order,
+    and a function giving a variable as an array over (run, ...)."""
+    def text(x):
+        return x.decode() if isinstance(x, bytes) else str(x)
+
+    if text(f.attrs["layout"]) == "grid":
+        lead = len(text(f.attrs["grid_axes"]).split())
+        ids = [text(x) for x in f["run_id"][...].ravel()]
+
+        def var(name):
+            a = f[name][...]
+            return a.reshape((-1,) + a.shape[lead:])
+    else:
+        ids = [text(x) for x in f["run"][:]]
+
+        def var(name):
+            return f[name][...]
+    return ids, var

@@ -14,7 +14,7 @@ from collections import defaultdict
 import h5py
 import numpy as np
 
-from checks import arguments, check, finish
+from checks import arguments, check, finish, h5_runs
 
 SPECS = {
     "cooccurrence": """model = "cooccurrence"
@@ -81,8 +81,8 @@ def h5_agrees(out, rows):
     with h5py.File(os.path.join(out, "trajectories.h5"), "r") as f:
         fields = f["final_table"].attrs["fields"]
         fields = (fields.decode() if isinstance(fields, bytes) else fields).split(",")
-        ids = [s.decode() for s in f["run"][:]]
-        table = f["final_table"][:]
+        ids, var = h5_runs(f)
+        table = var("final_table")
         for i, rid in enumerate(ids):
             for q, row in enumerate(rows[rid]):
                 if any(table[i, q, j] != row[name] for j, name in enumerate(fields)):

@@ -4,7 +4,6 @@ trajectories.csv say for every run; --save-params keeps parameters from which th
 be recomputed independently; `flowsweep plot` makes non-empty PNGs from the quick-start output; a missing
 or truncated file is a clear error naming it."""
 import csv
-import importlib.util
 import json
 import math
 import os
@@ -13,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 
-from checks import arguments, check, finish
+from checks import arguments, check, finish, h5_runs
 
 import h5py
 import numpy as np
@@ -42,32 +41,39 @@ def main():
         runs = list(csv.DictReader(open(os.path.join(out, "runs.csv"))))
         traj = list(csv.DictReader(open(os.path.join(out, "trajectories.csv"))))
         f = h5py.File(os.path.join(out, "trajectories.h5"), "r")
-        ids = [s.decode() for s in f["run"][:]]
-        check(ids == [r["run_id"] for r in runs], "h5 run coordinate is runs.csv's run_id, in order")
+        ids, var = h5_runs(f)
+        check(f.attrs["layout"].decode() == "grid" and ids == [r["run_id"] for r in runs],
+              "h5 run_id over the grid, in runs.csv's order")
+        axes = f.attrs["grid_axes"].decode().split()
+        shape = tuple(f[a].shape[0] for a in axes)
+        per_run = {name: var(name) for name in f if isinstance(f[name], h5py.Dataset) and f[name].ndim >= len(axes)
+                   and f[name].shape[: len(axes)] == shape}
         mismatches = 0
         for i, r in enumerate(runs):
+            at = np.unravel_index(i, shape)
             checks = [
-                f["status"][i].decode() == r["status"],
-                f["steps"][i] == int(r["steps"]),
-                same_time(f["t_final"][i], num(r["t_final"])),
-                all(same_time(f[c][i], num(r[c])) for c in r if c.startswith("t_") and c != "t_final"),
-                all(same(f[c][i], num(r[c])) for c in r if c.startswith("dKQ_")),
-                all(same(f["axis_" + c][i], num(r[c])) for c in ("seed", "m", "lr_ratio")),
+                per_run["status"][i].decode() == r["status"],
+                per_run["steps"][i] == int(r["steps"]),
+                same_time(per_run["t_final"][i], num(r["t_final"])),
+                all(same_time(per_run[c][i], num(r[c])) for c in r if c.startswith("t_") and c != "t_final"),
+                all(same(per_run[c][i], num(r[c])) for c in r if c.startswith("dKQ_")),
+                all(same(f[a][at[j]], num(r[a])) for j, a in enumerate(axes)),
             ]
-            k = int(f["n_records"][i])
-            last = {name: f[name][i, k - 1] for name in f if isinstance(f[name], h5py.Dataset) and f[name].ndim == 2}
+            k = int(per_run["n_records"][i])
+            last = {name: v[i, k - 1] for name, v in per_run.items() if v.ndim == 2}
             checks.append(all(same(last[c[len("final_"):]], num(r[c])) for c in r if c.startswith("final_") and c != "final_loss"))
             checks.append(same(last["loss"], num(r["final_loss"])))
-            checks.append(bool(np.all(np.isnan(f["t"][i, k:]))))  # padded past the last record
+            checks.append(bool(np.all(np.isnan(per_run["t"][i, k:]))))  # padded past the last record
             mismatches += not all(checks)
-        check(mismatches == 0, f"every run's status, steps, times, detectors, final columns agree ({mismatches} differ)")
+        check(mismatches == 0, f"every run's status, steps, times, detectors, final columns and grid values agree "
+                               f"({mismatches} differ)")
         rows = {(t["run_id"], int(t["step"])): t for t in traj}
         bad = 0
         for i, rid in enumerate(ids):
-            for k in range(int(f["n_records"][i])):
-                t = rows[(rid, int(f["step"][i, k]))]
-                bad += not all(same(f[name][i, k], num(t[name])) for name in t if name not in ("run_id", "step"))
-        check(bad == 0 and len(rows) == sum(int(n) for n in f["n_records"][:]), f"trajectories agree ({bad} records differ)")
+            for k in range(int(per_run["n_records"][i])):
+                t = rows[(rid, int(per_run["step"][i, k]))]
+                bad += not all(same(per_run[name][i, k], num(t[name])) for name in t if name not in ("run_id", "step"))
+        check(bad == 0 and len(rows) == sum(int(n) for n in per_run["n_records"]), f"trajectories agree ({bad} records differ)")
 
         # --save-params: the final change of W_K^T W_Q, recomputed here from the saved parameters.
         worst = worst_rnd = 0.0
@@ -101,8 +107,9 @@ def main():
         f.close()
 
         ds = xr.open_dataset(os.path.join(out, "trajectories.h5"), engine="h5netcdf")
-        check(dict(ds.sizes) == {"run": 36, "record": 17, "final_row": 32, "final_field": 4}
-              and list(ds["run"].values) == ids and list(ds["final_field"].values) == ["type", "query", "key", "attention"],
+        check(dict(ds.sizes) == {"seed": 6, "m": 2, "lr_ratio": 3, "record": 17, "final_row": 32, "final_field": 4}
+              and list(ds["run_id"].values.ravel()) == ids
+              and list(ds["final_field"].values) == ["type", "query", "key", "attention"],
               f"xarray reads named dimensions and run ids: {dict(ds.sizes)}")
         check(ds["t"].attrs.get("units", "").startswith("flow time"), "t carries its units")
         ds.close()
@@ -123,16 +130,16 @@ def main():
         check(p.returncode == 0 and os.path.getsize(os.path.join(tmp, "where.png")) > 5000,
               f"a trajectory plot of the runs matching grid values ({p.stderr.strip()[:160]})")
         # What --where selects and how the runs are named, from the plot module itself.
-        spec = importlib.util.spec_from_file_location("plot", os.path.join(os.path.dirname(qs), "plot.py"))
-        plot = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(plot)
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(qs)), "python"))
+        import flowsweep
+        import flowsweep.plot as plot
         table = plot.pd.read_csv(os.path.join(out, "runs.csv"), dtype={"run_id": str})
         want = [r["run_id"] for r in runs if r["m"] == "32" and abs(float(r["lr_ratio"]) - 10**0.5) < 1e-12]
         got = plot.select(table, "m=32,lr_ratio=3.1622776601683795")
         check(len(want) == 6 and got == want, f"--where selects the 6 seeds of one cell: {len(got)}")
         check(plot.select(table, "m=32,lr_ratio=3.162") == want and plot.select(table, "m=32,lr_ratio=3.16") == want,
               "--where at the precision a legend shows (lr_ratio=3.162, 3.16) selects the same cell")
-        labels = plot.run_labels(json.load(open(os.path.join(out, "manifest.json"))), table, got)
+        labels = plot.run_labels(flowsweep.open(out), table, got)
         check(sorted(labels.values()) == [f"seed={k}" for k in range(6)], f"runs named by what differs: {labels}")
         for where, says in (("m=33", "no run matches"), ("width=32", "KEY=VALUE")):
             p = subprocess.run([fsw, "plot", out, "--trajectory", "loss", "--where", where], capture_output=True, text=True)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 
-from checks import arguments, check, finish
+from checks import arguments, check, finish, h5_runs
 
 import h5py
 
@@ -38,7 +38,8 @@ def main():
             cells = next(csv.reader(open(os.path.join(out, "phase_diagram.csv"))))
             check(len(set(cells)) == len(cells), f"{name}: phase_diagram.csv columns unique")
             with h5py.File(os.path.join(out, "trajectories.h5"), "r") as f:
-                check(f["run"].shape[0] == len(runs) - 1, f"{name}: trajectories.h5 holds every run")
+                ids, _ = h5_runs(f)
+                check(ids == [r[0] for r in runs[1:]], f"{name}: trajectories.h5 holds every run, in order")
     return finish()
 
 
