@@ -34,4 +34,8 @@ done
 env -i PATH=/usr/bin:/bin "$root/bin/flowsweep" run "$root/share/flowsweep/sweeps/quickstart.toml" \
   --out "$tmp/quickstart" --quiet --backend cpu
 grep -q '"complete": true' "$tmp/quickstart/manifest.json"
+# The plotting package comes with it, found beside the binary.
+if /usr/bin/python3 -c "import xarray, h5netcdf, matplotlib" 2>/dev/null; then
+  env -i PATH=/usr/bin:/bin "$root/bin/flowsweep" plot "$tmp/quickstart" --heatmap loss_below >/dev/null
+fi
 echo "package: $(basename "$pkg") ($size): $(ls "$root/lib" | wc -l) bundled library files, quick start runs from it"

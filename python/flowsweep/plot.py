@@ -161,8 +161,8 @@ def run_labels(sw, runs, ids):
 
 
 def fixed_values(sw, rows):
-    """The grid values every one of `rows` shares (seed aside): the cell a picture shows."""
-    return {a: rows[a].iloc[0] for a in sw.axes if a != "seed" and a in rows and rows[a].nunique() == 1}
+    """The grid values every one of `rows` shares (the seed too, when one is chosen): the cell a picture shows."""
+    return {a: rows[a].iloc[0] for a in sw.axes if a in rows and rows[a].nunique() == 1}
 
 
 def line_colors(n, values=None, log=False):
@@ -373,6 +373,7 @@ def trajectory(sw, observable, ids, color, banded, where, logt, dest):
         logt = bool(early) and max(early) < 0.15 * tmax
     fig, ax = plt.subplots(figsize=(7.8, 4.2))
     styles = ("--", ":", "-.", (0, (1, 3)), (0, (5, 2)), (0, (3, 1, 1, 1)), (0, (1, 1)), (0, (4, 4)))
+    marked = set()
     for (key, members), c in zip(zip(keys, [g[1] for g in groups]), colors):
         ts = [series[r][0] for r in members.index]
         vs = [series[r][1] for r in members.index]
@@ -390,8 +391,9 @@ def trajectory(sw, observable, ids, color, banded, where, logt, dest):
             td = reached_median(members[f"t_{d}"]) if f"t_{d}" in members else np.nan
             if np.isfinite(td) and (td > 0 or not logt):
                 ax.axvline(float(td), color=c, linestyle=style, linewidth=0.9)
-    for d, style in zip(detectors, styles):  # one legend entry per detector, in black
-        if rows[f"t_{d}"].notna().any():
+                marked.add(d)
+    for d, style in zip(detectors, styles):  # one legend entry per detector drawn, in black
+        if d in marked:
             ax.plot([], [], color="black", linestyle=style, linewidth=0.9, label=f"t_{d}")
     ax.set_xlabel("flow time t" + (" (log)" if logt else ""))
     if logt:
