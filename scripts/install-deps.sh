@@ -7,6 +7,7 @@ packages=(
   libcli11-dev libtomlplusplus-dev catch2 librandom123-dev nlohmann-json3-dev
   libhdf5-dev libxxhash-dev slurm-wlm munge
   python3 python3-numpy python3-torch python3-h5py python3-matplotlib python3-pandas python3-xarray python3-h5netcdf
+  python3-venv python3-setuptools
 )
 
 missing=()

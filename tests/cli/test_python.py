@@ -6,6 +6,7 @@ itself (diverged runs, never-reached cells, the cell shown, the log scales), rea
 import csv
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -210,6 +211,18 @@ def main():
               and all(f"{num(c['frac_loss_below']):.0%}" in got[0]["text"] for c in partial),
               f"{never} never-reached cells hatched, {len(partial)} partly reached with their share")
         check(figures.draw(plot, [out, "--curve", "nothing", "--x", "m"]) == 2, "an unknown quantity: exit 2")
+
+        # pip installs the package from the checkout, and it reads a sweep from anywhere.
+        venv, src = os.path.join(tmp, "venv"), os.path.join(tmp, "python_src")
+        shutil.copytree(os.path.join(os.path.dirname(os.path.dirname(qs)), "python"), src,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        p = subprocess.run(f"{sys.executable} -m venv --system-site-packages {venv} && {venv}/bin/pip install -q "
+                           f"--no-build-isolation --no-deps {src} && cd / && {venv}/bin/python -c "
+                           f"'import flowsweep; print(flowsweep.__file__, flowsweep.open(\"{out}\").ds.sizes[\"seed\"])'",
+                           shell=True, capture_output=True, text=True,
+                           env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+        check(p.returncode == 0 and "site-packages" in p.stdout and p.stdout.split()[-1] == "6",
+              f"pip install ./python: flowsweep.open works from the installed package ({(p.stdout + p.stderr).strip()[-300:]})")
 
         # `flowsweep plot` finds the package beside its binary and draws with it.
         p = subprocess.run([fsw, "plot", out, "--heatmap", "loss_below", "--out", os.path.join(tmp, "cli.png")],
