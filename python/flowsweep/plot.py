@@ -183,6 +183,20 @@ def grouped(rows, by):
     return [(k if isinstance(k, tuple) else (k,), g) for k, g in rows.groupby(by if len(by) > 1 else by[0], sort=True)]
 
 
+def titled(sw, head, rows, band_line=None, drop=()):
+    """A title that names the cell the rows share, what a band pools, and the runs that did not finish."""
+    cell = {k: v for k, v in fixed_values(sw, rows).items() if k not in drop}
+    lines = [head + (f" at {cell_name(cell)}" if cell else ""), band_line, outcome_note(rows)]
+    return "\n".join(line for line in lines if line)
+
+
+def save(fig, dest, rect=(0, 0, 1, 1)):
+    fig.tight_layout(rect=rect)
+    fig.savefig(dest, dpi=110)
+    plt.close(fig)
+    return dest
+
+
 def outcome_note(rows):
     """"3 of 36 runs diverged, 1 failed": said on a figure whenever any run did not finish."""
     n = len(rows)
@@ -305,10 +319,7 @@ def heatmap(sw, cells, name, x, y, facet, value, where, dest):
         notes.append(f"\u00d7k: runs diverged or failed; {n_div} of {n_runs} runs diverged, {n_fail} failed")
     if notes:
         fig.text(0.5, 0.005, "; ".join(notes), ha="center", va="bottom", fontsize=7, color="0.25")
-    fig.tight_layout(rect=(0, 0.04 if notes else 0, 1, 1))
-    fig.savefig(dest, dpi=110)
-    plt.close(fig)
-    return dest
+    return save(fig, dest, rect=(0, 0.04 if notes else 0, 1, 1))
 
 
 def centre(e, i, kind):
@@ -403,23 +414,13 @@ def trajectory(sw, observable, ids, color, banded, where, logt, dest):
     if observable.startswith("loss") and len(values) and np.nanmin(values) > 0:
         ax.set_yscale("log")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    title = f"{sw.model}: {observable}"
-    cell = fixed_values(sw, rows)
-    if cell:
-        title += f" at {cell_name(cell)}"
-    n_seeds = rows["seed"].nunique() if "seed" in rows else 1
+    band_line = None
     if banded and any(len(g[1]) > 1 for g in groups):
         pooled = [a for a in varying if a not in by]
-        title += f"\nmedian and interquartile band over {n_seeds} seeds" + (
-            f" and {', '.join(pooled)}" if pooled else "")
-    note = outcome_note(rows.reset_index())
-    if note:
-        title += f"\n{note}"
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(dest, dpi=110)
-    plt.close(fig)
-    return dest
+        n_seeds = rows["seed"].nunique() if "seed" in rows else 1
+        band_line = f"median and interquartile band over {n_seeds} seeds" + (f" and {', '.join(pooled)}" if pooled else "")
+    ax.set_title(titled(sw, f"{sw.model}: {observable}", rows.reset_index(), band_line), fontsize=9)
+    return save(fig, dest)
 
 
 # --- curves: a per-run quantity against one axis -----------------------------------------------------------
@@ -461,22 +462,11 @@ def curve(sw, runs, quantity, x, color, where, dest):
     if spans_decades(data[col]):
         ax.set_yscale("log")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    title = f"{sw.model}: {col} against {x}"
-    cell = fixed_values(sw, data)
-    cell.pop(x, None)
-    if cell:
-        title += f" at {cell_name(cell)}"
-    title += f"\nmedian and interquartile band over {data['seed'].nunique() if 'seed' in data else 1} seeds"
+    band_line = f"median and interquartile band over {data['seed'].nunique() if 'seed' in data else 1} seeds"
     if pooled:
-        title += f" and {', '.join(pooled)}"
-    note = outcome_note(data)
-    if note:
-        title += f"\n{note}"
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(dest, dpi=110)
-    plt.close(fig)
-    return dest
+        band_line += f" and {', '.join(pooled)}"
+    ax.set_title(titled(sw, f"{sw.model}: {col} against {x}", data, band_line, drop=(x,)), fontsize=9)
+    return save(fig, dest)
 
 
 # --- final configuration ----------------------------------------------------------------------------------
@@ -519,13 +509,8 @@ def final_config(sw, ids, where, dest):
     ax.set_yticks(range(len(row_keys)))
     ax.set_yticklabels([" ".join(f"{n}={v:g}" for n, v in zip(rows_by, rk)) for rk in row_keys], fontsize=7)
     fig.colorbar(im, ax=ax, label=f"median {weight} over {table.run_id.nunique()} runs")
-    cell = fixed_values(sw, sw.runs[sw.runs.run_id.isin(ids)])
-    title = f"{model}: final {weight}" + (f" at {cell_name(cell)}" if cell else "")
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(dest, dpi=110)
-    plt.close(fig)
-    return dest
+    ax.set_title(titled(sw, f"{model}: final {weight}", sw.runs[sw.runs.run_id.isin(ids)]), fontsize=9)
+    return save(fig, dest)
 
 
 # --- command line -----------------------------------------------------------------------------------------
