@@ -253,7 +253,7 @@ struct TrajectoriesH5::Impl {
     attr_string(file, "paper", info.paper);
     attr_string(file, "layout", grid_layout ? "grid" : "runs");
     std::string axis_names;
-    for (const auto& a : spec.axes) axis_names += (axis_names.empty() ? "" : " ") + a.name;
+    for (const auto& a : spec.axes) axis_names += (axis_names.empty() ? "" : " ") + dim_of(a.name);
     attr_string(file, "grid_axes", axis_names);
 
     if (grid_layout) {
@@ -263,18 +263,18 @@ struct TrajectoriesH5::Impl {
         if (a.values[0].is_str) {
           std::vector<std::string> v;
           for (const auto& x : a.values) v.push_back(x.str);
-          d = write_strings(file, a.name, str_type, v);
+          d = write_strings(file, dim_of(a.name), str_type, v);
         } else if (integral(a)) {
           std::vector<long> v;
           for (const auto& x : a.values) v.push_back(long(x.num));
-          d = write_array<long>(file, a.name, {lead.back()}, v);
+          d = write_array<long>(file, dim_of(a.name), {lead.back()}, v);
         } else {
           std::vector<double> v;
           for (const auto& x : a.values) v.push_back(x.num);
-          d = write_array<double>(file, a.name, {lead.back()}, v);
+          d = write_array<double>(file, dim_of(a.name), {lead.back()}, v);
         }
         scales.push_back(d);
-        check(H5DSset_scale(d, a.name.c_str()), "dimension scale " + a.name);
+        check(H5DSset_scale(d, dim_of(a.name).c_str()), "dimension scale " + a.name);
         attr_string(d, "long_name", "grid axis " + a.name + " (" + a.kind + ", [" + a.section + "])");
       }
       ids.ds = lead_dataset("run_id", str_type, {});
@@ -303,9 +303,9 @@ struct TrajectoriesH5::Impl {
       for (size_t a = 0; a < spec.axes.size(); ++a) {
         const auto& ax = spec.axes[a];
         if (ax.values[0].is_str)
-          str_axes[a].ds = lead_dataset(ax.name, str_type, {}, false);
+          str_axes[a].ds = lead_dataset(dim_of(ax.name), str_type, {}, false);
         else
-          num_axes[a].ds = lead_dataset(ax.name, integral(ax) ? H5T_STD_I64LE : H5T_IEEE_F64LE, {}, false);
+          num_axes[a].ds = lead_dataset(dim_of(ax.name), integral(ax) ? H5T_STD_I64LE : H5T_IEEE_F64LE, {}, false);
         attr_string(ax.values[0].is_str ? *str_axes[a].ds : *num_axes[a].ds, "long_name",
                     "grid axis " + ax.name + " (" + ax.kind + ", [" + ax.section + "])");
       }
@@ -366,10 +366,18 @@ struct TrajectoriesH5::Impl {
 
   static constexpr const char* kFlowTime = "flow time (sum of the base learning rate over steps)";
 
+  // An axis' dimension: its key, unless the file's own dimensions have that name (a sweep over `record`,
+  // the recording schedule): then `<key>_axis`.
+  static std::string dim_of(const std::string& key) {
+    for (const char* own : {"run", "run_id", "record", "final_row", "final_field"})
+      if (key == own) return key + "_axis";
+    return key;
+  }
+
   // A variable's name, unless a grid axis has it (a sweep over `steps`): then `<name>_of_run`.
   std::string name_of(const std::string& name) const {
     for (const auto& a : spec.axes)
-      if (a.name == name) return name + "_of_run";
+      if (dim_of(a.name) == name) return name + "_of_run";
     return name;
   }
 
@@ -382,7 +390,7 @@ struct TrajectoriesH5::Impl {
       check(H5DSattach_scale(*ds, scales[j], unsigned(j)), "attach a dimension to " + name);
     if (!grid_layout && !spec.axes.empty() && with_coordinates) {
       std::string coords;
-      for (const auto& a : spec.axes) coords += (coords.empty() ? "" : " ") + a.name;
+      for (const auto& a : spec.axes) coords += (coords.empty() ? "" : " ") + dim_of(a.name);
       attr_string(*ds, "coordinates", coords);
     }
     return ds;

@@ -6,7 +6,8 @@
 // final columns, (axes..., record) for step, t and each observable (NaN past a run's last record), and
 // (axes..., final_row, final_field) for the final configuration. A shard holds part of the grid: one
 // leading dimension `run` (the run ids), the axes as coordinates over it (attribute `layout`: grid | runs).
-// A variable that a grid axis shares a name with is written as `<name>_of_run`. With --save-params a
+// A variable that a grid axis shares a name with is written as `<name>_of_run`; an axis named as one of
+// the file's own dimensions (`record`) is the dimension `<key>_axis`. With --save-params a
 // group per run holds its initial and final parameters and its training data.
 #pragma once
 

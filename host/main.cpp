@@ -83,17 +83,17 @@ int main(int argc, char** argv) {
   slurm->add_flag("--submit", slurm_opt.submit, "submit with sbatch and print the job ids");
 
   std::string plot_dir;
-  auto* plot =
-      app.add_subcommand("plot", "draw phase-diagram heatmaps, trajectories and final configurations (sweeps/plot.py)");
+  auto* plot = app.add_subcommand("plot", "draw phase-diagram heatmaps, trajectories, curves and final configurations");
   plot->add_option("dir", plot_dir, "a sweep's output directory")->required();
   plot->allow_extras();
   plot->footer(
-      "Further options go to sweeps/plot.py:\n"
-      "  --heatmap DETECTOR [--x AXIS] [--y AXIS] [--facet AXIS] [--value median|frac]\n"
-      "  --trajectory OBSERVABLE [--runs ID,ID,... | --where KEY=VALUE,... | --first N]\n"
-      "  --final-config [--where KEY=VALUE,... | --runs ID,...]   attention over tokens, one row per class\n"
-      "  --out PNG\n"
-      "Without them: a heatmap per detector and the loss of the first runs, into DIR/plots/.");
+      "Further options go to the Python module flowsweep.plot (python -m flowsweep.plot --help):\n"
+      "  --heatmap NAME [--x AXIS] [--y AXIS] [--facet AXIS] [--value median|frac]\n"
+      "  --trajectory OBSERVABLE [--color AXIS] [--log-time | --linear-time]\n"
+      "  --curve QUANTITY --x AXIS [--color AXIS]   a per-run quantity against an axis, over seeds\n"
+      "  --final-config   attention over tokens, one row per class\n"
+      "  [--where KEY=VALUE,... | --runs ID,ID,... | --first N] [--out PNG]\n"
+      "Without them: a heatmap per detector and the loss of every cell, into DIR/plots/.");
 
   try {
     app.parse(argc, argv);

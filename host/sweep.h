@@ -58,7 +58,8 @@ std::string describe_sweep(const Spec& spec);
 // `flowsweep models`: every model, its keys, groups, observables and detectors.
 std::string describe_models();
 
-// `flowsweep plot DIR [ARGS]`: runs sweeps/plot.py on DIR; returns its exit status.
+// `flowsweep plot DIR [ARGS]`: runs `python -m flowsweep.plot DIR ARGS` with the package found beside the
+// binary; returns its exit status.
 int run_plot(const std::string& dir, const std::vector<std::string>& args);
 
 }  // namespace fs

@@ -161,6 +161,21 @@ def main():
               == ("seed", "record"), "an axis of words is a string coordinate that .sel takes")
         j.close()
 
+        # Axes named as the file's own names: a sweep over the recording schedule (`record`, a dimension of
+        # the file) and over `steps` (a variable of it).
+        spec = os.path.join(tmp, "names.toml")
+        with open(spec, "w") as fh:
+            fh.write('model = "joma_toy"\n[train]\nrecords = 10\n[grid]\nrecord = ["linear", "log"]\n'
+                     'steps = [40, 50]\nseed = [0, 1]\n')
+        nout = os.path.join(tmp, "names")
+        p = subprocess.run([fsw, "run", spec, "--out", nout, "--quiet"], capture_output=True, text=True)
+        named = flowsweep.open(nout) if p.returncode == 0 else None
+        check(named is not None and named.axes == ["record_axis", "steps", "seed"]
+              and list(named.ds["steps"].values) == [40, 50] and "steps_of_run" in named.ds
+              and int(named.ds["steps_of_run"].sel(record_axis="log", steps=50, seed=1)) == 50
+              and named.ds["loss"].dims == ("record_axis", "steps", "seed", "record"),
+              f"axes named record and steps: the dimension record_axis, the variable steps_of_run ({p.stderr.strip()})")
+
         # Pictures: every kind, with what they must say.
         got = figures.draw(plot, [out])
         check(isinstance(got, list) and len(got) == 7 and all(os.path.getsize(f["path"]) > 5000 for f in got),
