@@ -191,6 +191,8 @@ hid_t utf8_strings() {
   return t;
 }
 
+std::string axis_doc(const Axis& a) { return "grid axis " + a.name + " (" + a.kind + ", [" + a.section + "])"; }
+
 // An axis whose values are all whole numbers is stored as integers (m = 16, not 16.0).
 bool integral(const Axis& a) {
   for (const auto& v : a.values)
@@ -275,7 +277,7 @@ struct TrajectoriesH5::Impl {
         }
         scales.push_back(d);
         check(H5DSset_scale(d, dim_of(a.name).c_str()), "dimension scale " + a.name);
-        attr_string(d, "long_name", "grid axis " + a.name + " (" + a.kind + ", [" + a.section + "])");
+        attr_string(d, "long_name", axis_doc(a));
       }
       ids.ds = lead_dataset("run_id", str_type, {});
       attr_string(*ids.ds, "long_name", "the run's id (runs.csv's run_id)");
@@ -292,8 +294,11 @@ struct TrajectoriesH5::Impl {
       check(H5DSset_scale(d, "record"), "dimension scale record");
       rec_id = H5Dopen2(file, "record", H5P_DEFAULT);
     }
-    auto per_run = [&](Numeric& n, const std::string& name, const std::string& doc, const std::string& units) {
-      n.ds = lead_dataset(name, H5T_IEEE_F64LE, {});
+    // A number per run, or with `series` a number per record of each run.
+    auto variable = [&](Numeric& n, const std::string& name, const std::string& doc, const std::string& units,
+                        bool series = false) {
+      n.ds = lead_dataset(name, H5T_IEEE_F64LE, series ? std::vector<hsize_t>{K} : std::vector<hsize_t>{});
+      if (series) check(H5DSattach_scale(*n.ds, rec_id, unsigned(lead.size())), "attach record to " + name);
       if (!doc.empty()) attr_string(*n.ds, "long_name", doc);
       if (!units.empty()) attr_string(*n.ds, "units", units);
     };
@@ -306,43 +311,36 @@ struct TrajectoriesH5::Impl {
           str_axes[a].ds = lead_dataset(dim_of(ax.name), str_type, {}, false);
         else
           num_axes[a].ds = lead_dataset(dim_of(ax.name), integral(ax) ? H5T_STD_I64LE : H5T_IEEE_F64LE, {}, false);
-        attr_string(ax.values[0].is_str ? *str_axes[a].ds : *num_axes[a].ds, "long_name",
-                    "grid axis " + ax.name + " (" + ax.kind + ", [" + ax.section + "])");
+        attr_string(ax.values[0].is_str ? *str_axes[a].ds : *num_axes[a].ds, "long_name", axis_doc(ax));
       }
     }
     status.ds = lead_dataset(name_of("status"), str_type, {});
     attr_string(*status.ds, "long_name", "ok | diverged | failed | missing | cancelled");
-    per_run(steps, name_of("steps"), "optimiser steps taken", "steps");
-    per_run(t_final, name_of("t_final"), "flow time reached", kFlowTime);
-    per_run(n_records, name_of("n_records"), "records of the run (the rest of its series is NaN)", "");
+    variable(steps, name_of("steps"), "optimiser steps taken", "steps");
+    variable(t_final, name_of("t_final"), "flow time reached", kFlowTime);
+    variable(n_records, name_of("n_records"), "records of the run (the rest of its series is NaN)", "");
     t_det.resize(info.detectors.size());
     for (size_t d = 0; d < info.detectors.size(); ++d)
-      per_run(t_det[d], name_of("t_" + info.detectors[d].name), info.detectors[d].doc + " (NaN: never)", kFlowTime);
+      variable(t_det[d], name_of("t_" + info.detectors[d].name), info.detectors[d].doc + " (NaN: never)", kFlowTime);
     finals.resize(info.final_columns.size());
     for (size_t c = 0; c < info.final_columns.size(); ++c)
-      per_run(finals[c], name_of(info.final_columns[c].name), info.final_columns[c].doc, "");
+      variable(finals[c], name_of(info.final_columns[c].name), info.final_columns[c].doc, "");
     series.resize(info.observables.size() + 2);
-    auto per_record = [&](Numeric& n, const std::string& name, const std::string& doc, const std::string& units) {
-      n.ds = lead_dataset(name, H5T_IEEE_F64LE, {K});
-      check(H5DSattach_scale(*n.ds, rec_id, unsigned(lead.size())), "attach record to " + name);
-      if (!doc.empty()) attr_string(*n.ds, "long_name", doc);
-      if (!units.empty()) attr_string(*n.ds, "units", units);
-    };
-    per_record(series[0], name_of("step"), "optimiser step of the record", "steps");
-    per_record(series[1], name_of("t"), "flow time of the record", kFlowTime);
+    variable(series[0], name_of("step"), "optimiser step of the record", "steps", true);
+    variable(series[1], name_of("t"), "flow time of the record", kFlowTime, true);
     for (size_t o = 0; o < info.observables.size(); ++o)
-      per_record(series[o + 2], name_of(info.observables[o].name), info.observables[o].doc, "");
+      variable(series[o + 2], name_of(info.observables[o].name), info.observables[o].doc, "", true);
     if (F > 0) {
       final_table.ds = lead_dataset(name_of("final_table"), H5T_IEEE_F64LE, {rows, F});
       // Every dimension labelled, as xarray needs: the row within a run, and the field by name.
       std::vector<long> row_index(rows);
       for (hsize_t q = 0; q < rows; ++q) row_index[q] = long(q);
-      Handle row_scale(write_array<long>(file, name_of("final_row"), {rows}, row_index), H5Dclose, "final_row");
+      Handle row_scale(write_array<long>(file, "final_row", {rows}, row_index), H5Dclose, "final_row");
       check(H5DSset_scale(row_scale, "final_row"), "dimension scale final_row");
       check(H5DSattach_scale(*final_table.ds, row_scale, unsigned(lead.size())), "attach final_row to final_table");
       std::vector<std::string> names;
       for (const auto& c : info.final_table) names.push_back(c.name);
-      Handle field_scale(write_strings(file, name_of("final_field"), str_type, names), H5Dclose, "final_field");
+      Handle field_scale(write_strings(file, "final_field", str_type, names), H5Dclose, "final_field");
       check(H5DSset_scale(field_scale, "final_field"), "dimension scale final_field");
       check(H5DSattach_scale(*final_table.ds, field_scale, unsigned(lead.size()) + 1),
             "attach final_field to final_table");

@@ -348,7 +348,7 @@ def band(ts, vs):
         return grid, np.nanmedian(at, 0), np.nanpercentile(at, 25, 0), np.nanpercentile(at, 75, 0)
 
 
-def trajectory(sw, observable, ids, color, banded, where, logt, dest):
+def trajectory(sw, observable, ids, color, banded, logt, dest):
     if observable not in sw.ds or sw.ds[observable].dims[-1:] != ("record",):
         names = [k for k, v in sw.ds.data_vars.items() if v.dims[-1:] == ("record",) and k not in ("step", "t")]
         fail(f"no observable '{observable}'; recorded: {', '.join(sorted(names))}")
@@ -425,7 +425,7 @@ def trajectory(sw, observable, ids, color, banded, where, logt, dest):
 
 # --- curves: a per-run quantity against one axis -----------------------------------------------------------
 
-def curve(sw, runs, quantity, x, color, where, dest):
+def curve(sw, runs, quantity, x, color, dest):
     col = quantity if quantity in runs else f"t_{quantity}" if f"t_{quantity}" in runs else None
     numeric_cols = [c for c in runs.columns if c not in sw.axes and c not in ("run_id", "status")]
     if col is None:
@@ -481,7 +481,7 @@ FINAL_LAYOUT = {
 }
 
 
-def final_config(sw, ids, where, dest):
+def final_config(sw, ids, dest):
     model = sw.model
     if model not in FINAL_LAYOUT or sw.final is None:
         fail(f"{model} has no final configuration table ({os.path.join(sw.dir, 'final_config.csv')})")
@@ -562,13 +562,13 @@ def main(argv=None):
         made.append(heatmap(sw, shown, a.heatmap, a.x, a.y, a.facet, a.value, a.where,
                             a.out or os.path.join(plots, f"heatmap_{a.heatmap}_{a.value}.png")))
     if a.trajectory:
-        made.append(trajectory(sw, a.trajectory, ids, a.color, banded, a.where, a.logt,
+        made.append(trajectory(sw, a.trajectory, ids, a.color, banded, a.logt,
                                a.out or os.path.join(plots, f"trajectory_{a.trajectory}.png")))
     if a.curve:
-        made.append(curve(sw, runs, a.curve, a.x, a.color, a.where,
+        made.append(curve(sw, runs, a.curve, a.x, a.color,
                           a.out or os.path.join(plots, f"curve_{a.curve}_{a.x}.png")))
     if a.final_config:
-        made.append(final_config(sw, ids, a.where, a.out or os.path.join(plots, "final_config.png")))
+        made.append(final_config(sw, ids, a.out or os.path.join(plots, "final_config.png")))
     if not (a.heatmap or a.trajectory or a.curve or a.final_config):
         axes = [n for n in sw.axes if n != "seed"]
         detectors = [c[len("frac_"):] for c in sw.cells.columns if c.startswith("frac_")]
@@ -579,7 +579,7 @@ def main(argv=None):
         # one band per cell, or per value of the first axis when the cells are too many for one picture
         cells = runs.groupby(axes).ngroups if axes else 1
         color = a.color or (axes[0] if cells > 12 and axes else None)
-        made.append(trajectory(sw, "loss", ids, color, banded, a.where, a.logt,
+        made.append(trajectory(sw, "loss", ids, color, banded, a.logt,
                                os.path.join(plots, "trajectory_loss.png")))
     for m in made:
         print(m)

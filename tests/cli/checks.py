@@ -64,3 +64,17 @@ def h5_runs(f):
         def var(name):
             return f[name][...]
     return ids, var
+
+
+def run_small_joma(fsw, tmp, phis):
+    """A 60-step joma sweep over phi (words), hidden (hand-picked numbers) and two seeds, run into
+    tmp/joma: its output directory."""
+    import os
+    import subprocess
+
+    spec, out = os.path.join(tmp, "joma.toml"), os.path.join(tmp, "joma")
+    with open(spec, "w") as fh:
+        fh.write('model = "joma"\n[params]\nC = 4\nn_distinct = 3\nn_common = 2\n[train]\nlr = 0.1\nsteps = 60\n'
+                 f'[grid]\nphi = [{", ".join(chr(34) + p + chr(34) for p in phis)}]\nhidden = [0, 3]\nseed = [0, 1]\n')
+    subprocess.run([fsw, "run", spec, "--out", out, "--quiet"], check=True)
+    return out

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 
-from checks import arguments, check, finish, h5_runs
+from checks import arguments, check, finish, h5_runs, run_small_joma
 
 import h5py
 import numpy as np
@@ -146,12 +146,7 @@ def main():
             check(p.returncode == 2 and says in p.stderr, f"--where {where}: exit 2 saying '{says}': {p.stderr.strip()[:160]}")
 
         # Axes of words (phi) and hand-picked numbers draw one cell per value; a median_ column draws too.
-        spec = os.path.join(tmp, "joma.toml")
-        with open(spec, "w") as fh:
-            fh.write('model = "joma"\n[params]\nC = 4\nn_distinct = 3\nn_common = 2\n[train]\nlr = 0.1\n'
-                     'steps = 60\n[grid]\nphi = ["identity", "relu", "silu"]\nhidden = [0, 3]\nseed = [0, 1]\n')
-        jout = os.path.join(tmp, "joma")
-        subprocess.run([fsw, "run", spec, "--out", jout, "--quiet"], check=True)
+        jout = run_small_joma(fsw, tmp, ["identity", "relu", "silu"])
         p = subprocess.run([fsw, "plot", jout], capture_output=True, text=True)
         # one heatmap per detector (dip, rebound, share_mlp, share_attention) and the loss
         check(p.returncode == 0 and len([l for l in p.stdout.split() if l.endswith(".png")]) == 5,

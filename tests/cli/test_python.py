@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 
-from checks import arguments, check, finish
+from checks import arguments, check, finish, run_small_joma
 
 import numpy as np
 
@@ -150,12 +150,7 @@ def main():
         check(agree and held == 36, f"each shard's cube holds its runs as the whole sweep's, NaN elsewhere ({held} runs)")
 
         # Axes of words stay words.
-        spec = os.path.join(tmp, "joma.toml")
-        with open(spec, "w") as fh:
-            fh.write('model = "joma"\n[params]\nC = 4\nn_distinct = 3\nn_common = 2\n[train]\nlr = 0.1\n'
-                     'steps = 60\n[grid]\nphi = ["identity", "relu"]\nhidden = [0, 3]\nseed = [0, 1]\n')
-        jout = os.path.join(tmp, "joma")
-        subprocess.run([fsw, "run", spec, "--out", jout, "--quiet"], check=True)
+        jout = run_small_joma(fsw, tmp, ["identity", "relu"])
         j = flowsweep.open(jout)
         check(list(j.ds["phi"].values) == ["identity", "relu"] and j.ds.sel(phi="relu", hidden=3)["loss"].dims
               == ("seed", "record"), "an axis of words is a string coordinate that .sel takes")
