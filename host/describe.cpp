@@ -154,6 +154,11 @@ std::string describe_models() {
     for (const auto& d : mi.detectors) os << "    " << d.name << ": " << d.doc << "\n";
     os << "  final configuration:\n";
     for (const auto& c : mi.final_columns) os << "    " << c.name << ": " << c.doc << "\n";
+    const std::vector<NamedDoc> table = final_table_columns(mi);
+    if (!table.empty()) {
+      os << "  attention table (final_config.csv, final_table):\n";
+      for (const auto& c : table) os << "    " << c.name << ": " << c.doc << "\n";
+    }
     os << "\n";
   }
   return os.str();

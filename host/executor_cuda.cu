@@ -118,11 +118,13 @@ class Batch final : public BatchBase {
  public:
   using Config = typename Model::Config;
 
-  Batch(const Sizes& sz, int opt_words, long max_records, long slots, const CudaOptions& opt, const CudaDeviceInfo& dev)
+  Batch(const Sizes& sz, int opt_words, long max_records, long table_width, long slots, const CudaOptions& opt,
+        const CudaDeviceInfo& dev)
       : sz_(sz),
         opt_words_(opt_words),
         n_opt_(sz.n_theta * opt_words),
         max_records_(max_records),
+        table_w_(table_width),
         S_(slots),
         budget_(opt.max_steps_per_slice > 0 ? opt.max_steps_per_slice : 16),
         fixed_budget_(opt.max_steps_per_slice > 0),
@@ -149,6 +151,7 @@ class Batch final : public BatchBase {
     d_opt_ = DeviceBuffer<Real>(size_t(S_ * n_opt_));
     d_carry_ = DeviceBuffer<Real>(size_t(S_ * sz.n_carry));
     d_series_ = DeviceBuffer<Real>(size_t(S_ * max_records_ * sz.n_obs));
+    d_table_ = DeviceBuffer<Real>(size_t(S_ * table_w_));
     d_schedule_ = DeviceBuffer<long>(size_t(S_ * max_records_));
     d_n_records_ = DeviceBuffer<long>(size_t(S_));
     d_state_ = DeviceBuffer<FlowState>(size_t(S_));
@@ -165,13 +168,15 @@ class Batch final : public BatchBase {
     // One staging area for rows moving in or out, as large as the largest slot array.
     const size_t widest = std::max({size_t(sz.n_idata) * sizeof(int), size_t(sz.n_rdata + sz.n_fixed) * sizeof(Real),
                                     size_t(n_opt_ + sz.n_theta + sz.n_carry) * sizeof(Real),
-                                    size_t(max_records_ * sz.n_obs) * sizeof(Real), size_t(max_records_) * sizeof(long),
+                                    size_t(max_records_ * sz.n_obs) * sizeof(Real), size_t(table_w_) * sizeof(Real),
+                                    size_t(max_records_) * sizeof(long),
                                     sizeof(Config) + sizeof(FlowConfig) + sizeof(FlowState) + sizeof(long)});
     d_stage_ = DeviceBuffer<unsigned char>(size_t(S_) * widest + 64);
     d_idx_ = DeviceBuffer<long>(size_t(S_));
     // Every slot poisoned: a value no run wrote reads as NaN (or -1), never as a plausible number. On this
     // batch's stream, so the poison is ordered before the first runs are scattered in.
     poison(d_series_);
+    poison(d_table_);
     poison(d_theta_);
     poison(d_opt_);
     poison(d_state_);
@@ -203,6 +208,8 @@ class Batch final : public BatchBase {
     b.opt_state = d_opt_.get();
     b.carry = d_carry_.get();
     b.series = d_series_.get();
+    b.table = d_table_.get();
+    b.table_width = table_w_;
     b.schedule = d_schedule_.get();
     b.n_records = d_n_records_.get();
     b.max_records = max_records_;
@@ -253,10 +260,11 @@ class Batch final : public BatchBase {
       FS_CUDA_CHECK(cudaMemcpyAsync(slots.data(), d_parted_.get(), size_t(n_fin) * sizeof(long), cudaMemcpyDeviceToHost,
                                     stream_));
       FS_CUDA_CHECK(cudaStreamSynchronize(stream_));
-      std::vector<Real> theta, series;
+      std::vector<Real> theta, series, table;
       std::vector<FlowState> states;
       gather(slots, d_theta_.get(), sz_.n_theta, theta);
       gather(slots, d_series_.get(), max_records_ * sz_.n_obs, series);
+      gather(slots, d_table_.get(), table_w_, table);
       gather(slots, d_state_.get(), 1, states);
       for (long r = 0; r < n_fin; ++r) {
         Slot& sl = slots_[size_t(slots[size_t(r)])];
@@ -266,7 +274,7 @@ class Batch final : public BatchBase {
             o.records > long(sl.run->schedule.size()))
           throw RuntimeError("CUDA executor: run " + sl.input.id + " left no outcome");
         RunResult res = finish_run(*sl.run, sl.input, o, theta.data() + r * sz_.n_theta,
-                                   series.data() + r * max_records_ * sz_.n_obs);
+                                   series.data() + r * max_records_ * sz_.n_obs, table.data() + r * table_w_);
         done.push_back({sl.key, sl.input.id, std::move(res)});
         sl.run.reset();
         free_.push_back(slots[size_t(r)]);
@@ -281,12 +289,13 @@ class Batch final : public BatchBase {
     for (long s = 0; s < S_; ++s)
       if (slots_[size_t(s)].run) slots.push_back(s);
     if (!slots.empty()) {
-      std::vector<Real> theta, opt, carry, series;
+      std::vector<Real> theta, opt, carry, series, table;
       std::vector<FlowState> states;
       gather(slots, d_theta_.get(), sz_.n_theta, theta);
       gather(slots, d_opt_.get(), n_opt_, opt);
       gather(slots, d_carry_.get(), sz_.n_carry, carry);
       gather(slots, d_series_.get(), max_records_ * sz_.n_obs, series);
+      gather(slots, d_table_.get(), table_w_, table);
       gather(slots, d_state_.get(), 1, states);
       for (size_t r = 0; r < slots.size(); ++r) {
         Slot& sl = slots_[size_t(slots[r])];
@@ -296,7 +305,8 @@ class Batch final : public BatchBase {
             {sl.key, sl.input.id,
              encode_checkpoint(states[r], theta.data() + r * size_t(sz_.n_theta), sz_.n_theta,
                                opt.data() + r * size_t(n_opt_), n_opt_, carry.data() + r * size_t(sz_.n_carry),
-                               sz_.n_carry, series.data() + r * size_t(max_records_ * sz_.n_obs), sz_.n_obs)});
+                               sz_.n_carry, series.data() + r * size_t(max_records_ * sz_.n_obs), sz_.n_obs,
+                               table.data() + r * size_t(table_w_), table_w_)});
       }
     }
     for (const auto& w : waiting_)
@@ -352,7 +362,7 @@ class Batch final : public BatchBase {
     std::vector<Config> cfg;
     std::vector<FlowConfig> fc;
     std::vector<int> idata;
-    std::vector<Real> rdata, theta, fixed, opt, carry, series;
+    std::vector<Real> rdata, theta, fixed, opt, carry, series, table;
     std::vector<long> schedule, n_records;
     std::vector<FlowState> state;
     const Real nan = std::numeric_limits<Real>::quiet_NaN();
@@ -373,6 +383,7 @@ class Batch final : public BatchBase {
       const size_t done_words = size_t(p.state.next_record * sz_.n_obs);
       series.insert(series.end(), run.series.begin(), run.series.begin() + long(done_words));
       series.resize(series.size() + size_t(max_records_ * sz_.n_obs) - done_words, nan);
+      table.insert(table.end(), run.table.begin(), run.table.end());
       schedule.insert(schedule.end(), run.schedule.begin(), run.schedule.end());
       schedule.resize(size_t((r + 1) * max_records_), -1);
       n_records.push_back(long(run.schedule.size()));
@@ -396,6 +407,7 @@ class Batch final : public BatchBase {
     scatter(opt, d_opt_.get(), d_slots, n, n_opt_);
     scatter(carry, d_carry_.get(), d_slots, n, sz_.n_carry);
     scatter(series, d_series_.get(), d_slots, n, max_records_ * sz_.n_obs);
+    scatter(table, d_table_.get(), d_slots, n, table_w_);
     scatter(schedule, d_schedule_.get(), d_slots, n, max_records_);
     scatter(n_records, d_n_records_.get(), d_slots, n, 1);
     scatter(state, d_state_.get(), d_slots, n, 1);
@@ -407,7 +419,7 @@ class Batch final : public BatchBase {
 
   Sizes sz_;
   int opt_words_;
-  long n_opt_, max_records_, S_;
+  long n_opt_, max_records_, table_w_, S_;
   long budget_;
   bool fixed_budget_;
   int threads_;
@@ -425,6 +437,7 @@ class Batch final : public BatchBase {
   DeviceBuffer<Real> d_opt_;                 // (S, n_theta * opt_words)
   DeviceBuffer<Real> d_carry_;               // (S, n_carry)
   DeviceBuffer<Real> d_series_;              // (S, max_records, n_obs)
+  DeviceBuffer<Real> d_table_;               // (S, table_w): FlowBuffers::table
   DeviceBuffer<long> d_schedule_;            // (S, max_records)
   DeviceBuffer<long> d_n_records_;           // (S)
   DeviceBuffer<FlowState> d_state_;          // (S)
@@ -513,11 +526,12 @@ class CudaExecutor final : public Executor {
     HostRun<Model, Real>& run = *pr.run;
     run.opt_state.assign(size_t(run.sz.n_theta) * size_t(opt_state_per_param(run.fc.opt.kind)), Real(0));
     run.series.assign(run.schedule.size() * size_t(run.sz.n_obs), Real(0));
+    run.table.assign(size_t(run.n_table()), std::numeric_limits<Real>::quiet_NaN());
     pr.carry.assign(size_t(run.sz.n_carry), Real(0));  // as a fresh host workspace starts
     if (!p.checkpoint.empty())
       pr.state = decode_checkpoint(p.checkpoint, run.theta.data(), run.sz.n_theta, run.opt_state.data(),
                                    long(run.opt_state.size()), pr.carry.data(), run.sz.n_carry, run.series.data(),
-                                   long(run.schedule.size()), run.sz.n_obs);
+                                   long(run.schedule.size()), run.sz.n_obs, run.table.data(), run.n_table());
     pr.checkpoint = std::move(p.checkpoint);
     pr.input = std::move(p.input);
     // Runs of one shape share a batch; record capacity grows in powers of two so lengths can differ.
@@ -525,13 +539,14 @@ class CudaExecutor final : public Executor {
     long cap = 1;
     while (cap < long(run.schedule.size())) cap *= 2;
     const int opt_words = opt_state_per_param(run.fc.opt.kind);
-    const std::string key = std::to_string(sz.n_theta) + "/" + std::to_string(sz.n_fixed) + "/" +
-                            std::to_string(sz.n_idata) + "/" + std::to_string(sz.n_rdata) + "/" +
-                            std::to_string(sz.n_scratch) + "/" + std::to_string(sz.n_carry) + "/" +
-                            std::to_string(sz.n_obs) + "/" + std::to_string(opt_words) + "/" +
-                            std::to_string(sizeof(Real)) + "/" + std::to_string(cap);
+    const std::string key =
+        std::to_string(sz.n_theta) + "/" + std::to_string(sz.n_fixed) + "/" + std::to_string(sz.n_idata) + "/" +
+        std::to_string(sz.n_rdata) + "/" + std::to_string(sz.n_scratch) + "/" + std::to_string(sz.n_carry) + "/" +
+        std::to_string(sz.n_obs) + "/" + std::to_string(opt_words) + "/" + std::to_string(sizeof(Real)) + "/" +
+        std::to_string(cap) + "/" + std::to_string(sz.n_table_rows) + "/" + std::to_string(sz.n_table_fields) + "/" +
+        std::to_string(run.n_table());
     auto it = batches_.find(key);
-    if (it == batches_.end()) it = batches_.emplace(key, open_batch<Real>(sz, opt_words, cap)).first;
+    if (it == batches_.end()) it = batches_.emplace(key, open_batch<Real>(sz, opt_words, cap, run.n_table())).first;
     auto* b = static_cast<Batch<Model, Real>*>(it->second.get());
     const bool room = b->free_slots() > 1;
     b->enqueue(std::move(pr));
@@ -541,18 +556,18 @@ class CudaExecutor final : public Executor {
   // A batch as large as the device allows: twice the resident blocks (so a freed block always finds a
   // run), within half the free memory; halved until the allocation succeeds.
   template <typename Real>
-  std::unique_ptr<BatchBase> open_batch(const Sizes& sz, int opt_words, long max_records) {
+  std::unique_ptr<BatchBase> open_batch(const Sizes& sz, int opt_words, long max_records, long table_width) {
     size_t free_b = 0, total_b = 0;
     FS_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
     const size_t per_slot = (size_t(sz.n_theta) * size_t(1 + opt_words) + size_t(sz.n_fixed + sz.n_rdata + sz.n_carry) +
-                             size_t(max_records * sz.n_obs)) *
+                             size_t(max_records * sz.n_obs) + size_t(table_width)) *
                                 sizeof(Real) * 2 +
                             size_t(max_records) * sizeof(long) * 2 + size_t(sz.n_idata) * sizeof(int) * 2 + 512;
     long slots = opt_.max_slots > 0 ? opt_.max_slots : std::max(1L, 2L * 32L * dev_.sm_count);
     slots = std::min<long>(slots, long(free_b / 2 / per_slot));
     for (; slots >= 1; slots /= 2) {
       try {
-        return std::make_unique<Batch<Model, Real>>(sz, opt_words, max_records, slots, opt_, dev_);
+        return std::make_unique<Batch<Model, Real>>(sz, opt_words, max_records, table_width, slots, opt_, dev_);
       } catch (const RuntimeError& e) {
         cudaGetLastError();  // an out-of-memory error is not sticky: try with half the slots
         if (std::string(e.what()).find("out of memory") == std::string::npos) throw;

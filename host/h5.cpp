@@ -239,7 +239,7 @@ struct TrajectoriesH5::Impl {
         R(hsize_t(n_runs)),
         K(hsize_t(n_rec)),
         rows(hsize_t(n_rows)),
-        F(s.entry->info.final_table.size()),
+        F(final_table_columns(s.entry->info).size()),
         save_params(save),
         file((H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr), create_file(tmp)), H5Fclose, tmp),
         str_type(utf8_strings(), H5Tclose, "string type") {
@@ -339,17 +339,18 @@ struct TrajectoriesH5::Impl {
       check(H5DSset_scale(row_scale, "final_row"), "dimension scale final_row");
       check(H5DSattach_scale(*final_table.ds, row_scale, unsigned(lead.size())), "attach final_row to final_table");
       std::vector<std::string> names;
-      for (const auto& c : info.final_table) names.push_back(c.name);
+      const std::vector<NamedDoc> columns = final_table_columns(info);
+      for (const auto& c : columns) names.push_back(c.name);
       Handle field_scale(write_strings(file, "final_field", str_type, names), H5Dclose, "final_field");
       check(H5DSset_scale(field_scale, "final_field"), "dimension scale final_field");
       check(H5DSattach_scale(*final_table.ds, field_scale, unsigned(lead.size()) + 1),
             "attach final_field to final_table");
       std::string fields;
-      for (const auto& c : info.final_table) fields += (fields.empty() ? "" : ",") + c.name;
+      for (const auto& c : columns) fields += (fields.empty() ? "" : ",") + c.name;
       attr_string(*final_table.ds, "fields", fields);
       attr_string(*final_table.ds, "long_name",
-                  "final configuration: final_config.csv's rows of each run, "
-                  "NaN past a run's last row");
+                  "attention configuration: final_config.csv's rows of each run (the final table, "
+                  "then the weight at each detector's answer and its step), NaN past a run's last row");
     }
     if (save_params) {
       params_group = std::make_unique<Handle>(H5Gcreate2(file, "params", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),

@@ -3,7 +3,9 @@
 // executor draws data and initial parameters here too, so both backends start from the same bits.
 #pragma once
 
+#include <limits>
 #include <memory>
+#include <stdexcept>
 #include <vector>
 
 #include "host/bytes.h"
@@ -23,6 +25,7 @@ struct HostRun {
   std::vector<int> idata;
   std::vector<long> schedule;  // recording steps
   std::vector<Real> rdata, theta, theta0, fixed, grad, scratch, opt_state, obs, series;
+  std::vector<Real> table;  // (n_table_fields + n_detectors, n_table_rows): FlowBuffers::table
 
   HostRun(const RunInput& in, const ModelInfo& info) {
     cfg = Model::configure(in.params);
@@ -41,7 +44,10 @@ struct HostRun {
     Model::template init<Real>(cfg, init_rng, idata.data(), rdata.data(), theta.data(), fixed.data());
     theta0 = theta;
     schedule = record_schedule(fc);
+    if (sz.n_table_rows > 0 && size_t(sz.n_table_fields) != info.final_table.size())
+      throw std::logic_error(info.name + ": the attention table's fields are not info().final_table");
   }
+  long n_table() const { return table_words(sz, fc.n_detectors); }
 
   // Workspace for running the flow on the host.
   void allocate_workspace() {
@@ -50,10 +56,13 @@ struct HostRun {
     opt_state.assign(size_t(sz.n_theta) * size_t(opt_state_per_param(fc.opt.kind)), Real(0));
     obs.assign(size_t(sz.n_obs), Real(0));
     series.assign(schedule.size() * size_t(sz.n_obs), Real(0));
+    table.assign(size_t(n_table()), std::numeric_limits<Real>::quiet_NaN());  // what no flow wrote reads NaN
   }
   FlowBuffers<Real> buffers() {
-    return {idata.data(),     rdata.data(), theta.data(),  fixed.data(),    grad.data(),          scratch.data(),
-            opt_state.data(), obs.data(),   series.data(), schedule.data(), long(schedule.size())};
+    return {idata.data(),    rdata.data(),     theta.data(),          fixed.data(),
+            grad.data(),     scratch.data(),   opt_state.data(),      obs.data(),
+            series.data(),   schedule.data(),  long(schedule.size()), table.empty() ? nullptr : table.data(),
+            sz.n_table_rows, sz.n_table_fields};
   }
 
   Real loss_grad(long step) {
@@ -68,11 +77,31 @@ struct HostRun {
   void step(long k) { opt_step(HostTeam{}, fc.opt, k, theta.data(), grad.data(), opt_state.data()); }
 };
 
+// final_config.csv's rows from a flow's table buffer (FlowBuffers::table): the table's fields, then for
+// each of the model's detectors the weight when it answered and that sample's step (NaN when it did not).
+template <typename Real>
+std::vector<std::vector<double>> table_rows(const Sizes& sz, int n_detectors, const FlowOutcome& out,
+                                            const Real* table) {
+  const long R = sz.n_table_rows;
+  const int F = sz.n_table_fields;
+  std::vector<std::vector<double>> rows(static_cast<size_t>(R));
+  for (long i = 0; i < R; ++i) {
+    auto& row = rows[size_t(i)];
+    for (int f = 0; f < F; ++f) row.push_back(double(table[f * R + i]));
+    for (int d = 0; d < n_detectors; ++d) {
+      const bool taken = out.fired[d] >= 0 && out.table_step[d] >= 0;
+      row.push_back(taken ? double(table[(F + d) * R + i]) : NAN);
+      row.push_back(taken ? double(out.table_step[d]) : NAN);
+    }
+  }
+  return rows;
+}
+
 // The host-side end of a flow: status, series with steps and flow times, detectors, final configuration.
 // `final_theta` and `series` are what the flow left (on the host or copied back from a device).
 template <typename Model, typename Real>
 RunResult finish_run(const HostRun<Model, Real>& run, const RunInput& in, const FlowOutcome& out,
-                     const Real* final_theta, const Real* series) {
+                     const Real* final_theta, const Real* series, const Real* table) {
   RunResult res;
   res.status = out.status == kFlowOk         ? RunResult::kOk
                : out.status == kFlowDiverged ? RunResult::kDiverged
@@ -101,8 +130,7 @@ RunResult finish_run(const HostRun<Model, Real>& run, const RunInput& in, const 
     res.detected.push_back(out.fired[d] >= 0 ? std::optional<long>(out.fired[d]) : std::nullopt);
   res.final_config =
       Model::template final_config<Real>(run.cfg, run.fc, run.theta0.data(), final_theta, run.fixed.data(), res.series);
-  res.final_rows =
-      Model::template final_rows<Real>(run.cfg, run.idata.data(), run.rdata.data(), final_theta, run.fixed.data());
+  res.final_rows = table_rows(run.sz, run.fc.n_detectors, out, table);
   if (in.save_params) {
     res.saved.theta0.assign(run.theta0.begin(), run.theta0.end());
     res.saved.theta.assign(final_theta, final_theta + run.sz.n_theta);
@@ -118,7 +146,8 @@ RunResult finish_run(const HostRun<Model, Real>& run, const RunInput& in, const 
 // the run's own streams draw them again.
 template <typename Real>
 std::string encode_checkpoint(const FlowState& st, const Real* theta, long n_theta, const Real* opt_state, long n_opt,
-                              const Real* carry, long n_carry, const Real* series, long n_obs) {
+                              const Real* carry, long n_carry, const Real* series, long n_obs, const Real* table,
+                              long n_table) {
   ByteWriter w;
   w.put<uint32_t>(sizeof(Real));
   w.put(st);
@@ -126,13 +155,15 @@ std::string encode_checkpoint(const FlowState& st, const Real* theta, long n_the
   w.put_array(opt_state, size_t(n_opt));
   w.put_array(carry, size_t(n_carry));
   w.put_array(series, size_t(st.next_record * n_obs));
+  w.put_array(table, size_t(n_table));
   return w.take();
 }
 
 // Restores a checkpoint into buffers of the run's shape; RuntimeError when it belongs to another shape.
 template <typename Real>
 FlowState decode_checkpoint(const std::string& blob, Real* theta, long n_theta, Real* opt_state, long n_opt,
-                            Real* carry, long n_carry, Real* series, long n_records, long n_obs) {
+                            Real* carry, long n_carry, Real* series, long n_records, long n_obs, Real* table,
+                            long n_table) {
   try {
     ByteReader r(blob);
     if (r.get<uint32_t>() != sizeof(Real)) throw std::runtime_error("another precision");
@@ -143,6 +174,7 @@ FlowState decode_checkpoint(const std::string& blob, Real* theta, long n_theta, 
     r.get_into(opt_state, size_t(n_opt));
     r.get_into(carry, size_t(n_carry));
     r.get_into(series, size_t(st.next_record * n_obs));
+    r.get_into(table, size_t(n_table));
     if (!r.done()) throw std::runtime_error("trailing bytes");
     return st;
   } catch (const std::runtime_error& e) {
@@ -165,17 +197,17 @@ class HostLiveRun final : public LiveRun {
   }
   long step() const override { return st_.step; }
   RunResult finish() const override {
-    return finish_run(run_, in_, outcome_of(st_), run_.theta.data(), run_.series.data());
+    return finish_run(run_, in_, outcome_of(st_), run_.theta.data(), run_.series.data(), run_.table.data());
   }
   std::string save() const override {
     return encode_checkpoint(st_, run_.theta.data(), run_.sz.n_theta, run_.opt_state.data(),
                              long(run_.opt_state.size()), run_.scratch.data(), run_.sz.n_carry, run_.series.data(),
-                             run_.sz.n_obs);
+                             run_.sz.n_obs, run_.table.data(), run_.n_table());
   }
   void restore(const std::string& blob) override {
     st_ = decode_checkpoint(blob, run_.theta.data(), run_.sz.n_theta, run_.opt_state.data(),
                             long(run_.opt_state.size()), run_.scratch.data(), run_.sz.n_carry, run_.series.data(),
-                            long(run_.schedule.size()), run_.sz.n_obs);
+                            long(run_.schedule.size()), run_.sz.n_obs, run_.table.data(), run_.n_table());
   }
 
  private:

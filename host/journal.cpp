@@ -32,8 +32,9 @@ uint64_t frame_checksum(const Frame& f, const char* payload, size_t n) {
   return XXH3_64bits_withSeed(payload, n, XXH3_64bits(&f, offsetof(Frame, checksum)));
 }
 
-// Format 2: detector answers are steps (format 1 held record indices).
-constexpr char kHeaderStart[] = "flowsweep journal 2 spec ";
+// Format 3: final-configuration rows carry the weight at each detector's answer, and checkpoints the
+// attention table. Format 2: detector answers are steps (format 1 held record indices).
+constexpr char kHeaderStart[] = "flowsweep journal 3 spec ";
 constexpr size_t kHeaderStartLen = sizeof kHeaderStart - 1;
 std::string header_line(const std::string& spec_hash) { return kHeaderStart + spec_hash + "\n"; }
 

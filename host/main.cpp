@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
       "  --heatmap NAME [--x AXIS] [--y AXIS] [--facet AXIS] [--value median|frac]\n"
       "  --trajectory OBSERVABLE [--color AXIS] [--log-time | --linear-time]\n"
       "  --curve QUANTITY --x AXIS [--color AXIS]   a per-run quantity against an axis, over seeds\n"
-      "  --final-config   attention over tokens, one row per class\n"
+      "  --final-config [--at DETECTOR]   attention over tokens, one row per class; at a detector's answer\n"
       "  [--where KEY=VALUE,... | --runs ID,ID,... | --first N] [--out PNG]\n"
       "Without them: a heatmap per detector and the loss of every cell, into DIR/plots/.");
 

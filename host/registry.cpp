@@ -106,7 +106,7 @@ TrainConfig train_config(const Params& p, uint32_t sweep_seed, const ModelInfo& 
   tc.fp64 = p.choice("precision") == "fp64";
   tc.sweep_seed = sweep_seed;
   tc.run_seed = uint32_t(p.integer("seed"));
-  tc.n_shares = info.groups.size() >= 2 ? int(info.groups.size()) : 0;
+  tc.n_shares = n_share_detectors(info);
   tc.diverge_above = p.real("diverge_above");
   tc.detect_every = p.integer("detect_every");
   tc.n_detectors = int(info.detectors.size()) - tc.n_shares;
@@ -121,6 +121,22 @@ TrainConfig train_config(const Params& p, uint32_t sweep_seed, const ModelInfo& 
   }
   tc.stop_margin = long(std::ceil(p.real("stop_margin") / flow_dt(tc) - 1e-9));
   return tc;
+}
+
+int n_share_detectors(const ModelInfo& info) { return info.groups.size() >= 2 ? int(info.groups.size()) : 0; }
+
+std::vector<NamedDoc> final_table_columns(const ModelInfo& info) {
+  std::vector<NamedDoc> cols = info.final_table;
+  if (cols.empty()) return cols;
+  const std::string w = cols.back().name;
+  const size_t own = info.detectors.size() - size_t(n_share_detectors(info));
+  for (size_t d = 0; d < own; ++d) {
+    const std::string& det = info.detectors[d].name;
+    cols.push_back({w + "_at_" + det,
+                    w + " at the detection sample where " + det + "'s answer last changed (empty: it never fired)"});
+    cols.push_back({w + "_at_" + det + "_step", "the step of " + w + "_at_" + det});
+  }
+  return cols;
 }
 
 namespace {
@@ -189,9 +205,11 @@ FS_MODEL_PROVIDES(has_detect, M::template detect<double>(any<const typename M::C
 FS_MODEL_PROVIDES(has_final_config, std::vector<double>(M::template final_config<double>(
                                         any<const typename M::Config>(), any<const FlowConfig>(), any<const double*>(),
                                         any<const double*>(), any<const double*>(), any<const Series>())))
-FS_MODEL_PROVIDES(has_final_rows, std::vector<std::vector<double>>(M::template final_rows<double>(
-                                      any<const typename M::Config>(), any<const int*>(), any<const double*>(),
-                                      any<const double*>(), any<const double*>())))
+FS_MODEL_PROVIDES(has_attention_table,
+                  M::template attention_table<HostTeam, double>(any<const HostTeam>(), any<const typename M::Config>(),
+                                                                any<const int*>(), any<const double*>(),
+                                                                any<const double*>(), any<const double*>(),
+                                                                any<double*>()))
 #undef FS_MODEL_PROVIDES
 
 template <typename Model>
@@ -217,7 +235,8 @@ void check_contract() {
                     sizeof(typename Model::DetectState) <= size_t(kDetectStateBytes),
                 "Model::DetectState must be plain data of at most kDetectStateBytes (kernels/detect.h)");
   static_assert(has_final_config<Model>::value, "template <Real> static std::vector<double> final_config(...)");
-  static_assert(has_final_rows<Model>::value, "template <Real> final_rows(...), or ModelBase's");
+  static_assert(has_attention_table<Model>::value,
+                "template <Team, Real> FS_HD static void attention_table(...), or ModelBase's (kernels/model_api.h)");
 }
 
 template <typename Model>

@@ -26,7 +26,7 @@ struct RunResult {
   std::vector<std::optional<long>> detected;  // the step of each detector
   std::vector<double> final_obs;              // the last record
   std::vector<double> final_config;
-  std::vector<std::vector<double>> final_rows;  // rows of final_config.csv
+  std::vector<std::vector<double>> final_rows;  // rows of final_config.csv (final_table_columns)
   struct Saved {  // with --save-params: initial and final parameters and the training data
     std::vector<double> theta0, theta, fixed, rdata;
     std::vector<int> idata;
@@ -64,6 +64,10 @@ class LiveRun {
 };
 
 TrainConfig train_config(const Params& p, uint32_t sweep_seed, const ModelInfo& info);
+int n_share_detectors(const ModelInfo& info);  // share_<group> detectors, after the model's own
+// final_config.csv's columns after run_id: the attention table's fields, then for each of the model's own
+// detectors the weight when it answered and that sample's step. Empty for a model without a table.
+std::vector<NamedDoc> final_table_columns(const ModelInfo& info);
 long train_steps(const Params& p);  // `steps`, or flow_time / lr where flow_time is given
 
 // The [train] keys and the run seed, shared by every model.

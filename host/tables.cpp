@@ -215,7 +215,7 @@ std::string final_config_header(const Spec& spec) {
   if (info.final_table.empty()) return "";
   std::string out;
   std::vector<std::string> head = {"run_id"};
-  for (const auto& c : info.final_table) head.push_back(c.name);
+  for (const auto& c : final_table_columns(info)) head.push_back(c.name);
   row(out, head);
   return out;
 }

@@ -117,7 +117,8 @@ struct Cooccurrence : ModelBase {
     mi.final_table = {{"type", "sample type 1..4 (I1: both targets, I2: word 1 only, I3: word 2 only, I4: neither)"},
                       {"query", "the special query word, 1..3"},
                       {"key", "the key word: 1..3 a special word, 0 the random words pooled"},
-                      {"attention", "final attention of the query on that key, mean over the type's samples"}};
+                      {"positions", "positions of the type's samples holding the query word (0: none, attention NaN)"},
+                      {"attention", "attention of the query on that key, mean over those positions"}};
     mi.final_columns.push_back({"dKQ_random_max", "largest |change| of W_K^T W_Q over entries with a random word"});
     mi.final_columns.push_back({"dKQ_random_median", "median |change| of W_K^T W_Q over entries with a random word"});
     mi.final_columns.push_back({"dKQ_random_q99", "99th percentile of |change| over entries with a random word"});
@@ -155,6 +156,8 @@ struct Cooccurrence : ModelBase {
     s.n_rdata = 0;
     s.n_scratch = scratch_size(c);
     s.n_obs = kNumObs;
+    s.n_table_rows = kTableRows;
+    s.n_table_fields = 5;
     return s;
   }
 
@@ -460,36 +463,52 @@ struct Cooccurrence : ModelBase {
     detect_first(double(obs[kLoss]) < c.loss_threshold, step, fired[2]);
   }
 
-  // ---- final configuration (host) ---------------------------------------------------------------
-  // The final attention pattern: for each sample type and each special word present as a query, the mean
-  // over those samples of its attention on each special key word, and on the random words pooled.
-  template <typename Real>
-  static std::vector<std::vector<double>> final_rows(const Config& c, const int* idata, const Real*, const Real* theta,
-                                                     const Real*) {
-    const int n = c.n, L = c.L;
+  // ---- attention table ----------------------------------------------------------------------------
+  // The attention pattern: for each sample type and special query word, the mean over the type's
+  // positions holding that word of its attention on each special key word, and on the random words
+  // pooled. One member per (type, query); each softmax is taken in two passes over the keys, so the
+  // table needs no workspace.
+  static constexpr int kTableRows = 4 * 3 * 4;  // (type, query word, key)
+  template <typename Team, typename Real>
+  FS_HD static void attention_table(const Team& team, const Config& c, const int* idata, const Real*, const Real* theta,
+                                    const Real*, Real* table) {
+    constexpr long R = kTableRows;
+    const int n = c.n, L = c.L, m = c.m;
     const int* tok = idata;
     const int* type = tok + long(n) * L + n;  // after the tokens (n, L) and the labels (n)
     const auto v = view(c, theta);
-    double sum[4][3][4] = {};  // [type][query word][key: word 1, 2, 3, random]
-    int count[4][3] = {};
-    std::vector<Real> p(static_cast<size_t>(L));
-    for (long il = 0; il < long(n) * L; ++il) {
-      const int q = tok[il];
-      if (q > kWord3) continue;
-      const int t = type[il / L];
-      attention_row(c, v, tok, il, p.data());
-      const int* x = tok + (il / L) * L;
-      for (int k = 0; k < L; ++k) sum[t][q][x[k] <= kWord3 ? x[k] : 3] += double(p[size_t(k)]);
-      ++count[t][q];
-    }
-    std::vector<std::vector<double>> rows;
-    for (int t = 0; t < 4; ++t)
-      for (int q = 0; q < 3; ++q) {
-        if (count[t][q] == 0) continue;
-        for (int k = 0; k < 4; ++k)
-          rows.push_back({double(t + 1), double(q + 1), double(k < 3 ? k + 1 : 0), sum[t][q][k] / count[t][q]});
+    const Real inv_sqrt_m = Real(1) / sqrt(Real(m));
+    for (int tq = team.rank(); tq < 12; tq += team.size()) {
+      const int t = tq / 3, q = tq % 3;
+      const Real* qv = v.Q + long(q) * m;
+      double sum[4] = {0, 0, 0, 0};
+      long count = 0;
+      for (int i = 0; i < n; ++i) {
+        if (type[i] != t) continue;
+        const int* x = tok + long(i) * L;
+        for (int l = 0; l < L; ++l) {
+          if (x[l] != q) continue;
+          Real smax = -INFINITY;
+          for (int k = 0; k < L; ++k) {
+            const Real score = dot(v.K + long(x[k]) * m, qv, m, k) * inv_sqrt_m;
+            smax = score > smax ? score : smax;
+          }
+          Real z = 0, part[4] = {0, 0, 0, 0};
+          for (int k = 0; k < L; ++k) {
+            const Real e = exp(dot(v.K + long(x[k]) * m, qv, m, k) * inv_sqrt_m - smax);
+            z += e;
+            part[x[k] <= kWord3 ? x[k] : 3] += e;
+          }
+          for (int b = 0; b < 4; ++b) sum[b] += double(part[b] / z);
+          ++count;
+        }
       }
-    return rows;
+      for (int key = 0; key < 4; ++key) {
+        const long r = long(tq) * 4 + key;
+        table[r] = Real(t + 1), table[R + r] = Real(q + 1), table[2 * R + r] = Real(key < 3 ? key + 1 : 0);
+        table[3 * R + r] = Real(count), table[4 * R + r] = count > 0 ? Real(sum[key] / double(count)) : Real(NAN);
+      }
+    }
   }
 
   template <typename Real>

@@ -87,7 +87,10 @@ struct FlowState {
   double final_loss = 0;    // the loss at the last evaluated step
   double initial_loss = 0;  // the loss at step 0: the scale of the divergence bound
   long fired[kMaxDetectors] = {-1, -1, -1, -1, -1, -1, -1, -1};  // each detector's step, -1 before it fires
-  alignas(8) unsigned char detect[kDetectStateBytes] = {};       // the model's DetectState
+  // The detection step at which each detector's attention table was taken (the sample at which its answer
+  // last changed), -1 before any.
+  long table_step[kMaxDetectors] = {-1, -1, -1, -1, -1, -1, -1, -1};
+  alignas(8) unsigned char detect[kDetectStateBytes] = {};  // the model's DetectState
 };
 
 struct FlowOutcome {
@@ -98,11 +101,12 @@ struct FlowOutcome {
   double final_loss;
   double initial_loss;
   long fired[kMaxDetectors];
+  long table_step[kMaxDetectors];
 };
 
 FS_HD inline FlowOutcome outcome_of(const FlowState& st) {
-  FlowOutcome o{st.status, st.stopped, st.step, st.next_record, st.final_loss, st.initial_loss, {}};
-  for (int d = 0; d < kMaxDetectors; ++d) o.fired[d] = st.fired[d];
+  FlowOutcome o{st.status, st.stopped, st.step, st.next_record, st.final_loss, st.initial_loss, {}, {}};
+  for (int d = 0; d < kMaxDetectors; ++d) o.fired[d] = st.fired[d], o.table_step[d] = st.table_step[d];
   return o;
 }
 
@@ -167,7 +171,18 @@ struct FlowBuffers {
   Real* series;              // (n_records, n_obs)
   const long* record_steps;  // (n_records)
   long n_records;
+  // The attention configuration (the model's attention_table), or null for a model without one:
+  // (table_fields + n_detectors, table_rows): the final table field after field, then the weight field
+  // as it was when each detector answered.
+  Real* table = nullptr;
+  long table_rows = 0;
+  int table_fields = 0;
 };
+
+// Words of a run's table buffer (FlowBuffers::table).
+FS_HD inline long table_words(const Sizes& sz, int n_detectors) {
+  return sz.n_table_rows > 0 ? sz.n_table_rows * (sz.n_table_fields + n_detectors) : 0;
+}
 
 // Advances a run from st.step until it finishes or reaches `step_limit` (the first step not evaluated
 // in this call). A step's loss and gradient depend only on the parameters and the step, so a flow cut
@@ -188,6 +203,30 @@ FS_HD void advance_flow(const Team& team, const typename Model::Config& cfg, con
     if (shares && fc.n_shares > 0) {
       team.sync();
       if (team.leader()) group_shares(fc.opt, b.grad, fc.n_shares, b.obs + (n_obs - fc.n_shares));
+    }
+    team.sync();
+  };
+  // The attention table at this step, into the final table's place (the flow's end overwrites it).
+  auto take_table = [&]() {
+    Model::attention_table(team, cfg, b.idata, b.rdata, b.theta, b.fixed, b.table);
+    team.sync();
+  };
+  // A detector whose answer changed at this sample gets the attention weights of this sample: exactly
+  // its step for an answer given when it happens (a first crossing), the sample that settled it for one
+  // known only later (a dip's minimum, a snap's steepest fall).
+  auto phase_tables = [&](const long* before, long step) {
+    unsigned changed = 0;
+    for (int d = 0; d < fc.n_detectors; ++d)
+      if (st.fired[d] >= 0 && st.fired[d] != before[d]) changed |= 1u << d;
+    if (changed == 0) return;
+    take_table();
+    const long R = b.table_rows;
+    const Real* weight = b.table + (b.table_fields - 1) * R;
+    for (int d = 0; d < fc.n_detectors; ++d) {
+      if (!((changed >> d) & 1u)) continue;
+      Real* out = b.table + (b.table_fields + d) * R;
+      for (long i = team.rank(); i < R; i += team.size()) out[i] = weight[i];
+      st.table_step[d] = step;
     }
     team.sync();
   };
@@ -212,7 +251,12 @@ FS_HD void advance_flow(const Team& team, const typename Model::Config& cfg, con
       break;
     }
     if (record || detecting) observe(record, record || !all_fired(fc, st));
-    if (detecting) detect_sample<Model, Real>(cfg, fc, b.fixed, b.obs, n_obs, step, st);
+    if (detecting) {
+      long before[kMaxDetectors];
+      for (int d = 0; d < kMaxDetectors; ++d) before[d] = st.fired[d];
+      detect_sample<Model, Real>(cfg, fc, b.fixed, b.obs, n_obs, step, st);
+      if (b.table_rows > 0) phase_tables(before, step);
+    }
     if (record) write_record();
     if (step == fc.steps) {
       st.status = kFlowOk;
@@ -231,6 +275,7 @@ FS_HD void advance_flow(const Team& team, const typename Model::Config& cfg, con
     team.sync();
     st.step = step + 1;
   }
+  if (st.status != kFlowRunning && b.table_rows > 0) take_table();  // the final configuration
 }
 
 // The whole flow of one run, uncut.

@@ -240,7 +240,7 @@ struct Joma : ModelBase {
     mi.final_table = {{"class", "class index k"},
                       {"token", "contextual token l (distinct tokens first, then common ones)"},
                       {"frequency", "x_k[l], the class's normalised frequency of the token"},
-                      {"attention", "final attention b_k[l] of the class on the token"}};
+                      {"attention", "attention b_k[l] of the class on the token"}};
     return mi;
   }
 
@@ -281,6 +281,8 @@ struct Joma : ModelBase {
     s.n_rdata = long(c.C + 1) * c.MC;  // x_k (C, MC) | xbar (MC)
     s.n_scratch = long(c.C) * class_words(c) + 1;
     s.n_obs = kNumObs;
+    s.n_table_rows = long(c.C) * c.MC;
+    s.n_table_fields = 4;
     return s;
   }
   // per class: b (MC) | dz contribution (MC) | a (H) | h (H) | da (H) | g (C) | loss (1)
@@ -533,19 +535,20 @@ struct Joma : ModelBase {
     const double h0 = s.at(0, kEntropy), h1 = s.at(s.size() - 1, kEntropy);
     return {h0, h_min, h0 > h_min ? (h1 - h_min) / (h0 - h_min) : NAN};
   }
-  // The final attention b_k of every class over the contextual tokens, beside the class's frequencies.
-  template <typename Real>
-  static std::vector<std::vector<double>> final_rows(const Config& c, const int*, const Real* rdata, const Real* theta,
-                                                     const Real*) {
+  // b_k of every class over the contextual tokens, beside the class's frequencies; one member a class.
+  template <typename Team, typename Real>
+  FS_HD static void attention_table(const Team& team, const Config& c, const int*, const Real* rdata, const Real* theta,
+                                    const Real*, Real* table) {
+    const long R = long(c.C) * c.MC;
     const Real* z = theta + n_W(c) + n_R(c);
-    std::vector<Real> b(size_t(c.MC));
-    std::vector<std::vector<double>> rows;
-    for (int k = 0; k < c.C; ++k) {
+    for (int k = team.rank(); k < c.C; k += team.size()) {
       const Real* x = rdata + long(k) * c.MC;
-      attention(c, x, z, b.data());
-      for (int l = 0; l < c.MC; ++l) rows.push_back({double(k), double(l), double(x[l]), double(b[size_t(l)])});
+      for (int l = 0; l < c.MC; ++l) {
+        const long i = long(k) * c.MC + l;
+        table[i] = Real(k), table[R + i] = Real(l), table[2 * R + i] = x[l];
+      }
+      attention(c, x, z, table + 3 * R + long(k) * c.MC);
     }
-    return rows;
   }
 };
 

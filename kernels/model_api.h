@@ -48,9 +48,15 @@
 //   template <Real> static std::vector<double> final_config(const Config&, const FlowConfig&,
 //                                    const Real* theta0, const Real* theta, const Real* fixed, const Series&);
 //                                                        one value per info().final_columns (host)
-//   template <Real> static std::vector<std::vector<double>> final_rows(const Config&, const int* idata,
-//                                    const Real* rdata, const Real* theta, const Real* fixed);
-//                                                        rows of final_config.csv; ModelBase gives none
+//   template <Team, Real> FS_HD static void attention_table(const Team&, const Config&, const int* idata,
+//                                    const Real* rdata, const Real* theta, const Real* fixed, Real* table);
+//                                                        the attention configuration at theta: a table of
+//                                                        sizes().n_table_rows rows and one field per
+//                                                        info().final_table, stored field after field, whose
+//                                                        last field is the weight. The flow takes it at its
+//                                                        end and whenever a detector answers; it may write
+//                                                        only `table` (the flow's scratch is still in use).
+//                                                        ModelBase: no table
 //
 // host/registry.cpp checks every one of these when the model is registered and says which is missing.
 #pragma once
@@ -149,8 +155,9 @@ struct ModelInfo {
   std::vector<NamedDoc> observables;    // recorded at every recording step, in this order
   std::vector<NamedDoc> detectors;      // phase times, each a column t_<name> and step_<name>
   std::vector<NamedDoc> final_columns;  // the final configuration, one column each
-  // A final configuration whose size depends on the run (one row per class and token, say): the
-  // columns of final_config.csv, after run_id. Empty when the model has none.
+  // The fields of the attention table (attention_table), whose size depends on the run (one row per
+  // class and token, say), the weight last: final_config.csv's columns after run_id, before the weight
+  // at each detector's answer. Empty when the model has none.
   std::vector<NamedDoc> final_table;
   // Runs that differ only in `axis` (same seed and cell) compared by a detector's time: the phase
   // diagram reports the median over seeds of t(base) / t(run) as speedup_<detector>_vs_<base>.
@@ -170,6 +177,8 @@ struct Sizes {
   long n_scratch = 0;  // workspace of one loss-and-gradient evaluation
   long n_carry = 0;    // the first words of the workspace that carry state from one step to the next
   int n_obs = 0;
+  long n_table_rows = 0;  // rows of the attention table (attention_table), 0 for none
+  int n_table_fields = 0;
 };
 
 // Where a run is in its flow, for models that draw per step.
@@ -194,11 +203,10 @@ struct ModelBase {
   // Observables cheap enough to compute in full at every detection step (no observe_detect).
   static constexpr bool kObserveDetect = false;
 
-  // No variable-size final configuration (final_config.csv is not written).
-  template <typename Real, typename Config>
-  static std::vector<std::vector<double>> final_rows(const Config&, const int*, const Real*, const Real*, const Real*) {
-    return {};
-  }
+  // No attention table (sizes() leaves n_table_rows 0, and final_config.csv is not written).
+  template <typename Team, typename Real, typename Config>
+  FS_HD static void attention_table(const Team&, const Config&, const int*, const Real*, const Real*, const Real*,
+                                    Real*) {}
 };
 
 }  // namespace fs

@@ -83,7 +83,7 @@ struct ScanSnap : ModelBase {
                       {"kind", "0 common, 1 distinct"},
                       {"rank", "1..10 for distinct tokens in order of increasing P(l|n), 0 for common"},
                       {"prob", "P(l|n)"},
-                      {"attention", "final population attention c_l of the class"}};
+                      {"attention", "population attention c_l of the class"}};
     return mi;
   }
 
@@ -130,6 +130,8 @@ struct ScanSnap : ModelBase {
     s.n_rdata = 2L * c.K * c.S;   // P(l|n) per class, and its cumulative sums
     s.n_scratch = scratch_size(c);
     s.n_obs = kNumObs;
+    s.n_table_rows = long(c.K) * c.S;
+    s.n_table_fields = 6;
     return s;
   }
 
@@ -392,21 +394,20 @@ struct ScanSnap : ModelBase {
     return {2.0 * c.K * std::log(double(c.M)) / eta_y, double(c.M), double(c.K)};
   }
 
-  template <typename Real>
-  static std::vector<std::vector<double>> final_rows(const Config& c, const int* idata, const Real* rdata,
-                                                     const Real* theta, const Real*) {
-    std::vector<std::vector<double>> rows;
-    std::vector<Real> cc(size_t(c.S));
-    for (int j = 0; j < c.K; ++j) {
-      class_attention(c, idata, rdata, theta, j, cc.data());
+  // Every class's population attention over its support, one member a class.
+  template <typename Team, typename Real>
+  FS_HD static void attention_table(const Team& team, const Config& c, const int* idata, const Real* rdata,
+                                    const Real* theta, const Real*, Real* table) {
+    const long R = long(c.K) * c.S;
+    for (int j = team.rank(); j < c.K; j += team.size()) {
       for (int k = 0; k < c.S; ++k) {
+        const long i = long(j) * c.S + k;
         const bool common = k < c.num_common;
-        rows.push_back({double(j), double(idata[long(j) * c.S + k]), common ? 0.0 : 1.0,
-                        common ? 0.0 : double(k - c.num_common + 1), double(rdata[long(j) * c.S + k]),
-                        double(cc[size_t(k)])});
+        table[i] = Real(j), table[R + i] = Real(idata[i]), table[2 * R + i] = common ? Real(0) : Real(1);
+        table[3 * R + i] = common ? Real(0) : Real(k - c.num_common + 1), table[4 * R + i] = rdata[i];
       }
+      class_attention(c, idata, rdata, theta, j, table + 5 * R + long(j) * c.S);
     }
-    return rows;
   }
 };
 

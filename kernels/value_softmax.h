@@ -56,7 +56,7 @@ struct ValueSoftmax : ModelBase {
                       {"u_winner", "u = V^T beta (regression: (X V)^T beta) at the winning index"},
                       {"crossings", "order crossings of the logits so far (pairs that swapped, counted per step)"}};
     mi.detectors = {{"polarised", "first time max sigma exceeds polar_threshold"}};
-    mi.final_table = {{"index", "value and logit index i"}, {"sigma", "final softmax weight sigma_i"}};
+    mi.final_table = {{"index", "value and logit index i"}, {"sigma", "softmax weight sigma_i"}};
     mi.final_columns = {{"winner", "index of the final largest softmax weight"},
                         {"u0_argmax", "index of the largest initial projection u_i(0)"},
                         {"winner_is_u0_argmax", "1 when the winner is argmax u(0)"},
@@ -92,6 +92,8 @@ struct ValueSoftmax : ModelBase {
     s.n_scratch = scratch_size(c);
     s.n_carry = c.n + kCarryExtra;
     s.n_obs = kNumObs;
+    s.n_table_rows = c.n;
+    s.n_table_fields = 2;
     return s;
   }
   // scratch: prev logits (n) | crossings | z (n) | s (n) | y (d) | gy (d) | ds (n) | dz (n) | r (N) | loss;
@@ -334,16 +336,14 @@ struct ValueSoftmax : ModelBase {
     detect_first(double(obs[kMaxSigma]) > c.polar_threshold, step, fired[0]);
   }
 
-  // The final softmax sigma(a) (of U a, tied), one row per index.
-  template <typename Real>
-  static std::vector<std::vector<double>> final_rows(const Config& c, const int*, const Real*, const Real* theta,
-                                                     const Real*) {
-    std::vector<Real> z(size_t(c.n)), s(size_t(c.n));
-    for (int i = 0; i < c.n; ++i) z[size_t(i)] = logit(c, theta, theta + long(c.d) * c.n, i);
-    softmax(z.data(), c.n, s.data());
-    std::vector<std::vector<double>> rows;
-    for (int i = 0; i < c.n; ++i) rows.push_back({double(i), double(s[size_t(i)])});
-    return rows;
+  // sigma(a) (of U a, tied), one row per index: the logits by the team, their softmax by the leader.
+  template <typename Team, typename Real>
+  FS_HD static void attention_table(const Team& team, const Config& c, const int*, const Real*, const Real* theta,
+                                    const Real*, Real* table) {
+    const Real* a = theta + long(c.d) * c.n;
+    for (int i = team.rank(); i < c.n; i += team.size()) table[i] = Real(i), table[c.n + i] = logit(c, theta, a, i);
+    team.sync();
+    if (team.leader()) softmax(table + c.n, c.n, table + c.n);
   }
 
   template <typename Real>

@@ -31,6 +31,8 @@ struct SliceBatch {
   Real* opt_state;                    // (S, n_theta * opt_words)
   Real* carry;                        // (S, n_carry): workspace words a run carries from step to step
   Real* series;                       // (S, max_records, n_obs)
+  Real* table;                        // (S, table_width): the attention table (FlowBuffers::table)
+  long table_width;                   // 0 for a model without one
   const long* schedule;               // (S, max_records): recording steps
   const long* n_records;              // (S)
   long max_records;
@@ -102,6 +104,9 @@ __global__ void kernel_flow_slice(SliceBatch<Model, Real> b) {
     fb.series = b.series + slot * b.max_records * b.n_obs;
     fb.record_steps = b.schedule + slot * b.max_records;
     fb.n_records = b.n_records[slot];
+    fb.table = b.table_width > 0 ? b.table + slot * b.table_width : nullptr;
+    fb.table_rows = b.table_width > 0 ? sz.n_table_rows : 0;
+    fb.table_fields = sz.n_table_fields;
     team.sync();
 
     // Every member keeps its own copy of the state and takes the same branches: the loss is the team's.

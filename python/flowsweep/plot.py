@@ -4,7 +4,7 @@
     ... --heatmap NAME [--x AXIS] [--y AXIS] [--facet AXIS] [--value median|frac] [--where ...]
     ... --trajectory OBSERVABLE [--color AXIS] [--runs ID,... | --where KEY=VALUE,... | --first N]
     ... --curve QUANTITY --x AXIS [--color AXIS] [--where ...]
-    ... --final-config [--where KEY=VALUE,... | --runs ID,...]
+    ... --final-config [--at DETECTOR] [--where KEY=VALUE,... | --runs ID,...]
 
 Heatmaps show, over two grid axes (log scale where the axis is log-spaced, named ticks where its values
 are words), a detector's median flow time, the fraction of runs reaching it, or the median of a final
@@ -18,7 +18,8 @@ per cell (or per value of --color, pooling the other axes), with each line's med
 chosen runs (--runs, --first) are drawn one line each. Flow time is logarithmic when the phases happen
 early. Curves show a per-run quantity (a detector's time, a final observable or column) against one axis:
 median and interquartile band over seeds, one line per value of --color. The final configuration
-(final_config.csv) is drawn as attention over tokens, one row per class, the median over the chosen runs.
+(final_config.csv) is drawn as attention over tokens, one row per class, the median over the chosen runs;
+with --at DETECTOR, the attention when that detector answered.
 
 --where KEY=VALUE,... keeps the runs or cells with those grid values; a number matches at the digits it is
 given with (lr_ratio=3.162 finds 3.1622776601683795)."""
@@ -481,7 +482,9 @@ FINAL_LAYOUT = {
 }
 
 
-def final_config(sw, ids, dest):
+def final_config(sw, ids, dest, at=None):
+    """The final attention, or with `at` a detector's name the attention when that detector answered
+    (final_config.csv's <weight>_at_<detector>), over the runs where it did."""
     model = sw.model
     if model not in FINAL_LAYOUT or sw.final is None:
         fail(f"{model} has no final configuration table ({os.path.join(sw.dir, 'final_config.csv')})")
@@ -489,6 +492,18 @@ def final_config(sw, ids, dest):
     table = sw.final[sw.final.run_id.isin(ids)]
     if table.empty:
         fail("no final configuration for the chosen runs in final_config.csv")
+    what = f"final {weight}"
+    if at:
+        column = f"{weight}_at_{at}"
+        if column not in table.columns:
+            known = [c[len(weight) + 4:] for c in table.columns if c.startswith(weight + "_at_") and not c.endswith("_step")]
+            fail(f"--at {at}: not a detector of {model} ({', '.join(known)})")
+        table = table[table[column + "_step"].notna()]
+        if table.empty:
+            fail(f"--at {at}: {at} never answered in the chosen runs")
+        steps = table.groupby("run_id")[column + "_step"].first()
+        what = f"{weight} at {at} (median step {steps.median():g})"
+        table = table.drop(columns=[weight]).rename(columns={column: weight})
     table = table.copy()
     if col_by is None:
         col_by = "position"
@@ -509,7 +524,7 @@ def final_config(sw, ids, dest):
     ax.set_yticks(range(len(row_keys)))
     ax.set_yticklabels([" ".join(f"{n}={v:g}" for n, v in zip(rows_by, rk)) for rk in row_keys], fontsize=7)
     fig.colorbar(im, ax=ax, label=f"median {weight} over {table.run_id.nunique()} runs")
-    ax.set_title(titled(sw, f"{model}: final {weight}", sw.runs[sw.runs.run_id.isin(ids)]), fontsize=9)
+    ax.set_title(titled(sw, f"{model}: {what}", sw.runs[sw.runs.run_id.isin(table.run_id.unique())]), fontsize=9)
     return save(fig, dest)
 
 
@@ -533,6 +548,7 @@ def main(argv=None):
     t.add_argument("--linear-time", dest="logt", action="store_false", help="linear flow time")
     ap.add_argument("--final-config", action="store_true",
                     help="the final attention configuration, one row per class, median over the chosen runs")
+    ap.add_argument("--at", metavar="DETECTOR", help="with --final-config: the attention when DETECTOR answered")
     ap.add_argument("--runs", help="comma-separated run ids, drawn one line each")
     ap.add_argument("--where", help="only the runs or cells whose grid values match, e.g. hidden=64,lr_ratio=10")
     ap.add_argument("--first", type=int, help="the first N runs, drawn one line each")
@@ -567,8 +583,11 @@ def main(argv=None):
     if a.curve:
         made.append(curve(sw, runs, a.curve, a.x, a.color,
                           a.out or os.path.join(plots, f"curve_{a.curve}_{a.x}.png")))
+    if a.at and not a.final_config:
+        fail("--at DETECTOR goes with --final-config")
     if a.final_config:
-        made.append(final_config(sw, ids, a.out or os.path.join(plots, "final_config.png")))
+        made.append(final_config(sw, ids, a.out or os.path.join(plots, f"config_at_{a.at}.png" if a.at
+                                                                 else "final_config.png"), a.at))
     if not (a.heatmap or a.trajectory or a.curve or a.final_config):
         axes = [n for n in sw.axes if n != "seed"]
         detectors = [c[len("frac_"):] for c in sw.cells.columns if c.startswith("frac_")]

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The final attention configuration of every attention model (final_config.csv and trajectories.h5's
-final_table) against the same attention computed here with numpy from the run's saved parameters and data
-(--save-params); the weights that sum to one do; and `flowsweep plot --final-config` draws it.
+final_table), at the end and when each detector answered, against the same attention computed here with
+numpy from the run's saved parameters and data (--save-params; for a phase time, those of the same run cut
+at the table's step); the weights that sum to one do; and `flowsweep plot --final-config [--at]` draws it.
 
     test_final_config.py --flowsweep BINARY --sweeps DIR"""
 import csv
@@ -64,20 +65,34 @@ loss = ["logistic", "tied"]
 }
 
 
-def run(fsw, tmp, name):
-    spec = os.path.join(tmp, name + ".toml")
-    open(spec, "w").write(SPECS[name])
-    out = os.path.join(tmp, name)
+GRID_KEY = {"cooccurrence": "seed", "joma": "data", "value_softmax": "loss"}  # the axis of each spec
+WEIGHT = {"cooccurrence": "attention", "joma": "attention", "value_softmax": "sigma"}
+# Detectors whose answer is given at the sample where it happens, so the table is taken at exactly that step.
+AT_ONCE = {"phase1_end", "phase2_start", "loss_below", "polarised", "rebound"}
+
+
+def num(v):
+    return float(v) if v != "" else float("nan")
+
+
+def run(fsw, tmp, name, steps=None):
+    spec_text = SPECS[name]
+    tag = name if steps is None else f"{name}_{steps}"
+    if steps is not None:  # the same runs cut at `steps`: the parameters the flow had there
+        spec_text = spec_text.replace("steps = 300", f"steps = {steps}").replace("steps = 500", f"steps = {steps}")
+    spec = os.path.join(tmp, tag + ".toml")
+    open(spec, "w").write(spec_text)
+    out = os.path.join(tmp, tag)
     subprocess.run([fsw, "run", spec, "--out", out, "--quiet", "--save-params"], check=True)
     rows = defaultdict(list)
     for r in csv.DictReader(open(os.path.join(out, "final_config.csv"))):
-        rows[r["run_id"]].append({k: float(v) for k, v in r.items() if k != "run_id"})
+        rows[r["run_id"]].append({k: num(v) for k, v in r.items() if k != "run_id"})
     runs = list(csv.DictReader(open(os.path.join(out, "runs.csv"))))
     return out, runs, rows
 
 
 def h5_agrees(out, rows):
-    """final_table in trajectories.h5 holds final_config.csv's rows, run by run."""
+    """final_table in trajectories.h5 holds final_config.csv's rows, run by run (NaN where the CSV is empty)."""
     with h5py.File(os.path.join(out, "trajectories.h5"), "r") as f:
         fields = f["final_table"].attrs["fields"]
         fields = (fields.decode() if isinstance(fields, bytes) else fields).split(",")
@@ -85,18 +100,13 @@ def h5_agrees(out, rows):
         table = var("final_table")
         for i, rid in enumerate(ids):
             for q, row in enumerate(rows[rid]):
-                if any(table[i, q, j] != row[name] for j, name in enumerate(fields)):
-                    return False
+                for j, name in enumerate(fields):
+                    a, b = table[i, q, j], row[name]
+                    if not (a == b or (np.isnan(a) and np.isnan(b))):
+                        return False
             if len(rows[rid]) < table.shape[1] and not np.all(np.isnan(table[i, len(rows[rid]):])):
                 return False
     return True
-
-
-def verdict(model, out, rows, worst, what, sums, group):
-    """The three checks every table gets: its weights as numpy's, their sums, and trajectories.h5."""
-    check(worst < 1e-12, f"{model}: {what} as numpy's (max diff {worst:.1e})")
-    check(sums < 1e-12, f"{model}: {group} sums to one ({sums:.1e})")
-    check(h5_agrees(out, rows), f"{model}: trajectories.h5 final_table holds final_config.csv")
 
 
 def softmax(z):
@@ -104,96 +114,160 @@ def softmax(z):
     return e / e.sum()
 
 
-def cooccurrence(fsw, tmp):
-    out, runs, rows = run(fsw, tmp, "cooccurrence")
+# numpy's attention table of one run from its saved parameters: {key of a row: weight}, and the key of a
+# final_config.csv row. Written from the models' definitions (MODELS.md), not from the engine's code.
+def cooccurrence_table(g, r):
     d, L, n, m, m1 = 12, 5, 24, 8, 16
+    theta, idata = g["theta_final"][:], g["data_int"][:]
+    Q = theta[m1 * m : m1 * m + d * m].reshape(d, m)  # word columns contiguous
+    K = theta[m1 * m + d * m : m1 * m + 2 * d * m].reshape(d, m)
+    tok = idata[: n * L].reshape(n, L)
+    typ = idata[n * L + n : n * L + 2 * n]
+    acc, cnt = defaultdict(float), defaultdict(int)
+    for i in range(n):
+        for l in range(L):
+            q = tok[i, l]
+            if q > 2:
+                continue
+            p = softmax(K[tok[i]] @ Q[q] / np.sqrt(m))
+            for k in range(L):
+                acc[(typ[i] + 1, q + 1, tok[i, k] + 1 if tok[i, k] <= 2 else 0)] += p[k]
+            cnt[(typ[i] + 1, q + 1)] += 1
+    return {key: v / cnt[key[:2]] for key, v in acc.items()}, cnt
+
+
+def joma_table(g, r):
+    theta, x_all = g["theta_final"][:], g["data_real"][:]
+    C = 4
+    MC = len(x_all) // (C + 1)
+    z = theta[-MC:]  # the attention logits are the last group
+    out = {}
+    for k in range(C):
+        x = x_all[k * MC : (k + 1) * MC]
+        w = np.where(x > 0, x * np.exp((z - z[x > 0].max()) / 0.5), 0.0)
+        for l, b in enumerate(w / w.sum()):
+            out[(k, l)] = b
+    return out, x_all
+
+
+def value_softmax_table(g, r):
+    theta = g["theta_final"][:]
+    d = n = 5
+    V, a = theta[: d * n].reshape(n, d), theta[d * n :]  # value column i contiguous
+    z = V.T @ a if r["loss"] == "tied" else a  # (U a)_i with U stored by column
+    return dict(enumerate(softmax(z))), None
+
+
+KEYS = {"cooccurrence": lambda x: (int(x["type"]), int(x["query"]), int(x["key"])),
+        "joma": lambda x: (int(x["class"]), int(x["token"])),
+        "value_softmax": lambda x: int(x["index"])}
+TABLES = {"cooccurrence": cooccurrence_table, "joma": joma_table, "value_softmax": value_softmax_table}
+
+
+def table_error(model, want, got_rows, column):
+    """Largest |numpy - ours| of a weight column over the rows numpy defines; a row it does not define is
+    a key word absent from the type's samples (weight 0) or a type without that query word (NaN)."""
+    got = {KEYS[model](x): x[column] for x in got_rows}
+    worst = 0.0
+    for key, v in got.items():
+        if key in want:
+            worst = max(worst, abs(want[key] - v))
+        elif not (np.isnan(v) or v == 0):
+            worst = max(worst, 1.0)
+    return worst if set(want) <= set(got) else 1.0
+
+
+def final_tables(fsw, tmp, model):
+    """The final table against numpy, its weights' sums, and trajectories.h5."""
+    out, runs, rows = run(fsw, tmp, model)
+    w = WEIGHT[model]
     worst, sums = 0.0, 0.0
     with h5py.File(os.path.join(out, "trajectories.h5"), "r") as f:
         for r in runs:
-            g = f["params"][r["run_id"]]
-            theta, idata = g["theta_final"][:], g["data_int"][:]
-            Q = theta[m1 * m : m1 * m + d * m].reshape(d, m)  # word columns contiguous
-            K = theta[m1 * m + d * m : m1 * m + 2 * d * m].reshape(d, m)
-            tok = idata[: n * L].reshape(n, L)
-            typ = idata[n * L + n : n * L + 2 * n]
-            acc, cnt = defaultdict(float), defaultdict(int)
-            for i in range(n):
-                for l in range(L):
-                    q = tok[i, l]
-                    if q > 2:
-                        continue
-                    p = softmax(K[tok[i]] @ Q[q] / np.sqrt(m))
-                    for k in range(L):
-                        acc[(typ[i] + 1, q + 1, tok[i, k] + 1 if tok[i, k] <= 2 else 0)] += p[k]
-                    cnt[(typ[i] + 1, q + 1)] += 1
-            want = {key: v / cnt[key[:2]] for key, v in acc.items()}
-            got = {(int(x["type"]), int(x["query"]), int(x["key"])): x["attention"] for x in rows[r["run_id"]]}
-            for key in set(want) | set(got):
-                worst = max(worst, abs(want.get(key, 0.0) - got.get(key, 0.0)))
-            per = defaultdict(float)
-            for (t, q, k), v in got.items():
-                per[(t, q)] += v
-            sums = max(sums, max(abs(s - 1) for s in per.values()))
-            # I1 holds all three special words as queries, I4 only the common word.
-            check(sorted({q for (t, q, k) in got if t == 1}) == [1, 2, 3]
-                  and sorted({q for (t, q, k) in got if t == 4}) == [3], "cooccurrence: queries present per type")
-    verdict("cooccurrence", out, rows, worst, "final attention per type, query and key", sums,
-            "each query's attention over the keys")
-
-
-def joma(fsw, tmp):
-    out, runs, rows = run(fsw, tmp, "joma")
-    worst, sums = 0.0, 0.0
-    with h5py.File(os.path.join(out, "trajectories.h5"), "r") as f:
-        for r in runs:
-            g = f["params"][r["run_id"]]
-            theta, x_all = g["theta_final"][:], g["data_real"][:]
-            C = 4
-            MC = len(x_all) // (C + 1)
-            z = theta[-MC:]  # the attention logits are the last group
             got = rows[r["run_id"]]
-            check(len(got) == C * MC, f"joma ({r['data']}): {C} classes x {MC} tokens")
-            for k in range(C):
-                x = x_all[k * MC : (k + 1) * MC]
-                w = np.where(x > 0, x * np.exp((z - z[x > 0].max()) / 0.5), 0.0)
-                b = w / w.sum()
-                mine = [row for row in got if row["class"] == k]
-                worst = max(worst, max(abs(row["attention"] - b[int(row["token"])]) for row in mine))
-                worst = max(worst, max(abs(row["frequency"] - x[int(row["token"])]) for row in mine))
-                sums = max(sums, abs(sum(row["attention"] for row in mine) - 1))
-    verdict("joma", out, rows, worst, "b_k of every class", sums, "each class's attention")
+            want, extra = TABLES[model](f["params"][r["run_id"]], r)
+            worst = max(worst, table_error(model, want, got, w))
+            if model == "cooccurrence":
+                per = defaultdict(float)
+                for x in got:
+                    if x["positions"] > 0:
+                        per[(x["type"], x["query"])] += x[w]
+                sums = max(sums, max(abs(v - 1) for v in per.values()))
+                check(all(x["positions"] == extra.get((int(x["type"]), int(x["query"])), 0) for x in got),
+                      f"cooccurrence ({r['seed']}): positions counts each type's query words")
+                check(all(np.isnan(x[w]) == (x["positions"] == 0) for x in got),
+                      f"cooccurrence ({r['seed']}): the attention is NaN exactly where no position holds the query")
+                present = {(int(x["type"]), int(x["query"])) for x in got if x["positions"] > 0}
+                # I1 holds all three special words as queries, I4 only the common word.
+                check(sorted(q for t, q in present if t == 1) == [1, 2, 3]
+                      and sorted(q for t, q in present if t == 4) == [3], "cooccurrence: queries present per type")
+            elif model == "joma":
+                C, MC = 4, len(extra) // 5
+                check(len(got) == C * MC, f"joma ({r['data']}): {C} classes x {MC} tokens")
+                worst = max(worst, max(abs(x["frequency"] - extra[int(x["class"]) * MC + int(x["token"])]) for x in got))
+                for k in range(C):
+                    sums = max(sums, abs(sum(x[w] for x in got if x["class"] == k) - 1))
+            else:
+                sums = max(sums, abs(sum(x[w] for x in got) - 1))
+                s = [x[w] for x in got]
+                check(int(np.argmax(s)) == int(float(r["winner"])), f"value_softmax ({r['loss']}): argmax is the winner")
+    check(worst < 1e-12, f"{model}: the final {w} as numpy's from the saved parameters (max diff {worst:.1e})")
+    check(sums < 1e-12, f"{model}: the {w} of each query sums to one ({sums:.1e})")
+    check(h5_agrees(out, rows), f"{model}: trajectories.h5 final_table holds final_config.csv")
+    return out, runs, rows
 
 
-def value_softmax(fsw, tmp):
-    out, runs, rows = run(fsw, tmp, "value_softmax")
-    worst, sums = 0.0, 0.0
-    with h5py.File(os.path.join(out, "trajectories.h5"), "r") as f:
-        for r in runs:
-            theta = f["params"][r["run_id"]]["theta_final"][:]
-            d = n = 5
-            V, a = theta[: d * n].reshape(n, d), theta[d * n :]  # value column i contiguous
-            z = V.T @ a if r["loss"] == "tied" else a  # (U a)_i with U stored by column
-            s = softmax(z)
-            got = rows[r["run_id"]]
-            worst = max(worst, max(abs(row["sigma"] - s[int(row["index"])]) for row in got))
-            sums = max(sums, abs(sum(row["sigma"] for row in got) - 1))
-            check(int(np.argmax(s)) == int(float(r["winner"])), f"value_softmax ({r['loss']}): argmax is the winner")
-    verdict("value_softmax", out, rows, worst, "sigma(a), logistic and tied", sums, "sigma")
-    return out
+def phase_tables(fsw, tmp, model, runs, rows):
+    """The weights at each detector's answer against numpy's attention from the parameters of the same run
+    cut at the table's step. Returns the detectors checked."""
+    w, axis = WEIGHT[model], GRID_KEY[model]
+    detectors = [c[len(w) + 4 : -5] for c in rows[runs[0]["run_id"]][0] if c.startswith(w + "_at_") and c.endswith("_step")]
+    checked = []
+    for det in detectors:
+        col = f"{w}_at_{det}"
+        fired = [r for r in runs if rows[r["run_id"]][0][col + "_step"] == rows[r["run_id"]][0][col + "_step"]]
+        never = [r for r in runs if r.get("step_" + det, "") in ("", "-1")]
+        check(all(np.isnan(x[col]) for r in never for x in rows[r["run_id"]]),
+              f"{model}: {col} is empty where {det} never fired")
+        if not fired:
+            continue
+        r = fired[0]
+        step = int(rows[r["run_id"]][0][col + "_step"])
+        answer = int(float(r["step_" + det]))
+        check(step == answer if det in AT_ONCE else step >= answer,
+              f"{model}: {col} taken at step {step}, {det} answered {answer}")
+        cut_out, cut_runs, _ = run(fsw, tmp, model, steps=step)
+        twin = next(c for c in cut_runs if c[axis] == r[axis])
+        with h5py.File(os.path.join(cut_out, "trajectories.h5"), "r") as f:
+            want, _ = TABLES[model](f["params"][twin["run_id"]], twin)
+        worst = table_error(model, want, rows[r["run_id"]], col)
+        check(worst < 1e-12, f"{model}: {col} ({r[axis]}) is numpy's attention at step {step} (max diff {worst:.1e})")
+        checked.append(det)
+    return checked
 
 
 def main():
     fsw, _ = arguments()
     with tempfile.TemporaryDirectory() as tmp:
-        cooccurrence(fsw, tmp)
-        joma(fsw, tmp)
-        value_softmax(fsw, tmp)
+        for model in ("cooccurrence", "joma", "value_softmax"):
+            _, runs, rows = final_tables(fsw, tmp, model)
+            checked = phase_tables(fsw, tmp, model, runs, rows)
+            check(len(checked) > 0, f"{model}: a table at a phase time checked ({', '.join(checked)})")
         for name, where in (("cooccurrence", "seed=0"), ("joma", "data=profile"), ("value_softmax", "loss=tied")):
             png = os.path.join(tmp, name + ".png")
             p = subprocess.run([fsw, "plot", os.path.join(tmp, name), "--final-config", "--where", where, "--out", png],
                                capture_output=True, text=True)
             check(p.returncode == 0 and os.path.getsize(png) > 1000 if os.path.exists(png) else False,
                   f"plot --final-config draws {name} ({p.stderr.strip()[-200:]})")
+        for name, det in (("joma", "dip"), ("value_softmax", "polarised")):
+            png = os.path.join(tmp, f"{name}_at_{det}.png")
+            p = subprocess.run([fsw, "plot", os.path.join(tmp, name), "--final-config", "--at", det, "--out", png],
+                               capture_output=True, text=True)
+            check(p.returncode == 0 and os.path.exists(png) and os.path.getsize(png) > 1000,
+                  f"plot --final-config --at {det} draws {name} ({p.stderr.strip()[-200:]})")
+        p = subprocess.run([fsw, "plot", os.path.join(tmp, "joma"), "--final-config", "--at", "snap"],
+                           capture_output=True, text=True)
+        check(p.returncode != 0 and "dip" in p.stderr, f"--at names the model's detectors ({p.stderr.strip()[-120:]})")
     return finish()
 
 

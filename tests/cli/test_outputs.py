@@ -107,9 +107,10 @@ def main():
         f.close()
 
         ds = xr.open_dataset(os.path.join(out, "trajectories.h5"), engine="h5netcdf")
-        check(dict(ds.sizes) == {"seed": 6, "m": 2, "lr_ratio": 3, "record": 17, "final_row": 32, "final_field": 4}
+        at = [f"attention_at_{d}{s}" for d in ("phase1_end", "phase2_start", "loss_below") for s in ("", "_step")]
+        check(dict(ds.sizes) == {"seed": 6, "m": 2, "lr_ratio": 3, "record": 17, "final_row": 48, "final_field": 11}
               and list(ds["run_id"].values.ravel()) == ids
-              and list(ds["final_field"].values) == ["type", "query", "key", "attention"],
+              and list(ds["final_field"].values) == ["type", "query", "key", "positions", "attention"] + at,
               f"xarray reads named dimensions and run ids: {dict(ds.sizes)}")
         check(ds["t"].attrs.get("units", "").startswith("flow time"), "t carries its units")
         ds.close()

@@ -39,6 +39,17 @@ Compare compare(const fs::RunResult& cpu, const fs::RunResult& gpu) {
     const double a = cpu.final_config[k], b = gpu.final_config[k];
     c.max_rel = std::fmax(c.max_rel, std::fabs(a - b) / std::fmax(std::fabs(a), 1e-12));
   }
+  // The attention table, computed on the device at the end and at each detector's answer: every field,
+  // the weights and their steps; unwritten cells were poisoned NaN and must match the CPU's NaNs.
+  REQUIRE(cpu.final_rows.size() == gpu.final_rows.size());
+  for (size_t q = 0; q < cpu.final_rows.size(); ++q) {
+    REQUIRE(cpu.final_rows[q].size() == gpu.final_rows[q].size());
+    for (size_t f = 0; f < cpu.final_rows[q].size(); ++f) {
+      const double a = cpu.final_rows[q][f], b = gpu.final_rows[q][f];
+      REQUIRE_FALSE(std::isnan(b) != std::isnan(a));
+      if (!std::isnan(a)) c.max_rel = std::fmax(c.max_rel, std::fabs(a - b) / std::fmax(std::fabs(a), 1e-12));
+    }
+  }
   for (size_t d = 0; d < cpu.detected.size(); ++d) c.detector_mismatches += cpu.detected[d] != gpu.detected[d];
   return c;
 }

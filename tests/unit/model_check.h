@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "host/host_run.h"
@@ -65,7 +66,8 @@ void check_gradient(const Params& p, double spread, long step = 0, long stride =
   CHECK(std::sqrt(err2 / norm2) < tol);
 }
 
-// A team of any size computes bit for bit what one thread computes: loss, gradient, observables.
+// A team of any size computes bit for bit what one thread computes: loss, gradient, observables and the
+// attention table.
 template <typename Model>
 void check_team_invariance(const Params& p, double spread, long step = 3) {
   const ModelInfo info = Model::info();
@@ -76,18 +78,28 @@ void check_team_invariance(const Params& p, double spread, long step = 3) {
                                         r.fixed.data(), r.grad.data(), r.scratch.data());
   Model::observe(HostTeam{}, r.cfg, r.idata.data(), r.rdata.data(), r.theta.data(), r.fixed.data(), r.scratch.data(),
                  r.obs.data());
+  const size_t n_table = size_t(r.sz.n_table_rows) * size_t(r.sz.n_table_fields);
+  std::vector<double> table1(n_table, -7.0);
+  Model::attention_table(HostTeam{}, r.cfg, r.idata.data(), r.rdata.data(), r.theta.data(), r.fixed.data(),
+                         table1.data());
+  for (double x : table1) REQUIRE(x != -7.0);  // every cell written
   for (int size : {2, 3, 8, 13}) {
     std::vector<double> grad(r.grad.size(), -7.0), scratch(r.scratch.size(), -7.0), obs(r.obs.size(), -7.0);
+    std::vector<double> table(n_table, -7.0);
     std::vector<double> losses(size_t(size), -7.0);
     run_team(size, [&](const ThreadTeam& team) {
       losses[size_t(team.rank())] = Model::loss_grad(team, r.cfg, ctx, r.idata.data(), r.rdata.data(), r.theta.data(),
                                                      r.fixed.data(), grad.data(), scratch.data());
       Model::observe(team, r.cfg, r.idata.data(), r.rdata.data(), r.theta.data(), r.fixed.data(), scratch.data(),
                      obs.data());
+      team.sync();
+      Model::attention_table(team, r.cfg, r.idata.data(), r.rdata.data(), r.theta.data(), r.fixed.data(), table.data());
     });
     INFO("team size " << size);
     for (double l : losses) REQUIRE(l == loss1);
     REQUIRE(grad == r.grad);
+    for (size_t k = 0; k < n_table; ++k)  // bit for bit, NaN where one thread wrote NaN
+      REQUIRE(std::memcmp(&table[k], &table1[k], sizeof(double)) == 0);
     // The model's own observables (the group shares after them are the flow's, not observe's).
     const size_t own = size_t(r.sz.n_obs - r.fc.n_shares);
     REQUIRE(std::vector<double>(obs.begin(), obs.begin() + long(own)) ==

@@ -86,6 +86,17 @@ inline void require_identical(const RunResult& a, const RunResult& b) {
   for (size_t k = 0; k < a.final_config.size(); ++k)
     if (!(std::isnan(a.final_config[k]) && std::isnan(b.final_config[k])))
       REQUIRE(a.final_config[k] == b.final_config[k]);
+  // The attention table, final and at each detector's answer: a checkpoint carries the weights taken
+  // before it.
+  REQUIRE(a.final_rows.size() == b.final_rows.size());
+  for (size_t q = 0; q < a.final_rows.size(); ++q) {
+    REQUIRE(a.final_rows[q].size() == b.final_rows[q].size());
+    for (size_t f = 0; f < a.final_rows[q].size(); ++f) {
+      const double x = a.final_rows[q][f], y = b.final_rows[q][f];
+      REQUIRE(std::isnan(x) == std::isnan(y));
+      if (!std::isnan(x)) REQUIRE(x == y);
+    }
+  }
   if (std::isfinite(a.final_loss)) REQUIRE(a.final_loss == b.final_loss);
 }
 

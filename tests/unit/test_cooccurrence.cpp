@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
 
 #include "host/executor_cpu.h"
 #include "kernels/cooccurrence.h"
@@ -92,8 +93,14 @@ TEST_CASE("cooccurrence: a team of any size computes the same numbers as one thr
   std::vector<double> obs1(Cooccurrence::kNumObs);
   Cooccurrence::observe(fs::HostTeam{}, pt.cfg, pt.idata.data(), (const double*)nullptr, pt.theta.data(),
                         pt.fixed.data(), pt.scratch.data(), obs1.data());
+  const fs::Sizes sz = Cooccurrence::sizes(pt.cfg);
+  std::vector<double> table1(size_t(sz.n_table_rows * sz.n_table_fields), -7.0);
+  Cooccurrence::attention_table(fs::HostTeam{}, pt.cfg, pt.idata.data(), (const double*)nullptr, pt.theta.data(),
+                                pt.fixed.data(), table1.data());
+  for (double x : table1) REQUIRE(x != -7.0);  // every cell written
   for (int size : {2, 3, 8, 13}) {
     std::vector<double> grad(pt.grad.size(), -7.0), scratch(pt.scratch.size(), -7.0), obs(obs1.size(), -7.0);
+    std::vector<double> table(table1.size(), -7.0);
     std::vector<double> losses(size_t(size), -7.0);
     fs::test::run_team(size, [&](const fs::test::ThreadTeam& team) {
       losses[size_t(team.rank())] =
@@ -101,11 +108,15 @@ TEST_CASE("cooccurrence: a team of any size computes the same numbers as one thr
                                   pt.theta.data(), pt.fixed.data(), grad.data(), scratch.data());
       Cooccurrence::observe(team, pt.cfg, pt.idata.data(), (const double*)nullptr, pt.theta.data(), pt.fixed.data(),
                             scratch.data(), obs.data());
+      Cooccurrence::attention_table(team, pt.cfg, pt.idata.data(), (const double*)nullptr, pt.theta.data(),
+                                    pt.fixed.data(), table.data());
     });
     INFO("team size " << size);
     for (double l : losses) REQUIRE(l == loss1);  // every member sees the loss
     REQUIRE(grad == pt.grad);                     // owner-computes: same order, same bits
     REQUIRE(obs == obs1);
+    for (size_t k = 0; k < table.size(); ++k)  // bit for bit, NaN where one thread wrote NaN
+      REQUIRE(std::memcmp(&table[k], &table1[k], sizeof(double)) == 0);
   }
 }
 

@@ -2,6 +2,8 @@
 // same steps as an uncut one, for every model and optimiser; checkpoints of another shape are refused;
 // the journal's records read back exactly and a damaged record is found.
 #include <unistd.h>
+
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
@@ -59,6 +61,34 @@ TEST_CASE("a flow stopped, saved and restored into a fresh run goes on bit for b
       for (size_t i = 0; i < in.size(); ++i) fs::test::require_identical(whole[i], cut.results[i]);
     }
   }
+}
+
+TEST_CASE("a checkpoint carries the attention taken when a detector answered before it", "[slices]") {
+  const auto in = inputs_of("cooccurrence", {"d=10", "m=8", "m1=12", "steps=240", "record_every=7", "lr=0.05",
+                                             "lr_ratio=10", "grid.seed=[0]"});
+  const auto& entry = *fs::find_model("cooccurrence");
+  auto whole = entry.start(in[0]);
+  whole->advance(1000);
+  const fs::RunResult a = whole->finish();
+  REQUIRE(a.detected[0].has_value());  // phase1_end
+  const long cut = *a.detected[0] + 5;
+  REQUIRE(cut < 240);
+  auto first = entry.start(in[0]);
+  first->advance(cut);
+  const std::string blob = first->save();
+  auto second = entry.start(in[0]);
+  second->restore(blob);
+  second->advance(1000);
+  const fs::RunResult b = second->finish();
+  fs::test::require_identical(a, b);
+  const auto cols = fs::final_table_columns(entry.info);
+  const size_t at = size_t(std::find_if(cols.begin(), cols.end(),
+                                        [](const fs::NamedDoc& c) { return c.name == "attention_at_phase1_end"; }) -
+                           cols.begin());
+  REQUIRE(at < cols.size());
+  long numbers = 0;
+  for (const auto& row : b.final_rows) numbers += !std::isnan(row[at]);
+  CHECK(numbers >= 24);  // every (type, query) present has its four keys
 }
 
 TEST_CASE("a run advanced one step at a time equals one advanced in a single call", "[slices]") {
