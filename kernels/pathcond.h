@@ -25,10 +25,11 @@ struct PathCond : ModelBase {
   static constexpr const char* kName = "pathcond";
   enum Data : int { kMoons = 0, kMixture = 1 };
   enum Rescale : int { kNone = 0, kPathCond = 1, kENorm = 2 };
+  enum Init : int { kKaiming = 0, kTorchDefault = 1 };
   struct Config {
     int data, P, in, out, h, depth;  // points, input and output widths, hidden width and count
     double noise, init_scale;
-    int rescale, sweeps;
+    int init, rescale, sweeps;
     double tol;
     double loss_threshold;  // detector
   };
@@ -47,7 +48,10 @@ struct PathCond : ModelBase {
         ParamDef::integer("dim", 2, 1, 1 << 12, "mixture: input dimension"),
         ParamDef::integer("depth", 4, 1, 64, "hidden layers"),
         ParamDef::integer("width", 64, 1, 1 << 14, "hidden width"),
-        ParamDef::real("init_scale", 1.0, 0.0, 1e6, true, "multiplier on the Kaiming-normal std"),
+        ParamDef::choice("init", "kaiming", {"kaiming", "torch_default"},
+                         "Kaiming-normal weights and zero biases, or PyTorch's default nn.Linear init (the "
+                         "authors' demo): weights and biases uniform in +-1/sqrt(fan_in)"),
+        ParamDef::real("init_scale", 1.0, 0.0, 1e6, true, "multiplier on the initial weights (and biases)"),
         ParamDef::choice("rescale", "none", {"none", "pathcond", "enorm"}, "rescaling applied before the first step"),
         ParamDef::integer("rescale_sweeps", 10, 1, 100000, "coordinate-descent sweeps at most"),
         ParamDef::real("rescale_tol", 1e-2, 0.0, 1e6, false, "stop when sum_h |change of z_h| falls below this"),
@@ -77,6 +81,7 @@ struct PathCond : ModelBase {
     c.out = c.data == kMixture ? classes : 2;
     c.depth = int(p.integer("depth"));
     c.h = int(p.integer("width"));
+    c.init = p.choice("init") == "torch_default" ? kTorchDefault : kKaiming;
     c.init_scale = p.real("init_scale");
     const std::string& r = p.choice("rescale");
     c.rescale = r == "pathcond" ? kPathCond : r == "enorm" ? kENorm : kNone;
@@ -305,15 +310,23 @@ struct PathCond : ModelBase {
     return rs;
   }
 
-  // Kaiming normal (std sqrt(2 / fan_in) times init_scale), zero biases, then the rescaling.
+  // Kaiming normal (std sqrt(2 / fan_in)) with zero biases, or PyTorch's nn.Linear default (weights and
+  // biases uniform in +-1/sqrt(fan_in): kaiming_uniform with a = sqrt(5), and its bias rule), times
+  // init_scale; then the rescaling.
   template <typename Real>
   static void init(const Config& c, Stream& rng, const int*, const Real*, Real* theta, Real* fixed) {
     const long np = n_params(c);
     std::vector<double> t(static_cast<size_t>(np), 0.0);
     for (int l = 0; l < layers(c); ++l) {
       const long o = layer_offset(c, l);
-      const double std_ = c.init_scale * std::sqrt(2.0 / n_in(c, l));
-      for (long i = 0; i < long(n_out(c, l)) * n_in(c, l); ++i) t[size_t(o + i)] = std_ * rng.normal();
+      const long n_w = long(n_out(c, l)) * n_in(c, l), n_b = l < c.depth ? n_out(c, l) : 0;
+      if (c.init == kTorchDefault) {
+        const double bound = c.init_scale / std::sqrt(double(n_in(c, l)));
+        for (long i = 0; i < n_w + n_b; ++i) t[size_t(o + i)] = bound * (2.0 * rng.uniform() - 1.0);
+      } else {
+        const double std_ = c.init_scale * std::sqrt(2.0 / n_in(c, l));
+        for (long i = 0; i < n_w; ++i) t[size_t(o + i)] = std_ * rng.normal();
+      }
     }
     const std::vector<double> g0 = diag_g(c, t.data());
     const std::vector<double> zero(size_t(c.depth) * c.h, 0.0);

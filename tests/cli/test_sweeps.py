@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Every sweep shipped in sweeps/ validates and runs end to end (one seed, three steps): exit 0, every run
 ok, and tables whose column names are unique, so no observable, detector or final-configuration column
-shadows another in runs.csv, phase_diagram.csv or trajectories.h5."""
+shadows another in runs.csv, phase_diagram.csv or trajectories.h5; sweeps/paper_tables.py reads the
+output of each sweep it has a table for."""
 import csv
 import glob
 import os
@@ -12,6 +13,9 @@ import tempfile
 from checks import arguments, check, finish, h5_runs
 
 import h5py
+
+
+PAPER_TABLES = {"tian2023_scan_snap", "tian2024_joma", "tian2024_joma_toy", "lebeurrier2026_pathcond_demo"}
 
 
 def main():
@@ -40,6 +44,12 @@ def main():
             with h5py.File(os.path.join(out, "trajectories.h5"), "r") as f:
                 ids, _ = h5_runs(f)
                 check(ids == [r[0] for r in runs[1:]], f"{name}: trajectories.h5 holds every run, in order")
+            stem = name[: -len(".toml")]
+            if stem in PAPER_TABLES:  # the script that lays the sweep beside the paper reads its output
+                p = subprocess.run([sys.executable, os.path.join(os.path.dirname(qs), "paper_tables.py"), stem, out,
+                                    "--png", os.path.join(tmp, stem + ".png")], capture_output=True, text=True)
+                check(p.returncode == 0 and "|---" in p.stdout,
+                      f"{name}: paper_tables.py prints its table ({p.stderr.strip()[-300:]})")
     return finish()
 
 

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Independent reference for pathcond's network (MODELS.md section 5): the ReLU MLP as torch.nn.Linear
 layers, cross-entropy, autograd and torch.optim, against flowsweep's loss, gradient, a few hundred steps and
-the loss and accuracy, fp64, on two moons and mixtures of random sizes. Exit status 0 when every case
-agrees to 1e-9."""
+the loss and accuracy, fp64, on two moons and mixtures of random sizes, both initialisations. Exit status 0
+when every case agrees to 1e-9, and init = "torch_default" draws from the distribution of nn.Linear's own
+initialisation (two-sample Kolmogorov-Smirnov against torch's draws, with Kaiming as the control that must
+be told apart)."""
+import math
 import random
 
 import torch
@@ -66,12 +69,63 @@ def cases(binary, n_cases, steps):
         case = {"depth": rng.randint(1, 4), "width": rng.randint(2, 12), "points": rng.randint(10, 60),
                 "data": ["moons", "mixture"][c % 2], "classes": rng.randint(2, 4), "dim": rng.randint(1, 4),
                 "rescale": ["none", "pathcond", "enorm"][c % 3], "init_scale": rng.choice([0.5, 1.0]),
+                "init": ["kaiming", "torch_default"][(c // 2) % 2],
                 "seed": rng.randint(0, 10**6), "lr": 0.05, "optimizer": ["gd", "momentum", "adam"][(c // 3) % 3]}
         if case["optimizer"] == "adam":
             case["lr"] = 0.005
         j = dump(binary, "pathcond", steps, **case)
         errs, failures = check(Dense(j), j, steps, case["optimizer"])
         yield str(case), errs, failures
+    yield init_distribution(binary)
+
+
+def ks_statistic(a, b):
+    """Two-sample Kolmogorov-Smirnov statistic: the largest gap between the empirical CDFs."""
+    a, b = torch.sort(a).values, torch.sort(b).values
+    grid = torch.cat([a, b])
+    fa = torch.searchsorted(a, grid, right=True).double() / len(a)
+    fb = torch.searchsorted(b, grid, right=True).double() / len(b)
+    return float((fa - fb).abs().max())
+
+
+def normalised_init(theta, depth, h, inp=2, out=2):
+    """Every weight and bias times sqrt(fan_in): uniform in (-1, 1) under nn.Linear's default."""
+    parts, o = [], 0
+    for l in range(depth + 1):
+        ni, no = (inp if l == 0 else h), (out if l == depth else h)
+        n = no * ni + (no if l < depth else 0)
+        parts.append(theta[o : o + n] * math.sqrt(ni))
+        o += n
+    return torch.cat(parts)
+
+
+def init_distribution(binary):
+    """init = torch_default against torch.nn.Linear's own draws, layer shapes [2, 64, 64, 64, 2]."""
+    depth, h = 3, 64
+    ours = torch.cat([normalised_init(torch.tensor(dump(binary, "pathcond", 0, depth=depth, width=h,
+                                                        init="torch_default", seed=s)["theta0"]), depth, h)
+                      for s in range(3)])
+    kaiming = normalised_init(torch.tensor(dump(binary, "pathcond", 0, depth=depth, width=h, seed=0)["theta0"]), depth, h)
+    torch.manual_seed(2602)
+    theirs = []
+    for _ in range(3):
+        for l in range(depth + 1):
+            ni, no = (2 if l == 0 else h), (2 if l == depth else h)
+            lin = torch.nn.Linear(ni, no, bias=l < depth)
+            theirs += [p.detach().reshape(-1) * math.sqrt(ni) for p in lin.parameters()]
+    theirs = torch.cat(theirs)
+    d_ours, d_kaiming = ks_statistic(ours, theirs), ks_statistic(kaiming, theirs)
+    # the 0.1% critical value of the two-sample statistic
+    crit = 1.95 * math.sqrt((len(ours) + len(theirs)) / (len(ours) * len(theirs)))
+    failures = []
+    if not d_ours < crit:
+        failures.append(f"torch_default: KS statistic {d_ours:.4f} against nn.Linear's draws, critical {crit:.4f}")
+    if not float(ours.abs().max()) <= 1.0:
+        failures.append(f"torch_default: a weight beyond 1/sqrt(fan_in) ({float(ours.abs().max()):.4f})")
+    if not d_kaiming > crit:
+        failures.append(f"the control: Kaiming-normal not told apart from nn.Linear's ({d_kaiming:.4f})")
+    return (f"init torch_default against nn.Linear, {len(ours)} draws", {"KS": d_ours, "KS_kaiming_control": d_kaiming},
+            failures)
 
 
 if __name__ == "__main__":

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 
@@ -101,21 +102,34 @@ TEST_CASE("pathcond: rescaling leaves the function unchanged and lowers F at eve
 
 TEST_CASE("pathcond: on the two-moons demo, path conditioning is ahead of the baseline at step 500",
           "[pathcond][paper]") {
-  // The authors' demo: widths [2, 64, 64, 64, 64, 2], lr 1e-2 (their step 500: 0.244 against 0.384).
-  auto spec = fs::parse_spec(
-      "model = \"pathcond\"\n[params]\ndepth = 4\nwidth = 64\n[train]\nlr = 0.01\nsteps = 500\nrecord_every = 100\n"
-      "[grid]\nseed = { range = [0, 4] }\nrescale = [\"none\", \"pathcond\"]\n",
-      "<test>");
-  const auto in = fs::grid_inputs(spec);
-  auto res = fs::execute_cpu(*spec.entry, in, 2);
-  int ahead = 0;
-  for (size_t i = 0; i < res.size(); i += 2) {
-    const double none = res[i].final_loss, pc = res[i + 1].final_loss;
-    INFO("seed " << i / 2 << ": none " << none << ", pathcond " << pc);
-    CHECK(res[i].series.at(0, PathCond::kLoss) == Approx(res[i + 1].series.at(0, PathCond::kLoss)).epsilon(1e-12));
-    ahead += pc < none;
+  // The authors' demo: widths [2, 64, 64, 64, 64, 2], lr 1e-2, PyTorch's default layer init (their step
+  // 500: 0.244 against 0.384). With Kaiming-normal weights and zero biases the lead is small; with the
+  // demo's init it is large (docs/RESULTS.md has the whole flow).
+  for (const char* init : {"kaiming", "torch_default"}) {
+    auto spec = fs::parse_spec(std::string("model = \"pathcond\"\n[params]\ndepth = 4\nwidth = 64\ninit = \"") + init +
+                                   "\"\n[train]\nlr = 0.01\nsteps = 500\nrecord_every = 100\n"
+                                   "[grid]\nseed = { range = [0, 4] }\nrescale = [\"none\", \"pathcond\"]\n",
+                               "<test>");
+    const auto in = fs::grid_inputs(spec);
+    auto res = fs::execute_cpu(*spec.entry, in, 2);
+    int ahead = 0;
+    std::vector<double> ratio;
+    for (size_t i = 0; i < res.size(); i += 2) {
+      const double none = res[i].final_loss, pc = res[i + 1].final_loss;
+      INFO(init << ", seed " << i / 2 << ": none " << none << ", pathcond " << pc);
+      CHECK(res[i].series.at(0, PathCond::kLoss) == Approx(res[i + 1].series.at(0, PathCond::kLoss)).epsilon(1e-12));
+      ahead += pc < none;
+      ratio.push_back(pc / none);
+    }
+    std::sort(ratio.begin(), ratio.end());
+    INFO(init << ": pathcond / none at step 500, median of 4 " << (ratio[1] + ratio[2]) / 2);
+    if (std::string(init) == "kaiming") {
+      CHECK(ahead >= 3);
+    } else {  // the demo's init: ahead in every seed, by a margin (0.52 measured; the demo's 0.64)
+      CHECK(ahead == 4);
+      CHECK((ratio[1] + ratio[2]) / 2 < 0.7);
+    }
   }
-  CHECK(ahead >= 3);
 }
 
 TEST_CASE("pathcond: bad parameters are errors", "[pathcond]") {

@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""The tables (and pictures) that lay a paper sweep's output beside the paper's own, printed as markdown.
+
+    sweeps/paper_tables.py tian2023_scan_snap OUT [--png FILE]   final distinct-token entropy, mean and
+                                                                 standard deviation over seeds, per num_last,
+                                                                 eta_Z and eta_Y / eta_Z
+    sweeps/paper_tables.py tian2024_joma OUT                     phi = identity: the correlation of the
+                                                                 attention logits with the JoMA prediction
+    sweeps/paper_tables.py tian2024_joma_toy OUT                 the dip and how much of it is regained, per K
+    sweeps/paper_tables.py lebeurrier2026_pathcond_demo OUT      the two-moons demo's losses at 500, 2000 and
+                                                                 3000 steps, per rescaling
+
+OUT is the sweep's output directory (flowsweep run sweeps/<name>.toml --out OUT). Every number is computed
+here from OUT, so the tables in docs/RESULTS.md are reproduced by running the sweep and this script."""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+for package in (os.path.join(HERE, "..", "python"), os.path.join(HERE, "..", "share", "flowsweep", "python")):
+    if os.path.isdir(os.path.join(package, "flowsweep")):
+        sys.path.insert(0, package)
+        break
+import flowsweep  # noqa: E402
+
+
+def fmt(x, digits=3):
+    return "" if x is None or np.isnan(x) else f"{x:.{digits}g}"
+
+
+def markdown(head, rows):
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def ok_runs(sw):
+    runs = sw.runs
+    bad = runs[runs.status != "ok"]
+    return runs[runs.status == "ok"], len(bad)
+
+
+def scan_snap(sw, png):
+    """Final distinct-token entropy per (num_last, eta_Z, eta_Y / eta_Z): mean ± sd over seeds."""
+    runs, bad = ok_runs(sw)
+    g = runs.groupby(["num_last", "lr", "lr_ratio"])["final_distinct_entropy"]
+    stats = g.agg(["mean", "std", "count"]).reset_index()
+    ratios = sorted(stats.lr_ratio.unique())
+    rows = []
+    for (nl, lr), part in stats.groupby(["num_last", "lr"]):
+        cells = []
+        for r in ratios:
+            s = part[part.lr_ratio == r]
+            cells.append(f"{s['mean'].iloc[0]:.3f} ± {s['std'].iloc[0]:.3f}" if len(s) else "")
+        rows.append([f"{nl:g}", f"{lr:g}"] + cells)
+    n = int(stats["count"].min())
+    print(f"final distinct-token entropy (nats), mean ± sd over {n} seeds; {bad} runs not ok\n")
+    print(markdown(["num_last", "eta_Z"] + [f"eta_Y/eta_Z = {r:g}" for r in ratios], rows))
+    if png:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        lasts = sorted(stats.num_last.unique())
+        fig, axes = plt.subplots(1, len(lasts), figsize=(3.2 * len(lasts), 3.0), sharey=True)
+        axes = np.atleast_1d(axes)
+        colors = plt.cm.viridis(np.linspace(0, 0.9, len(ratios)))
+        for ax, nl in zip(axes, lasts):
+            for color, r in zip(colors, ratios):
+                s = stats[(stats.num_last == nl) & (stats.lr_ratio == r)].sort_values("lr")
+                sd = s["std"] if s["std"].notna().all() else None  # one seed: no spread to draw
+                ax.errorbar(s.lr, s["mean"], yerr=sd, color=color, marker="o", ms=3, capsize=2,
+                            label=f"{r:g}")
+            ax.set_xscale("log")
+            lrs = sorted(stats.lr.unique())
+            ax.set_xticks(lrs)
+            ax.set_xticklabels([f"{x:g}" for x in lrs])
+            ax.minorticks_off()
+            ax.set_xlabel("eta_Z")
+            ax.set_title(f"num_last = {nl:g}", fontsize=9)
+        axes[0].set_ylabel("final distinct-token entropy")
+        axes[-1].legend(title="eta_Y / eta_Z", fontsize=7, title_fontsize=7)
+        fig.suptitle(f"{sw.manifest.get('spec', {}).get('name', 'scan_snap')}: mean ± sd over {n} seeds", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(png, dpi=110)
+        print(f"\n{png}")
+
+
+def joma(sw, png):
+    """phi = identity: the centred correlation of the attention logits z with the JoMA prediction z_hat,
+    its lowest value over the flow (after t = 0) and its final value, over seeds."""
+    ds = sw.ds
+    if "identity" not in [str(v) for v in ds["phi"].values]:
+        sys.exit("tian2024_joma: no phi = identity runs in " + sw.dir)
+    rows = []
+    sel = ds.sel(phi="identity")
+    for h in sel["hidden"].values:
+        for lr in sel["lr"].values:
+            for r in sel["lr_ratio"].values:
+                cell = sel.sel(hidden=h, lr=lr, lr_ratio=r)
+                corr, t = cell["zhat_corr"].values, cell["t"].values  # (seed, record)
+                lows, at, finals = [], [], []
+                for c_row, t_row in zip(corr, t):
+                    keep = ~np.isnan(c_row)
+                    c_row, t_row = c_row[keep], t_row[keep]
+                    k = 1 + int(np.argmin(c_row[1:]))
+                    lows.append(c_row[k]), at.append(t_row[k]), finals.append(c_row[-1])
+                rows.append([f"{h:g}", f"{lr:g}", f"{r:g}", f"{min(lows):.3f} - {max(lows):.3f}",
+                             f"{min(at):g} - {max(at):g}", f"{min(finals):.3f} - {max(finals):.3f}",
+                             f"{np.nanmax(cell['regained'].values):.3f}"])
+    n = ds.sizes.get("seed", 1)
+    print(f"phi = identity: correlation of z with z_hat, range over {n} seeds\n")
+    print(markdown(["hidden", "lr", "lr_ratio", "lowest (t > 0)", "at t", "final", "regained, largest"], rows))
+
+
+def joma_toy(sw, png):
+    """The reduced dynamics: how often the entropy dips, and the share of the fall regained at the end."""
+    runs, bad = ok_runs(sw)
+    rows = []
+    for K, part in runs.groupby("K"):
+        dipped = part["t_dip"].notna()
+        reg = part["regained"]
+        rows.append([f"{K:g}", f"{dipped.sum()} / {len(part)}", f"{part['t_dip'].median():.3g}",
+                     f"{reg.median():.3f}", f"{reg.min():.3f} - {reg.max():.3f}"])
+    print(f"joma_toy: the attention entropy's dip and rebound; {bad} runs not ok\n")
+    print(markdown(["K", "dipped", "t_dip, median", "regained, median", "regained, range"], rows))
+
+
+def pathcond_demo(sw, png):
+    """The two-moons demo: the loss at steps 500, 2000 and 3000 per rescaling, each seed and the median."""
+    ds = sw.ds
+    steps = [500, 2000, 3000]
+    rescale = [str(v) for v in ds["rescale"].values]
+    rows = []
+    for name in rescale:
+        cell = ds.sel(rescale=name)
+        st, loss = cell["step"].values, cell["loss"].values  # (seed, record)
+        cols = []
+        for s in steps:
+            at = [row_l[np.where(row_s == s)[0][0]] if (row_s == s).any() else np.nan for row_s, row_l in zip(st, loss)]
+            cols.append(f"{np.nanmedian(at):.4f} ({' '.join(f'{x:.3f}' for x in at)})")
+        rows.append([name] + cols)
+    lead = []
+    base = ds.sel(rescale="none")
+    for name in rescale:
+        if name == "none":
+            continue
+        cell = ds.sel(rescale=name)
+        for s in steps:
+            k = np.where(cell["step"].values[0] == s)[0]
+            if len(k) == 0:
+                continue
+            ahead = int((cell["loss"].values[:, k[0]] < base["loss"].values[:, k[0]]).sum())
+            lead.append(f"{name} below none at step {s}: {ahead} of {cell.sizes['seed']} seeds")
+    print(f"two-moons demo: loss at steps {', '.join(map(str, steps))}, median (each seed)\n")
+    print(markdown(["rescale"] + [f"step {s}" for s in steps], rows))
+    print("\n" + "\n".join(f"- {x}" for x in lead))
+
+
+TABLES = {"tian2023_scan_snap": scan_snap, "tian2024_joma": joma, "tian2024_joma_toy": joma_toy,
+          "lebeurrier2026_pathcond_demo": pathcond_demo}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("sweep", choices=sorted(TABLES))
+    ap.add_argument("out", help="the sweep's output directory")
+    ap.add_argument("--png", help="the table's picture, where it has one")
+    a = ap.parse_args()
+    try:
+        sw = flowsweep.open(a.out)
+    except flowsweep.SweepError as e:
+        sys.exit(str(e))
+    TABLES[a.sweep](sw, a.png)
+
+
+if __name__ == "__main__":
+    main()
