@@ -101,15 +101,18 @@ wait_for_job() {
 }
 # Prints a running task of array $1 once a shard under $2 has journaled a finished run (its journal is past
 # its header line); prints nothing after a minute.
+# A running task whose own shard has journalled a run: caught early (it has most of its runs ahead), so a
+# signal sent now finds it running, not writing its tables after its last run.
 running_task_with_a_record() {
-  for i in $(seq 120); do
+  for i in $(seq 240); do
     local task
-    task=$(squeue -h -j "$1" -t RUNNING -o %i 2>/dev/null | head -n 1)
-    if [ -n "$task" ] && [ -n "$(find "$2" -name journal.fsj -size +1k 2>/dev/null)" ]; then
-      echo "$task"
-      return
-    fi
-    sleep 0.5
+    for task in $(squeue -h -j "$1" -t RUNNING -o %i 2>/dev/null); do
+      if [ -n "$(find "$2/shard-${task#*_}" -maxdepth 1 -name journal.fsj -size +1k 2>/dev/null)" ]; then
+        echo "$task"
+        return
+      fi
+    done
+    sleep 0.25
   done
 }
 
