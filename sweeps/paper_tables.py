@@ -26,10 +26,6 @@ for package in (os.path.join(HERE, "..", "python"), os.path.join(HERE, "..", "sh
 import flowsweep  # noqa: E402
 
 
-def fmt(x, digits=3):
-    return "" if x is None or np.isnan(x) else f"{x:.{digits}g}"
-
-
 def markdown(head, rows):
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]

@@ -7,7 +7,8 @@
 // run by up to `budget` steps, writes its state back and takes another, so short runs free their block
 // at once. A run's parameters, optimiser state, data and workspace are copied into shared memory for
 // the slice when they fit (use_smem) and otherwise worked on in place, with a per-block workspace in
-// global memory that stays hot in L2. Only finished runs' records and parameters leave the chip.
+// global memory that stays hot in L2. Only finished runs' records, parameters and attention tables leave
+// the chip.
 #pragma once
 
 #include "kernels/cuda/team_cuda.cuh"

@@ -264,7 +264,7 @@ def phase_tables(fsw, tmp, model, runs, rows):
     checked = []
     for det in detectors:
         col = f"{w}_at_{det}"
-        fired = [r for r in runs if rows[r["run_id"]][0][col + "_step"] == rows[r["run_id"]][0][col + "_step"]]
+        fired = [r for r in runs if not np.isnan(rows[r["run_id"]][0][col + "_step"])]
         never = [r for r in runs if r.get("step_" + det, "") in ("", "-1")]
         check(all(np.isnan(x[col]) for r in never for x in rows[r["run_id"]]),
               f"{model}: {col} is empty where {det} never fired")
