@@ -6,9 +6,13 @@
 // so gradient descent with rate eta is the paper's update exactly. Its `loss` reports 0.5 ||mu - v||^2.
 //
 // joma: one softmax attention over contextual tokens with an MLP on top. Class k has token frequencies x_k;
-//   b_k = x_k exp(z / tau) / sum(x_k exp(z / tau)),   f_k = [b_k; 1],   h_k = phi(W^T f_k),
+//   b_k = x_k exp(z / tau) / sum(x_k exp(z / tau)),   f_k = [b_k; 1],   h_k = phi(W^T N(f_k)),
 //   logits_k = R^T h_k  (or h_k itself when hidden = 0: the paper's linear readout),
-//   loss = mean_k cross-entropy(logits_k, k).
+//   loss = mean_k cross-entropy(logits_k, y_k),   y_k = (1 - label_noise) e_k + label_noise q_k.
+// N is the identity, or with norm = layer a LayerNorm without affine parameters: the residual sum of a
+// post-LN block. q_k is uniform over the classes (a noisy label is any class), or with noise = random
+// the class's own random distribution, as a next token drawn from a context-dependent distribution.
+// Label noise gives the loss a finite minimum, so the logits stop growing.
 //
 // Work to threads: classes are spread over the team for the forward pass; the backward pass is
 // owner-computes, by hidden unit for W and R and by token for z, so no element has two writers.
@@ -190,6 +194,7 @@ struct Joma : ModelBase {
   static constexpr const char* kName = "joma";
   enum Phi : int { kIdentity = 0, kRelu = 1, kSilu = 2 };
   enum Data : int { kProfile = 0, kRandom = 1, kDisjoint = 2 };
+  enum Noise : int { kUniformNoise = 0, kRandomNoise = 1 };
   struct Config {
     int C, n_distinct, n_common;
     int data;
@@ -197,6 +202,9 @@ struct Joma : ModelBase {
     int MC, d, H;  // contextual tokens, embedding (MC + 1), hidden units
     bool direct;   // no R: logits are the hidden units (H = C)
     int phi;
+    bool layer_norm;
+    double label_noise;
+    int noise;
     double tau, init_std;
     double dip_margin, rebound_fraction;  // detectors
   };
@@ -220,6 +228,15 @@ struct Joma : ModelBase {
         ParamDef::integer("hidden", 0, 0, 1 << 14,
                           "hidden units H with a trained readout R; 0: logits = W^T f (H = C)"),
         ParamDef::choice("phi", "identity", {"identity", "relu", "silu"}, "the MLP's nonlinearity"),
+        ParamDef::choice("norm", "none", {"none", "layer"},
+                         "layer: LayerNorm without affine parameters of the residual sum [b_k; 1] before the MLP, "
+                         "as in a post-LN block"),
+        ParamDef::real("label_noise", 0.0, 0.0, 1.0, false,
+                       "the chance that a class's label is replaced by a draw from its noise distribution; the "
+                       "loss is the expected cross-entropy, with a finite minimum when above 0"),
+        ParamDef::choice("noise", "uniform", {"uniform", "random"},
+                         "the noise distribution: uniform over the classes, or per class random (frequencies "
+                         "uniform(0, 1), normalised), as next-token targets drawn from a distribution"),
         ParamDef::real("tau", 0.5, 0.0, 1e6, true, "attention temperature"),
         ParamDef::real("init_std", 0.01, 0.0, 1e6, false, "Gaussian std of z, W and R at initialisation"),
     };
@@ -259,6 +276,9 @@ struct Joma : ModelBase {
     c.H = c.direct ? c.C : int(hidden);
     const std::string& phi = p.choice("phi");
     c.phi = phi == "relu" ? kRelu : phi == "silu" ? kSilu : kIdentity;
+    c.layer_norm = p.choice("norm") == "layer";
+    c.label_noise = p.real("label_noise");
+    c.noise = p.choice("noise") == "random" ? kRandomNoise : kUniformNoise;
     c.tau = p.real("tau");
     c.init_std = p.real("init_std");
     if ((c.data == kDisjoint ? long(c.C) * c.n_distinct : long(c.n_distinct)) + c.n_common > (1L << 16))
@@ -277,16 +297,16 @@ struct Joma : ModelBase {
     s.group_end[0] = n_W(c) + n_R(c);
     s.group_end[1] = s.group_end[0] + c.MC;
     s.n_theta = s.group_end[1];
-    s.n_fixed = c.MC;                  // the offset of z_hat, fixed at t = 0
-    s.n_rdata = long(c.C + 1) * c.MC;  // x_k (C, MC) | xbar (MC)
+    s.n_fixed = c.MC;                                    // the offset of z_hat, fixed at t = 0
+    s.n_rdata = long(c.C + 1) * c.MC + long(c.C) * c.C;  // x_k (C, MC) | xbar (MC) | y_k (C, C)
     s.n_scratch = long(c.C) * class_words(c) + 1;
     s.n_obs = kNumObs;
     s.n_table_rows = long(c.C) * c.MC;
     s.n_table_fields = 4;
     return s;
   }
-  // per class: b (MC) | dz contribution (MC) | a (H) | h (H) | da (H) | g (C) | loss (1)
-  FS_HD static long class_words(const Config& c) { return 2L * c.MC + 3L * c.H + c.C + 1; }
+  // per class: b (MC) | dz contribution (MC) | a (H) | h (H) | da (H) | g (C) | N(f) (d) | sigma (1) | loss (1)
+  FS_HD static long class_words(const Config& c) { return 2L * c.MC + 3L * c.H + c.C + c.d + 2; }
 
   // Class k's frequencies x_k, normalised to sum 1. The paper's scripts draw every frequency uniform in
   // (0, 1/2) and, for data = profile, overwrite the distinct tokens' with a bump centred on token
@@ -316,6 +336,15 @@ struct Joma : ModelBase {
         x[l] = Real(w[size_t(l)] / tot);
         xbar[l] += x[l] / Real(c.C);
       }
+    }
+    // Targets, drawn after the frequencies so that label noise leaves the data of a seed as it was.
+    Real* y = xbar + c.MC;
+    std::vector<double> q(size_t(c.C));
+    for (int k = 0; k < c.C; ++k) {
+      double tot = 0;
+      for (int o = 0; o < c.C; ++o) tot += (q[size_t(o)] = c.noise == kRandomNoise ? rng.uniform() : 1.0);
+      for (int o = 0; o < c.C; ++o)
+        y[long(k) * c.C + o] = Real((o == k ? 1.0 - c.label_noise : 0.0) + c.label_noise * q[size_t(o)] / tot);
     }
   }
 
@@ -361,6 +390,25 @@ struct Joma : ModelBase {
     for (int l = 0; l < MC; ++l) b[l] /= tot;
   }
 
+  // N(f) for f = [b; 1] into n (d), and sigma into n[d]: f itself and sigma = 1 without a norm.
+  template <typename Real>
+  FS_HD static void normalise(const Config& c, const Real* b, Real* n) {
+    const int MC = c.MC;
+    for (int l = 0; l < MC; ++l) n[l] = b[l];
+    n[MC] = Real(1);
+    n[c.d] = Real(1);
+    if (!c.layer_norm) return;
+    Real mean = 0;
+    for (int l = 0; l <= MC; ++l) mean += n[l];
+    mean /= Real(c.d);
+    Real var = 0;
+    for (int l = 0; l <= MC; ++l) var += (n[l] - mean) * (n[l] - mean);
+    const Real sigma = sqrt(var / Real(c.d) + Real(kLayerNormEps));
+    for (int l = 0; l <= MC; ++l) n[l] = (n[l] - mean) / sigma;
+    n[c.d] = sigma;
+  }
+  static constexpr double kLayerNormEps = 1e-5;  // PyTorch's LayerNorm default
+
   template <typename Team, typename Real>
   FS_HD static Real loss_grad(const Team& team, const Config& c, const StepContext&, const int*, const Real* rdata,
                               const Real* theta, const Real*, Real* grad, Real* scratch) {
@@ -382,16 +430,20 @@ struct Joma : ModelBase {
       Real* h = a + H;
       Real* da = h + H;
       Real* g = da + H;
+      Real* f = g + C;  // N(f), (d)
       const Real* x = rdata + long(k) * MC;
+      const Real* y = rdata + long(C + 1) * MC + long(k) * C;
       attention(c, x, z, b);
-      // a = W^T f and g = R^T h, row by row of W and R so the inner loops run along contiguous rows;
+      normalise(c, b, f);
+      // a = W^T N(f) and g = R^T h, row by row of W and R so the inner loops run along contiguous rows;
       // each a_u and g_o still sums its terms in the order l = 0, 1, ... (u = 0, 1, ...).
-      for (int u = 0; u < H; ++u) a[u] = W[long(MC) * H + u];  // the query's residual coordinate
+      const Real fq = f[MC];  // the query's residual coordinate
+      for (int u = 0; u < H; ++u) a[u] = W[long(MC) * H + u] * fq;
       for (int l = 0; l < MC; ++l) {
-        const Real bl = b[l];
+        const Real fl = f[l];
         const Real* Wl = W + long(l) * H;
         FS_SIMD
-        for (int u = 0; u < H; ++u) a[u] += Wl[u] * bl;
+        for (int u = 0; u < H; ++u) a[u] += Wl[u] * fl;
       }
       for (int u = 0; u < H; ++u) h[u] = act(c.phi, a[u]);
       if (c.direct) {
@@ -407,10 +459,11 @@ struct Joma : ModelBase {
       }
       Real lmax = -INFINITY;
       for (int o = 0; o < C; ++o) lmax = g[o] > lmax ? g[o] : lmax;
-      Real zs = 0;
+      Real zs = 0, yg = 0;
       for (int o = 0; o < C; ++o) zs += exp(g[o] - lmax);
-      s[cw - 1] = log(zs) + lmax - g[k];
-      for (int o = 0; o < C; ++o) g[o] = (exp(g[o] - lmax) / zs - (o == k ? Real(1) : Real(0))) / Real(C);
+      for (int o = 0; o < C; ++o) yg += y[o] * g[o];
+      s[cw - 1] = log(zs) + lmax - yg;  // sum_o y_o = 1
+      for (int o = 0; o < C; ++o) g[o] = (exp(g[o] - lmax) / zs - y[o]) / Real(C);
       for (int u = 0; u < H; ++u) {
         Real dh = 0;
         if (c.direct) {
@@ -420,14 +473,24 @@ struct Joma : ModelBase {
         }
         da[u] = dh * act_grad(c.phi, a[u]);
       }
-      // dL/db_l = (W da)_l;  dL/dz_l = b_l (db_l - b.db) / tau
-      Real bdb = 0;
+      // dL/dN(f)_l = (W da)_l, through N to dL/db_l;  dL/dz_l = b_l (db_l - b.db) / tau
       for (int l = 0; l < MC; ++l) {
         Real acc = 0;
         for (int u = 0; u < H; ++u) acc += W[long(l) * H + u] * da[u];
         dz[l] = acc;
-        bdb += b[l] * acc;
       }
+      if (c.layer_norm) {
+        // dL/df = (dN - mean(dN) - N mean(dN N)) / sigma, dN over all d coordinates, the query's included
+        Real dq = 0;
+        for (int u = 0; u < H; ++u) dq += W[long(MC) * H + u] * da[u];
+        Real m1 = dq, m2 = dq * f[MC];
+        for (int l = 0; l < MC; ++l) m1 += dz[l], m2 += dz[l] * f[l];
+        m1 /= Real(c.d), m2 /= Real(c.d);
+        const Real inv_sigma = Real(1) / f[c.d];
+        for (int l = 0; l < MC; ++l) dz[l] = (dz[l] - m1 - f[l] * m2) * inv_sigma;
+      }
+      Real bdb = 0;
+      for (int l = 0; l < MC; ++l) bdb += b[l] * dz[l];
       for (int l = 0; l < MC; ++l) dz[l] = b[l] * (dz[l] - bdb) * inv_tau;
     }
     team.sync();
@@ -438,16 +501,17 @@ struct Joma : ModelBase {
       for (int u = team.rank(); u < H; u += team.size()) gW[long(l) * H + u] = 0;
     for (int k = 0; k < C; ++k) {
       const Real* s = scratch + k * cw;
-      const Real* b = s;
       const Real* da = s + 2 * MC + 2 * H;
+      const Real* f = da + H + C;
       for (int l = 0; l < MC; ++l) {
-        const Real bl = b[l];
+        const Real fl = f[l];
         Real* gWl = gW + long(l) * H;
         FS_SIMD
-        for (int u = team.rank(); u < H; u += team.size()) gWl[u] += bl * da[u];
+        for (int u = team.rank(); u < H; u += team.size()) gWl[u] += fl * da[u];
       }
       Real* gWq = gW + long(MC) * H;
-      for (int u = team.rank(); u < H; u += team.size()) gWq[u] += da[u];
+      const Real fq = f[MC];
+      for (int u = team.rank(); u < H; u += team.size()) gWq[u] += da[u] * fq;
     }
     if (!c.direct)
       for (int u = team.rank(); u < H; u += team.size()) {

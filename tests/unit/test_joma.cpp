@@ -20,12 +20,16 @@ std::vector<fs::RunResult> run_spec(const std::string& text, std::vector<fs::Par
   return fs::execute_cpu(*spec.entry, in, 2);
 }
 
-fs::Params joma_params(const char* phi, int hidden) {
+fs::Params joma_params(const char* phi, int hidden, const char* norm = "none", double label_noise = 0.0,
+                       const char* noise = "uniform") {
   return fs::test::with_defaults(Joma::info(), {{"C", Value::number(4)},
                                                 {"n_distinct", Value::number(3)},
                                                 {"n_common", Value::number(2)},
                                                 {"hidden", Value::number(hidden)},
                                                 {"phi", Value::text(phi)},
+                                                {"norm", Value::text(norm)},
+                                                {"label_noise", Value::number(label_noise)},
+                                                {"noise", Value::text(noise)},
                                                 {"tau", Value::number(0.7)},
                                                 {"init_std", Value::number(0.5)}});
 }
@@ -76,12 +80,16 @@ TEST_CASE("joma: gradient matches central differences for every phi and readout"
     for (int hidden : {0, 5}) {
       INFO(phi << " hidden " << hidden);
       fs::test::check_gradient<Joma>(joma_params(phi, hidden), 0.5);
+      fs::test::check_gradient<Joma>(joma_params(phi, hidden, "layer"), 0.5);
+      fs::test::check_gradient<Joma>(joma_params(phi, hidden, "none", 0.3, "random"), 0.5);
+      fs::test::check_gradient<Joma>(joma_params(phi, hidden, "layer", 0.2, "uniform"), 0.5);
     }
 }
 
 TEST_CASE("joma: a team of any size computes the same numbers", "[joma][team]") {
   fs::test::check_team_invariance<Joma>(joma_params("silu", 6), 0.5);
   fs::test::check_team_invariance<Joma>(joma_params("identity", 0), 0.5);
+  fs::test::check_team_invariance<Joma>(joma_params("relu", 7, "layer", 0.3, "random"), 0.5);
   fs::test::check_team_invariance<JomaToy>(fs::test::with_defaults(JomaToy::info(), {{"K", Value::number(9)}}), 0.5);
 }
 
@@ -139,6 +147,35 @@ TEST_CASE("joma: class frequencies follow each data layout", "[joma][data]") {
         mean += x / c.C;
       }
       CHECK(pt.run.rdata[size_t(c.C * c.MC + l)] == Approx(mean).epsilon(1e-14));
+    }
+  }
+  SECTION("targets: label noise mixes the class's own label with a uniform or a per-class random one") {
+    for (const char* noise : {"uniform", "random"}) {
+      INFO(noise);
+      const double eps = 0.25;
+      fs::test::ModelPoint<Joma> pt(joma_params("identity", 0, "none", eps, noise), Joma::info(), 0.0);
+      fs::test::ModelPoint<Joma> clean(joma_params("identity", 0), Joma::info(), 0.0);
+      const auto& c = pt.run.cfg;
+      const double* y = &pt.run.rdata[size_t((c.C + 1) * c.MC)];
+      for (long i = 0; i < long(c.C + 1) * c.MC; ++i) CHECK(pt.run.rdata[size_t(i)] == clean.run.rdata[size_t(i)]);
+      std::vector<double> q0;
+      for (int k = 0; k < c.C; ++k) {
+        double tot = 0;
+        std::vector<double> q;
+        for (int o = 0; o < c.C; ++o) {
+          q.push_back((y[k * c.C + o] - (o == k ? 1 - eps : 0.0)) / eps);
+          CHECK(q.back() > 0);
+          tot += q.back();
+          const double clean_y = clean.run.rdata[size_t((c.C + 1) * c.MC + k * c.C + o)];
+          CHECK(clean_y == (o == k ? 1.0 : 0.0));
+        }
+        CHECK(tot == Approx(1.0).epsilon(1e-14));
+        if (std::string(noise) == "uniform")
+          for (double v : q) CHECK(v == Approx(1.0 / c.C).epsilon(1e-14));
+        else if (k > 0)
+          CHECK(q != q0);  // each class draws its own
+        q0 = q;
+      }
     }
   }
 }
