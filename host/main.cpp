@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "host/build_info.h"
 #include "host/slurm.h"
 #include "host/spec.h"
 #include "host/sweep.h"
@@ -11,7 +12,9 @@
 int main(int argc, char** argv) {
   CLI::App app{"flowsweep: thousands of small-model gradient flows at once, and their phase diagrams"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", FLOWSWEEP_VERSION);
+  const std::string archs = fs::build_info().cuda_architectures;
+  app.set_version_flag("--version",
+                       std::string(FLOWSWEEP_VERSION) + (archs.empty() ? " (CPU only)" : " (CUDA " + archs + ")"));
 
   fs::RunOptions run_opt;
   std::string spec_path;
@@ -69,7 +72,14 @@ int main(int argc, char** argv) {
   slurm->add_option("--tasks", slurm_opt.tasks, "array tasks = shards")->required()->check(CLI::PositiveNumber);
   slurm->add_option("--parallel", slurm_opt.parallel, "at most K tasks at once")->check(CLI::NonNegativeNumber);
   slurm->add_option("--partition", slurm_opt.partition, "Slurm partition");
-  slurm->add_option("--gpus-per-task", slurm_opt.gpus_per_task, "GPUs per task")->check(CLI::NonNegativeNumber);
+  slurm
+      ->add_option("--backend", slurm_opt.backend,
+                   "auto: each task asks for a GPU and runs on it when this build has CUDA, else runs on its CPUs")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      ->capture_default_str();
+  slurm->add_option("--gpus-per-task", slurm_opt.gpus_per_task, "GPUs per task (default: 1 when the tasks use CUDA)")
+      ->check(CLI::NonNegativeNumber);
+  slurm->add_option("--gres", slurm_opt.gres, "ask for GPUs with --gres (e.g. gpu:a100:1) instead of --gpus-per-task");
   slurm->add_option("--cpus-per-task", slurm_opt.cpus_per_task, "CPUs per task")->check(CLI::NonNegativeNumber);
   slurm->add_option("--time", slurm_opt.time, "time limit per task (Slurm syntax)");
   slurm->add_option("--account", slurm_opt.account, "Slurm account");

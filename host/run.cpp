@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -133,8 +134,8 @@ class PendingRuns : public RunSource {
 
 // Every file and folder a sweep writes into its output directory.
 const char* const kOutputs[] = {
-    "manifest.json",   "journal.fsj",      "checkpoint.fsj",   "runs.csv", "phase_diagram.csv",
-    "trajectories.h5", "trajectories.csv", "final_config.csv", "runs",     "plots"};
+    "manifest.json",    "journal.fsj",      "checkpoint.fsj", "runs.csv", "phase_diagram.csv", "trajectories.h5",
+    "trajectories.csv", "final_config.csv", "runs",           "plots",    "progress.json"};
 
 // A directory belongs to one sweep at a time. Without --resume a run starts its sweep over, removing
 // what an earlier attempt left; a directory that holds another sweep (or a manifest that cannot be read)
@@ -302,6 +303,23 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
   auto last_checkpoint = Clock::now();
   std::vector<FinishedRun> finished;
   const auto t_loop = Clock::now();
+  // progress.json: how far this attempt has come, for `status`'s estimate of the time left. Advisory: a
+  // failure to write it never stops the sweep (the journal's own writes do).
+  const std::time_t attempt_start = std::time(nullptr);
+  auto last_note = Clock::now() - std::chrono::hours(1);
+  auto note_progress = [&] {
+    if (seconds_since(last_note) < 5.0) return;
+    last_note = Clock::now();
+    nlohmann::json p = {{"attempt_started_unix", long(attempt_start)},
+                        {"updated_unix", long(std::time(nullptr))},
+                        {"done", done},
+                        {"to_run", n_todo},
+                        {"pid", long(::getpid())}};
+    try {
+      write_file_atomic(opt.out_dir + "/progress.json", p.dump(1) + "\n");
+    } catch (const RuntimeError&) {
+    }
+  };
   // A write that fails (a full disk, a quota) stops the sweep as a signal would: what is journalled
   // stays, the runs in flight are checkpointed if the disk takes it, the tables hold what finished, and
   // the exit status is 1. A torn record at the journal's end is found and dropped by --resume.
@@ -328,6 +346,7 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
     finished.clear();
     journal_s += seconds_since(t1);
     progress.update(done, run_steps);
+    if (more) note_progress();
     if (g_stop) break;
     if (more && opt.checkpoint_s > 0 && seconds_since(last_checkpoint) >= opt.checkpoint_s) {
       const auto t2 = Clock::now();
@@ -342,6 +361,7 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
     }
   }
   const double loop_s = seconds_since(t_loop);
+  std::filesystem::remove(opt.out_dir + "/progress.json", ec);  // only a running attempt has a rate
 
   long saved_flows = 0;
   try {

@@ -7,6 +7,9 @@
 #include <memory>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
+#include "host/executor_cuda.h"
 #include "host/grid.h"
 #include "host/outputs.h"
 #include "host/spec.h"
@@ -69,6 +72,24 @@ SlurmScripts write_slurm_scripts(const SlurmOptions& opt, const std::string& sel
   if (!opt.partition.empty()) check_slurm_value("--partition", opt.partition, ",._-");
   if (!opt.account.empty()) check_slurm_value("--account", opt.account, "._-");
   if (!opt.time.empty()) check_slurm_value("--time", opt.time, ":-");
+  if (!opt.gres.empty()) check_slurm_value("--gres", opt.gres, ":,._-");
+  // The GPU request follows the backend: a build that runs on CUDA asks for one GPU per task by default.
+  const bool asks = opt.gpus_per_task > 0 || !opt.gres.empty();
+  if (opt.backend == "cpu" && asks)
+    throw InputError("--backend cpu with a GPU request (--gpus-per-task or --gres): the tasks would not use it");
+  if (opt.backend != "cpu" && !cuda_compiled() && (asks || opt.backend == "cuda"))
+    throw InputError(std::string(opt.backend == "cuda" ? "--backend cuda" : "a GPU request") +
+                     ": this flowsweep was built without CUDA, so its tasks cannot use a GPU");
+  if (opt.backend == "cuda" && opt.gpus_per_task == 0 && opt.gres.empty())
+    throw InputError("--backend cuda with --gpus-per-task 0: the tasks would have no GPU");
+  const bool want_gpu = opt.backend != "cpu" && cuda_compiled() && (opt.gpus_per_task != 0 || !opt.gres.empty());
+  const int gpus = want_gpu && opt.gres.empty() ? std::max(1, opt.gpus_per_task) : 0;
+  const std::string task_backend = want_gpu ? "cuda" : "cpu";
+  if (opt.backend == "auto")
+    std::fprintf(stderr, "%s\n",
+                 !want_gpu          ? "each task runs on its CPUs (this build has no CUDA, or --gpus-per-task 0)"
+                 : opt.gres.empty() ? "each task asks for a GPU and runs on it (--backend cpu for none)"
+                                    : "each task asks for the --gres resources and runs on CUDA");
   for (unsigned char c : out_abs)  // the log paths are #SBATCH values too; Slurm reads % as a pattern
     if (c < 0x20 || c == 0x7F || c == ' ' || c == '%')
       throw InputError("--out " + quote_cut(out_abs, 80) +
@@ -120,6 +141,7 @@ SlurmScripts write_slurm_scripts(const SlurmOptions& opt, const std::string& sel
     if (f.path().extension() == ".sbatch" && f.path().stem().string().rfind("array_", 0) == 0) fsys::remove(f.path());
 
   SlurmScripts out;
+  out.dir = dir;
   long n_done = 0;
   for (long offset = 0, k = 0; offset < opt.tasks; offset += max_size, ++k) {
     const long n = std::min(max_size, opt.tasks - offset);
@@ -148,7 +170,8 @@ SlurmScripts write_slurm_scripts(const SlurmOptions& opt, const std::string& sel
     os << "#SBATCH --requeue\n";
     os << "#SBATCH --signal=B:USR1@" << opt.signal_seconds << "\n";
     os << "#SBATCH --ntasks=1\n";  // one flowsweep process per array task; --gpus-per-task needs it
-    if (opt.gpus_per_task > 0) os << "#SBATCH --gpus-per-task=" << opt.gpus_per_task << "\n";
+    if (gpus > 0) os << "#SBATCH --gpus-per-task=" << gpus << "\n";
+    if (want_gpu && !opt.gres.empty()) os << "#SBATCH --gres=" << opt.gres << "\n";
     if (opt.cpus_per_task > 0) os << "#SBATCH --cpus-per-task=" << opt.cpus_per_task << "\n";
     os << "# Shard I of N runs in array task I - FLOWSWEEP_SHARD_OFFSET; a requeued task resumes its shard.\n";
     os << "export FLOWSWEEP_SHARDS=" << opt.tasks << "\n";
@@ -164,12 +187,13 @@ SlurmScripts write_slurm_scripts(const SlurmOptions& opt, const std::string& sel
     os << "trap requeue USR1\ntrap cancel TERM\n";
     os << "# Every attempt resumes from what the shard's directory holds.\n";
     os << shell_quote(exe) << " run " << shell_quote(spec_copy) << " --out " << shell_quote(out_abs) << "/shard-$shard"
-       << sets << (opt.gpus_per_task > 0 ? " --backend cuda" : " --backend auto")
-       << " --threads \"${SLURM_CPUS_PER_TASK:-0}\" --resume &\n";
+       << sets << " --backend " << task_backend << " --threads \"${SLURM_CPUS_PER_TASK:-0}\" --resume &\n";
     os << "child=$!\nwait \"$child\"\nexit $?\n";
     const std::string path = dir + "/array_" + std::to_string(k) + ".sbatch";
     write_file_atomic(path, os.str());
     out.arrays.push_back(path);
+    out.offsets.push_back(offset);
+    out.tasks.push_back(indices);
     out.text += "# " + path + "\n" + os.str() + "\n";
   }
   if (n_done > 0)
@@ -202,7 +226,54 @@ std::vector<std::string> submit_slurm(const SlurmScripts& s) {
   while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
   if (status != 0 || id.empty()) throw RuntimeError("sbatch " + s.merge + " failed: " + id);
   ids.push_back(id.substr(0, id.find(';')));
+
+  const std::string jobs_path = s.dir + "/jobs.json";
+  nlohmann::json jobs = {{"submissions", nlohmann::json::array()}};
+  try {
+    if (std::filesystem::exists(jobs_path)) jobs = nlohmann::json::parse(read_file(jobs_path));
+  } catch (const std::exception&) {  // a damaged record of earlier submissions: this one starts it again
+    jobs = {{"submissions", nlohmann::json::array()}};
+  }
+  nlohmann::json sub = {{"submitted", utc_now_iso()}, {"arrays", nlohmann::json::array()}, {"merge", ids.back()}};
+  for (size_t k = 0; k < s.arrays.size(); ++k)
+    sub["arrays"].push_back({{"job", ids[k]}, {"offset", s.offsets[k]}, {"tasks", s.tasks[k]}});
+  jobs["submissions"].push_back(sub);
+  write_file_atomic(jobs_path, jobs.dump(1) + "\n");
   return ids;
+}
+
+std::map<long, SlurmTask> slurm_tasks(const std::string& out_dir) {
+  std::map<long, SlurmTask> out;
+  nlohmann::json jobs;
+  try {
+    jobs = nlohmann::json::parse(read_file(out_dir + "/slurm/jobs.json"));
+    std::string ids;
+    for (const auto& sub : jobs.at("submissions"))  // later submissions take over the shards they name
+      for (const auto& a : sub.at("arrays")) {
+        const std::string job = a.at("job").get<std::string>();
+        const long offset = a.at("offset").get<long>();
+        const std::string tasks = a.at("tasks").get<std::string>();
+        for (size_t start = 0; start < tasks.size();) {
+          const size_t end = std::min(tasks.find(',', start), tasks.size());
+          const std::string part = tasks.substr(start, end - start);
+          const size_t dash = part.find('-');
+          const long lo = std::stol(part), hi = dash == std::string::npos ? lo : std::stol(part.substr(dash + 1));
+          for (long t = lo; t <= hi; ++t) out[offset + t].id = job + "_" + std::to_string(t);
+          start = end + 1;
+        }
+        ids += (ids.empty() ? "" : ",") + job;
+      }
+    int status = 0;  // one line per task (-r), "JOB_TASK STATE"
+    const std::string q = run_command("squeue -h -r -o '%i %T' -j " + shell_quote(ids) + " 2>/dev/null", &status);
+    if (status != 0) return out;
+    std::map<std::string, std::string> state;
+    std::istringstream lines(q);
+    for (std::string id, st; lines >> id >> st;) state[id] = st;
+    for (auto& [shard, task] : out)
+      if (const auto it = state.find(task.id); it != state.end()) task.state = it->second;
+  } catch (const std::exception&) {  // no record (a sweep submitted by hand) or a damaged one
+  }
+  return out;
 }
 
 }  // namespace fs

@@ -1,6 +1,8 @@
 // `flowsweep status DIR`: done, in flight and missing runs of an output directory, from its journal; of a
 // merged directory, from its manifest; of a Slurm sweep's directory (DIR/slurm/, DIR/shard-I/), shard by
 // shard and in all. Missing runs are named by their id and their grid values.
+#include <cmath>
+#include <ctime>
 #include <filesystem>
 #include <optional>
 #include <sstream>
@@ -8,6 +10,7 @@
 #include "host/journal.h"
 #include "host/outputs.h"
 #include "host/shard.h"
+#include "host/slurm.h"
 #include "host/sweep.h"
 #include "host/util.h"
 
@@ -26,6 +29,40 @@ long checkpointed(const std::string& dir, const std::string& hash) {
   } catch (const RuntimeError&) {
     return 0;
   }
+}
+
+// A running attempt's progress.json: its runs done and to run, and seconds per run so far.
+struct AttemptRate {
+  long done = 0, to_run = 0;
+  double seconds_per_run = NAN;  // NaN before its first run finished
+  double left_s = NAN;           // at that rate, from now
+};
+std::optional<AttemptRate> attempt_rate(const std::string& dir) {
+  try {
+    const auto p = nlohmann::json::parse(read_file(dir + "/progress.json"));
+    AttemptRate r;
+    r.done = p.at("done").get<long>(), r.to_run = p.at("to_run").get<long>();
+    const double elapsed = double(p.at("updated_unix").get<long>() - p.at("attempt_started_unix").get<long>());
+    if (r.done > 0 && elapsed > 0) {
+      r.seconds_per_run = elapsed / double(r.done);
+      const double since = double(std::time(nullptr) - p.at("updated_unix").get<long>());
+      r.left_s = std::max(0.0, double(r.to_run - r.done) * r.seconds_per_run - since);
+    }
+    return r;
+  } catch (const std::exception&) {  // none yet, or one being replaced
+    return std::nullopt;
+  }
+}
+
+std::string duration(double s) {
+  char buf[32];
+  if (s < 90)
+    std::snprintf(buf, sizeof buf, "%.0fs", s);
+  else if (s < 5400)
+    std::snprintf(buf, sizeof buf, "%.0fm", s / 60);
+  else
+    std::snprintf(buf, sizeof buf, "%.0fh %02.0fm", std::floor(s / 3600), std::fmod(s, 3600) / 60);
+  return buf;
 }
 
 std::string merged_status(const std::string& dir, const Manifest& manifest, const Grid& grid) {
@@ -73,15 +110,24 @@ std::string slurm_status(const std::string& dir) {
     else
       missing.push_back(i);
   }
+  const std::map<long, SlurmTask> tasks = slurm_tasks(dir);
   std::ostringstream shards;
   long n_complete = 0, n_running = 0, n_pending = 0, n_stopped = 0;
+  double running_left = 0, seconds_per_run = 0;
+  long n_rated = 0, pending_runs = 0;
   for (long s = 0; s < count; ++s) {
     const std::string& d = dirs[size_t(s)];
     std::string state;
     if (!fsys::exists(d + "/manifest.json")) {
       state = "pending", ++n_pending;
+      pending_runs += runs[size_t(s)];
     } else if (DirLock::holder(d) != 0) {
       state = "running", ++n_running;
+      if (const auto r = attempt_rate(d); r && !std::isnan(r->left_s)) {
+        state += ", about " + duration(r->left_s) + " left";
+        running_left = std::max(running_left, r->left_s);
+        seconds_per_run += r->seconds_per_run, ++n_rated;
+      }
     } else {
       bool complete = false;
       try {
@@ -95,6 +141,8 @@ std::string slurm_status(const std::string& dir) {
     }
     shards << "  shard-" << s << ": " << done[size_t(s)] << "/" << runs[size_t(s)] << " runs done, " << state;
     if (const long saved = checkpointed(d, spec.hash())) shards << ", " << saved << " checkpointed in flight";
+    if (const auto t = tasks.find(s); t != tasks.end())
+      shards << "; array task " << t->second.id << (t->second.state.empty() ? "" : " " + t->second.state);
     shards << "\n";
   }
   std::ostringstream os;
@@ -103,6 +151,14 @@ std::string slurm_status(const std::string& dir) {
      << n_complete << " complete, " << n_running << " running, " << n_stopped << " stopped, " << n_pending
      << " pending\n";
   os << shards.str();
+  if (n_rated > 0) {  // the shards' runs are spread alike over the grid, so one rate stands for them all
+    os << "  time left: about " << duration(running_left) << " for the running shards, at their rates so far";
+    if (n_pending > 0)
+      os << "; then " << n_pending << " pending shards, about "
+         << duration(seconds_per_run / double(n_rated) * double(pending_runs) / double(n_pending))
+         << " each once started";
+    os << "\n";
+  }
   for (const auto& p : store.problems()) os << "  journal: " << p << "\n";
   list_missing(os, grid, missing, n_running + n_pending > 0 ? "to run" : "missing");
   return os.str();
@@ -135,7 +191,10 @@ std::string sweep_status(const std::string& dir) {
   os << dir << ": shard " << shard.index << "/" << shard.count << ", " << mine.size() << " runs: " << done << " done, "
      << missing.size() << (running ? " running or to run" : " missing");
   if (saved) os << " (" << saved << " checkpointed in flight)";
-  os << "; " << (m.value("complete", false) && missing.empty() ? "complete" : "incomplete") << "\n";
+  os << "; " << (m.value("complete", false) && missing.empty() ? "complete" : "incomplete");
+  if (const auto r = running ? attempt_rate(dir) : std::nullopt; r && !std::isnan(r->left_s))
+    os << "; about " << duration(r->left_s) << " left at this attempt's rate";
+  os << "\n";
   for (const auto& p : store.problems()) os << "  journal: " << p << "\n";
   list_missing(os, grid, missing, running ? "to run" : "missing");
   return os.str();

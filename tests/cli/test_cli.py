@@ -129,22 +129,50 @@ def main():
 
         # Slurm scripts: arrays split at MaxArraySize, throttled, requeue and signal set, a dependent merge.
         rc, out, err = run(fsw, "slurm", qs, "--tasks", "2500", "--parallel", "50", "--max-array-size", "1000",
-                           "--out", os.path.join(tmp, "sl"), "--partition", "gpu", "--gpus-per-task", "1",
-                           "--time", "02:00:00", "--extra", "#SBATCH --qos=low")
+                           "--out", os.path.join(tmp, "sl"), "--partition", "gpu", "--time", "02:00:00",
+                           "--extra", "#SBATCH --qos=low")
         arrays = [l for l in out.splitlines() if l.startswith("#SBATCH --array=")]
         check(rc == 0 and arrays == ["#SBATCH --array=0-999%50", "#SBATCH --array=0-999%50", "#SBATCH --array=0-499%50"],
               f"2500 tasks split into arrays of at most 1000: {arrays}")
         offsets = [l for l in out.splitlines() if l.startswith("export FLOWSWEEP_SHARD_OFFSET=")]
         check([o.split("=")[1] for o in offsets] == ["0", "1000", "2000"], "array offsets 0, 1000, 2000")
         for want in ("#SBATCH --requeue", "#SBATCH --signal=B:USR1@", "export FLOWSWEEP_SHARDS=2500",
-                     "#SBATCH --partition=gpu", "#SBATCH --gpus-per-task=1", "#SBATCH --time=02:00:00",
-                     "#SBATCH --qos=low", "scontrol requeue", " merge ", "--backend cuda", "#SBATCH --ntasks=1"):
+                     "#SBATCH --partition=gpu", "#SBATCH --time=02:00:00",
+                     "#SBATCH --qos=low", "scontrol requeue", " merge ", "#SBATCH --ntasks=1"):
             check(want in out, f"slurm script has {want!r}")
         scripts = sorted(os.listdir(os.path.join(tmp, "sl", "slurm")))
         check(scripts == ["array_0.sbatch", "array_1.sbatch", "array_2.sbatch", "logs", "merge.sbatch", "spec.toml"],
               f"scripts {scripts}")
         rc, _, err = run(fsw, "slurm", bad, "--tasks", "2")
         check(rc == 2 and "widht" in err, "slurm refuses a bad spec before writing a job")
+
+        # The GPU request follows the backend: by default a build with CUDA asks for a GPU per task and runs
+        # on it; --backend cpu asks for none; --gres replaces --gpus-per-task; a build without CUDA asks for
+        # none and refuses a GPU request.
+        rc, version, _ = run(fsw, "--version")
+        cuda = "(CUDA " in version
+        check(rc == 0 and (cuda or "(CPU only)" in version), f"--version says whether the build has CUDA: {version.strip()}")
+        sl5 = os.path.join(tmp, "sl5")
+        rc, out, err = run(fsw, "slurm", qs, "--tasks", "2", "--out", sl5)
+        if cuda:
+            check(rc == 0 and "#SBATCH --gpus-per-task=1" in out and "--backend cuda" in out and "asks for a GPU" in err,
+                  f"--backend auto with CUDA: a GPU per task ({err.strip()})")
+            rc, out, _ = run(fsw, "slurm", qs, "--tasks", "2", "--out", sl5, "--backend", "cpu")
+            check(rc == 0 and "--gpus-per-task" not in out and "--backend cpu" in out, "--backend cpu: no GPU asked for")
+            rc, out, _ = run(fsw, "slurm", qs, "--tasks", "2", "--out", sl5, "--gpus-per-task", "0")
+            check(rc == 0 and "--gpus-per-task" not in out and "--backend cpu" in out, "--gpus-per-task 0: no GPU")
+            rc, out, _ = run(fsw, "slurm", qs, "--tasks", "2", "--out", sl5, "--gres", "gpu:a100:1")
+            check(rc == 0 and "#SBATCH --gres=gpu:a100:1\n" in out and "--gpus-per-task" not in out
+                  and "--backend cuda" in out, "--gres replaces --gpus-per-task")
+        else:
+            check(rc == 0 and "--gpus-per-task" not in out and "--backend cpu" in out, "no CUDA: the tasks run on CPUs")
+            rc, _, err = run(fsw, "slurm", qs, "--tasks", "2", "--out", sl5, "--gpus-per-task", "1")
+            check(rc == 2 and "without CUDA" in err, f"no CUDA: a GPU request is refused ({err.strip()})")
+        rc, _, err = run(fsw, "slurm", qs, "--tasks", "2", "--out", sl5, "--backend", "cpu", "--gpus-per-task", "1")
+        check(rc == 2 and "--backend cpu" in err, "--backend cpu with a GPU request is refused")
+        rc, _, err = run(fsw, "slurm", qs, "--tasks", "2", "--out", os.path.join(tmp, "sl6"), "--gres", "gpu:1\nrm -rf x")
+        check(rc == 2 and "--gres" in err and not os.path.exists(os.path.join(tmp, "sl6")),
+              "--gres with a newline is refused, nothing written")
 
         # Scripts that cannot be hijacked: a newline in the spec's name stays inside the job name; values
         # that reach #SBATCH lines are checked; --extra is repeatable, checked, and reaches the merge job.

@@ -58,6 +58,39 @@ def main():
         m = json.load(open(os.path.join(long_out, "manifest.json")))
         check(rc == 0 and m["complete"] and m["counts"]["ok"] == 6, f"the interrupted sweep resumes whole ({err.strip()})")
 
+        # While a sweep runs, progress.json holds its rate, and status estimates the time left from it; the
+        #    file goes when the attempt ends, so a finished directory holds only its tables.
+        eta_out = os.path.join(tmp, "eta")
+        proc = subprocess.Popen([fsw, "run", qs, "--out", eta_out, "--threads", "1", "--quiet", "--set", "steps=20000",
+                                 "--set", "record_every=1000"], stderr=subprocess.PIPE, text=True)
+        progress, out = os.path.join(eta_out, "progress.json"), ""
+        for _ in range(600):
+            if os.path.exists(progress) and json.load(open(progress))["done"] > 0:
+                _, out, _ = run(fsw, "status", eta_out)
+                if "left at this attempt's rate" in out:
+                    break
+            time.sleep(0.05)
+        check("left at this attempt's rate" in out, f"status of a running sweep estimates the time left: {out[:200]}")
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        check(not os.path.exists(progress), "progress.json goes when the attempt ends")
+        # The same on a Slurm sweep's directory: shard 0 of 2 running, shard 1 not started.
+        sl = os.path.join(tmp, "eta_slurm")
+        os.makedirs(os.path.join(sl, "slurm"))
+        proc = subprocess.Popen([fsw, "run", qs, "--out", os.path.join(sl, "shard-0"), "--shard", "0/2", "--threads", "1",
+                                 "--quiet", "--set", "steps=20000", "--set", "record_every=1000"],
+                                stderr=subprocess.PIPE, text=True)
+        out = ""
+        for _ in range(600):
+            _, out, _ = run(fsw, "status", sl)
+            if "time left" in out:
+                break
+            time.sleep(0.05)
+        check("time left: about" in out and "for the running shards" in out and "then 1 pending shards, about" in out,
+              f"status of a Slurm sweep estimates the running and the pending shards' time: {out[:400]}")
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+
         # A finished scan_snap sweep, then a co-occurrence sweep into its directory: refused, nothing
         # touched; with --force nothing of the first stays (its final_config.csv, its plots).
         snap_out = os.path.join(tmp, "snap")

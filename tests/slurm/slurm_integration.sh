@@ -118,7 +118,7 @@ running_task_with_a_record() {
 
 OUT=$T/out
 SETS=(--set steps=3000 --set record_every=50)
-"$FLOWSWEEP" slurm "$SPEC" --tasks 4 --parallel 4 --cpus-per-task 1 --out "$OUT" "${SETS[@]}" --submit > "$T/ids" ||
+"$FLOWSWEEP" slurm "$SPEC" --tasks 4 --parallel 4 --cpus-per-task 1 --backend cpu --out "$OUT" "${SETS[@]}" --submit > "$T/ids" ||
   fail "flowsweep slurm --submit"
 cat "$T/ids"
 ARRAY=$(awk '/^array/ {print $2}' "$T/ids")
@@ -129,6 +129,9 @@ MERGE=$(awk '/^merge/ {print $2}' "$T/ids")
 requeued=$(running_task_with_a_record "$ARRAY" "$OUT")
 [ -n "$requeued" ] && scontrol requeue "$requeued" || fail "no running task to requeue"
 echo "requeued $requeued"
+status=$("$FLOWSWEEP" status "$OUT")
+echo "$status" | grep -q "array task ${ARRAY}_[0-9]" || fail "status of the running sweep names no array task: $status"
+echo "ok: status while the sweep runs names each shard's array task: $(echo "$status" | sed -n 2p)"
 
 wait_for_job "$MERGE" 600
 squeue -h | grep -q . && fail "jobs still queued after 10 minutes: $(squeue)"
@@ -152,7 +155,7 @@ echo "ok: tasks given --cpus-per-task 1 ran 1 thread"
 # scancel cancels: the task is not requeued, its shard stays resumable, status says so, and the same
 # command again submits only the unfinished shard and completes the sweep.
 OUT2=$T/out2
-"$FLOWSWEEP" slurm "$SPEC" --tasks 4 --parallel 4 --cpus-per-task 1 --out "$OUT2" "${SETS[@]}" --submit > "$T/ids2" ||
+"$FLOWSWEEP" slurm "$SPEC" --tasks 4 --parallel 4 --cpus-per-task 1 --backend cpu --out "$OUT2" "${SETS[@]}" --submit > "$T/ids2" ||
   fail "second flowsweep slurm --submit"
 ARRAY2=$(awk '/^array/ {print $2}' "$T/ids2")
 MERGE2=$(awk '/^merge/ {print $2}' "$T/ids2")
@@ -166,7 +169,7 @@ restarts=$(scontrol show job "$cancelled" 2>/dev/null | grep -o 'Restarts=[0-9]*
 status=$("$FLOWSWEEP" status "$OUT2")
 echo "$status" | head -n 1 | grep -q "1 stopped" || fail "status after scancel: $status"
 echo "ok: scancel of $cancelled: cancelled, not requeued; status: $(echo "$status" | head -n 1)"
-"$FLOWSWEEP" slurm "$SPEC" --tasks 4 --parallel 4 --cpus-per-task 1 --out "$OUT2" "${SETS[@]}" --submit \
+"$FLOWSWEEP" slurm "$SPEC" --tasks 4 --parallel 4 --cpus-per-task 1 --backend cpu --out "$OUT2" "${SETS[@]}" --submit \
   > "$T/ids3" 2> "$T/err3" || fail "resubmission"
 grep -q "3 of 4 shards are complete" "$T/err3" || fail "resubmission did not skip the complete shards: $(cat "$T/err3")"
 wait_for_job "$(awk '/^merge/ {print $2}' "$T/ids3")" 600
@@ -181,7 +184,7 @@ echo "ok: resubmitted 1 of 4 shards (shard $shard2, $resumed2), merged tables id
 # A spec whose name tries to add a command to the scripts: submitted, it runs nothing extra.
 sed "s|^name = .*|name = \"x\\\\ntouch $T/PWNED\\\\n#\"|" "$SPEC" > "$T/evil.toml"
 grep -q 'PWNED' "$T/evil.toml" || fail "the injection spec was not written"
-"$FLOWSWEEP" slurm "$T/evil.toml" --tasks 1 --out "$T/evil" --set steps=40 --set record_every=10 \
+"$FLOWSWEEP" slurm "$T/evil.toml" --tasks 1 --backend cpu --out "$T/evil" --set steps=40 --set record_every=10 \
   --set "grid.seed=[0]" --submit > "$T/ids4" || fail "submitting the injection spec"
 wait_for_job "$(awk '/^merge/ {print $2}' "$T/ids4")" 300
 grep -q '"complete": true' "$T/evil/merged/manifest.json" || fail "the injection spec's sweep did not complete"
