@@ -6,7 +6,16 @@
                                                                  eta_Z and eta_Y / eta_Z
     sweeps/paper_tables.py tian2024_joma OUT                     phi = identity: the correlation of the
                                                                  attention logits with the JoMA prediction
+    sweeps/paper_tables.py tian2024_joma_rebound OUT [--png FILE] the share of the attention entropy's fall
+                                                                 regained by the end, per norm, label noise,
+                                                                 phi, lr_ratio and lr
+    sweeps/paper_tables.py tian2024_joma_rebound_step OUT        the same at lr 0.01 and 0.003
+    sweeps/paper_tables.py tian2024_joma_rebound_long OUT        the same to flow time 4000
     sweeps/paper_tables.py tian2024_joma_toy OUT                 the dip and how much of it is regained, per K
+    sweeps/paper_tables.py lebeurrier2026_pathcond OUT          the speed-up to the loss threshold and the loss
+                                                                 at step 500, per init, lr, init_scale, depth
+                                                                 and width, and how often each trend the paper
+                                                                 predicts holds
     sweeps/paper_tables.py lebeurrier2026_pathcond_demo OUT      the two-moons demo's losses at 500, 2000 and
                                                                  3000 steps, per rescaling
 
@@ -111,6 +120,78 @@ def joma(sw, png):
     print(markdown(["hidden", "lr", "lr_ratio", "lowest (t > 0)", "at t", "final", "regained, largest"], rows))
 
 
+def largest_regained(h, floor=0.05):
+    """The largest share of its fall the entropy h (one run's records) ever regains: the most of
+    (h - m) / (h0 - m) over the flow, m the lowest value so far, once the fall h0 - m exceeds floor nats."""
+    h = h[~np.isnan(h)]
+    if len(h) < 2:
+        return float("nan")
+    m = np.minimum.accumulate(h)
+    fall = h[0] - m
+    ok = fall > floor
+    return float(np.max((h[ok] - m[ok]) / fall[ok])) if ok.any() else 0.0
+
+
+def joma_rebound(sw, png):
+    """Per cell and phi: the largest share of the attention entropy's fall regained at any time, the
+    share regained at the end, and the median time of the minimum (where the dip fired)."""
+    runs, bad = ok_runs(sw)
+    ds = sw.ds
+    phis = [p for p in ("identity", "relu", "silu") if p in set(runs.phi)]
+    keys = [k for k in ("norm", "label_noise", "lr_ratio", "lr") if k in runs.columns]  # the grid's axes
+    rows = []
+    for key, part in runs.groupby(keys if len(keys) > 1 else keys[0], sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        cells = []
+        for p in phis:
+            h = ds["attn_entropy"].sel({**dict(zip(keys, key)), "phi": p}).values.reshape(-1, ds.sizes["record"])
+            big = [largest_regained(row) for row in h]
+            one = part[part.phi == p]
+            dipped = one["t_dip"].notna()
+            where = f"min at t {one['t_dip'].median():.0f} ({dipped.sum()}/{len(one)})" if dipped.any() else "no dip"
+            cells.append(f"{np.nanmedian(big):.2f} [{np.nanmin(big):.2f}, {np.nanmax(big):.2f}] / "
+                         f"{one['regained'].median():.2f}, {where}")
+        rows.append([f"{k:g}" if not isinstance(k, str) else k for k in key] + cells)
+    n = int(runs.groupby(keys + ["phi"]).size().min())
+    t_end = runs["t_final"].max()
+    print(f"the share of the attention entropy's fall regained: the largest at any time, median [range] over {n} "
+          f"seeds / at t = {t_end:g}, median; and the median time of the minimum where the dip fired (seeds "
+          f"with a dip); {bad} runs not ok\n")
+    print(markdown(keys + phis, rows))
+    if png and "norm" in keys and "label_noise" in keys:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        ds = sw.ds
+        noises = [float(v) for v in ds["label_noise"].values]
+        norms = [str(v) for v in ds["norm"].values]
+        lr = float(min(ds["lr"].values))
+        fig, axes = plt.subplots(len(norms), len(noises), figsize=(3.0 * len(noises), 2.4 * len(norms)),
+                                 sharex=True, sharey=True, squeeze=False)
+        colors = {"identity": "C0", "relu": "C1", "silu": "C2"}
+        for i, nm in enumerate(norms):
+            for j, eps in enumerate(noises):
+                ax = axes[i][j]
+                for p in phis:
+                    for r, style in ((1.0, "-"), (10.0, ":")):
+                        cell = ds.sel(norm=nm, label_noise=eps, phi=p, lr_ratio=r, lr=lr)
+                        h = np.nanmedian(cell["attn_entropy"].values, axis=0)
+                        t = cell["t"].values[0]
+                        ax.plot(t, h, style, color=colors[p], lw=1.2, label=f"{p}, lr_ratio {r:g}")
+                ax.set_xscale("log")
+                ax.set_title(f"norm = {nm}, label_noise = {eps:g}", fontsize=8)
+                if j == 0:
+                    ax.set_ylabel("attention entropy")
+                if i == len(norms) - 1:
+                    ax.set_xlabel("flow time")
+        axes[0][-1].legend(fontsize=6, loc="lower left")
+        fig.suptitle(f"joma, hidden 64, lr {lr:g}: median over seeds", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(png, dpi=110)
+        print(f"\n{png}")
+
+
 def joma_toy(sw, png):
     """The reduced dynamics: how often the entropy dips, and the share of the fall regained at the end."""
     runs, bad = ok_runs(sw)
@@ -155,8 +236,75 @@ def pathcond_demo(sw, png):
     print("\n" + "\n".join(f"- {x}" for x in lead))
 
 
+def pathcond_trends(sw, png):
+    """Per cell: the median speed-up t(none) / t(rescaled) to the loss threshold, and the median loss at
+    step 500 of each rescaling; then, per init and rescaling, how often a deeper, a narrower or a smaller
+    initialisation gives a larger speed-up (the paper's prediction), over the pairs of cells that differ
+    in that axis alone."""
+    cells = sw.cells
+    ds = sw.ds
+    step = 500
+    axes = [a for a in ("init", "lr", "init_scale", "depth", "width") if a in cells.columns]
+    col = "speedup_time_to_loss_vs_none"
+
+    def loss_at(sel):
+        st, loss = ds["step"].sel(sel).values, ds["loss"].sel(sel).values  # (seed, record)
+        at = [row_l[np.where(row_s == step)[0][0]] for row_s, row_l in zip(st, loss) if (row_s == step).any()]
+        return float(np.median(at)) if at else float("nan")
+
+    rows, speed = [], {}
+    for key, part in cells.groupby(axes, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        sel = dict(zip(axes, key))
+        cell = []
+        for rs in ("pathcond", "enorm"):
+            v = part[part.rescale == rs][col]
+            speed[(rs,) + key] = float(v.iloc[0]) if len(v) else float("nan")
+            cell.append(f"{speed[(rs,) + key]:.2f}")
+        losses = [loss_at({**sel, "rescale": rs}) for rs in ("none", "pathcond", "enorm")]
+        rows.append([f"{k:g}" if not isinstance(k, str) else k for k in key] + cell + [f"{x:.3f}" for x in losses])
+    thr = sw.manifest.get("spec", {}).get("detect", {}).get("loss_threshold", "?")
+    n = ds.sizes.get("seed", 1)
+    print(f"speed-up t(none) / t(rescaled) to loss {thr}, median over {n} seeds (nan: a seed never reached it), "
+          f"and the median loss at step {step}\n")
+    print(markdown(axes + ["pathcond speed-up", "enorm speed-up", f"none, step {step}", f"pathcond, step {step}",
+                           f"enorm, step {step}"], rows))
+    # the prediction: speed-up grows with depth, falls with width and with init_scale
+    trends = {"depth": +1, "width": -1, "init_scale": -1}
+    lines = []
+    inits = sorted(cells["init"].unique()) if "init" in axes else [None]
+    for init in inits:
+        for rs in ("pathcond", "enorm"):
+            parts = []
+            for axis, sign in trends.items():
+                if axis not in axes:
+                    continue
+                i = axes.index(axis)
+                agree = total = 0
+                for key, v in speed.items():
+                    if key[0] != rs or (init is not None and key[1 + axes.index("init")] != init):
+                        continue
+                    values = sorted(cells[axis].unique())
+                    j = values.index(key[1 + i])
+                    if j + 1 == len(values):
+                        continue
+                    other = key[: 1 + i] + (values[j + 1],) + key[2 + i:]
+                    w = speed.get(other, float("nan"))
+                    if np.isnan(v) or np.isnan(w):
+                        continue
+                    total += 1
+                    agree += (w - v) * sign > 0
+                word = {"depth": "deeper", "width": "narrower", "init_scale": "smaller init_scale"}[axis]
+                parts.append(f"{word}: larger in {agree} of {total}")
+            lines.append(f"- {rs}{'' if init is None else ', init ' + init}: " + "; ".join(parts))
+    print("\nthe paper's trends (pairs of neighbouring cells that differ in one axis, both speed-ups finite):\n")
+    print("\n".join(lines))
+
+
 TABLES = {"tian2023_scan_snap": scan_snap, "tian2024_joma": joma, "tian2024_joma_toy": joma_toy,
-          "lebeurrier2026_pathcond_demo": pathcond_demo}
+          "tian2024_joma_rebound": joma_rebound, "tian2024_joma_rebound_step": joma_rebound,
+          "tian2024_joma_rebound_long": joma_rebound,
+          "lebeurrier2026_pathcond": pathcond_trends, "lebeurrier2026_pathcond_demo": pathcond_demo}
 
 
 def main():
