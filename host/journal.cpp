@@ -154,6 +154,8 @@ RunResult decode_result(const std::string& payload, const std::string& where, co
       throw RuntimeError(where + ": a run record of another version of " + info.name + " (" + std::to_string(got) +
                          " " + what + ", " + std::to_string(want) + " now)");
   };
+  // A failed run (an exception before or during its flow) has no outputs at all: nothing to compare.
+  if (r.status == RunResult::kFailed && r.series.n_obs == 0 && r.detected.empty()) return r;
   shape("observables", size_t(r.series.n_obs), info.observables.size());
   shape("detectors", r.detected.size(), info.detectors.size());
   if (!r.final_config.empty()) shape("final-configuration columns", r.final_config.size(), info.final_columns.size());

@@ -34,6 +34,12 @@ int main(int argc, char** argv) {
   run->add_option("--shard", run_opt.shard, "train only shard I of N (I/N); in a Slurm array, the task's own");
   run->add_flag("--resume", run_opt.resume, "skip runs already complete in --out (automatic after a Slurm requeue)");
   run->add_flag("--force", run_opt.force, "replace the outputs of another sweep in --out");
+  run->add_option("--reuse", run_opt.reuse,
+                  "take the finished runs of this output directory (or Slurm sweep) whose run ids are in this "
+                  "sweep, instead of training them: extend a sweep by seeds or axis values (repeatable)")
+      ->allow_extra_args(false);
+  run->add_flag("--retry-failed", run_opt.retry_failed,
+                "with --resume or --reuse, train again the runs recorded as failed");
   run->add_flag("--csv-trajectories", run_opt.csv_trajectories,
                 "also write every record in long form to trajectories.csv (tens of GB at 10^6 runs)");
   run->add_option("--checkpoint-every", run_opt.checkpoint_s,
@@ -91,6 +97,13 @@ int main(int argc, char** argv) {
   slurm->add_option("--max-array-size", slurm_opt.max_array_size,
                     "split arrays above this many tasks (default: scontrol's MaxArraySize)");
   slurm->add_flag("--submit", slurm_opt.submit, "submit with sbatch and print the job ids");
+  slurm
+      ->add_option("--reuse", slurm_opt.reuse,
+                   "every task takes the finished runs of this earlier sweep's directory whose run ids it has "
+                   "(repeatable)")
+      ->allow_extra_args(false);
+  slurm->add_flag("--retry-failed", slurm_opt.retry_failed,
+                  "submit the shards with failed runs again too, and train those runs again");
 
   std::string plot_dir;
   auto* plot = app.add_subcommand("plot", "draw phase-diagram heatmaps, trajectories, curves and final configurations");

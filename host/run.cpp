@@ -12,8 +12,10 @@
 #include <ctime>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include "host/executor_cpu.h"
 #include "host/journal.h"
@@ -163,6 +165,52 @@ int default_threads() {
   return int(std::max(1u, std::thread::hardware_concurrency()));
 }
 
+// A directory whose finished runs --reuse takes: its spec (kept alive for its grid), grid and journal.
+struct ReuseSource {
+  std::string dir, path;
+  std::unique_ptr<Spec> spec;
+  std::unique_ptr<Grid> grid;
+  JournalScan scan;
+};
+
+// --reuse DIR: DIR itself when it holds a journal, else every DIR/shard-*/ that does (a Slurm sweep).
+// Each must be a sweep of the same model: a run id is derived from the model, every parameter and the
+// seeds, so another model's runs could never match and the directory is surely a mistake.
+std::vector<ReuseSource> reuse_sources(const std::vector<std::string>& dirs, const Spec& spec) {
+  namespace fsys = std::filesystem;
+  std::vector<ReuseSource> out;
+  for (const auto& d : dirs) {
+    std::vector<std::string> found;
+    if (fsys::exists(journal_path(d))) {
+      found.push_back(d);
+    } else if (fsys::is_directory(d)) {
+      for (const auto& e : fsys::directory_iterator(d))
+        if (e.path().filename().string().rfind("shard-", 0) == 0 && fsys::exists(journal_path(e.path().string())))
+          found.push_back(e.path().string());
+      std::sort(found.begin(), found.end());
+    }
+    if (found.empty())
+      throw InputError("--reuse " + d +
+                       ": no journal.fsj there or in a shard-*/ under it (a run's or a Slurm sweep's --out)");
+    for (const auto& dir : found) {
+      ReuseSource src;
+      src.dir = dir;
+      src.path = journal_path(dir);
+      src.spec = std::make_unique<Spec>(read_manifest(dir).spec());
+      if (src.spec->model != spec.model)
+        throw InputError("--reuse " + dir + ": a sweep of model " + src.spec->model + ", not " + spec.model);
+      src.grid = std::make_unique<Grid>(*src.spec);
+      try {
+        src.scan = scan_journal(src.path, src.spec->hash());
+      } catch (const RuntimeError& e) {
+        throw InputError("--reuse " + dir + ": " + e.what());
+      }
+      out.push_back(std::move(src));
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
@@ -194,6 +242,7 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
   const bool resume = opt.resume || (restarts && std::atol(restarts) > 0);
   const std::string manifest_path = opt.out_dir + "/manifest.json";
   const std::string hash = spec.hash();
+  std::vector<ReuseSource> sources = reuse_sources(opt.reuse, spec);  // bad --reuse before anything is written
   make_dir(opt.out_dir);
   const DirLock dir_lock(opt.out_dir);  // before anything there is read or removed
   claim_directory(opt.out_dir, spec, resume, opt.force);
@@ -225,7 +274,8 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
       if (pos < 0 || done_before[size_t(pos)]) continue;
       try {  // a record this version cannot read is run again
         const RunPoint p = grid.point(e.index);
-        (void)read_result(f, journal_path(opt.out_dir), e, p.id, spec.entry->info);
+        const RunResult r = read_result(f, journal_path(opt.out_dir), e, p.id, spec.entry->info);
+        if (opt.retry_failed && r.status == RunResult::kFailed) continue;
         done_before[size_t(pos)] = 1;
         ++resumed;
       } catch (const RuntimeError& err) {
@@ -241,6 +291,43 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
       }
     } catch (const RuntimeError& e) {
       std::fprintf(stderr, "warning: %s; the runs it held start again\n", e.what());
+    }
+  }
+
+  // Runs another directory has finished (--reuse), found and read now, copied into this journal once it is
+  // open. A reused run replaces a checkpointed one.
+  struct Reused {
+    size_t source;
+    JournalEntry entry;
+    long index;
+  };
+  std::vector<Reused> reused;
+  if (!sources.empty()) {
+    std::unordered_map<std::string, long> wanted;  // run id -> grid index, of this shard's runs not yet done
+    for (size_t k = 0; k < mine.size(); ++k)
+      if (!done_before[k]) wanted.emplace(grid.id(mine[k]), mine[k]);
+    for (size_t s = 0; s < sources.size() && !wanted.empty(); ++s) {
+      const ReuseSource& src = sources[s];
+      std::FILE* f = std::fopen(src.path.c_str(), "rb");
+      if (!f) throw RuntimeError("--reuse: cannot open " + src.path);
+      for (const auto& e : src.scan.entries) {
+        if (e.kind != kRecordResult || e.index < 0 || e.index >= src.grid->size()) continue;
+        const std::string id = src.grid->id(e.index);
+        const auto it = wanted.find(id);
+        if (it == wanted.end()) continue;
+        try {
+          const RunResult r = read_result(f, src.path, e, id, spec.entry->info);
+          if (opt.retry_failed && r.status == RunResult::kFailed) continue;
+        } catch (const RuntimeError& err) {
+          std::fprintf(stderr, "warning: --reuse: %s; the run is trained\n", err.what());
+          continue;
+        }
+        done_before[size_t(position(it->second))] = 1;
+        saved.erase(it->second);
+        reused.push_back({s, e, it->second});
+        wanted.erase(it);
+      }
+      std::fclose(f);
     }
   }
 
@@ -285,6 +372,20 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
       backend == "cuda" ? make_cuda_executor(*spec.entry, opt.cuda) : make_cpu_executor(*spec.entry, threads);
   ex->stop = &g_stop;
   JournalWriter journal(opt.out_dir, hash, truncate_at);
+  if (!reused.empty()) {
+    for (size_t s = 0; s < sources.size(); ++s) {
+      std::FILE* f = std::fopen(sources[s].path.c_str(), "rb");
+      if (!f) throw RuntimeError("--reuse: cannot open " + sources[s].path);
+      for (const auto& r : reused)
+        if (r.source == s)
+          journal.append_result(
+              r.index, grid.id(r.index),
+              read_result(f, sources[s].path, r.entry, sources[s].grid->id(r.entry.index), spec.entry->info));
+      std::fclose(f);
+    }
+    journal.sync();
+    if (!opt.quiet) std::fprintf(stderr, "%zu finished runs taken from --reuse; %ld to train\n", reused.size(), n_todo);
+  }
 
   auto checkpoint = [&] {
     std::vector<SavedRun> live;
@@ -381,6 +482,7 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
   out.out_dir = opt.out_dir;
   out.backend = backend;
   out.resumed = resumed;
+  out.reused = long(reused.size());
   out.signal = g_signal;
   out.n_unfinished = n_todo - done;
   out.n_saved = saved_flows;
@@ -423,6 +525,7 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
                     {"steps_taken", long(ex->steps_taken)},
                     {"run_steps_per_s", loop_s > 0 ? run_steps / loop_s : 0.0},
                     {"resumed_runs", resumed},
+                    {"reused_runs", long(reused.size())},
                     {"resumed_flows", n_resumed_flows}};
     // An interrupted shard's tables hold what finished; the manifest counts the rest as missing.
     std::vector<long> rows;

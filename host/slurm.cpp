@@ -102,6 +102,12 @@ SlurmScripts write_slurm_scripts(const SlurmOptions& opt, const std::string& sel
         throw InputError("--extra " + quote_cut(line, 60) + ": each line must be an #SBATCH directive");
       start = end + 1;
     }
+  std::string reuse_args;
+  for (const auto& r : opt.reuse) {  // checked now, so a task does not find out alone
+    if (!fsys::is_directory(r)) throw InputError("--reuse " + r + ": no such directory");
+    reuse_args += " --reuse " + shell_quote(fsys::absolute(r).lexically_normal().string());
+  }
+  if (opt.retry_failed) reuse_args += " --retry-failed";
   const Grid grid(spec);
   const long n_runs = grid.size();
   if (opt.tasks > n_runs)
@@ -116,6 +122,7 @@ SlurmScripts write_slurm_scripts(const SlurmOptions& opt, const std::string& sel
 
   std::string sets;
   for (const auto& s : opt.sets) sets += " --set " + shell_quote(s);
+  sets += reuse_args;
   auto header = [&](std::ostringstream& os, const std::string& job) {
     os << "#!/bin/bash\n";
     os << "#SBATCH --job-name=" << job << "\n";
@@ -132,7 +139,9 @@ SlurmScripts write_slurm_scripts(const SlurmOptions& opt, const std::string& sel
     if (!fsys::exists(shard_dir + "/manifest.json")) return false;
     try {
       const Manifest m = read_manifest(shard_dir);
-      return m.hash() == spec.hash() && m.shard(grid).count == opt.tasks && m.json.value("complete", false);
+      const bool failed = m.json.value("counts", nlohmann::json::object()).value("failed", 0L) > 0;
+      return m.hash() == spec.hash() && m.shard(grid).count == opt.tasks && m.json.value("complete", false) &&
+             !(opt.retry_failed && failed);
     } catch (const InputError&) {
       return false;
     }

@@ -22,6 +22,8 @@ struct SlurmOptions {
   int cpus_per_task = 0;
   long max_array_size = 0;  // 0: ask scontrol, else 1001
   int signal_seconds = 120;
+  std::vector<std::string> reuse;  // passed to every task's run (absolute): extend an earlier sweep
+  bool retry_failed = false;       // shards with failed runs are submitted again, and those runs retrained
   bool submit = false;
 };
 

@@ -16,14 +16,16 @@ struct RunOptions {
   CudaOptions cuda;
   int threads = 0;  // 0: one per CPU of the affinity mask
   bool quiet = false;
-  bool save_params = false;       // initial and final parameters and training data in trajectories.h5
-  std::string shard;              // "I/N"; empty: all runs, or the Slurm array task's shard
-  bool resume = false;            // skip runs already complete in out_dir, go on with the ones checkpointed
-  bool force = false;             // replace the outputs of another sweep in out_dir
-  bool csv_trajectories = false;  // trajectories.csv besides trajectories.h5
-  double slice_s = 1.0;           // wall time of one slice: how long the host leaves the executor alone
-  double checkpoint_s = 60;       // seconds between checkpoints of the runs in flight (0: only on a stop)
-  std::string command_line;       // as given, for the manifest's provenance
+  bool save_params = false;        // initial and final parameters and training data in trajectories.h5
+  std::string shard;               // "I/N"; empty: all runs, or the Slurm array task's shard
+  bool resume = false;             // skip runs already complete in out_dir, go on with the ones checkpointed
+  bool force = false;              // replace the outputs of another sweep in out_dir
+  std::vector<std::string> reuse;  // output directories (or Slurm sweeps) whose finished runs of the same id are taken
+  bool retry_failed = false;       // runs recorded as failed (by a resume or --reuse) run again
+  bool csv_trajectories = false;   // trajectories.csv besides trajectories.h5
+  double slice_s = 1.0;            // wall time of one slice: how long the host leaves the executor alone
+  double checkpoint_s = 60;        // seconds between checkpoints of the runs in flight (0: only on a stop)
+  std::string command_line;        // as given, for the manifest's provenance
 };
 
 struct SweepOutcome {
@@ -32,6 +34,7 @@ struct SweepOutcome {
   std::string backend;  // the one that ran
   std::string out_dir;
   long resumed = 0;         // runs taken from an earlier, interrupted attempt
+  long reused = 0;          // runs taken from --reuse directories
   long n_unfinished = 0;    // runs left for a resume (interrupted)
   int signal = 0;           // the signal that interrupted the sweep, if any
   long n_saved = 0;         // runs in flight saved in the checkpoint when it was interrupted

@@ -262,13 +262,20 @@ def pathcond_trends(sw, png):
             speed[(rs,) + key] = float(v.iloc[0]) if len(v) else float("nan")
             cell.append(f"{speed[(rs,) + key]:.2f}")
         losses = [loss_at({**sel, "rescale": rs}) for rs in ("none", "pathcond", "enorm")]
-        rows.append([f"{k:g}" if not isinstance(k, str) else k for k in key] + cell + [f"{x:.3f}" for x in losses])
-    thr = sw.manifest.get("spec", {}).get("detect", {}).get("loss_threshold", "?")
+        runs = sw.runs
+        for a, v in sel.items():
+            runs = runs[runs[a] == v]
+        reached = " / ".join(f"{runs[runs.rescale == rs]['t_time_to_loss'].notna().sum()}"
+                             for rs in ("none", "pathcond", "enorm"))
+        rows.append([f"{k:g}" if not isinstance(k, str) else k for k in key] + cell + [reached] +
+                    [f"{x:.3f}" for x in losses])
+    canonical = dict(line.split("=", 1) for line in sw.manifest["spec"]["canonical"].splitlines() if "=" in line)
+    thr = canonical.get("loss_threshold", "?")
     n = ds.sizes.get("seed", 1)
-    print(f"speed-up t(none) / t(rescaled) to loss {thr}, median over {n} seeds (nan: a seed never reached it), "
-          f"and the median loss at step {step}\n")
-    print(markdown(axes + ["pathcond speed-up", "enorm speed-up", f"none, step {step}", f"pathcond, step {step}",
-                           f"enorm, step {step}"], rows))
+    print(f"speed-up t(none) / t(rescaled) to loss {thr}, median over the seeds (of {n}) where both reached it "
+          f"(nan: none did), and the median loss at step {step}\n")
+    print(markdown(axes + ["pathcond speed-up", "enorm speed-up", "seeds reaching it: none / pathcond / enorm",
+                           f"none, step {step}", f"pathcond, step {step}", f"enorm, step {step}"], rows))
     # the prediction: speed-up grows with depth, falls with width and with init_scale
     trends = {"depth": +1, "width": -1, "init_scale": -1}
     lines = []

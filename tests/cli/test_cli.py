@@ -198,6 +198,14 @@ def main():
               "scancel (TERM) ends the task without requeueing it; USR1 requeues")
         check(" --resume &" in out, "every attempt of a task resumes what its directory holds")
         check('--threads "${SLURM_CPUS_PER_TASK:-0}"' in out, "a task uses the CPUs Slurm gave it")
+        rc, out, _ = run(fsw, "slurm", qs, "--tasks", "2", "--out", os.path.join(tmp, "sl7"), "--backend", "cpu",
+                         "--reuse", sl2, "--retry-failed")
+        check(rc == 0 and f" --reuse '{os.path.abspath(sl2)}'" in out and " --retry-failed" in out,
+              "--reuse and --retry-failed reach every task's run")
+        rc, _, err = run(fsw, "slurm", qs, "--tasks", "2", "--out", os.path.join(tmp, "sl8"), "--reuse",
+                         os.path.join(tmp, "nowhere"))
+        check(rc == 2 and "--reuse" in err and not os.path.exists(os.path.join(tmp, "sl8")),
+              "--reuse of a missing directory refused before any script is written")
 
         # The same command after a partial sweep submits only the shards that are not complete.
         sl4 = os.path.join(tmp, "sl4")

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Regression tests for the defects a fault and fuzz campaign found: one sweep per directory, a lock, write
 errors, damaged manifests, hostile specs. Each check says what it guards against."""
+import csv
 import json
 import os
 import resource
@@ -90,6 +91,31 @@ def main():
               f"status of a Slurm sweep estimates the running and the pending shards' time: {out[:400]}")
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
+
+        # A run that fails (here: memory refused to one cell's parameters) is recorded as failed, stays failed on
+        #    a plain --resume, and only it is trained again with --retry-failed.
+        big = os.path.join(tmp, "big.toml")
+        open(big, "w").write('name = "failing"\nmodel = "joma"\nseed = 1\n[params]\nC = 2\nn_distinct = 16000\n'
+                             'n_common = 4000\ndata = "random"\n[train]\nsteps = 2\nrecord_every = 1\n'
+                             '[grid]\nhidden = [4, 1024]\nseed = [0, 1]\n')
+        fail_out = os.path.join(tmp, "failing")
+        cpu1 = ["--backend", "cpu", "--threads", "1", "--quiet"]
+
+        def small_memory():
+            resource.setrlimit(resource.RLIMIT_AS, (400 << 20, 400 << 20))
+
+        def statuses():
+            return [r["status"] for r in csv.DictReader(open(os.path.join(fail_out, "runs.csv")))]
+
+        rc, _, err = run(fsw, "run", big, "--out", fail_out, *cpu1, preexec=small_memory)
+        check(rc == 1 and statuses() == ["ok", "ok", "failed", "failed"],
+              f"the runs that cannot get their memory fail, the others finish: {statuses()} ({err.strip()[-200:]})")
+        rc, _, _ = run(fsw, "run", big, "--out", fail_out, "--resume", *cpu1)
+        check(rc == 1 and statuses() == ["ok", "ok", "failed", "failed"], "a plain --resume keeps failed runs failed")
+        rc, _, err = run(fsw, "run", big, "--out", fail_out, "--resume", "--retry-failed", *cpu1)
+        m = json.load(open(os.path.join(fail_out, "manifest.json")))
+        check(rc == 0 and statuses() == ["ok"] * 4 and m["timings"]["resumed_runs"] == 2,
+              f"--retry-failed trains only the failed runs again: {statuses()}, {m['timings']['resumed_runs']} resumed")
 
         # A finished scan_snap sweep, then a co-occurrence sweep into its directory: refused, nothing
         # touched; with --force nothing of the first stays (its final_config.csv, its plots).

@@ -81,6 +81,30 @@ def main():
         subprocess.run([fsw, "run", qs, "--out", d, *quick], check=True, env=env)
         check(ids(d) == ids(os.path.join(tmp, "n3", "shard-2")), "an array offset of 2 shifts task 0 to shard 2")
 
+        # Extending a sweep by seeds reuses its finished runs (by run id): from a directory, and from a Slurm
+        # sweep's shard-*/ directories; the tables equal a run of the extended sweep from scratch.
+        base = os.path.join(tmp, "base")
+        subprocess.run([fsw, "run", qs, "--out", base, "--threads", "2", *quick, "--set", "grid.seed=[0]"], check=True)
+        n_base = len(ids(base))
+        wider = ["--set", "grid.seed=[0, 1, 2]"]
+        fresh = os.path.join(tmp, "wider-fresh")
+        subprocess.run([fsw, "run", qs, "--out", fresh, "--threads", "2", *quick, *wider], check=True)
+        for label, source in (("a directory", base), ("a Slurm sweep's shards", os.path.join(tmp, "n3"))):
+            ext = os.path.join(tmp, "wider-" + str(len(label)))
+            p = subprocess.run([fsw, "run", qs, "--out", ext, "--threads", "2", *quick, *wider, "--reuse", source],
+                               capture_output=True, text=True)
+            m = json.load(open(os.path.join(ext, "manifest.json")))
+            want = n_base if source == base else len(ids(fresh))  # the full sweep holds every extended run
+            got = m["timings"]["reused_runs"]
+            check(p.returncode == 0 and got == want and same_tables(ext, fresh) and same_h5(ext, fresh),
+                  f"extended by seeds, reusing {label}: {got} of {len(ids(fresh))} runs reused (want {want}), tables "
+                  f"those of a fresh run ({p.stderr.strip()[-200:]})")
+        bad = os.path.join(tmp, "bad-reuse")
+        p = subprocess.run([fsw, "run", qs, "--out", bad, *quick, "--reuse", os.path.join(tmp, "nowhere")],
+                           capture_output=True, text=True)
+        check(p.returncode == 2 and "--reuse" in p.stderr and not os.path.exists(bad),
+              f"--reuse of a directory with no journal: exit 2, nothing written ({p.stderr.strip()})")
+
         # kill -9 and SIGTERM in the middle, then resume.
         slow = ["--set", "steps=3000", "--set", "record_every=20", "--quiet", "--threads", "1", "--csv-trajectories"]
         ref = os.path.join(tmp, "slow-ref")

@@ -3,8 +3,8 @@
 # temporary directory. Submits a sweep with `flowsweep slurm --submit` as an array of 4 tasks, requeues one
 # task while it runs, waits for the merge job, compares the merged tables with a single-process run; then
 # submits it again, scancels one task, checks that it stays cancelled and that status says so, submits the
-# same command again and checks that only that shard runs and the tables are whole; and stops the daemons
-# it started. Exit 0 on success, 1 on a failed check, 77 (skipped) where Slurm cannot run.
+# same command again and checks that only that shard runs and the tables are whole; extends it by seeds,
+# reusing its runs; and stops the daemons it started. Exit 0 on success, 1 on a failed check, 77 (skipped) where Slurm cannot run.
 set -uo pipefail
 FLOWSWEEP=$(readlink -f "$1")
 SPEC=$(readlink -f "$2")
@@ -180,6 +180,22 @@ done
 shard2=${cancelled#*_}
 resumed2=$(grep -o '"resumed_runs": [0-9]*' "$OUT2/shard-$shard2/manifest.json")
 echo "ok: resubmitted 1 of 4 shards (shard $shard2, $resumed2), merged tables identical to a single-process run"
+
+# Extending the finished sweep by seeds: every task takes the runs it already has (by run id) from the
+# earlier sweep's shards and trains only the new seeds; the merged tables equal a single-process run.
+EXT=(--set steps=3000 --set record_every=50 --set "grid.seed={ range = [0, 9] }")
+"$FLOWSWEEP" slurm "$SPEC" --tasks 3 --parallel 3 --cpus-per-task 1 --backend cpu --out "$T/ext" "${EXT[@]}" \
+  --reuse "$OUT2" --submit > "$T/ids5" || fail "submitting the extended sweep"
+wait_for_job "$(awk '/^merge/ {print $2}' "$T/ids5")" 600
+grep -q '"complete": true' "$T/ext/merged/manifest.json" || fail "the extended sweep is not complete"
+reused=$(cat "$T"/ext/shard-*/manifest.json | grep -o '"reused_runs": [0-9]*' | awk '{s += $2} END {print s}')
+before=$(($(wc -l < "$OUT2/merged/runs.csv") - 1))
+[ "$reused" = "$before" ] || fail "the extended sweep reused $reused runs, the earlier sweep has $before"
+"$FLOWSWEEP" run "$SPEC" --out "$T/ext-single" "${EXT[@]}" --quiet || fail "single-process run of the extended sweep"
+for f in runs.csv phase_diagram.csv; do
+  cmp -s "$T/ext/merged/$f" "$T/ext-single/$f" || fail "the extended sweep's merged $f differs from a single-process run"
+done
+echo "ok: extended by seeds over 3 tasks: $reused of $(($(wc -l < "$T/ext/merged/runs.csv") - 1)) runs reused, tables identical to a single-process run"
 
 # A spec whose name tries to add a command to the scripts: submitted, it runs nothing extra.
 sed "s|^name = .*|name = \"x\\\\ntouch $T/PWNED\\\\n#\"|" "$SPEC" > "$T/evil.toml"
