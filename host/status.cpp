@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <optional>
 #include <sstream>
+#include <unordered_map>
 
 #include "host/journal.h"
 #include "host/outputs.h"
@@ -21,6 +22,27 @@ namespace {
 void list_missing(std::ostringstream& os, const Grid& grid, const std::vector<long>& missing, const char* what) {
   for (size_t k = 0; k < missing.size() && k < 20; ++k) os << "  " << what << " " << grid.name(missing[k]) << "\n";
   if (missing.size() > 20) os << "  ... and " << missing.size() - 20 << " more\n";
+}
+
+// The failed runs a manifest names (run id and message), by their grid values.
+void list_failed(std::ostringstream& os, const Grid& grid, const std::vector<long>& runs,
+                 const std::vector<std::pair<std::string, std::string>>& failed) {
+  if (failed.empty()) return;
+  std::unordered_map<std::string, long> index;
+  for (long i : runs) index.emplace(grid.id(i), i);
+  for (size_t k = 0; k < failed.size() && k < 20; ++k) {
+    const auto it = index.find(failed[k].first);
+    os << "  failed " << (it == index.end() ? failed[k].first : grid.name(it->second)) << ": " << failed[k].second
+       << "\n";
+  }
+  if (failed.size() > 20) os << "  ... and " << failed.size() - 20 << " more failed\n";
+}
+
+std::vector<std::pair<std::string, std::string>> failures_of(const nlohmann::json& manifest) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& f : manifest.value("failures", nlohmann::json::array()))
+    out.emplace_back(f.value("run_id", std::string("?")), f.value("message", std::string()));
+  return out;
 }
 
 long checkpointed(const std::string& dir, const std::string& hash) {
@@ -111,6 +133,7 @@ std::string slurm_status(const std::string& dir) {
       missing.push_back(i);
   }
   const std::map<long, SlurmTask> tasks = slurm_tasks(dir);
+  std::vector<std::pair<std::string, std::string>> failed;
   std::ostringstream shards;
   long n_complete = 0, n_running = 0, n_pending = 0, n_stopped = 0;
   double running_left = 0, seconds_per_run = 0;
@@ -133,6 +156,8 @@ std::string slurm_status(const std::string& dir) {
       try {
         const Manifest m = read_manifest(d);
         complete = m.hash() == spec.hash() && m.json.value("complete", false);
+        if (m.hash() == spec.hash())
+          for (auto& f : failures_of(m.json)) failed.push_back(std::move(f));
       } catch (const InputError& e) {
         state = std::string("unreadable: ") + e.what();
       }
@@ -147,9 +172,10 @@ std::string slurm_status(const std::string& dir) {
   }
   std::ostringstream os;
   os << dir << ": Slurm sweep of " << count << " shards, " << grid.size()
-     << " runs: " << grid.size() - long(missing.size()) << " done, " << missing.size() << " to run; shards "
-     << n_complete << " complete, " << n_running << " running, " << n_stopped << " stopped, " << n_pending
-     << " pending\n";
+     << " runs: " << grid.size() - long(missing.size()) << " done"
+     << (failed.empty() ? "" : " (" + std::to_string(failed.size()) + " failed)") << ", " << missing.size()
+     << " to run; shards " << n_complete << " complete, " << n_running << " running, " << n_stopped << " stopped, "
+     << n_pending << " pending\n";
   os << shards.str();
   if (n_rated > 0) {  // the shards' runs are spread alike over the grid, so one rate stands for them all
     os << "  time left: about " << duration(running_left) << " for the running shards, at their rates so far";
@@ -160,6 +186,9 @@ std::string slurm_status(const std::string& dir) {
     os << "\n";
   }
   for (const auto& p : store.problems()) os << "  journal: " << p << "\n";
+  std::vector<long> all(size_t(grid.size()));
+  for (long i = 0; i < grid.size(); ++i) all[size_t(i)] = i;
+  if (!failed.empty()) list_failed(os, grid, all, failed);
   list_missing(os, grid, missing, n_running + n_pending > 0 ? "to run" : "missing");
   return os.str();
 }
@@ -188,14 +217,17 @@ std::string sweep_status(const std::string& dir) {
   }
   const bool running = DirLock::holder(dir) != 0;
   std::ostringstream os;
-  os << dir << ": shard " << shard.index << "/" << shard.count << ", " << mine.size() << " runs: " << done << " done, "
-     << missing.size() << (running ? " running or to run" : " missing");
+  const auto failed = failures_of(m);
+  os << dir << ": shard " << shard.index << "/" << shard.count << ", " << mine.size() << " runs: " << done << " done"
+     << (failed.empty() ? "" : " (" + std::to_string(failed.size()) + " failed)") << ", " << missing.size()
+     << (running ? " running or to run" : " missing");
   if (saved) os << " (" << saved << " checkpointed in flight)";
   os << "; " << (m.value("complete", false) && missing.empty() ? "complete" : "incomplete");
   if (const auto r = running ? attempt_rate(dir) : std::nullopt; r && !std::isnan(r->left_s))
     os << "; about " << duration(r->left_s) << " left at this attempt's rate";
   os << "\n";
   for (const auto& p : store.problems()) os << "  journal: " << p << "\n";
+  list_failed(os, grid, mine, failed);
   list_missing(os, grid, missing, running ? "to run" : "missing");
   return os.str();
 }

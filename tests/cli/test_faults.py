@@ -110,6 +110,9 @@ def main():
         rc, _, err = run(fsw, "run", big, "--out", fail_out, *cpu1, preexec=small_memory)
         check(rc == 1 and statuses() == ["ok", "ok", "failed", "failed"],
               f"the runs that cannot get their memory fail, the others finish: {statuses()} ({err.strip()[-200:]})")
+        rc, out, _ = run(fsw, "status", fail_out)
+        check(rc == 0 and "4 done (2 failed)" in out and out.count("  failed ") == 2 and "hidden=1024, seed=0" in out,
+              f"status names the failed runs by their grid values: {out.strip()}")
         rc, _, _ = run(fsw, "run", big, "--out", fail_out, "--resume", *cpu1)
         check(rc == 1 and statuses() == ["ok", "ok", "failed", "failed"], "a plain --resume keeps failed runs failed")
         rc, _, err = run(fsw, "run", big, "--out", fail_out, "--resume", "--retry-failed", *cpu1)
