@@ -157,7 +157,7 @@ def cooccurrence_table(g, r):
 def joma_table(g, r):
     theta, x_all = g["theta_final"][:], g["data_real"][:]
     C = 4
-    MC = len(x_all) // (C + 1)
+    MC = (len(x_all) - C * C) // (C + 1)  # x_k (C, MC) | xbar (MC) | targets y_k (C, C)
     z = theta[-MC:]  # the attention logits are the last group
     out = {}
     for k in range(C):
@@ -238,7 +238,8 @@ def final_tables(fsw, tmp, model):
                 check(sorted(q for t, q in present if t == 1) == [1, 2, 3]
                       and sorted(q for t, q in present if t == 4) == [3], "cooccurrence: queries present per type")
             elif model == "joma":
-                C, MC = 4, len(extra) // 5
+                C = 4
+                MC = (len(extra) - C * C) // (C + 1)
                 check(len(got) == C * MC, f"joma ({r['data']}): {C} classes x {MC} tokens")
                 worst = max(worst, max(abs(x["frequency"] - extra[int(x["class"]) * MC + int(x["token"])]) for x in got))
                 for k in range(C):
