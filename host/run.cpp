@@ -176,10 +176,15 @@ struct ReuseSource {
 // --reuse DIR: DIR itself when it holds a journal, else every DIR/shard-*/ that does (a Slurm sweep).
 // Each must be a sweep of the same model: a run id is derived from the model, every parameter and the
 // seeds, so another model's runs could never match and the directory is surely a mistake.
-std::vector<ReuseSource> reuse_sources(const std::vector<std::string>& dirs, const Spec& spec) {
+std::vector<ReuseSource> reuse_sources(const std::vector<std::string>& dirs, const Spec& spec,
+                                       const std::string& out_dir) {
   namespace fsys = std::filesystem;
   std::vector<ReuseSource> out;
+  std::error_code ec;
+  const fsys::path out_path = fsys::weakly_canonical(out_dir, ec);
   for (const auto& d : dirs) {
+    if (fsys::weakly_canonical(d, ec) == out_path)  // a run starts its own directory over before it reads it
+      throw InputError("--reuse " + d + " is --out itself: give --resume to go on with it");
     std::vector<std::string> found;
     if (fsys::exists(journal_path(d))) {
       found.push_back(d);
@@ -242,7 +247,8 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
   const bool resume = opt.resume || (restarts && std::atol(restarts) > 0);
   const std::string manifest_path = opt.out_dir + "/manifest.json";
   const std::string hash = spec.hash();
-  std::vector<ReuseSource> sources = reuse_sources(opt.reuse, spec);  // bad --reuse before anything is written
+  std::vector<ReuseSource> sources =
+      reuse_sources(opt.reuse, spec, opt.out_dir);  // bad --reuse before anything is written
   make_dir(opt.out_dir);
   const DirLock dir_lock(opt.out_dir);  // before anything there is read or removed
   claim_directory(opt.out_dir, spec, resume, opt.force);

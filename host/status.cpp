@@ -1,6 +1,8 @@
 // `flowsweep status DIR`: done, in flight and missing runs of an output directory, from its journal; of a
 // merged directory, from its manifest; of a Slurm sweep's directory (DIR/slurm/, DIR/shard-I/), shard by
-// shard and in all. Missing runs are named by their id and their grid values.
+// shard and in all, with each shard's array task (DIR/slurm/jobs.json, squeue) and the time left at the
+// running attempts' rates (their progress.json). Missing and failed runs are named by their id and their
+// grid values.
 #include <cmath>
 #include <ctime>
 #include <filesystem>

@@ -104,6 +104,10 @@ def main():
                            capture_output=True, text=True)
         check(p.returncode == 2 and "--reuse" in p.stderr and not os.path.exists(bad),
               f"--reuse of a directory with no journal: exit 2, nothing written ({p.stderr.strip()})")
+        before = open(os.path.join(base, "runs.csv"), "rb").read()
+        p = subprocess.run([fsw, "run", qs, "--out", base, *quick, *wider, "--reuse", base], capture_output=True, text=True)
+        check(p.returncode == 2 and "--resume" in p.stderr and open(os.path.join(base, "runs.csv"), "rb").read() == before,
+              f"--reuse of --out itself: exit 2, the directory untouched ({p.stderr.strip()})")
 
         # kill -9 and SIGTERM in the middle, then resume.
         slow = ["--set", "steps=3000", "--set", "record_every=20", "--quiet", "--threads", "1", "--csv-trajectories"]

@@ -17,6 +17,7 @@ import json
 import os
 import random
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -148,8 +149,28 @@ def main():
         label, data = cases[k]
         path = os.path.join(tmp, f"v{k}.toml")
         out = os.path.join(tmp, f"out{k}")
-        rc, _, err = call([a.flowsweep, "run", path, "--out", out, "--quiet", "--threads", "1", "--backend", "cpu",
-                           "--shard", f"0/{shards[k]}"], 120)
+        # A valid mutant may be slow (a hundred classes under a sanitizer) without hanging: past 120 s it
+        # gets SIGTERM, and must then stop within a minute and leave a resumable directory.
+        proc = subprocess.Popen([a.flowsweep, "run", path, "--out", out, "--quiet", "--threads", "1", "--backend",
+                                 "cpu", "--shard", f"0/{shards[k]}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            _, err_b = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                _, err_b = proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                keep(label, data, "run: still running a minute after SIGTERM")
+                return None
+            err = err_b.decode(errors="replace")
+            stopped = os.path.exists(os.path.join(out, "manifest.json")) and not json.load(
+                open(os.path.join(out, "manifest.json")))["complete"]
+            if proc.returncode != 1 or not stopped or SANITIZER.search(err):
+                keep(label, data, f"run: stopped by SIGTERM after 120 s: exit {proc.returncode}, {err[-300:]}")
+            return "stopped"
+        rc, err = proc.returncode, err_b.decode(errors="replace")
         if rc not in (0, 1, 2) or SANITIZER.search(err):
             keep(label, data, f"run: exit {rc}: {err[-300:]}")
         elif rc == 2 and os.path.exists(out):
@@ -166,7 +187,8 @@ def main():
 
     with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 2) as pool:
         rcs = list(pool.map(run, small))
-    print(f"run: {len(small)} specs (a shard of about 8 runs each), exit codes {{0: {rcs.count(0)}, 1: {rcs.count(1)}, 2: {rcs.count(2)}}}")
+    print(f"run: {len(small)} specs (a shard of about 8 runs each), exit codes {{0: {rcs.count(0)}, 1: {rcs.count(1)}, "
+          f"2: {rcs.count(2)}}}, {rcs.count('stopped')} stopped by SIGTERM after 120 s")
 
     for f in failures:
         print("FAIL " + f)

@@ -85,10 +85,13 @@ std::vector<std::string> random_point(const std::string& model, std::mt19937& rn
   } else if (model == "joma") {
     const char* phis[] = {"identity", "relu", "silu"};
     const char* layouts[] = {"profile", "random", "disjoint"};
-    for (auto x : {"C=" + pick(2, 20), std::string("data=") + layouts[i % 3], "n_distinct=" + pick(1, 10),
-                   "n_common=" + pick(0, 10), "hidden=" + std::string(i % 2 ? "0" : pick(2, 40)),
-                   std::string("phi=") + phis[(i / 3) % 3], std::string("init_std=0.1"),
-                   std::string("lr=") + (adam ? "0.01" : "0.1")})
+    for (auto x :
+         {"C=" + pick(2, 20), std::string("data=") + layouts[i % 3], "n_distinct=" + pick(1, 10),
+          "n_common=" + pick(0, 10), "hidden=" + std::string(i % 2 ? "0" : pick(2, 40)),
+          std::string("phi=") + phis[(i / 3) % 3], std::string("init_std=0.1"),
+          std::string("norm=") + ((i / 2) % 2 ? "layer" : "none"),
+          std::string("label_noise=") + (i % 5 == 0 ? "0" : "0.2"),
+          std::string("noise=") + ((i / 4) % 2 ? "random" : "uniform"), std::string("lr=") + (adam ? "0.01" : "0.1")})
       sets.push_back(x);
   } else if (model == "value_softmax") {
     const char* losses[] = {"logistic", "square", "regression", "tied"};
