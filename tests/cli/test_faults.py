@@ -105,20 +105,26 @@ def main():
             resource.setrlimit(resource.RLIMIT_AS, (400 << 20, 400 << 20))
 
         def statuses():
-            return [r["status"] for r in csv.DictReader(open(os.path.join(fail_out, "runs.csv")))]
+            path = os.path.join(fail_out, "runs.csv")
+            return [r["status"] for r in csv.DictReader(open(path))] if os.path.exists(path) else None
 
-        rc, _, err = run(fsw, "run", big, "--out", fail_out, *cpu1, preexec=small_memory)
-        check(rc == 1 and statuses() == ["ok", "ok", "failed", "failed"],
-              f"the runs that cannot get their memory fail, the others finish: {statuses()} ({err.strip()[-200:]})")
-        rc, out, _ = run(fsw, "status", fail_out)
-        check(rc == 0 and "4 done (2 failed)" in out and out.count("  failed ") == 2 and "hidden=1024, seed=0" in out,
-              f"status names the failed runs by their grid values: {out.strip()}")
-        rc, _, _ = run(fsw, "run", big, "--out", fail_out, "--resume", *cpu1)
-        check(rc == 1 and statuses() == ["ok", "ok", "failed", "failed"], "a plain --resume keeps failed runs failed")
-        rc, _, err = run(fsw, "run", big, "--out", fail_out, "--resume", "--retry-failed", *cpu1)
-        m = json.load(open(os.path.join(fail_out, "manifest.json")))
-        check(rc == 0 and statuses() == ["ok"] * 4 and m["timings"]["resumed_runs"] == 2,
-              f"--retry-failed trains only the failed runs again: {statuses()}, {m['timings']['resumed_runs']} resumed")
+        # A sanitizer's shadow memory does not fit in 400 MB of address space: such a build cannot start.
+        if run(fsw, "--version", preexec=small_memory)[0] != 0:
+            print("skip failed runs and --retry-failed: this build cannot start within a 400 MB address space")
+        else:
+            rc, _, err = run(fsw, "run", big, "--out", fail_out, *cpu1, preexec=small_memory)
+            check(rc == 1 and statuses() == ["ok", "ok", "failed", "failed"],
+                  f"the runs that cannot get their memory fail, the others finish: {statuses()} ({err.strip()[-200:]})")
+            rc, out, _ = run(fsw, "status", fail_out)
+            check(rc == 0 and "4 done (2 failed)" in out and out.count("  failed ") == 2 and "hidden=1024, seed=0" in out,
+                  f"status names the failed runs by their grid values: {out.strip()}")
+            rc, _, _ = run(fsw, "run", big, "--out", fail_out, "--resume", *cpu1)
+            check(rc == 1 and statuses() == ["ok", "ok", "failed", "failed"], "a plain --resume keeps failed runs failed")
+            rc, _, err = run(fsw, "run", big, "--out", fail_out, "--resume", "--retry-failed", *cpu1)
+            m = json.load(open(os.path.join(fail_out, "manifest.json")))
+            check(rc == 0 and statuses() == ["ok"] * 4 and m["timings"]["resumed_runs"] == 2,
+                  f"--retry-failed trains only the failed runs again: {statuses()}, {m['timings']['resumed_runs']} "
+                  "resumed")
 
         # A finished scan_snap sweep, then a co-occurrence sweep into its directory: refused, nothing
         # touched; with --force nothing of the first stays (its final_config.csv, its plots).
