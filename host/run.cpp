@@ -165,9 +165,9 @@ int default_threads() {
   return int(std::max(1u, std::thread::hardware_concurrency()));
 }
 
-// A directory whose finished runs --reuse takes: its spec (kept alive for its grid), grid and journal.
+// A directory whose finished runs --reuse takes: its journal, spec (kept alive for its grid) and grid.
 struct ReuseSource {
-  std::string dir, path;
+  std::string path;  // its journal
   std::unique_ptr<Spec> spec;
   std::unique_ptr<Grid> grid;
   JournalScan scan;
@@ -199,7 +199,6 @@ std::vector<ReuseSource> reuse_sources(const std::vector<std::string>& dirs, con
                        ": no journal.fsj there or in a shard-*/ under it (a run's or a Slurm sweep's --out)");
     for (const auto& dir : found) {
       ReuseSource src;
-      src.dir = dir;
       src.path = journal_path(dir);
       src.spec = std::make_unique<Spec>(read_manifest(dir).spec());
       if (src.spec->model != spec.model)
@@ -488,7 +487,6 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
   out.out_dir = opt.out_dir;
   out.backend = backend;
   out.resumed = resumed;
-  out.reused = long(reused.size());
   out.signal = g_signal;
   out.n_unfinished = n_todo - done;
   out.n_saved = saved_flows;

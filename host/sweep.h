@@ -34,7 +34,6 @@ struct SweepOutcome {
   std::string backend;  // the one that ran
   std::string out_dir;
   long resumed = 0;         // runs taken from an earlier, interrupted attempt
-  long reused = 0;          // runs taken from --reuse directories
   long n_unfinished = 0;    // runs left for a resume (interrupted)
   int signal = 0;           // the signal that interrupted the sweep, if any
   long n_saved = 0;         // runs in flight saved in the checkpoint when it was interrupted

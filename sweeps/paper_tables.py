@@ -41,6 +41,11 @@ def markdown(head, rows):
     return "\n".join(out)
 
 
+def label(v):
+    """A grid value as a table shows it: numbers in their shortest form, names as they are."""
+    return v if isinstance(v, str) else f"{v:g}"
+
+
 def ok_runs(sw):
     runs = sw.runs
     bad = runs[runs.status != "ok"]
@@ -151,7 +156,7 @@ def joma_rebound(sw, png):
             where = f"min at t {one['t_dip'].median():.0f} ({dipped.sum()}/{len(one)})" if dipped.any() else "no dip"
             cells.append(f"{np.nanmedian(big):.2f} [{np.nanmin(big):.2f}, {np.nanmax(big):.2f}] / "
                          f"{one['regained'].median():.2f}, {where}")
-        rows.append([f"{k:g}" if not isinstance(k, str) else k for k in key] + cells)
+        rows.append([label(k) for k in key] + cells)
     n = int(runs.groupby(keys + ["phi"]).size().min())
     t_end = runs["t_final"].max()
     print(f"the share of the attention entropy's fall regained: the largest at any time, median [range] over {n} "
@@ -163,7 +168,6 @@ def joma_rebound(sw, png):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        ds = sw.ds
         noises = [float(v) for v in ds["label_noise"].values]
         norms = [str(v) for v in ds["norm"].values]
         lr = float(min(ds["lr"].values))
@@ -267,7 +271,7 @@ def pathcond_trends(sw, png):
             runs = runs[runs[a] == v]
         reached = " / ".join(f"{runs[runs.rescale == rs]['t_time_to_loss'].notna().sum()}"
                              for rs in ("none", "pathcond", "enorm"))
-        rows.append([f"{k:g}" if not isinstance(k, str) else k for k in key] + cell + [reached] +
+        rows.append([label(k) for k in key] + cell + [reached] +
                     [f"{x:.3f}" for x in losses])
     canonical = dict(line.split("=", 1) for line in sw.manifest["spec"]["canonical"].splitlines() if "=" in line)
     thr = canonical.get("loss_threshold", "?")

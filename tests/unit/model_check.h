@@ -7,10 +7,22 @@
 #include <cstring>
 #include <vector>
 
+#include "host/executor_cpu.h"
+#include "host/grid.h"
 #include "host/host_run.h"
+#include "host/spec.h"
 #include "tests/unit/thread_team.h"
 
 namespace fs::test {
+
+// Every run of a spec given as text, on two CPU threads; with `params`, each run's parameters too, in order.
+inline std::vector<RunResult> run_spec(const std::string& text, std::vector<Params>* params = nullptr) {
+  auto spec = parse_spec(text, "<test>");
+  const auto in = grid_inputs(spec);
+  if (params)
+    for (const auto& i : in) params->push_back(i.params);
+  return execute_cpu(*spec.entry, in, 2);
+}
 
 // Every key at its default (the registered model's, with the detection keys every model takes), then `set`.
 inline Params with_defaults(const ModelInfo& model, const std::vector<std::pair<std::string, Value>>& set) {

@@ -10,16 +10,9 @@
 using fs::Joma;
 using fs::JomaToy;
 using fs::Value;
+using fs::test::run_spec;
 
 namespace {
-
-std::vector<fs::RunResult> run_spec(const std::string& text, std::vector<fs::Params>* params = nullptr) {
-  auto spec = fs::parse_spec(text, "<test>");
-  const auto in = fs::grid_inputs(spec);
-  if (params)
-    for (const auto& i : in) params->push_back(i.params);
-  return fs::execute_cpu(*spec.entry, in, 2);
-}
 
 fs::Params joma_params(const char* phi, int hidden, const char* norm = "none", double label_noise = 0.0,
                        const char* noise = "uniform") {

@@ -106,12 +106,10 @@ TEST_CASE("pathcond: on the two-moons demo, path conditioning is ahead of the ba
   // 500: 0.244 against 0.384). With Kaiming-normal weights and zero biases the lead is small; with the
   // demo's init it is large (docs/RESULTS.md has the whole flow).
   for (const char* init : {"kaiming", "torch_default"}) {
-    auto spec = fs::parse_spec(std::string("model = \"pathcond\"\n[params]\ndepth = 4\nwidth = 64\ninit = \"") + init +
-                                   "\"\n[train]\nlr = 0.01\nsteps = 500\nrecord_every = 100\n"
-                                   "[grid]\nseed = { range = [0, 4] }\nrescale = [\"none\", \"pathcond\"]\n",
-                               "<test>");
-    const auto in = fs::grid_inputs(spec);
-    auto res = fs::execute_cpu(*spec.entry, in, 2);
+    auto res =
+        fs::test::run_spec(std::string("model = \"pathcond\"\n[params]\ndepth = 4\nwidth = 64\ninit = \"") + init +
+                           "\"\n[train]\nlr = 0.01\nsteps = 500\nrecord_every = 100\n"
+                           "[grid]\nseed = { range = [0, 4] }\nrescale = [\"none\", \"pathcond\"]\n");
     int ahead = 0;
     std::vector<double> ratio;
     for (size_t i = 0; i < res.size(); i += 2) {

@@ -114,19 +114,18 @@ TEST_CASE("scan_snap: zero initialisation gives Z no gradient until Y moves", "[
 TEST_CASE("scan_snap: attention scans, and a larger eta_Y snaps earlier, near t0", "[scan_snap][paper]") {
   // MODELS.md's population-mode check: K = 2, M = 33, eta_Z = 1; the snap fell at t = 11, 7, 3, 1 for
   // eta_Y / eta_Z = 1, 2, 5, 10 against t0 = 14, 7, 2.8, 1.4.
-  auto spec = fs::parse_spec(
+  std::vector<fs::Params> in;
+  auto res = fs::test::run_spec(
       "model = \"scan_snap\"\n[params]\nnum_last = 1\nmode = \"population\"\n[train]\nlr = 1.0\nsteps = 60\n"
       "record_every = 1\n[grid]\nlr_ratio = [1, 2, 5, 10]\n",
-      "<test>");
-  const auto in = fs::grid_inputs(spec);
-  auto res = fs::execute_cpu(*spec.entry, in, 2);
+      &in);
   double last = 1e9;
   for (size_t i = 0; i < res.size(); ++i) {
     const auto& r = res[i];
     REQUIRE(r.detected[0].has_value());
     const double t_snap = r.detected_time(0);
     const double t0 = r.final_config[0];
-    INFO("eta_Y/eta_Z " << in[i].params.real("lr_ratio") << ": snap " << t_snap << ", t0 " << t0);
+    INFO("eta_Y/eta_Z " << in[i].real("lr_ratio") << ": snap " << t_snap << ", t0 " << t0);
     CHECK(t_snap < last);                      // larger eta_Y snaps earlier
     CHECK(t_snap == Approx(t0).epsilon(0.5));  // within a factor of about 1.5 of the theory
     last = t_snap;

@@ -37,12 +37,9 @@ TEST_CASE("value_softmax: a team of any size computes the same numbers", "[value
 
 TEST_CASE("value_softmax: small logistic runs polarise onto argmax u(0) with no order crossings",
           "[value_softmax][paper]") {
-  auto spec = fs::parse_spec(
+  auto res = fs::test::run_spec(
       "model = \"value_softmax\"\n[params]\nd = 8\nn = 8\nloss = \"logistic\"\n[train]\nlr = 0.1\nsteps = 300000\n"
-      "record = \"log\"\nrecords = 60\n[grid]\nseed = { range = [0, 8] }\n",
-      "<test>");
-  const auto in = fs::grid_inputs(spec);
-  auto res = fs::execute_cpu(*spec.entry, in, 2);
+      "record = \"log\"\nrecords = 60\n[grid]\nseed = { range = [0, 8] }\n");
   for (const auto& r : res) {
     REQUIRE(r.status == fs::RunResult::kOk);
     REQUIRE(r.detected[0].has_value());                 // polarised
