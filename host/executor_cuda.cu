@@ -129,17 +129,28 @@ class Batch final : public BatchBase {
         budget_(opt.max_steps_per_slice > 0 ? opt.max_steps_per_slice : 16),
         fixed_budget_(opt.max_steps_per_slice > 0),
         threads_(opt.threads_per_block) {
-    auto kernel = kernel_flow_slice<Model, Real>;
-    cudaFuncAttributes attr{};
-    FS_CUDA_CHECK(cudaFuncGetAttributes(&attr, kernel));
+    if (threads_ < kTeamLanes || threads_ % kTeamLanes != 0 || threads_ > kTeamLanes * kMaxTeamsPerBlock)
+      throw RuntimeError("CUDA executor: threads per block must be a multiple of 32 up to 1024, not " +
+                         std::to_string(threads_));
     const size_t smem = flow_smem_bytes<Real>(sz, opt_words);
-    // Static shared memory (the work counter's copy) counts against the same opt-in limit.
-    use_smem_ = !opt.force_global && smem + attr.sharedSizeBytes <= size_t(dev.smem_per_block_optin);
-    dyn_smem_ = use_smem_ ? smem : 0;
+    const long warps = threads_ / kTeamLanes;
+    auto static_smem = [](auto kernel) {
+      cudaFuncAttributes attr{};
+      FS_CUDA_CHECK(cudaFuncGetAttributes(&attr, kernel));
+      return attr.sharedSizeBytes;  // counts against the same opt-in limit as the dynamic part
+    };
+    const size_t optin = size_t(dev.smem_per_block_optin);
+    const bool warps_fit = smem * size_t(warps) + static_smem(kernel_flow_slice<Model, Real, WarpTeam>) <= optin;
+    warp_team_ = opt.team == CudaTeam::kWarp || (opt.team == CudaTeam::kAuto && warps_fit && !opt.force_global);
+    kernel_ = warp_team_ ? kernel_flow_slice<Model, Real, WarpTeam> : kernel_flow_slice<Model, Real, BlockTeam>;
+    teams_per_block_ = warp_team_ ? warps : 1;
+    use_smem_ = !opt.force_global && smem * size_t(teams_per_block_) + static_smem(kernel_) <= optin;
+    smem_per_team_ = use_smem_ ? smem : 0;
+    dyn_smem_ = smem_per_team_ * size_t(teams_per_block_);
     if (use_smem_)
-      FS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(dyn_smem_)));
+      FS_CUDA_CHECK(cudaFuncSetAttribute(kernel_, cudaFuncAttributeMaxDynamicSharedMemorySize, int(dyn_smem_)));
     int per_sm = 0;
-    FS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads_, dyn_smem_));
+    FS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel_, threads_, dyn_smem_));
     max_blocks_ = std::max(1L, long(per_sm) * dev.sm_count);
 
     d_cfg_ = DeviceBuffer<Config>(size_t(S_));
@@ -160,7 +171,7 @@ class Batch final : public BatchBase {
     d_flags_ = DeviceBuffer<char>(size_t(S_));
     d_n_finished_ = DeviceBuffer<int>(1);
     d_next_ = DeviceBuffer<unsigned long long>(1);
-    d_work_ = DeviceBuffer<Real>(use_smem_ ? 0 : size_t(max_blocks_ * flow_workspace_words(sz)));
+    d_work_ = DeviceBuffer<Real>(use_smem_ ? 0 : size_t(max_blocks_ * teams_per_block_ * flow_workspace_words(sz)));
     size_t cub_bytes = 0;
     FS_CUDA_CHECK(cub::DevicePartition::Flagged(nullptr, cub_bytes, d_active_.get(), d_flags_.get(), d_parted_.get(),
                                                 d_n_finished_.get(), int(S_), stream_));
@@ -223,8 +234,8 @@ class Batch final : public BatchBase {
     target_s_ = target_s;
     FS_CUDA_CHECK(cudaMemsetAsync(d_next_.get(), 0, sizeof(unsigned long long), stream_));
     FS_CUDA_CHECK(cudaEventRecord(start_, stream_));
-    const unsigned blocks = unsigned(std::min(n_active_, max_blocks_));
-    kernel_flow_slice<Model, Real><<<blocks, unsigned(threads_), dyn_smem_, stream_>>>(b);
+    const unsigned blocks = unsigned(std::min((n_active_ + teams_per_block_ - 1) / teams_per_block_, max_blocks_));
+    kernel_<<<blocks, unsigned(threads_), dyn_smem_, stream_>>>(b, smem_per_team_);
     FS_CUDA_CHECK(cudaGetLastError());
     FS_CUDA_CHECK(cudaEventRecord(stop_, stream_));
     // The compaction: flags, then finished slots first and running ones after them.
@@ -423,8 +434,11 @@ class Batch final : public BatchBase {
   long budget_;
   bool fixed_budget_;
   int threads_;
+  bool warp_team_ = false;  // a warp per run, else a block
+  void (*kernel_)(SliceBatch<Model, Real>, size_t) = nullptr;
+  long teams_per_block_ = 1;
   bool use_smem_ = false;
-  size_t dyn_smem_ = 0;
+  size_t smem_per_team_ = 0, dyn_smem_ = 0;
   long max_blocks_ = 1;
   Stream stream_;
   Event start_, stop_;
@@ -446,7 +460,7 @@ class Batch final : public BatchBase {
   DeviceBuffer<char> d_flags_;               // (S)
   DeviceBuffer<int> d_n_finished_;           // (1)
   DeviceBuffer<unsigned long long> d_next_;  // (1): the slice's work counter
-  DeviceBuffer<Real> d_work_;                // (blocks, workspace words) without shared memory
+  DeviceBuffer<Real> d_work_;                // (teams, workspace words) without shared memory
   DeviceBuffer<unsigned char> d_cub_;        // CUB's temporary storage
   DeviceBuffer<unsigned char> d_stage_;      // rows moving in or out
   DeviceBuffer<long> d_idx_;                 // (S): the slots those rows belong to

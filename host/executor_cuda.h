@@ -22,12 +22,17 @@ struct CudaDeviceInfo {
   int smem_per_block_optin = 0;
 };
 
+// Who works on one run: a warp (several runs to a block) or a whole thread block. auto takes a warp
+// when the runs of a block's warps all fit in shared memory, and a block otherwise.
+enum class CudaTeam { kAuto, kWarp, kBlock };
+
 struct CudaOptions {
   int device = 0;
+  CudaTeam team = CudaTeam::kAuto;
   long max_slots = 0;            // runs resident at once per shape (0: as many as fill the device)
   long max_steps_per_slice = 0;  // steps of a run per slice launch (0: sized from the measured rate)
-  int threads_per_block = 128;
-  bool force_global = false;  // keep state in global memory even when it fits in shared memory
+  int threads_per_block = 128;   // a multiple of 32
+  bool force_global = false;     // keep state in global memory even when it fits in shared memory
 };
 
 bool cuda_compiled();

@@ -72,7 +72,8 @@ struct HostRun {
   }
   void observe() {
     Model::observe(HostTeam{}, cfg, idata.data(), rdata.data(), theta.data(), fixed.data(), scratch.data(), obs.data());
-    if (fc.n_shares > 0) group_shares(fc.opt, grad.data(), fc.n_shares, obs.data() + (sz.n_obs - fc.n_shares));
+    if (fc.n_shares > 0)
+      group_shares(HostTeam{}, fc.opt, grad.data(), fc.n_shares, obs.data() + (sz.n_obs - fc.n_shares));
   }
   void step(long k) { opt_step(HostTeam{}, fc.opt, k, theta.data(), grad.data(), opt_state.data()); }
 };

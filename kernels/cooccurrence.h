@@ -250,18 +250,15 @@ struct Cooccurrence : ModelBase {
     for (int j = 0; j < c.m1; ++j) fixed[j] = rng.uniform() < 0.5 ? Real(-1) : Real(1);
     const auto v = view(c, theta);
     for (int nu = 0; nu < 3; ++nu)
-      for (int mu = 0; mu < 3; ++mu) fixed[c.m1 + 3 * nu + mu] = kq(c, v, nu, mu);
+      for (int mu = 0; mu < 3; ++mu) fixed[c.m1 + 3 * nu + mu] = kq(HostTeam{}, c, v, nu, mu);
   }
 
-  // e_nu^T W_K^T W_Q e_mu
-  template <typename Real>
-  FS_HD static Real kq(const Config& c, const View<Real>& v, int nu, int mu) {
+  // e_nu^T W_K^T W_Q e_mu, summed in the team's lane order (the same bits on every team).
+  template <typename Team, typename Real>
+  FS_HD static Real kq(const Team& team, const Config& c, const View<Real>& v, int nu, int mu) {
     const Real* k = v.K + long(nu) * c.m;
     const Real* q = v.Q + long(mu) * c.m;
-    Real acc = 0;
-    FS_SIMD_REDUCE(+, acc)
-    for (int i = 0; i < c.m; ++i) acc += k[i] * q[i];
-    return acc;
+    return team_sum(team, c.m, [&](long f) { return k[f] * q[f]; });
   }
 
   // out += scale * sum_j w[j * w_stride] M[:, cols[j]] over j < count, for the features this member owns.
@@ -309,7 +306,16 @@ struct Cooccurrence : ModelBase {
     auto s = scratch(c, scratch_buf);
     const Real inv_sqrt_m = Real(1) / sqrt(Real(m));
 
-    // u = W^T a, owner-computes by feature                                           (m)
+    // u = W^T a, owner-computes by feature, each feature summed over j in order       (m)
+#if defined(__CUDA_ARCH__)
+    // A member's features accumulate in registers; a warp's loads of a row of W are contiguous.
+    for (int f = team.rank(); f < m; f += team.size()) {
+      Real acc = 0;
+      for (int j = 0; j < m1; ++j) acc += a[j] * v.W[long(j) * m + f];
+      s.u[f] = acc;
+    }
+#else
+    // Row by row, so the host's SIMD lanes run along contiguous features.
     for (int f = team.rank(); f < m; f += team.size()) s.u[f] = 0;
     for (int j = 0; j < m1; ++j) {
       const Real aj = a[j];
@@ -317,6 +323,7 @@ struct Cooccurrence : ModelBase {
       FS_SIMD
       for (int f = team.rank(); f < m; f += team.size()) s.u[f] += aj * w[f];
     }
+#endif
     team.sync();
 
     // Attention of every (sample, query) and r = u . W_V x for every (sample, position).
@@ -375,6 +382,7 @@ struct Cooccurrence : ModelBase {
       // dQ[:, x_l] += sum_k ds_lk K[:, x_k] / sqrt(m),  dK[:, x_k] += sum_l ds_lk Q[:, x_l] / sqrt(m).
       for (int l = 0; l < L; ++l) add_columns(team, gQ + long(x[l]) * m, v.K, m, x, ds + l * L, 1, L, inv_sqrt_m);
       for (int k = 0; k < L; ++k) add_columns(team, gK + long(x[k]) * m, v.Q, m, x, ds + k, L, L, inv_sqrt_m);
+#if !defined(__CUDA_ARCH__)
       const Real delta = s.delta[i];
       for (int k = 0; k < L; ++k) {
         const long ck = long(x[k]) * m;
@@ -385,7 +393,26 @@ struct Cooccurrence : ModelBase {
           s.du[f] += w * v.V[ck + f];
         }
       }
+#endif
     }
+#if defined(__CUDA_ARCH__)
+    // dV and du by feature, (sample, position) in the host's order: du and u stay in registers.
+    for (int f = team.rank(); f < m; f += team.size()) {
+      const Real uf = s.u[f];
+      Real du = 0;
+      for (int i = 0; i < n; ++i) {
+        const int* x = tok + long(i) * L;
+        const Real delta = s.delta[i];
+        for (int k = 0; k < L; ++k) {
+          const long ck = long(x[k]) * m;
+          const Real w = delta * s.P[long(i) * L + k];
+          gV[ck + f] += w * uf;
+          du += w * v.V[ck + f];
+        }
+      }
+      s.du[f] = du;
+    }
+#endif
     team.sync();
     // dW = a du^T                                                                    (m1, m)
     for (int j = 0; j < m1; ++j) {
@@ -398,43 +425,48 @@ struct Cooccurrence : ModelBase {
   }
 
   // ---- observables ------------------------------------------------------------------------------
-  // Called right after loss_grad at the same parameters; the leader writes obs (kNumObs).
+  // Called right after loss_grad at the same parameters. Every sum is a team reduction; the leader writes
+  // obs (kNumObs).
   template <typename Team, typename Real>
   FS_HD static void observe(const Team& team, const Config& c, const int* idata, const Real*, const Real* theta,
                             const Real* fixed, const Real* scratch_buf, Real* obs) {
-    if (!team.leader()) return;
     const int n = c.n, L = c.L, m = c.m;
     const int* y = idata + long(n) * L;
     const int* type = y + n;
     const auto v = view(c, theta);
     auto s = scratch(c, const_cast<Real*>(scratch_buf));
-    Real loss_t[4] = {0, 0, 0, 0}, count_t[4] = {0, 0, 0, 0}, g_t[4] = {0, 0, 0, 0};
-    Real margin = INFINITY, entropy = 0;
-    for (int i = 0; i < n; ++i) {
-      const Real yF = Real(y[i]) * s.F[i];
-      loss_t[type[i]] += s.loss_i[i];
-      count_t[type[i]] += 1;
-      g_t[type[i]] += sigmoid(-yF);
-      margin = yF < margin ? yF : margin;
-    }
-    for (long il = 0; il < long(n) * L; ++il) entropy += s.H[il];
-    obs[kLoss] = *s.loss;
-    for (int t = 0; t < 4; ++t) obs[kLossI1 + t] = count_t[t] > 0 ? loss_t[t] / count_t[t] : Real(0);
+    // Per sample type: loss, count and dloss/dF magnitude g = sigmoid(-yF), as (loss x4, count x4, g x4).
+    using TypeSums = Sums<Real, 12>;
+    const TypeSums per_type = team_reduce(
+        team, n,
+        [&](long i) {
+          TypeSums t = TypeSums::zero();
+          t[type[i]] = s.loss_i[i], t[4 + type[i]] = Real(1), t[8 + type[i]] = sigmoid(-Real(y[i]) * s.F[i]);
+          return t;
+        },
+        SumOp<TypeSums>(), TypeSums::zero());
+    const Real margin = team_min(team, n, [&](long i) { return Real(y[i]) * s.F[i]; });
+    const Real entropy = team_sum(team, long(n) * L, [&](long il) { return s.H[il]; });
+    Real G[3], S[4];
     for (int w = 0; w < 3; ++w) {
       const Real* vv = v.V + long(w) * m;
-      Real acc = 0;
-      for (int f = 0; f < m; ++f) acc += s.u[f] * vv[f];
-      obs[kG1 + w] = acc;
+      G[w] = team_sum(team, m, [&](long f) { return s.u[f] * vv[f]; });
     }
+    // e_nu^T W_K^T W_Q e_mu minus its initial value, for (nu, mu) = (2, 1), (1, 2), (3, 1), (3, 2).
+    const int pairs[4][2] = {{1, 0}, {0, 1}, {2, 0}, {2, 1}};
     const Real* kq0 = fixed + c.m1;
-    auto S = [&](int nu, int mu) { return kq(c, v, nu - 1, mu - 1) - kq0[3 * (nu - 1) + (mu - 1)]; };
-    obs[kS21] = S(2, 1);
-    obs[kS12] = S(1, 2);
-    obs[kS31] = S(3, 1);
-    obs[kS32] = S(3, 2);
+    for (int p = 0; p < 4; ++p) S[p] = kq(team, c, v, pairs[p][0], pairs[p][1]) - kq0[3 * pairs[p][0] + pairs[p][1]];
+    if (!team.leader()) return;
+    obs[kLoss] = *s.loss;
+    for (int t = 0; t < 4; ++t) obs[kLossI1 + t] = per_type[4 + t] > Real(0) ? per_type[t] / per_type[4 + t] : Real(0);
+    for (int w = 0; w < 3; ++w) obs[kG1 + w] = G[w];
+    obs[kS21] = S[0];
+    obs[kS12] = S[1];
+    obs[kS31] = S[2];
+    obs[kS32] = S[3];
     obs[kMargin] = margin;
     obs[kAttnEntropy] = entropy / Real(long(n) * L);
-    obs[kBalance] = g_t[kI3] > Real(0) ? g_t[kI2] / g_t[kI3] : Real(NAN);
+    obs[kBalance] = per_type[8 + kI3] > Real(0) ? per_type[8 + kI2] / per_type[8 + kI3] : Real(NAN);
   }
 
   // At detection steps that are not recorded only the loss and the margin are read: both are left by
@@ -443,11 +475,10 @@ struct Cooccurrence : ModelBase {
   template <typename Team, typename Real>
   FS_HD static void observe_detect(const Team& team, const Config& c, const int* idata, const Real*, const Real*,
                                    const Real*, Real* scratch_buf, Real* obs) {
-    if (!team.leader()) return;
     const int* y = idata + long(c.n) * c.L;
     auto s = scratch(c, scratch_buf);
-    Real margin = INFINITY;
-    for (int i = 0; i < c.n; ++i) margin = Real(y[i]) * s.F[i] < margin ? Real(y[i]) * s.F[i] : margin;
+    const Real margin = team_min(team, c.n, [&](long i) { return Real(y[i]) * s.F[i]; });
+    if (!team.leader()) return;
     obs[kLoss] = *s.loss;
     obs[kMargin] = margin;
   }
@@ -517,13 +548,14 @@ struct Cooccurrence : ModelBase {
     const auto v0 = view(c, theta0), v1 = view(c, theta);
     std::vector<double> out;
     for (int nu = 0; nu < 3; ++nu)
-      for (int mu = 0; mu < 3; ++mu) out.push_back(double(kq(c, v1, nu, mu)) - double(kq(c, v0, nu, mu)));
+      for (int mu = 0; mu < 3; ++mu)
+        out.push_back(double(kq(HostTeam{}, c, v1, nu, mu)) - double(kq(HostTeam{}, c, v0, nu, mu)));
     // Entries with a random word, as a distribution: its largest value alone hides how small most are.
     std::vector<double> rnd;
     for (int nu = 0; nu < c.d; ++nu)
       for (int mu = 0; mu < c.d; ++mu) {
         if (nu < 3 && mu < 3) continue;
-        rnd.push_back(std::fabs(double(kq(c, v1, nu, mu)) - double(kq(c, v0, nu, mu))));
+        rnd.push_back(std::fabs(double(kq(HostTeam{}, c, v1, nu, mu)) - double(kq(HostTeam{}, c, v0, nu, mu))));
       }
     std::sort(rnd.begin(), rnd.end());
     auto q = [&](double p) {  // linear interpolation between order statistics, as numpy's quantile

@@ -12,6 +12,7 @@
 #include "kernels/detect.h"
 #include "kernels/model_api.h"
 #include "kernels/optim.h"
+#include "kernels/team.h"
 
 namespace fs {
 
@@ -111,19 +112,19 @@ FS_HD inline FlowOutcome outcome_of(const FlowState& st) {
 }
 
 // Which parameters are learning: under gradient flow dL/dt = -sum_g (lr_g / lr) |grad_g|^2, so group g's
-// share of the loss decrease is lr_g |grad_g|^2 over the sum (NaN where the gradient vanishes). Written by
-// one member, a SIMD loop on the host: it runs at recording steps, and at detection steps until every
-// share detector has fired.
-template <typename Real>
-FS_HD void group_shares(const OptConfig& opt, const Real* grad, int n_groups, Real* out) {
+// share of the loss decrease is lr_g |grad_g|^2 over the sum (NaN where the gradient vanishes). Squares
+// are summed in double by the team; the leader writes out. It runs at recording steps, and at detection
+// steps until every share detector has fired.
+template <typename Team, typename Real>
+FS_HD void group_shares(const Team& team, const OptConfig& opt, const Real* grad, int n_groups, Real* out) {
   double rate[kMaxGroups] = {0, 0, 0, 0}, total = 0;
   for (int g = 0; g < n_groups; ++g) {
-    double s = 0;
-    FS_SIMD_REDUCE(+, s)
-    for (long i = g ? opt.group_end[g - 1] : 0; i < opt.group_end[g]; ++i) s += double(grad[i]) * double(grad[i]);
-    rate[g] = opt.lr[g] * s;
+    const Real* gg = grad + (g ? opt.group_end[g - 1] : 0);
+    const long count = opt.group_end[g] - (g ? opt.group_end[g - 1] : 0);
+    rate[g] = opt.lr[g] * team_sum(team, count, [&](long i) { return double(gg[i]) * double(gg[i]); });
     total += rate[g];
   }
+  if (!team.leader()) return;
   for (int g = 0; g < n_groups; ++g) out[g] = total > 0 ? Real(rate[g] / total) : Real(NAN);
 }
 
@@ -202,7 +203,7 @@ FS_HD void advance_flow(const Team& team, const typename Model::Config& cfg, con
     }
     if (shares && fc.n_shares > 0) {
       team.sync();
-      if (team.leader()) group_shares(fc.opt, b.grad, fc.n_shares, b.obs + (n_obs - fc.n_shares));
+      group_shares(team, fc.opt, b.grad, fc.n_shares, b.obs + (n_obs - fc.n_shares));
     }
     team.sync();
   };

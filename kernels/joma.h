@@ -113,40 +113,33 @@ struct JomaToy : ModelBase {
     for (int i = 0; i < c.K; ++i) fixed[i] = Real(mu[size_t(i)]), theta[i] = Real(c.v0);
   }
 
-  // softmax(v^2 / tau) into w; returns nothing, leader only.
-  template <typename Real>
-  FS_HD static void weights(const Config& c, const Real* v, Real* w) {
-    Real mx = -INFINITY;
-    for (int i = 0; i < c.K; ++i) mx = v[i] * v[i] > mx ? v[i] * v[i] : mx;
-    Real z = 0;
-    for (int i = 0; i < c.K; ++i) z += (w[i] = exp((v[i] * v[i] - mx) / Real(c.tau)));
-    for (int i = 0; i < c.K; ++i) w[i] /= z;
-  }
-
   template <typename Team, typename Real>
   FS_HD static Real loss_grad(const Team& team, const Config& c, const StepContext&, const int*, const Real*,
                               const Real* theta, const Real* fixed, Real* grad, Real* scratch) {
-    Real* w = scratch;
-    if (team.leader()) {
-      weights(c, theta, w);
-      Real loss = 0;
-      for (int i = 0; i < c.K; ++i) loss += Real(0.5) * (fixed[i] - theta[i]) * (fixed[i] - theta[i]);
-      scratch[c.K] = loss;
+    Real* w = scratch;  // softmax(v^2 / tau)
+    const Real mx = team_max(team, c.K, [&](long i) { return theta[i] * theta[i]; });
+    const Real z = team_sum(team, c.K, [&](long i) { return exp((theta[i] * theta[i] - mx) / Real(c.tau)); });
+    const Real loss =
+        team_sum(team, c.K, [&](long i) { return Real(0.5) * (fixed[i] - theta[i]) * (fixed[i] - theta[i]); });
+    for (int i = team.rank(); i < c.K; i += team.size()) {
+      w[i] = exp((theta[i] * theta[i] - mx) / Real(c.tau)) / z;
+      grad[i] = -(fixed[i] - theta[i]) * w[i];
     }
+    if (team.leader()) scratch[c.K] = loss;
     team.sync();
-    for (int i = team.rank(); i < c.K; i += team.size()) grad[i] = -(fixed[i] - theta[i]) * w[i];
-    team.sync();
-    return scratch[c.K];
+    return loss;
   }
 
   template <typename Team, typename Real>
   FS_HD static void observe(const Team& team, const Config& c, const int*, const Real*, const Real*, const Real*,
                             const Real* scratch, Real* obs) {
+    const Real mx = team_reduce(
+        team, c.K, [&](long i) { return scratch[i]; }, MaxOp<Real>(), Real(0));
+    const Real h =
+        team_sum(team, c.K, [&](long i) { return scratch[i] > Real(0) ? -scratch[i] * log(scratch[i]) : Real(0); });
     if (!team.leader()) return;
-    Real mx = 0;
-    for (int i = 0; i < c.K; ++i) mx = scratch[i] > mx ? scratch[i] : mx;
     obs[kLoss] = scratch[c.K];
-    obs[kEntropy] = joma_detail::entropy(scratch, c.K);
+    obs[kEntropy] = h;
     obs[kMaxWeight] = mx;
   }
 
@@ -543,41 +536,54 @@ struct Joma : ModelBase {
     return (v2 - xbar[l] * w2) / (Real(2) * Real(c.tau));
   }
 
+  // Every sum is a team reduction (over classes, then over the tokens); the leader writes obs.
   template <typename Team, typename Real>
   FS_HD static void observe(const Team& team, const Config& c, const int*, const Real* rdata, const Real* theta,
                             const Real* fixed, const Real* scratch, Real* obs) {
-    if (!team.leader()) return;
     const int MC = c.MC;
     const long cw = class_words(c);
-    Real H = 0, mx = 0;
-    for (int k = 0; k < c.C; ++k) {
-      const Real* b = scratch + k * cw;
-      H += joma_detail::entropy(b, MC);
-      Real m = 0;
-      for (int l = 0; l < MC; ++l) m = b[l] > m ? b[l] : m;
-      mx += m;
-    }
+    using Two = Sums<Real, 2>;
+    using Three = Sums<Real, 3>;
+    // (entropy, largest weight) of each class's attention
+    const Two per_class = team_reduce(
+        team, c.C,
+        [&](long k) {
+          const Real* b = scratch + k * cw;
+          Two t;
+          t[0] = joma_detail::entropy(b, MC), t[1] = 0;
+          for (int l = 0; l < MC; ++l) t[1] = b[l] > t[1] ? b[l] : t[1];
+          return t;
+        },
+        SumOp<Two>(), Two::zero());
     const Real* W = theta;
     const Real* z = theta + n_W(c) + n_R(c);
     const Real* xbar = rdata + long(c.C) * MC;
-    Real w2 = 0;
-    for (long i = 0; i < n_W(c); ++i) w2 += W[i] * W[i];
+    const Real w2 = team_sum(team, n_W(c), [&](long i) { return W[i] * W[i]; });
     // centred cosine of z and z_hat = zhat_raw + offset (offset = z(0) - zhat_raw(0), in fixed)
-    Real mz = 0, mh = 0;
-    for (int l = 0; l < MC; ++l) {
-      mz += z[l];
-      mh += zhat_raw(c, W, xbar, w2, l) + fixed[l];
-    }
-    mz /= Real(MC), mh /= Real(MC);
-    Real zz = 0, hh = 0, zh = 0;
-    for (int l = 0; l < MC; ++l) {
-      const Real dz = z[l] - mz, dh = zhat_raw(c, W, xbar, w2, l) + fixed[l] - mh;
-      zz += dz * dz, hh += dh * dh, zh += dz * dh;
-    }
+    auto zhat = [&](long l) { return zhat_raw(c, W, xbar, w2, int(l)) + fixed[l]; };
+    const Two means = team_reduce(
+        team, MC,
+        [&](long l) {
+          Two t;
+          t[0] = z[l], t[1] = zhat(l);
+          return t;
+        },
+        SumOp<Two>(), Two::zero());
+    const Real mz = means[0] / Real(MC), mh = means[1] / Real(MC);
+    const Three co = team_reduce(
+        team, MC,
+        [&](long l) {
+          const Real dz = z[l] - mz, dh = zhat(l) - mh;
+          Three t;
+          t[0] = dz * dz, t[1] = dh * dh, t[2] = dz * dh;
+          return t;
+        },
+        SumOp<Three>(), Three::zero());
+    if (!team.leader()) return;
     obs[kLoss] = scratch[long(c.C) * cw];
-    obs[kEntropy] = H / Real(c.C);
-    obs[kZhatCorr] = zz > Real(0) && hh > Real(0) ? zh / sqrt(zz * hh) : Real(NAN);
-    obs[kMaxAttn] = mx / Real(c.C);
+    obs[kEntropy] = per_class[0] / Real(c.C);
+    obs[kZhatCorr] = co[0] > Real(0) && co[1] > Real(0) ? co[2] / sqrt(co[0] * co[1]) : Real(NAN);
+    obs[kMaxAttn] = per_class[1] / Real(c.C);
   }
 
   // ---- detectors (every detection step) -----------------------------------------------------------

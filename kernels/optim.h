@@ -47,8 +47,10 @@ FS_HD void opt_step(const Team& team, const OptConfig& cfg, long step, Real* the
         const Real mu = Real(cfg.momentum);
         FS_SIMD
         for (long i = begin + team.rank(); i < end; i += team.size()) {
-          state[i] = mu * state[i] + grad[i];
-          theta[i] -= lr * state[i];
+          const Real v =
+              mu * state[i] + grad[i];  // held, not reloaded: state might alias theta for all the compiler knows
+          state[i] = v;
+          theta[i] -= lr * v;
         }
         break;
       }
@@ -58,9 +60,12 @@ FS_HD void opt_step(const Team& team, const OptConfig& cfg, long step, Real* the
         Real* m1 = state;
         Real* m2 = state + n;
         for (long i = begin + team.rank(); i < end; i += team.size()) {
-          m1[i] = b1 * m1[i] + (Real(1) - b1) * grad[i];
-          m2[i] = b2 * m2[i] + (Real(1) - b2) * grad[i] * grad[i];
-          theta[i] -= step_size * m1[i] / (sqrt(m2[i] * inv_bc2) + eps);
+          const Real g = grad[i];
+          const Real first = b1 * m1[i] + (Real(1) - b1) * g;
+          const Real second = b2 * m2[i] + (Real(1) - b2) * g * g;
+          m1[i] = first;
+          m2[i] = second;
+          theta[i] -= step_size * first / (sqrt(second * inv_bc2) + eps);
         }
         break;
       }

@@ -18,6 +18,7 @@
 #include "kernels/flow.h"
 #include "kernels/model_api.h"
 #include "kernels/rng.h"
+#include "kernels/team.h"
 
 namespace fs {
 
@@ -444,18 +445,20 @@ struct PathCond : ModelBase {
     }
     team.sync();
     Real* tail = scratch + long(c.P) * pw + diag_words(c);
-    if (team.leader()) {
-      Real loss = 0, correct = 0;
-      for (int p = 0; p < c.P; ++p) {
-        const Real* dout = scratch + p * pw + 2L * D * H;
-        loss += dout[c.out];
-        correct += dout[c.out + 1];
-      }
-      tail[0] = loss / Real(c.P);
-      tail[1] = correct / Real(c.P);
-    }
+    using Two = Sums<Real, 2>;
+    const Two total = team_reduce(
+        team, c.P,
+        [&](long p) {
+          const Real* dout = scratch + p * pw + 2L * D * H;
+          Two t;
+          t[0] = dout[c.out], t[1] = dout[c.out + 1];  // loss, correct
+          return t;
+        },
+        SumOp<Two>(), Two::zero());
+    const Real loss = total[0] / Real(c.P);
+    if (team.leader()) tail[0] = loss, tail[1] = total[1] / Real(c.P);
     team.sync();
-    return tail[0];
+    return loss;
   }
 
   // ---- observables ------------------------------------------------------------------------------

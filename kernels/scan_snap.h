@@ -138,7 +138,11 @@ struct ScanSnap : ModelBase {
   // scratch: per item: class (1) | w (S) | c (S) | f (S) | h = Y g on the support (S) | g (M) | loss (1);
   // then the mean loss (1)
   FS_HD static long item_words(const Config& c) { return 4L * c.S + c.M + 2; }
-  FS_HD static long scratch_size(const Config& c) { return long(items(c)) * item_words(c) + 1; }
+  // The items' words, the loss, then a class's attention (S words) for each of kTeamLanes members, the
+  // workspace of observe.
+  FS_HD static long scratch_size(const Config& c) {
+    return long(items(c)) * item_words(c) + 1 + long(kTeamLanes) * c.S;
+  }
 
   // ---- data (host) ------------------------------------------------------------------------------
   // Token ids: common, distinct (10 per next token), query tokens, next tokens. Class j's support is the
@@ -316,48 +320,59 @@ struct ScanSnap : ModelBase {
     return h;
   }
 
+  // One class per item of a team reduction, each member in its own slice of the workspace.
+  template <typename Team, typename Real>
+  FS_HD static Real* class_workspace(const Team& team, const Config& c, Real* scratch) {
+    return scratch + long(items(c)) * item_words(c) + 1 + long(team.rank()) * c.S;
+  }
+
   template <typename Team, typename Real>
   FS_HD static void observe(const Team& team, const Config& c, const int* idata, const Real* rdata, const Real* theta,
                             const Real*, Real* scratch, Real* obs) {
-    if (!team.leader()) return;
     const int S = c.S, M = c.M;
     const Real* Z = theta;
     const Real* Y = theta + long(M) * M;
-    // The first item's workspace is free to reuse for one class at a time.
-    Real* cc = scratch + 1;
-    Real H = 0, common = 0, top = 0, pop_loss = 0;
-    for (int j = 0; j < c.K; ++j) {
-      class_attention(c, idata, rdata, Z, j, cc);
-      Real dsum = 0;
-      for (int k = c.num_common; k < S; ++k) dsum += cc[k];
-      for (int k = 0; k < c.num_common; ++k) common += cc[k];
-      H += distinct_entropy(c, cc);
-      top += cc[S - 1] / dsum;
-      // population loss of class j
-      Real norm2 = 0;
-      for (int k = 0; k < S; ++k) norm2 += cc[k] * cc[k];
-      const Real inv_norm = Real(1) / sqrt(norm2);
-      const int* sup = idata + long(j) * S;
-      Real lmax = -INFINITY, target_logit = 0;
-      for (int o = 0; o < M; ++o) {
-        Real acc = 0;
-        for (int k = 0; k < S; ++k) acc += Y[long(sup[k]) * M + o] * cc[k] * inv_norm;
-        lmax = acc > lmax ? acc : lmax;
-        if (o == next_token(c, j)) target_logit = acc;
-      }
-      Real z = 0;
-      for (int o = 0; o < M; ++o) {
-        Real acc = 0;
-        for (int k = 0; k < S; ++k) acc += Y[long(sup[k]) * M + o] * cc[k] * inv_norm;
-        z += exp(acc - lmax);
-      }
-      pop_loss += log(z) + lmax - target_logit;
-    }
+    using Four = Sums<Real, 4>;  // distinct entropy, common mass, top distinct share, population loss
+    const Four total = team_reduce(
+        team, c.K,
+        [&](long jl) {
+          const int j = int(jl);
+          Real* cc = class_workspace(team, c, scratch);
+          class_attention(c, idata, rdata, Z, j, cc);
+          Four t = Four::zero();
+          Real dsum = 0;
+          for (int k = c.num_common; k < S; ++k) dsum += cc[k];
+          for (int k = 0; k < c.num_common; ++k) t[1] += cc[k];
+          t[0] = distinct_entropy(c, cc);
+          t[2] = cc[S - 1] / dsum;
+          // population loss of class j
+          Real norm2 = 0;
+          for (int k = 0; k < S; ++k) norm2 += cc[k] * cc[k];
+          const Real inv_norm = Real(1) / sqrt(norm2);
+          const int* sup = idata + long(j) * S;
+          auto logit = [&](int o) {
+            Real acc = 0;
+            for (int k = 0; k < S; ++k) acc += Y[long(sup[k]) * M + o] * cc[k] * inv_norm;
+            return acc;
+          };
+          Real lmax = -INFINITY, target_logit = 0;
+          for (int o = 0; o < M; ++o) {
+            const Real g = logit(o);
+            lmax = g > lmax ? g : lmax;
+            if (o == next_token(c, j)) target_logit = g;
+          }
+          Real z = 0;
+          for (int o = 0; o < M; ++o) z += exp(logit(o) - lmax);
+          t[3] = log(z) + lmax - target_logit;
+          return t;
+        },
+        SumOp<Four>(), Four::zero());
+    if (!team.leader()) return;
     obs[kLoss] = scratch[long(items(c)) * item_words(c)];
-    obs[kPopLoss] = pop_loss / Real(c.K);
-    obs[kDistinctEntropy] = H / Real(c.K);
-    obs[kCommonMass] = common / Real(c.K);
-    obs[kTopDistinct] = top / Real(c.K);
+    obs[kPopLoss] = total[3] / Real(c.K);
+    obs[kDistinctEntropy] = total[0] / Real(c.K);
+    obs[kCommonMass] = total[1] / Real(c.K);
+    obs[kTopDistinct] = total[2] / Real(c.K);
   }
 
   // At detection steps that are not recorded only the distinct-token entropy is computed: the population
@@ -366,14 +381,12 @@ struct ScanSnap : ModelBase {
   template <typename Team, typename Real>
   FS_HD static void observe_detect(const Team& team, const Config& c, const int* idata, const Real* rdata,
                                    const Real* theta, const Real*, Real* scratch, Real* obs) {
-    if (!team.leader()) return;
-    Real* cc = scratch + 1;
-    Real H = 0;
-    for (int j = 0; j < c.K; ++j) {
-      class_attention(c, idata, rdata, theta, j, cc);
-      H += distinct_entropy(c, cc);
-    }
-    obs[kDistinctEntropy] = H / Real(c.K);
+    const Real H = team_sum(team, c.K, [&](long j) {
+      Real* cc = class_workspace(team, c, scratch);
+      class_attention(c, idata, rdata, theta, int(j), cc);
+      return distinct_entropy(c, cc);
+    });
+    if (team.leader()) obs[kDistinctEntropy] = H / Real(c.K);
   }
 
   // ---- detectors (every detection step) -----------------------------------------------------------

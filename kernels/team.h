@@ -1,12 +1,21 @@
 // The threads that share one run form a team. Model code is written against it: loops strided by
-// rank and size, and a barrier between phases that read what other members wrote. On the host a team is
-// one thread, so every loop is a plain loop and the barrier is free; kernels/cuda/team_cuda.cuh gives the
-// thread-block team of the CUDA kernels.
+// rank and size, a barrier between phases that read what other members wrote, and the reductions below.
+// On the host a team is one thread, so every loop is a plain loop and the barrier is free;
+// kernels/cuda/team_cuda.cuh gives the CUDA teams (a warp, or a thread block, per run).
+//
+// Reductions have one order, whatever the team: kTeamLanes lanes, lane l folding items l, l + 32,
+// l + 64, ... in turn from the identity, then the lanes folded pairwise, lane l with lane l + h for
+// h = 16, 8, 4, 2, 1, the result lane 0's. That is a warp's shuffle-down tree, so a warp computes it in
+// registers, a block with its first warp, the host in a 32-wide SIMD loop, and a run gives the same bits
+// on a team of any size: a team-size choice made for speed never changes a result. (CUB's warp reductions
+// do not promise an order, which is why these are written out.)
 #pragma once
 
 #include "kernels/common.h"
 
 namespace fs {
+
+constexpr int kTeamLanes = 32;
 
 struct HostTeam {
   static constexpr int rank() { return 0; }
@@ -15,17 +24,113 @@ struct HostTeam {
   void sync() const {}
 };
 
-// The mean of values[k * stride], k < count, summed in order by the leader into *slot and returned to
-// every member (a model's loss from its per-item losses).
-template <typename Team, typename Real>
-FS_HD Real team_mean(const Team& team, const Real* values, long stride, long count, Real* slot) {
-  if (team.leader()) {
-    Real sum = 0;
-    for (long k = 0; k < count; ++k) sum += values[k * stride];
-    *slot = sum / Real(count);
+template <typename T>
+struct SumOp {
+  FS_HD T operator()(const T& a, const T& b) const { return a + b; }
+};
+template <typename T>
+struct MaxOp {  // NaN-propagating: a NaN item makes the maximum NaN
+  FS_HD T operator()(const T& a, const T& b) const { return a > b || a != a ? a : b; }
+};
+template <typename T>
+struct MinOp {
+  FS_HD T operator()(const T& a, const T& b) const { return a < b || a != a ? a : b; }
+};
+
+// The lane tree over part[0..kTeamLanes), into part[0].
+template <typename T, typename Op>
+FS_HD inline void fold_lanes(T* part, const Op& op) {
+  for (int h = kTeamLanes / 2; h > 0; h /= 2)
+    for (int l = 0; l < h; ++l) part[l] = op(part[l], part[l + h]);
+}
+
+// op over item(k), k < count, in the order above, returned to every member. item(k) is called once for
+// each k, by a member of rank below kTeamLanes, one call at a time per member: it may use a workspace
+// indexed by the member's rank. Every member's item calls are over when it returns, so what the items
+// read may be overwritten at once.
+template <typename T, typename Item, typename Op>
+FS_HD T team_reduce(const HostTeam&, long count, const Item& item, const Op& op, T identity) {
+  T part[kTeamLanes];
+  for (int l = 0; l < kTeamLanes; ++l) part[l] = identity;
+  long k0 = 0;
+  for (; k0 + kTeamLanes <= count; k0 += kTeamLanes) {
+    FS_SIMD
+    for (int l = 0; l < kTeamLanes; ++l) part[l] = op(part[l], item(k0 + l));
+  }
+  for (int l = 0; k0 + l < count; ++l) part[l] = op(part[l], item(k0 + l));
+  fold_lanes(part, op);
+  return part[0];
+}
+
+// Any other team that offers a shared buffer of kTeamLanes * sizeof(T) bytes (the real multi-thread team
+// of the tests): members take lanes rank, rank + size, ..., then fold them in the shared buffer.
+template <typename Team, typename T, typename Item, typename Op>
+FS_HD T team_reduce(const Team& team, long count, const Item& item, const Op& op, T identity) {
+  T* part = static_cast<T*>(team.reduce_buffer(sizeof(T) * kTeamLanes));
+  for (int l = team.rank(); l < kTeamLanes; l += team.size()) {
+    T acc = identity;
+    for (long k = l; k < count; k += kTeamLanes) acc = op(acc, item(k));
+    part[l] = acc;
   }
   team.sync();
-  return *slot;
+  for (int h = kTeamLanes / 2; h > 0; h /= 2) {
+    for (int l = team.rank(); l < h; l += team.size()) part[l] = op(part[l], part[l + h]);
+    team.sync();
+  }
+  const T out = part[0];
+  team.sync();  // the buffer is free for the next reduction only once every member has read it
+  return out;
+}
+
+template <typename Team, typename Item>
+FS_HD auto team_sum(const Team& team, long count, const Item& item) -> decltype(item(0L)) {
+  using T = decltype(item(0L));
+  return team_reduce(team, count, item, SumOp<T>(), T(0));
+}
+template <typename Team, typename Item>
+FS_HD auto team_max(const Team& team, long count, const Item& item) -> decltype(item(0L)) {
+  using T = decltype(item(0L));
+  return team_reduce(team, count, item, MaxOp<T>(), T(-INFINITY));
+}
+template <typename Team, typename Item>
+FS_HD auto team_min(const Team& team, long count, const Item& item) -> decltype(item(0L)) {
+  using T = decltype(item(0L));
+  return team_reduce(team, count, item, MinOp<T>(), T(INFINITY));
+}
+
+// A small vector of sums reduced at once (the per-type losses of a batch, say).
+template <typename Real, int N>
+struct Sums {
+  Real v[N];
+  FS_HD Real& operator[](int i) { return v[i]; }
+  FS_HD const Real& operator[](int i) const { return v[i]; }
+  FS_HD static Sums zero() {
+    Sums s;
+    for (int i = 0; i < N; ++i) s.v[i] = Real(0);
+    return s;
+  }
+  FS_HD Sums operator+(const Sums& o) const {
+    Sums s;
+    for (int i = 0; i < N; ++i) s.v[i] = v[i] + o.v[i];
+    return s;
+  }
+};
+
+// s = softmax(z) over n entries, the maximum and the normaliser reduced by the team; s may be z.
+template <typename Team, typename Real>
+FS_HD void team_softmax(const Team& team, const Real* z, int n, Real* s) {
+  const Real mx = team_max(team, n, [&](long i) { return z[i]; });
+  const Real tot = team_sum(team, n, [&](long i) { return exp(z[i] - mx); });
+  for (int i = team.rank(); i < n; i += team.size()) s[i] = exp(z[i] - mx) / tot;
+}
+
+// The mean of values[k * stride], k < count, returned to every member; the leader also leaves it in
+// *slot (a model's loss, which its observe reads).
+template <typename Team, typename Real>
+FS_HD Real team_mean(const Team& team, const Real* values, long stride, long count, Real* slot) {
+  const Real mean = team_sum(team, count, [&](long k) { return values[k * stride]; }) / Real(count);
+  if (team.leader()) *slot = mean;
+  return mean;
 }
 
 }  // namespace fs

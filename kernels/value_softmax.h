@@ -5,9 +5,10 @@
 //   regression: ||beta - X V sigma(a)||^2                   (X is N x d with condition number kappa)
 //   tied:       log(1 + exp(-beta^T U sigma(U a)))          (U square, initialised near the identity)
 // Sizes are small and flows long (up to a million steps), so a run is one member's work per element:
-// the team strides over value columns, and the leader does the O(n) softmax and the O(n^2) count of
-// order crossings of the logits, which it carries from step to step in the first words of its workspace
-// (Sizes::n_carry: the engine keeps them with the run between slices and in checkpoints).
+// the team strides over value columns and logits, and the softmax, the losses and the O(n^2) count of
+// order crossings of the logits are team reductions. The count is carried from step to step in the
+// first words of the workspace (Sizes::n_carry: the engine keeps them with the run between slices and
+// in checkpoints).
 #pragma once
 
 #include <cmath>
@@ -16,6 +17,7 @@
 #include "kernels/flow.h"
 #include "kernels/model_api.h"
 #include "kernels/rng.h"
+#include "kernels/team.h"
 
 namespace fs {
 
@@ -178,15 +180,6 @@ struct ValueSoftmax : ModelBase {
     for (int j = 0; j < c.n; ++j) acc += V[long(j) * c.d + i] * a[j];
     return acc;
   }
-  template <typename Real>
-  FS_HD static void softmax(const Real* z, int n, Real* s) {
-    Real mx = -INFINITY;
-    for (int i = 0; i < n; ++i) mx = z[i] > mx ? z[i] : mx;
-    Real tot = 0;
-    for (int i = 0; i < n; ++i) tot += (s[i] = exp(z[i] - mx));
-    for (int i = 0; i < n; ++i) s[i] /= tot;
-  }
-
   template <typename Team, typename Real>
   FS_HD static Real loss_grad(const Team& team, const Config& c, const StepContext& ctx, const int*, const Real* rdata,
                               const Real* theta, const Real*, Real* grad, Real* scratch) {
@@ -211,22 +204,20 @@ struct ValueSoftmax : ModelBase {
     // logits: a, or U a
     for (int i = team.rank(); i < n; i += team.size()) z[i] = logit(c, V, a, i);
     team.sync();
-    if (team.leader()) {
-      softmax(z, n, s);
-      // order crossings of the logits since the last step
-      if (ctx.step == 0) {
-        *crossings = 0;
-      } else {
-        long cross = 0;
-        for (int i = 0; i < n; ++i)
-          for (int j = i + 1; j < n; ++j) {
-            const Real before = prev[i] - prev[j], now = z[i] - z[j];
-            cross += (before > Real(0) && now < Real(0)) || (before < Real(0) && now > Real(0));
-          }
-        *crossings += Real(cross);
-      }
-      for (int i = 0; i < n; ++i) prev[i] = z[i];
+    // Order crossings of the logits since the last step, over the pairs i < j.
+    if (ctx.step > 0) {
+      const Real cross = team_sum(team, long(n) * n, [&](long k) {
+        const int i = int(k / n), j = int(k % n);
+        if (j <= i) return Real(0);
+        const Real before = prev[i] - prev[j], now = z[i] - z[j];
+        return (before > Real(0) && now < Real(0)) || (before < Real(0) && now > Real(0)) ? Real(1) : Real(0);
+      });
+      if (team.leader()) *crossings += cross;
+    } else if (team.leader()) {
+      *crossings = 0;
     }
+    team_softmax(team, z, n, s);
+    for (int i = team.rank(); i < n; i += team.size()) prev[i] = z[i];
     team.sync();
     // y = V s                                                                        (d)
     for (int r = team.rank(); r < d; r += team.size()) {
@@ -235,35 +226,31 @@ struct ValueSoftmax : ModelBase {
       y[r] = acc;
     }
     team.sync();
-    if (team.leader()) {
-      Real loss = 0;
-      if (c.loss == kLogistic || tied) {
-        Real m = 0;
-        for (int r = 0; r < d; ++r) m += beta[r] * y[r];
-        loss = softplus(-m);
-        const Real coef = -sigmoid(-m);
-        for (int r = 0; r < d; ++r) gy[r] = coef * beta[r];
-      } else if (c.loss == kSquare) {
-        for (int r = 0; r < d; ++r) {
-          gy[r] = y[r] - beta[r];
-          loss += Real(0.5) * gy[r] * gy[r];
-        }
-      } else {
-        const Real* X = rdata + c.N;
-        for (int q = 0; q < c.N; ++q) {
-          Real acc = 0;
-          for (int r = 0; r < d; ++r) acc += X[long(q) * d + r] * y[r];
-          res[q] = acc - beta[q];
-          loss += res[q] * res[q];
-        }
-        for (int r = 0; r < d; ++r) {
-          Real acc = 0;
-          for (int q = 0; q < c.N; ++q) acc += X[long(q) * d + r] * res[q];
-          gy[r] = Real(2) * acc;
-        }
+    Real loss;
+    if (c.loss == kLogistic || tied) {
+      const Real margin = team_sum(team, d, [&](long r) { return beta[r] * y[r]; });
+      loss = softplus(-margin);
+      const Real coef = -sigmoid(-margin);
+      for (int r = team.rank(); r < d; r += team.size()) gy[r] = coef * beta[r];
+    } else if (c.loss == kSquare) {
+      loss = team_sum(team, d, [&](long r) { return Real(0.5) * (y[r] - beta[r]) * (y[r] - beta[r]); });
+      for (int r = team.rank(); r < d; r += team.size()) gy[r] = y[r] - beta[r];
+    } else {
+      const Real* X = rdata + c.N;
+      for (int q = team.rank(); q < c.N; q += team.size()) {
+        Real acc = 0;
+        for (int r = 0; r < d; ++r) acc += X[long(q) * d + r] * y[r];
+        res[q] = acc - beta[q];
       }
-      *loss_slot = loss;
+      team.sync();
+      loss = team_sum(team, c.N, [&](long q) { return res[q] * res[q]; });
+      for (int r = team.rank(); r < d; r += team.size()) {
+        Real acc = 0;
+        for (int q = 0; q < c.N; ++q) acc += X[long(q) * d + r] * res[q];
+        gy[r] = Real(2) * acc;
+      }
     }
+    if (team.leader()) *loss_slot = loss;
     team.sync();
     // dL/ds_i = v_i . gy; dL/dz = s (ds - s.ds)
     for (int i = team.rank(); i < n; i += team.size()) {
@@ -272,11 +259,8 @@ struct ValueSoftmax : ModelBase {
       ds[i] = acc;
     }
     team.sync();
-    if (team.leader()) {
-      Real sds = 0;
-      for (int i = 0; i < n; ++i) sds += s[i] * ds[i];
-      for (int i = 0; i < n; ++i) dz[i] = s[i] * (ds[i] - sds);
-    }
+    const Real sds = team_sum(team, n, [&](long i) { return s[i] * ds[i]; });
+    for (int i = team.rank(); i < n; i += team.size()) dz[i] = s[i] * (ds[i] - sds);
     team.sync();
     // dV[i, r] = s_i gy_r (+ tied: dz_r a_i, as z = U a); da = dz (tied: U^T dz)
     for (int i = team.rank(); i < n; i += team.size()) {
@@ -290,30 +274,50 @@ struct ValueSoftmax : ModelBase {
       }
     }
     team.sync();
-    return *loss_slot;
+    return loss;
   }
+
+  // The winner is the first index of the largest sigma_i.
+  template <typename Real>
+  struct Winner {
+    Real s;
+    long i;
+  };
+  template <typename Real>
+  struct FirstLargest {
+    FS_HD Winner<Real> operator()(const Winner<Real>& a, const Winner<Real>& b) const {
+      return b.s > a.s || (b.s == a.s && b.i < a.i) ? b : a;
+    }
+  };
 
   template <typename Team, typename Real>
   FS_HD static void observe(const Team& team, const Config& c, const int*, const Real*, const Real* theta,
                             const Real* fixed, const Real* scratch, Real* obs) {
-    if (!team.leader()) return;
     const int d = c.d, n = c.n;
     const Real* s = scratch + 2 * n + 1;
-    int win = 0;
-    Real h = 0;
-    for (int i = 0; i < n; ++i) {
-      if (s[i] > s[win]) win = i;
-      h -= s[i] > Real(0) ? s[i] * log(s[i]) : Real(0);
-    }
-    const Real* v = theta + long(win) * d;
-    Real nrm = 0, u = 0;
-    for (int r = 0; r < d; ++r) nrm += v[r] * v[r], u += v[r] * fixed[r];
+    const Winner<Real> win = team_reduce(
+        team, n,
+        [&](long i) {
+          return Winner<Real>{s[i], i};
+        },
+        FirstLargest<Real>(), Winner<Real>{-INFINITY, n});
+    const Real h = team_sum(team, n, [&](long i) { return s[i] > Real(0) ? -s[i] * log(s[i]) : Real(0); });
+    const Real* v = theta + win.i * d;
+    const Sums<Real, 2> nu = team_reduce(
+        team, d,
+        [&](long r) {
+          Sums<Real, 2> t;
+          t[0] = v[r] * v[r], t[1] = v[r] * fixed[r];
+          return t;
+        },
+        SumOp<Sums<Real, 2>>(), Sums<Real, 2>::zero());
+    if (!team.leader()) return;
     obs[kLoss] = scratch[scratch_size(c) - 1];
     obs[kEntropy] = h;
-    obs[kMaxSigma] = s[win];
-    obs[kArgmax] = Real(win);
-    obs[kWinnerNorm] = sqrt(nrm);
-    obs[kUWinner] = u;
+    obs[kMaxSigma] = win.s;
+    obs[kArgmax] = Real(win.i);
+    obs[kWinnerNorm] = sqrt(nu[0]);
+    obs[kUWinner] = nu[1];
     obs[kCrossings] = scratch[n];
   }
 
@@ -322,11 +326,9 @@ struct ValueSoftmax : ModelBase {
   template <typename Team, typename Real>
   FS_HD static void observe_detect(const Team& team, const Config& c, const int*, const Real*, const Real*, const Real*,
                                    Real* scratch, Real* obs) {
-    if (!team.leader()) return;
     const Real* s = scratch + 2 * c.n + 1;
-    Real top = s[0];
-    for (int i = 1; i < c.n; ++i) top = s[i] > top ? s[i] : top;
-    obs[kMaxSigma] = top;
+    const Real top = team_max(team, c.n, [&](long i) { return s[i]; });
+    if (team.leader()) obs[kMaxSigma] = top;
   }
 
   // ---- detectors (every detection step) -----------------------------------------------------------
@@ -336,14 +338,14 @@ struct ValueSoftmax : ModelBase {
     detect_first(double(obs[kMaxSigma]) > c.polar_threshold, step, fired[0]);
   }
 
-  // sigma(a) (of U a, tied), one row per index: the logits by the team, their softmax by the leader.
+  // sigma(a) (of U a, tied), one row per index.
   template <typename Team, typename Real>
   FS_HD static void attention_table(const Team& team, const Config& c, const int*, const Real*, const Real* theta,
                                     const Real*, Real* table) {
     const Real* a = theta + long(c.d) * c.n;
     for (int i = team.rank(); i < c.n; i += team.size()) table[i] = Real(i), table[c.n + i] = logit(c, theta, a, i);
     team.sync();
-    if (team.leader()) softmax(table + c.n, c.n, table + c.n);
+    team_softmax(team, table + c.n, c.n, table + c.n);
   }
 
   template <typename Real>

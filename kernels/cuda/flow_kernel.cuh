@@ -1,14 +1,15 @@
 // The batch kernels: a slice of steps of every run in flight, and the row copies that move runs in and
 // out of their slots.
 //
-// Work to threads: one thread block is one run's team. Runs live in slots: fixed-size rows of device
-// memory that hold a run's data, parameters, optimiser state, records and flow state across slices.
-// A slice launch hands each block the next slot of the active list (an atomic counter), advances that
-// run by up to `budget` steps, writes its state back and takes another, so short runs free their block
-// at once. A run's parameters, optimiser state, data and workspace are copied into shared memory for
-// the slice when they fit (use_smem) and otherwise worked on in place, with a per-block workspace in
-// global memory that stays hot in L2. Only finished runs' records, parameters and attention tables leave
-// the chip.
+// Work to threads: a run's team is one warp (WarpTeam, blockDim / 32 runs at once in a block) or one
+// whole thread block (BlockTeam), chosen per shape by the executor. Runs live in slots: fixed-size rows
+// of device memory that hold a run's data, parameters, optimiser state, records and flow state across
+// slices. A slice launch hands each team the next slot of the active list (an atomic counter), advances
+// that run by up to `budget` steps, writes its state back and takes another, so short runs free their
+// team at once. A run's parameters, optimiser state, data and workspace are copied into the team's part
+// of shared memory for the slice when they fit (use_smem) and otherwise worked on in place, with a
+// per-team workspace in global memory that stays hot in L2. Only finished runs' records, parameters and
+// attention tables leave the chip.
 #pragma once
 
 #include "kernels/cuda/team_cuda.cuh"
@@ -41,7 +42,7 @@ struct SliceBatch {
   const long* active;  // (n_active): the slots to advance
   long n_active;
   long budget;      // steps per run in this slice
-  Real* workspace;  // (blocks, workspace_words) when !use_smem
+  Real* workspace;  // (teams, workspace_words) when !use_smem
   long workspace_words;
   unsigned long long* next;  // the work counter, zero at launch
 };
@@ -49,19 +50,28 @@ struct SliceBatch {
 // Words of per-block workspace: gradient, scratch, observables.
 FS_HD inline long flow_workspace_words(const Sizes& sz) { return sz.n_theta + sz.n_scratch + sz.n_obs; }
 
-// Bytes of dynamic shared memory for one run held entirely on chip.
+// Bytes of dynamic shared memory for one run held entirely on chip, a multiple of 16 so that the runs of
+// a block's warps sit side by side.
 template <typename Real>
 inline size_t flow_smem_bytes(const Sizes& sz, int opt_words) {
   const size_t reals = size_t(sz.n_theta) * size_t(1 + opt_words) + size_t(sz.n_fixed) + size_t(sz.n_rdata) +
                        size_t(flow_workspace_words(sz));
-  return reals * sizeof(Real) + size_t(sz.n_idata) * sizeof(int) + 16;
+  return (reals * sizeof(Real) + size_t(sz.n_idata) * sizeof(int) + 31) / 16 * 16;
 }
 
-template <typename Model, typename Real>
-__global__ void kernel_flow_slice(SliceBatch<Model, Real> b) {
-  extern __shared__ __align__(16) unsigned char smem[];
-  __shared__ long s_k;
-  const BlockTeam team;
+constexpr int kMaxTeamsPerBlock = 32;
+
+// Team is WarpTeam or BlockTeam; the dynamic shared memory is smem_per_team bytes for each of the
+// block's teams when use_smem.
+template <typename Model, typename Real, typename Team>
+__global__ void kernel_flow_slice(SliceBatch<Model, Real> b, size_t smem_per_team) {
+  extern __shared__ __align__(16) unsigned char smem_all[];
+  __shared__ long s_next[kMaxTeamsPerBlock];
+  const Team team;
+  const int t = Team::index();
+  unsigned char* smem = smem_all + size_t(t) * smem_per_team;
+  long& s_k = s_next[t];
+  const long team_id = long(blockIdx.x) * Team::per_block() + t;
   const Sizes& sz = b.sz;
   const long n_opt = sz.n_theta * b.opt_words;
   for (;;) {
@@ -94,7 +104,7 @@ __global__ void kernel_flow_slice(SliceBatch<Model, Real> b) {
       for (long i = team.rank(); i < sz.n_idata; i += team.size()) idata[i] = idata_g[i];
       fb.theta = theta, fb.opt_state = opt, fb.fixed = fixed, fb.rdata = rdata, fb.idata = idata;
     } else {
-      work = b.workspace + long(blockIdx.x) * b.workspace_words;
+      work = b.workspace + team_id * b.workspace_words;
       fb.theta = theta_g, fb.opt_state = opt_g, fb.fixed = fixed_g, fb.rdata = rdata_g, fb.idata = idata_g;
     }
     fb.grad = work;
@@ -121,7 +131,7 @@ __global__ void kernel_flow_slice(SliceBatch<Model, Real> b) {
     }
     for (long i = team.rank(); i < sz.n_carry; i += team.size()) carry_g[i] = fb.scratch[i];
     if (team.leader()) b.state[slot] = st;
-    team.sync();  // s_k and shared buffers are reused by the next run
+    team.sync();  // s_k and the shared buffers are reused by the team's next run
   }
 }
 

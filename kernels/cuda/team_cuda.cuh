@@ -1,13 +1,91 @@
-// The team of the CUDA kernels: one thread block runs one run.
+// The teams of the CUDA kernels. A run is worked on by a warp (WarpTeam: the 32 lanes of one warp, several
+// runs to a block) or by a whole thread block (BlockTeam), chosen per shape by the executor; the model
+// code is the same for both. Reductions follow kernels/team.h's lane order exactly: lane l's partial in a
+// register, then the shuffle-down tree, so both teams and the host agree bit for bit.
 #pragma once
+
+#include <cstring>
+
+#include "kernels/team.h"
 
 namespace fs {
 
+constexpr unsigned kFullWarp = 0xffffffffu;
+
+struct WarpTeam {
+  // Which of its block's teams this is, and how many a block holds.
+  __device__ static int index() { return int(threadIdx.x) / kTeamLanes; }
+  __device__ static int per_block() { return int(blockDim.x) / kTeamLanes; }
+  __device__ int rank() const { return int(threadIdx.x) & (kTeamLanes - 1); }
+  __device__ static constexpr int size() { return kTeamLanes; }
+  __device__ bool leader() const { return rank() == 0; }
+  // Orders the warp's shared-memory writes before its later reads, as a block barrier would.
+  __device__ void sync() const { __syncwarp(); }
+};
+
 struct BlockTeam {
+  __device__ static int index() { return 0; }
+  __device__ static int per_block() { return 1; }
   __device__ int rank() const { return int(threadIdx.x); }
   __device__ int size() const { return int(blockDim.x); }
   __device__ bool leader() const { return threadIdx.x == 0; }
   __device__ void sync() const { __syncthreads(); }
 };
+
+// Lane l + h's value for lane l, any trivially copyable T, moved 32 bits at a time.
+template <typename T>
+__device__ T warp_shfl_down(const T& v, int h) {
+  static_assert(sizeof(T) % 4 == 0, "a shuffled value is whole 32-bit words");
+  int w[sizeof(T) / 4];
+  memcpy(w, &v, sizeof(T));
+  for (int i = 0; i < int(sizeof(T) / 4); ++i) w[i] = __shfl_down_sync(kFullWarp, w[i], h);
+  T out;
+  memcpy(&out, w, sizeof(T));
+  return out;
+}
+
+template <typename T>
+__device__ T warp_broadcast(const T& v) {
+  int w[sizeof(T) / 4];
+  memcpy(w, &v, sizeof(T));
+  for (int i = 0; i < int(sizeof(T) / 4); ++i) w[i] = __shfl_sync(kFullWarp, w[i], 0);
+  T out;
+  memcpy(&out, w, sizeof(T));
+  return out;
+}
+
+// The lane order of kernels/team.h on one whole warp; lane 0 holds the result. Lanes l >= h fold values
+// nothing reads, which keeps every lane in the shuffle.
+template <typename T, typename Item, typename Op>
+__device__ T warp_reduce_lanes(int lane, long count, const Item& item, const Op& op, T identity) {
+  T acc = identity;
+  for (long k = lane; k < count; k += kTeamLanes) acc = op(acc, item(k));
+  for (int h = kTeamLanes / 2; h > 0; h /= 2) {
+    const T other = warp_shfl_down(acc, h);
+    if (lane < h) acc = op(acc, other);
+  }
+  return acc;
+}
+
+template <typename T, typename Item, typename Op>
+__device__ T team_reduce(const WarpTeam& team, long count, const Item& item, const Op& op, T identity) {
+  return warp_broadcast(warp_reduce_lanes(team.rank(), count, item, op, identity));
+}
+
+// A block: its first warp reduces, the result goes to every thread through shared memory.
+template <typename T, typename Item, typename Op>
+__device__ T team_reduce(const BlockTeam& team, long count, const Item& item, const Op& op, T identity) {
+  static_assert(sizeof(T) <= 256, "a block reduction's result fits its shared slot");
+  __shared__ __align__(16) unsigned char s_result[256];
+  if (team.rank() < kTeamLanes) {
+    const T r = warp_reduce_lanes(team.rank(), count, item, op, identity);
+    if (team.rank() == 0) memcpy(s_result, &r, sizeof(T));
+  }
+  team.sync();
+  T out;
+  memcpy(&out, s_result, sizeof(T));
+  team.sync();  // the slot is reused by the next reduction
+  return out;
+}
 
 }  // namespace fs

@@ -128,31 +128,56 @@ std::vector<fs::RunInput> grid_inputs(const std::string& text) {
 
 }  // namespace
 
+const char* team_name(fs::CudaTeam t) { return t == fs::CudaTeam::kWarp ? "warp" : "block"; }
+
 TEST_CASE("cuda: fp64 agrees with the CPU to 1e-9 and detectors agree exactly", "[gpu]") {
   for (const auto& entry : fs::models()) {
     auto in = random_sweep(entry.info.name, 1, "fp64", 24);
     auto cpu = fs::execute_cpu(entry, in, 4);
-    for (bool global : {false, true}) {
-      fs::CudaOptions opt;
-      opt.force_global = global;
-      auto gpu = fs::execute_cuda(entry, in, opt);
-      REQUIRE(gpu.size() == cpu.size());
+    for (fs::CudaTeam team : {fs::CudaTeam::kWarp, fs::CudaTeam::kBlock})
+      for (bool global : {false, true}) {
+        fs::CudaOptions opt;
+        opt.team = team;
+        opt.force_global = global;
+        auto gpu = fs::execute_cuda(entry, in, opt);
+        REQUIRE(gpu.size() == cpu.size());
+        for (size_t i = 0; i < in.size(); ++i) {
+          INFO(entry.info.name << " run " << i << ", a " << team_name(team) << " per run"
+                               << (global ? " (global memory)" : " (shared memory when it fits)"));
+          check_fp64_agrees(cpu[i], gpu[i]);
+        }
+      }
+  }
+}
+
+// kernels/team.h fixes every reduction's order, so the team a shape runs on never changes a bit.
+TEST_CASE("cuda: a warp per run and a block per run give the same bits", "[gpu]") {
+  for (const auto& entry : fs::models())
+    for (const char* precision : {"fp64", "fp32"}) {
+      auto in = random_sweep(entry.info.name, 5, precision, 12);
+      fs::CudaOptions warp, block;
+      warp.team = fs::CudaTeam::kWarp;
+      block.team = fs::CudaTeam::kBlock;
+      const auto a = fs::execute_cuda(entry, in, warp), b = fs::execute_cuda(entry, in, block);
       for (size_t i = 0; i < in.size(); ++i) {
-        INFO(entry.info.name << " run " << i << (global ? " (global memory)" : " (shared memory when it fits)"));
-        check_fp64_agrees(cpu[i], gpu[i]);
+        INFO(entry.info.name << " " << precision << " run " << i);
+        fs::test::require_identical(a[i], b[i]);
       }
     }
-  }
 }
 
 TEST_CASE("cuda: fp32 agrees with the CPU's fp32 to 1e-4", "[gpu]") {
   for (const auto& entry : fs::models()) {
     auto in = random_sweep(entry.info.name, 2, "fp32", 18);
     auto cpu = fs::execute_cpu(entry, in, 4);
-    auto gpu = fs::execute_cuda(entry, in, fs::CudaOptions{});
-    for (size_t i = 0; i < in.size(); ++i) {
-      INFO(entry.info.name << " run " << i);
-      CHECK(compare(cpu[i], gpu[i]).max_rel < 1e-4);
+    for (fs::CudaTeam team : {fs::CudaTeam::kWarp, fs::CudaTeam::kBlock}) {
+      fs::CudaOptions opt;
+      opt.team = team;
+      auto gpu = fs::execute_cuda(entry, in, opt);
+      for (size_t i = 0; i < in.size(); ++i) {
+        INFO(entry.info.name << " run " << i << ", a " << team_name(team) << " per run");
+        CHECK(compare(cpu[i], gpu[i]).max_rel < 1e-4);
+      }
     }
   }
 }

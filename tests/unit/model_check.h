@@ -95,7 +95,7 @@ void check_team_invariance(const Params& p, double spread, long step = 3) {
   Model::attention_table(HostTeam{}, r.cfg, r.idata.data(), r.rdata.data(), r.theta.data(), r.fixed.data(),
                          table1.data());
   for (double x : table1) REQUIRE(x != -7.0);  // every cell written
-  for (int size : {2, 3, 8, 13}) {
+  for (int size : {2, 3, 8, 13, 32}) {
     std::vector<double> grad(r.grad.size(), -7.0), scratch(r.scratch.size(), -7.0), obs(r.obs.size(), -7.0);
     std::vector<double> table(n_table, -7.0);
     std::vector<double> losses(size_t(size), -7.0);

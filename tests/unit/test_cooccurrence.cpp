@@ -98,7 +98,7 @@ TEST_CASE("cooccurrence: a team of any size computes the same numbers as one thr
   Cooccurrence::attention_table(fs::HostTeam{}, pt.cfg, pt.idata.data(), (const double*)nullptr, pt.theta.data(),
                                 pt.fixed.data(), table1.data());
   for (double x : table1) REQUIRE(x != -7.0);  // every cell written
-  for (int size : {2, 3, 8, 13}) {
+  for (int size : {2, 3, 8, 13, 32}) {
     std::vector<double> grad(pt.grad.size(), -7.0), scratch(pt.scratch.size(), -7.0), obs(obs1.size(), -7.0);
     std::vector<double> table(table1.size(), -7.0);
     std::vector<double> losses(size_t(size), -7.0);

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <condition_variable>
+#include <cstddef>
 #include <functional>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -33,19 +35,27 @@ class Barrier {
 };
 
 struct ThreadTeam {
+  static constexpr size_t kReduceBytes = 32 * 256;
   int r, n;
   Barrier* barrier;
+  void* reduce_buf;  // kReduceBytes shared by the team, for kernels/team.h's reductions
   int rank() const { return r; }
   int size() const { return n; }
   bool leader() const { return r == 0; }
   void sync() const { barrier->wait(); }
+  void* reduce_buffer(size_t bytes) const {
+    if (bytes > kReduceBytes) throw std::length_error("a team reduction's lanes exceed the test team's buffer");
+    return reduce_buf;
+  }
 };
 
 // Runs body(team) on `size` threads at once.
 inline void run_team(int size, const std::function<void(const ThreadTeam&)>& body) {
   Barrier barrier(size);
+  std::vector<std::max_align_t> reduce_buf(ThreadTeam::kReduceBytes / sizeof(std::max_align_t) + 1);
   std::vector<std::thread> threads;
-  for (int r = 0; r < size; ++r) threads.emplace_back([&, r] { body(ThreadTeam{r, size, &barrier}); });
+  for (int r = 0; r < size; ++r)
+    threads.emplace_back([&, r] { body(ThreadTeam{r, size, &barrier, reduce_buf.data()}); });
   for (auto& t : threads) t.join();
 }
 
