@@ -118,11 +118,13 @@ struct JomaToy : ModelBase {
                               const Real* theta, const Real* fixed, Real* grad, Real* scratch) {
     Real* w = scratch;  // softmax(v^2 / tau)
     const Real mx = team_max(team, c.K, [&](long i) { return theta[i] * theta[i]; });
-    const Real z = team_sum(team, c.K, [&](long i) { return exp((theta[i] * theta[i] - mx) / Real(c.tau)); });
+    for (int i = team.rank(); i < c.K; i += team.size()) w[i] = exp((theta[i] * theta[i] - mx) / Real(c.tau));
+    team.sync();
+    const Real z = team_sum(team, c.K, [&](long i) { return w[i]; });
     const Real loss =
         team_sum(team, c.K, [&](long i) { return Real(0.5) * (fixed[i] - theta[i]) * (fixed[i] - theta[i]); });
     for (int i = team.rank(); i < c.K; i += team.size()) {
-      w[i] = exp((theta[i] * theta[i] - mx) / Real(c.tau)) / z;
+      w[i] /= z;
       grad[i] = -(fixed[i] - theta[i]) * w[i];
     }
     if (team.leader()) scratch[c.K] = loss;

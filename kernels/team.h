@@ -47,19 +47,34 @@ FS_HD inline void fold_lanes(T* part, const Op& op) {
 // op over item(k), k < count, in the order above, returned to every member. item(k) is called once for
 // each k, by a member of rank below kTeamLanes, one call at a time per member: it may use a workspace
 // indexed by the member's rank. Every member's item calls are over when it returns, so what the items
-// read may be overwritten at once.
+// read may be overwritten at once. The identity must absorb: op(identity, identity) == identity and
+// op(op(x, identity), identity) == op(x, identity), bit for bit (true of +0 for sums, of -inf for maxima).
+//
+// One thread: lanes past the last item hold the identity, so only the lanes that hold items are folded,
+// and the tree's folds with the identity are done once; short reductions cost what a plain loop does.
 template <typename T, typename Item, typename Op>
 FS_HD T team_reduce(const HostTeam&, long count, const Item& item, const Op& op, T identity) {
   T part[kTeamLanes];
-  for (int l = 0; l < kTeamLanes; ++l) part[l] = identity;
+  int live = count < kTeamLanes ? int(count) : kTeamLanes;  // lanes holding items
+  for (int l = 0; l < live; ++l) part[l] = identity;
   long k0 = 0;
   for (; k0 + kTeamLanes <= count; k0 += kTeamLanes) {
     FS_SIMD
     for (int l = 0; l < kTeamLanes; ++l) part[l] = op(part[l], item(k0 + l));
   }
   for (int l = 0; k0 + l < count; ++l) part[l] = op(part[l], item(k0 + l));
-  fold_lanes(part, op);
-  return part[0];
+  bool padded = false;  // the live lanes folded with the identity once already
+  for (int h = kTeamLanes / 2; h > 0; h /= 2) {
+    if (h >= live) {
+      if (!padded)
+        for (int l = 0; l < live; ++l) part[l] = op(part[l], identity);
+      padded = true;
+      continue;
+    }
+    for (int l = 0; l < h; ++l) part[l] = op(part[l], l + h < live ? part[l + h] : identity);
+    live = h;
+  }
+  return live > 0 ? part[0] : identity;
 }
 
 // Any other team that offers a shared buffer of kTeamLanes * sizeof(T) bytes (the real multi-thread team
@@ -116,12 +131,15 @@ struct Sums {
   }
 };
 
-// s = softmax(z) over n entries, the maximum and the normaliser reduced by the team; s may be z.
+// s = softmax(z) over n entries, the maximum and the normaliser reduced by the team; s may be z. Members
+// read only their own entries of s when it returns: a barrier comes before the team reads all of it.
 template <typename Team, typename Real>
 FS_HD void team_softmax(const Team& team, const Real* z, int n, Real* s) {
   const Real mx = team_max(team, n, [&](long i) { return z[i]; });
-  const Real tot = team_sum(team, n, [&](long i) { return exp(z[i] - mx); });
-  for (int i = team.rank(); i < n; i += team.size()) s[i] = exp(z[i] - mx) / tot;
+  for (int i = team.rank(); i < n; i += team.size()) s[i] = exp(z[i] - mx);
+  team.sync();
+  const Real tot = team_sum(team, n, [&](long i) { return s[i]; });
+  for (int i = team.rank(); i < n; i += team.size()) s[i] /= tot;
 }
 
 // The mean of values[k * stride], k < count, returned to every member; the leader also leaves it in

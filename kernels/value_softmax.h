@@ -206,11 +206,13 @@ struct ValueSoftmax : ModelBase {
     team.sync();
     // Order crossings of the logits since the last step, over the pairs i < j.
     if (ctx.step > 0) {
-      const Real cross = team_sum(team, long(n) * n, [&](long k) {
-        const int i = int(k / n), j = int(k % n);
-        if (j <= i) return Real(0);
-        const Real before = prev[i] - prev[j], now = z[i] - z[j];
-        return (before > Real(0) && now < Real(0)) || (before < Real(0) && now > Real(0)) ? Real(1) : Real(0);
+      const Real cross = team_sum(team, n, [&](long i) {  // the pairs (i, j > i)
+        int count = 0;
+        for (int j = int(i) + 1; j < n; ++j) {
+          const Real before = prev[i] - prev[j], now = z[i] - z[j];
+          count += (before > Real(0) && now < Real(0)) || (before < Real(0) && now > Real(0));
+        }
+        return Real(count);
       });
       if (team.leader()) *crossings += cross;
     } else if (team.leader()) {
