@@ -47,7 +47,7 @@ struct SliceBatch {
   unsigned long long* next;  // the work counter, zero at launch
 };
 
-// Words of per-block workspace: gradient, scratch, observables.
+// Words of per-team workspace: gradient, scratch, observables.
 FS_HD inline long flow_workspace_words(const Sizes& sz) { return sz.n_theta + sz.n_scratch + sz.n_obs; }
 
 // Bytes of dynamic shared memory for one run held entirely on chip, a multiple of 16 so that the runs of
