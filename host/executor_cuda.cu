@@ -141,9 +141,12 @@ class Batch final : public BatchBase {
     };
     const size_t optin = size_t(dev.smem_per_block_optin);
     const bool warps_fit = smem * size_t(warps) + static_smem(kernel_flow_slice<Model, Real, WarpTeam>) <= optin;
-    warp_team_ = opt.team == CudaTeam::kWarp || (opt.team == CudaTeam::kAuto && warps_fit && !opt.force_global);
-    kernel_ = warp_team_ ? kernel_flow_slice<Model, Real, WarpTeam> : kernel_flow_slice<Model, Real, BlockTeam>;
-    teams_per_block_ = warp_team_ ? warps : 1;
+    CudaTeam team = opt.team;
+    if (team == CudaTeam::kAuto) team = warps_fit && !opt.force_global ? CudaTeam::kWarp : CudaTeam::kBlock;
+    kernel_ = team == CudaTeam::kWarp    ? kernel_flow_slice<Model, Real, WarpTeam>
+              : team == CudaTeam::kBlock ? kernel_flow_slice<Model, Real, BlockTeam>
+                                         : kernel_flow_slice<Model, Real, SoloTeam>;
+    teams_per_block_ = team == CudaTeam::kWarp ? warps : team == CudaTeam::kBlock ? 1 : threads_;
     use_smem_ = !opt.force_global && smem * size_t(teams_per_block_) + static_smem(kernel_) <= optin;
     smem_per_team_ = use_smem_ ? smem : 0;
     dyn_smem_ = smem_per_team_ * size_t(teams_per_block_);
@@ -151,7 +154,8 @@ class Batch final : public BatchBase {
       FS_CUDA_CHECK(cudaFuncSetAttribute(kernel_, cudaFuncAttributeMaxDynamicSharedMemorySize, int(dyn_smem_)));
     int per_sm = 0;
     FS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel_, threads_, dyn_smem_));
-    max_blocks_ = std::max(1L, long(per_sm) * dev.sm_count);
+    // No more teams than slots: a team's global workspace is allocated whether or not a run is there.
+    max_blocks_ = std::max(1L, std::min(long(per_sm) * dev.sm_count, (S_ + teams_per_block_ - 1) / teams_per_block_));
 
     d_cfg_ = DeviceBuffer<Config>(size_t(S_));
     d_fc_ = DeviceBuffer<FlowConfig>(size_t(S_));
@@ -434,7 +438,6 @@ class Batch final : public BatchBase {
   long budget_;
   bool fixed_budget_;
   int threads_;
-  bool warp_team_ = false;  // a warp per run, else a block
   void (*kernel_)(SliceBatch<Model, Real>, size_t) = nullptr;
   long teams_per_block_ = 1;
   bool use_smem_ = false;

@@ -22,9 +22,10 @@ struct CudaDeviceInfo {
   int smem_per_block_optin = 0;
 };
 
-// Who works on one run: a warp (several runs to a block) or a whole thread block. auto takes a warp
-// when the runs of a block's warps all fit in shared memory, and a block otherwise.
-enum class CudaTeam { kAuto, kWarp, kBlock };
+// Who works on one run: a warp (several runs to a block), a whole thread block, or one thread. auto takes
+// a warp when the runs of a block's warps all fit in shared memory, and a block otherwise; a thread per
+// run is for the smallest runs, asked for by name.
+enum class CudaTeam { kAuto, kWarp, kBlock, kThread };
 
 struct CudaOptions {
   int device = 0;

@@ -27,11 +27,17 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
   run->add_option("--device", run_opt.cuda.device, "CUDA device index")->check(CLI::NonNegativeNumber);
-  const std::map<std::string, fs::CudaTeam> teams = {
-      {"auto", fs::CudaTeam::kAuto}, {"warp", fs::CudaTeam::kWarp}, {"block", fs::CudaTeam::kBlock}};
-  run->add_option("--team", run_opt.cuda.team,
-                  "CUDA threads per run: a warp, a block, or auto (a warp when a block's runs fit in shared memory)")
-      ->transform(CLI::CheckedTransformer(teams, CLI::ignore_case));
+  run->add_option_function<std::string>(
+         "--team",
+         [&](const std::string& t) {
+           run_opt.cuda.team = t == "warp"     ? fs::CudaTeam::kWarp
+                               : t == "block"  ? fs::CudaTeam::kBlock
+                               : t == "thread" ? fs::CudaTeam::kThread
+                                               : fs::CudaTeam::kAuto;
+         },
+         "CUDA threads per run: a warp, a block, a thread, or auto (a warp when a block's runs fit in shared "
+         "memory, else a block)")
+      ->check(CLI::IsMember({"auto", "warp", "block", "thread"}));
   run->add_option("--threads", run_opt.threads, "CPU threads (0: one per CPU in this process's affinity mask)")
       ->check(CLI::NonNegativeNumber);
   run->add_option("--set", sets, "override a key: KEY=VALUE, KEY one of section.key or a bare key")->take_all();

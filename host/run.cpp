@@ -500,7 +500,8 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
     m["device_detail"] = {{"sm_count", dev.sm_count},
                           {"compute_capability", std::to_string(dev.cc_major) + "." + std::to_string(dev.cc_minor)},
                           {"global_mem_bytes", dev.global_mem}};
-    m["team"] = opt.cuda.team == CudaTeam::kWarp ? "warp" : opt.cuda.team == CudaTeam::kBlock ? "block" : "auto";
+    const char* teams[] = {"auto", "warp", "block", "thread"};
+    m["team"] = teams[int(opt.cuda.team)];
   } else {
     m["device"] = cpu_name();
     m["threads"] = threads;

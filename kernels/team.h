@@ -21,7 +21,7 @@ struct HostTeam {
   static constexpr int rank() { return 0; }
   static constexpr int size() { return 1; }
   static constexpr bool leader() { return true; }
-  void sync() const {}
+  FS_HD void sync() const {}
 };
 
 template <typename T>

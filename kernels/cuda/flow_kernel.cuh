@@ -1,8 +1,9 @@
 // The batch kernels: a slice of steps of every run in flight, and the row copies that move runs in and
 // out of their slots.
 //
-// Work to threads: a run's team is one warp (WarpTeam, blockDim / 32 runs at once in a block) or one
-// whole thread block (BlockTeam), chosen per shape by the executor. Runs live in slots: fixed-size rows
+// Work to threads: a run's team is one warp (WarpTeam, blockDim / 32 runs at once in a block), one
+// whole thread block (BlockTeam) or one thread (SoloTeam, blockDim runs to a block), chosen per shape by
+// the executor. Runs live in slots: fixed-size rows
 // of device memory that hold a run's data, parameters, optimiser state, records and flow state across
 // slices. A slice launch hands each team the next slot of the active list (an atomic counter), advances
 // that run by up to `budget` steps, writes its state back and takes another, so short runs free their
@@ -11,6 +12,8 @@
 // per-team workspace in global memory that stays hot in L2. Only finished runs' records, parameters and
 // attention tables leave the chip.
 #pragma once
+
+#include <type_traits>
 
 #include "kernels/cuda/team_cuda.cuh"
 #include "kernels/flow.h"
@@ -61,23 +64,28 @@ inline size_t flow_smem_bytes(const Sizes& sz, int opt_words) {
 
 constexpr int kMaxTeamsPerBlock = 32;
 
-// Team is WarpTeam or BlockTeam; the dynamic shared memory is smem_per_team bytes for each of the
-// block's teams when use_smem.
+// Team is WarpTeam, BlockTeam or SoloTeam; the dynamic shared memory is smem_per_team bytes for each of
+// the block's teams when use_smem.
 template <typename Model, typename Real, typename Team>
 __global__ void kernel_flow_slice(SliceBatch<Model, Real> b, size_t smem_per_team) {
+  constexpr bool kSolo = std::is_same<Team, SoloTeam>::value;
   extern __shared__ __align__(16) unsigned char smem_all[];
-  __shared__ long s_next[kMaxTeamsPerBlock];
+  __shared__ long s_next[kSolo ? 1 : kMaxTeamsPerBlock];  // a shared team's next run
   const Team team;
   const int t = Team::index();
   unsigned char* smem = smem_all + size_t(t) * smem_per_team;
-  long& s_k = s_next[t];
   const long team_id = long(blockIdx.x) * Team::per_block() + t;
   const Sizes& sz = b.sz;
   const long n_opt = sz.n_theta * b.opt_words;
   for (;;) {
-    if (team.leader()) s_k = long(atomicAdd(b.next, 1ull));
-    team.sync();
-    const long k = s_k;
+    long k;
+    if constexpr (kSolo) {
+      k = long(atomicAdd(b.next, 1ull));
+    } else {
+      if (team.leader()) s_next[t] = long(atomicAdd(b.next, 1ull));
+      team.sync();
+      k = s_next[t];
+    }
     if (k >= b.n_active) return;
     const long slot = b.active[k];
     const typename Model::Config cfg = b.cfg[slot];
@@ -131,7 +139,7 @@ __global__ void kernel_flow_slice(SliceBatch<Model, Real> b, size_t smem_per_tea
     }
     for (long i = team.rank(); i < sz.n_carry; i += team.size()) carry_g[i] = fb.scratch[i];
     if (team.leader()) b.state[slot] = st;
-    team.sync();  // s_k and the shared buffers are reused by the team's next run
+    team.sync();  // s_next and the shared buffers are reused by the team's next run
   }
 }
 

@@ -1,7 +1,8 @@
 // The teams of the CUDA kernels. A run is worked on by a warp (WarpTeam: the 32 lanes of one warp, several
-// runs to a block) or by a whole thread block (BlockTeam), chosen per shape by the executor; the model
-// code is the same for both. Reductions follow kernels/team.h's lane order exactly: lane l's partial in a
-// register, then the shuffle-down tree, so both teams and the host agree bit for bit.
+// runs to a block), by a whole thread block (BlockTeam), or by one thread (SoloTeam: the host's team on the
+// device, for the smallest runs), chosen per shape by the executor; the model code is the same for all. Reductions
+// follow kernels/team.h's lane order exactly: lane l's partial in a register, then the shuffle-down tree, so both teams
+// and the host agree bit for bit.
 #pragma once
 
 #include <cstring>
@@ -30,6 +31,11 @@ struct BlockTeam {
   __device__ int size() const { return int(blockDim.x); }
   __device__ bool leader() const { return threadIdx.x == 0; }
   __device__ void sync() const { __syncthreads(); }
+};
+
+struct SoloTeam : HostTeam {
+  __device__ static int index() { return int(threadIdx.x); }
+  __device__ static int per_block() { return int(blockDim.x); }
 };
 
 // Lane l + h's value for lane l, any trivially copyable T, moved 32 bits at a time.
@@ -70,6 +76,12 @@ __device__ T warp_reduce_lanes(int lane, long count, const Item& item, const Op&
 template <typename T, typename Item, typename Op>
 __device__ T team_reduce(const WarpTeam& team, long count, const Item& item, const Op& op, T identity) {
   return warp_broadcast(warp_reduce_lanes(team.rank(), count, item, op, identity));
+}
+
+// One thread: the host's reduction, the same code.
+template <typename T, typename Item, typename Op>
+__device__ T team_reduce(const SoloTeam&, long count, const Item& item, const Op& op, T identity) {
+  return team_reduce(HostTeam{}, count, item, op, identity);
 }
 
 // A block: its first warp reduces, the result goes to every thread through shared memory.

@@ -17,7 +17,7 @@ through
 It prints run-steps per second, flowsweep over the faster peer, and flowsweep's achieved FLOP/s against
 the FP32 and FP64 peaks measured on the same device in the same run (large matrix products, TF32 off).
 
-    python3 sweeps/bench/bench_gpu.py --flowsweep build/flowsweep [--teams auto,warp,block]
+    python3 sweeps/bench/bench_gpu.py --flowsweep build/flowsweep [--teams auto,warp,block,thread]
 
 --device cpu --quick runs a cut-down comparison on the CPU: a check of the script where no GPU is present."""
 import argparse

@@ -128,13 +128,16 @@ std::vector<fs::RunInput> grid_inputs(const std::string& text) {
 
 }  // namespace
 
-const char* team_name(fs::CudaTeam t) { return t == fs::CudaTeam::kWarp ? "warp" : "block"; }
+const char* team_name(fs::CudaTeam t) {
+  return t == fs::CudaTeam::kWarp ? "warp" : t == fs::CudaTeam::kBlock ? "block" : "thread";
+}
+const fs::CudaTeam kTeams[] = {fs::CudaTeam::kWarp, fs::CudaTeam::kBlock, fs::CudaTeam::kThread};
 
 TEST_CASE("cuda: fp64 agrees with the CPU to 1e-9 and detectors agree exactly", "[gpu]") {
   for (const auto& entry : fs::models()) {
     auto in = random_sweep(entry.info.name, 1, "fp64", 24);
     auto cpu = fs::execute_cpu(entry, in, 4);
-    for (fs::CudaTeam team : {fs::CudaTeam::kWarp, fs::CudaTeam::kBlock})
+    for (fs::CudaTeam team : kTeams)
       for (bool global : {false, true}) {
         fs::CudaOptions opt;
         opt.team = team;
@@ -151,17 +154,21 @@ TEST_CASE("cuda: fp64 agrees with the CPU to 1e-9 and detectors agree exactly", 
 }
 
 // kernels/team.h fixes every reduction's order, so the team a shape runs on never changes a bit.
-TEST_CASE("cuda: a warp per run and a block per run give the same bits", "[gpu]") {
+TEST_CASE("cuda: a warp, a block and a thread per run give the same bits", "[gpu]") {
   for (const auto& entry : fs::models())
     for (const char* precision : {"fp64", "fp32"}) {
       auto in = random_sweep(entry.info.name, 5, precision, 12);
-      fs::CudaOptions warp, block;
+      fs::CudaOptions warp;
       warp.team = fs::CudaTeam::kWarp;
-      block.team = fs::CudaTeam::kBlock;
-      const auto a = fs::execute_cuda(entry, in, warp), b = fs::execute_cuda(entry, in, block);
-      for (size_t i = 0; i < in.size(); ++i) {
-        INFO(entry.info.name << " " << precision << " run " << i);
-        fs::test::require_identical(a[i], b[i]);
+      const auto a = fs::execute_cuda(entry, in, warp);
+      for (fs::CudaTeam team : {fs::CudaTeam::kBlock, fs::CudaTeam::kThread}) {
+        fs::CudaOptions opt;
+        opt.team = team;
+        const auto b = fs::execute_cuda(entry, in, opt);
+        for (size_t i = 0; i < in.size(); ++i) {
+          INFO(entry.info.name << " " << precision << " run " << i << ": a warp against a " << team_name(team));
+          fs::test::require_identical(a[i], b[i]);
+        }
       }
     }
 }
@@ -170,7 +177,7 @@ TEST_CASE("cuda: fp32 agrees with the CPU's fp32 to 1e-4", "[gpu]") {
   for (const auto& entry : fs::models()) {
     auto in = random_sweep(entry.info.name, 2, "fp32", 18);
     auto cpu = fs::execute_cpu(entry, in, 4);
-    for (fs::CudaTeam team : {fs::CudaTeam::kWarp, fs::CudaTeam::kBlock}) {
+    for (fs::CudaTeam team : kTeams) {
       fs::CudaOptions opt;
       opt.team = team;
       auto gpu = fs::execute_cuda(entry, in, opt);
