@@ -26,6 +26,7 @@ struct CudaDeviceInfo {
 // a warp when the runs of a block's warps all fit in shared memory, and a block otherwise; a thread per
 // run is for the smallest runs, asked for by name.
 enum class CudaTeam { kAuto, kWarp, kBlock, kThread };
+inline constexpr const char* kCudaTeamNames[] = {"auto", "warp", "block", "thread"};  // in CudaTeam's order
 
 struct CudaOptions {
   int device = 0;

@@ -1,7 +1,11 @@
 // flowsweep: parse the command line into config structs, call the library, map errors to exit codes.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <iterator>
+#include <string>
+#include <vector>
 
 #include "host/build_info.h"
 #include "host/slurm.h"
@@ -30,14 +34,12 @@ int main(int argc, char** argv) {
   run->add_option_function<std::string>(
          "--team",
          [&](const std::string& t) {
-           run_opt.cuda.team = t == "warp"     ? fs::CudaTeam::kWarp
-                               : t == "block"  ? fs::CudaTeam::kBlock
-                               : t == "thread" ? fs::CudaTeam::kThread
-                                               : fs::CudaTeam::kAuto;
+           const auto& names = fs::kCudaTeamNames;
+           run_opt.cuda.team = fs::CudaTeam(std::find(std::begin(names), std::end(names), t) - std::begin(names));
          },
          "CUDA threads per run: a warp, a block, a thread, or auto (a warp when a block's runs fit in shared "
          "memory, else a block)")
-      ->check(CLI::IsMember({"auto", "warp", "block", "thread"}));
+      ->check(CLI::IsMember(std::vector<std::string>(std::begin(fs::kCudaTeamNames), std::end(fs::kCudaTeamNames))));
   run->add_option("--threads", run_opt.threads, "CPU threads (0: one per CPU in this process's affinity mask)")
       ->check(CLI::NonNegativeNumber);
   run->add_option("--set", sets, "override a key: KEY=VALUE, KEY one of section.key or a bare key")->take_all();

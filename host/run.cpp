@@ -500,8 +500,7 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
     m["device_detail"] = {{"sm_count", dev.sm_count},
                           {"compute_capability", std::to_string(dev.cc_major) + "." + std::to_string(dev.cc_minor)},
                           {"global_mem_bytes", dev.global_mem}};
-    const char* teams[] = {"auto", "warp", "block", "thread"};
-    m["team"] = teams[int(opt.cuda.team)];
+    m["team"] = kCudaTeamNames[int(opt.cuda.team)];
   } else {
     m["device"] = cpu_name();
     m["threads"] = threads;

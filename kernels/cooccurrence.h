@@ -437,14 +437,11 @@ struct Cooccurrence : ModelBase {
     auto s = scratch(c, const_cast<Real*>(scratch_buf));
     // Per sample type: loss, count and dloss/dF magnitude g = sigmoid(-yF), as (loss x4, count x4, g x4).
     using TypeSums = Sums<Real, 12>;
-    const TypeSums per_type = team_reduce(
-        team, n,
-        [&](long i) {
-          TypeSums t = TypeSums::zero();
-          t[type[i]] = s.loss_i[i], t[4 + type[i]] = Real(1), t[8 + type[i]] = sigmoid(-Real(y[i]) * s.F[i]);
-          return t;
-        },
-        SumOp<TypeSums>(), TypeSums::zero());
+    const TypeSums per_type = team_sum(team, n, [&](long i) {
+      TypeSums t;
+      t[type[i]] = s.loss_i[i], t[4 + type[i]] = Real(1), t[8 + type[i]] = sigmoid(-Real(y[i]) * s.F[i]);
+      return t;
+    });
     const Real margin = team_min(team, n, [&](long i) { return Real(y[i]) * s.F[i]; });
     const Real entropy = team_sum(team, long(n) * L, [&](long il) { return s.H[il]; });
     Real G[3], S[4];

@@ -119,9 +119,10 @@ template <typename Team, typename Real>
 FS_HD void group_shares(const Team& team, const OptConfig& opt, const Real* grad, int n_groups, Real* out) {
   double rate[kMaxGroups] = {0, 0, 0, 0}, total = 0;
   for (int g = 0; g < n_groups; ++g) {
-    const Real* gg = grad + (g ? opt.group_end[g - 1] : 0);
-    const long count = opt.group_end[g] - (g ? opt.group_end[g - 1] : 0);
-    rate[g] = opt.lr[g] * team_sum(team, count, [&](long i) { return double(gg[i]) * double(gg[i]); });
+    const long begin = g ? opt.group_end[g - 1] : 0;
+    const Real* gg = grad + begin;
+    rate[g] =
+        opt.lr[g] * team_sum(team, opt.group_end[g] - begin, [&](long i) { return double(gg[i]) * double(gg[i]); });
     total += rate[g];
   }
   if (!team.leader()) return;

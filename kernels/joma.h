@@ -135,8 +135,7 @@ struct JomaToy : ModelBase {
   template <typename Team, typename Real>
   FS_HD static void observe(const Team& team, const Config& c, const int*, const Real*, const Real*, const Real*,
                             const Real* scratch, Real* obs) {
-    const Real mx = team_reduce(
-        team, c.K, [&](long i) { return scratch[i]; }, MaxOp<Real>(), Real(0));
+    const Real mx = team_max(team, c.K, [&](long i) { return scratch[i]; });
     const Real h =
         team_sum(team, c.K, [&](long i) { return scratch[i] > Real(0) ? -scratch[i] * log(scratch[i]) : Real(0); });
     if (!team.leader()) return;
@@ -547,40 +546,31 @@ struct Joma : ModelBase {
     using Two = Sums<Real, 2>;
     using Three = Sums<Real, 3>;
     // (entropy, largest weight) of each class's attention
-    const Two per_class = team_reduce(
-        team, c.C,
-        [&](long k) {
-          const Real* b = scratch + k * cw;
-          Two t;
-          t[0] = joma_detail::entropy(b, MC), t[1] = 0;
-          for (int l = 0; l < MC; ++l) t[1] = b[l] > t[1] ? b[l] : t[1];
-          return t;
-        },
-        SumOp<Two>(), Two::zero());
+    const Two per_class = team_sum(team, c.C, [&](long k) {
+      const Real* b = scratch + k * cw;
+      Two t;
+      t[0] = joma_detail::entropy(b, MC), t[1] = 0;
+      for (int l = 0; l < MC; ++l) t[1] = b[l] > t[1] ? b[l] : t[1];
+      return t;
+    });
     const Real* W = theta;
     const Real* z = theta + n_W(c) + n_R(c);
     const Real* xbar = rdata + long(c.C) * MC;
     const Real w2 = team_sum(team, n_W(c), [&](long i) { return W[i] * W[i]; });
     // centred cosine of z and z_hat = zhat_raw + offset (offset = z(0) - zhat_raw(0), in fixed)
     auto zhat = [&](long l) { return zhat_raw(c, W, xbar, w2, int(l)) + fixed[l]; };
-    const Two means = team_reduce(
-        team, MC,
-        [&](long l) {
-          Two t;
-          t[0] = z[l], t[1] = zhat(l);
-          return t;
-        },
-        SumOp<Two>(), Two::zero());
+    const Two means = team_sum(team, MC, [&](long l) {
+      Two t;
+      t[0] = z[l], t[1] = zhat(l);
+      return t;
+    });
     const Real mz = means[0] / Real(MC), mh = means[1] / Real(MC);
-    const Three co = team_reduce(
-        team, MC,
-        [&](long l) {
-          const Real dz = z[l] - mz, dh = zhat(l) - mh;
-          Three t;
-          t[0] = dz * dz, t[1] = dh * dh, t[2] = dz * dh;
-          return t;
-        },
-        SumOp<Three>(), Three::zero());
+    const Three co = team_sum(team, MC, [&](long l) {
+      const Real dz = z[l] - mz, dh = zhat(l) - mh;
+      Three t;
+      t[0] = dz * dz, t[1] = dh * dh, t[2] = dz * dh;
+      return t;
+    });
     if (!team.leader()) return;
     obs[kLoss] = scratch[long(c.C) * cw];
     obs[kEntropy] = per_class[0] / Real(c.C);

@@ -47,8 +47,8 @@ FS_HD void opt_step(const Team& team, const OptConfig& cfg, long step, Real* the
         const Real mu = Real(cfg.momentum);
         FS_SIMD
         for (long i = begin + team.rank(); i < end; i += team.size()) {
-          const Real v =
-              mu * state[i] + grad[i];  // held, not reloaded: state might alias theta for all the compiler knows
+          // Held, not reloaded: state might alias theta for all the compiler knows.
+          const Real v = mu * state[i] + grad[i];
           state[i] = v;
           theta[i] -= lr * v;
         }

@@ -446,15 +446,12 @@ struct PathCond : ModelBase {
     team.sync();
     Real* tail = scratch + long(c.P) * pw + diag_words(c);
     using Two = Sums<Real, 2>;
-    const Two total = team_reduce(
-        team, c.P,
-        [&](long p) {
-          const Real* dout = scratch + p * pw + 2L * D * H;
-          Two t;
-          t[0] = dout[c.out], t[1] = dout[c.out + 1];  // loss, correct
-          return t;
-        },
-        SumOp<Two>(), Two::zero());
+    const Two total = team_sum(team, c.P, [&](long p) {
+      const Real* dout = scratch + p * pw + 2L * D * H;
+      Two t;
+      t[0] = dout[c.out], t[1] = dout[c.out + 1];  // loss, correct
+      return t;
+    });
     const Real loss = total[0] / Real(c.P);
     if (team.leader()) tail[0] = loss, tail[1] = total[1] / Real(c.P);
     team.sync();

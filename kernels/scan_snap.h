@@ -333,40 +333,37 @@ struct ScanSnap : ModelBase {
     const Real* Z = theta;
     const Real* Y = theta + long(M) * M;
     using Four = Sums<Real, 4>;  // distinct entropy, common mass, top distinct share, population loss
-    const Four total = team_reduce(
-        team, c.K,
-        [&](long jl) {
-          const int j = int(jl);
-          Real* cc = class_workspace(team, c, scratch);
-          class_attention(c, idata, rdata, Z, j, cc);
-          Four t = Four::zero();
-          Real dsum = 0;
-          for (int k = c.num_common; k < S; ++k) dsum += cc[k];
-          for (int k = 0; k < c.num_common; ++k) t[1] += cc[k];
-          t[0] = distinct_entropy(c, cc);
-          t[2] = cc[S - 1] / dsum;
-          // population loss of class j
-          Real norm2 = 0;
-          for (int k = 0; k < S; ++k) norm2 += cc[k] * cc[k];
-          const Real inv_norm = Real(1) / sqrt(norm2);
-          const int* sup = idata + long(j) * S;
-          auto logit = [&](int o) {
-            Real acc = 0;
-            for (int k = 0; k < S; ++k) acc += Y[long(sup[k]) * M + o] * cc[k] * inv_norm;
-            return acc;
-          };
-          Real lmax = -INFINITY, target_logit = 0;
-          for (int o = 0; o < M; ++o) {
-            const Real g = logit(o);
-            lmax = g > lmax ? g : lmax;
-            if (o == next_token(c, j)) target_logit = g;
-          }
-          Real z = 0;
-          for (int o = 0; o < M; ++o) z += exp(logit(o) - lmax);
-          t[3] = log(z) + lmax - target_logit;
-          return t;
-        },
-        SumOp<Four>(), Four::zero());
+    const Four total = team_sum(team, c.K, [&](long jl) {
+      const int j = int(jl);
+      Real* cc = class_workspace(team, c, scratch);
+      class_attention(c, idata, rdata, Z, j, cc);
+      Four t;
+      Real dsum = 0;
+      for (int k = c.num_common; k < S; ++k) dsum += cc[k];
+      for (int k = 0; k < c.num_common; ++k) t[1] += cc[k];
+      t[0] = distinct_entropy(c, cc);
+      t[2] = cc[S - 1] / dsum;
+      // population loss of class j
+      Real norm2 = 0;
+      for (int k = 0; k < S; ++k) norm2 += cc[k] * cc[k];
+      const Real inv_norm = Real(1) / sqrt(norm2);
+      const int* sup = idata + long(j) * S;
+      auto logit = [&](int o) {
+        Real acc = 0;
+        for (int k = 0; k < S; ++k) acc += Y[long(sup[k]) * M + o] * cc[k] * inv_norm;
+        return acc;
+      };
+      Real lmax = -INFINITY, target_logit = 0;
+      for (int o = 0; o < M; ++o) {
+        const Real g = logit(o);
+        lmax = g > lmax ? g : lmax;
+        if (o == next_token(c, j)) target_logit = g;
+      }
+      Real z = 0;
+      for (int o = 0; o < M; ++o) z += exp(logit(o) - lmax);
+      t[3] = log(z) + lmax - target_logit;
+      return t;
+    });
     if (!team.leader()) return;
     obs[kLoss] = scratch[long(items(c)) * item_words(c)];
     obs[kPopLoss] = total[3] / Real(c.K);

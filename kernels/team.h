@@ -1,7 +1,7 @@
 // The threads that share one run form a team. Model code is written against it: loops strided by
 // rank and size, a barrier between phases that read what other members wrote, and the reductions below.
 // On the host a team is one thread, so every loop is a plain loop and the barrier is free;
-// kernels/cuda/team_cuda.cuh gives the CUDA teams (a warp, or a thread block, per run).
+// kernels/cuda/team_cuda.cuh gives the CUDA teams (a warp, a thread block or one thread per run).
 //
 // Reductions have one order, whatever the team: kTeamLanes lanes, lane l folding items l, l + 32,
 // l + 64, ... in turn from the identity, then the lanes folded pairwise, lane l with lane l + h for
@@ -36,13 +36,6 @@ template <typename T>
 struct MinOp {
   FS_HD T operator()(const T& a, const T& b) const { return a < b || a != a ? a : b; }
 };
-
-// The lane tree over part[0..kTeamLanes), into part[0].
-template <typename T, typename Op>
-FS_HD inline void fold_lanes(T* part, const Op& op) {
-  for (int h = kTeamLanes / 2; h > 0; h /= 2)
-    for (int l = 0; l < h; ++l) part[l] = op(part[l], part[l + h]);
-}
 
 // op over item(k), k < count, in the order above, returned to every member. item(k) is called once for
 // each k, by a member of rank below kTeamLanes, one call at a time per member: it may use a workspace
@@ -113,17 +106,17 @@ FS_HD auto team_min(const Team& team, long count, const Item& item) -> decltype(
   return team_reduce(team, count, item, MinOp<T>(), T(INFINITY));
 }
 
-// A small vector of sums reduced at once (the per-type losses of a batch, say).
+// A small vector of sums reduced at once by team_sum (the per-type losses of a batch, say); it starts at
+// zero, which is also Sums(0), the sum's identity.
 template <typename Real, int N>
 struct Sums {
   Real v[N];
+  FS_HD Sums() : Sums(Real(0)) {}
+  FS_HD explicit Sums(Real x) {
+    for (int i = 0; i < N; ++i) v[i] = x;
+  }
   FS_HD Real& operator[](int i) { return v[i]; }
   FS_HD const Real& operator[](int i) const { return v[i]; }
-  FS_HD static Sums zero() {
-    Sums s;
-    for (int i = 0; i < N; ++i) s.v[i] = Real(0);
-    return s;
-  }
   FS_HD Sums operator+(const Sums& o) const {
     Sums s;
     for (int i = 0; i < N; ++i) s.v[i] = v[i] + o.v[i];

@@ -305,14 +305,11 @@ struct ValueSoftmax : ModelBase {
         FirstLargest<Real>(), Winner<Real>{-INFINITY, n});
     const Real h = team_sum(team, n, [&](long i) { return s[i] > Real(0) ? -s[i] * log(s[i]) : Real(0); });
     const Real* v = theta + win.i * d;
-    const Sums<Real, 2> nu = team_reduce(
-        team, d,
-        [&](long r) {
-          Sums<Real, 2> t;
-          t[0] = v[r] * v[r], t[1] = v[r] * fixed[r];
-          return t;
-        },
-        SumOp<Sums<Real, 2>>(), Sums<Real, 2>::zero());
+    const Sums<Real, 2> nu = team_sum(team, d, [&](long r) {
+      Sums<Real, 2> t;
+      t[0] = v[r] * v[r], t[1] = v[r] * fixed[r];
+      return t;
+    });
     if (!team.leader()) return;
     obs[kLoss] = scratch[scratch_size(c) - 1];
     obs[kEntropy] = h;

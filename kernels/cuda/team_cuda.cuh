@@ -1,8 +1,8 @@
 // The teams of the CUDA kernels. A run is worked on by a warp (WarpTeam: the 32 lanes of one warp, several
 // runs to a block), by a whole thread block (BlockTeam), or by one thread (SoloTeam: the host's team on the
-// device, for the smallest runs), chosen per shape by the executor; the model code is the same for all. Reductions
-// follow kernels/team.h's lane order exactly: lane l's partial in a register, then the shuffle-down tree, so both teams
-// and the host agree bit for bit.
+// device, for the smallest runs), chosen per shape by the executor; the model code is the same for all.
+// Reductions follow kernels/team.h's lane order exactly (a warp: lane l's partial in a register, then the
+// shuffle-down tree), so every team and the host agree bit for bit.
 #pragma once
 
 #include <cstring>
@@ -38,26 +38,28 @@ struct SoloTeam : HostTeam {
   __device__ static int per_block() { return int(blockDim.x); }
 };
 
-// Lane l + h's value for lane l, any trivially copyable T, moved 32 bits at a time.
-template <typename T>
-__device__ T warp_shfl_down(const T& v, int h) {
+// Any trivially copyable T through a warp shuffle, 32 bits at a time: shfl(word) is one 32-bit shuffle.
+template <typename T, typename Shfl>
+__device__ T warp_shuffle_words(const T& v, const Shfl& shfl) {
   static_assert(sizeof(T) % 4 == 0, "a shuffled value is whole 32-bit words");
   int w[sizeof(T) / 4];
   memcpy(w, &v, sizeof(T));
-  for (int i = 0; i < int(sizeof(T) / 4); ++i) w[i] = __shfl_down_sync(kFullWarp, w[i], h);
+  for (int i = 0; i < int(sizeof(T) / 4); ++i) w[i] = shfl(w[i]);
   T out;
   memcpy(&out, w, sizeof(T));
   return out;
 }
 
+// Lane l + h's value for lane l.
+template <typename T>
+__device__ T warp_shfl_down(const T& v, int h) {
+  return warp_shuffle_words(v, [h](int x) { return __shfl_down_sync(kFullWarp, x, h); });
+}
+
+// Lane 0's value for every lane.
 template <typename T>
 __device__ T warp_broadcast(const T& v) {
-  int w[sizeof(T) / 4];
-  memcpy(w, &v, sizeof(T));
-  for (int i = 0; i < int(sizeof(T) / 4); ++i) w[i] = __shfl_sync(kFullWarp, w[i], 0);
-  T out;
-  memcpy(&out, w, sizeof(T));
-  return out;
+  return warp_shuffle_words(v, [](int x) { return __shfl_sync(kFullWarp, x, 0); });
 }
 
 // The lane order of kernels/team.h on one whole warp; lane 0 holds the result. Lanes l >= h fold values

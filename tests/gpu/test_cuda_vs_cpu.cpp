@@ -128,9 +128,7 @@ std::vector<fs::RunInput> grid_inputs(const std::string& text) {
 
 }  // namespace
 
-const char* team_name(fs::CudaTeam t) {
-  return t == fs::CudaTeam::kWarp ? "warp" : t == fs::CudaTeam::kBlock ? "block" : "thread";
-}
+const char* team_name(fs::CudaTeam t) { return fs::kCudaTeamNames[int(t)]; }
 const fs::CudaTeam kTeams[] = {fs::CudaTeam::kWarp, fs::CudaTeam::kBlock, fs::CudaTeam::kThread};
 
 TEST_CASE("cuda: fp64 agrees with the CPU to 1e-9 and detectors agree exactly", "[gpu]") {

@@ -67,7 +67,7 @@ TEST_CASE("team: every team size reduces to the same bits", "[team]") {
       t[0] = v[size_t(k)], t[1] = v[size_t(k)] * v[size_t(k)], t[2] = 1.0;
       return t;
     };
-    const Three t1 = fs::team_reduce(fs::HostTeam{}, n, three, fs::SumOp<Three>(), Three::zero());
+    const Three t1 = fs::team_sum(fs::HostTeam{}, n, three);
     REQUIRE(t1[2] == double(n));
     if (n > 0) {
       REQUIRE(max1 == *std::max_element(v.begin(), v.end()));
@@ -82,7 +82,7 @@ TEST_CASE("team: every team size reduces to the same bits", "[team]") {
         sums[r] = fs::team_sum(team, n, item);
         maxs[r] = fs::team_max(team, n, item);
         mins[r] = fs::team_min(team, n, item);
-        threes[r] = fs::team_reduce(team, n, three, fs::SumOp<Three>(), Three::zero());
+        threes[r] = fs::team_sum(team, n, three);
       });
       INFO("count " << n << ", team size " << size);
       for (int r = 0; r < size; ++r) {  // every member holds the result
