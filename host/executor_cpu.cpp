@@ -17,14 +17,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr size_t kMaxFinishedPerSlice = 4096;
 
-RunResult failed_result(const std::string& why) {
-  RunResult r;
-  r.status = RunResult::kFailed;
-  r.message = why;
-  r.final_loss = NAN;
-  return r;
-}
-
 class CpuExecutor final : public Executor {
  public:
   CpuExecutor(const ModelEntry& entry, int threads) : entry_(entry), slots_(size_t(std::max(1, threads))) {}
@@ -49,7 +41,7 @@ class CpuExecutor final : public Executor {
             if (!p.checkpoint.empty()) slot.run->restore(p.checkpoint);
           } catch (const std::exception& e) {
             slot.run.reset();
-            emit(done, slot, failed_result(e.what()));
+            emit(done, slot, RunResult::failure(e.what()));
             continue;
           }
         }
@@ -61,7 +53,7 @@ class CpuExecutor final : public Executor {
           steps_taken += slot.run->step() - from;
         } catch (const std::exception& e) {
           slot.run.reset();
-          emit(done, slot, failed_result(e.what()));
+          emit(done, slot, RunResult::failure(e.what()));
           continue;
         }
         const auto t1 = Clock::now();
@@ -74,7 +66,7 @@ class CpuExecutor final : public Executor {
           try {
             r = slot.run->finish();
           } catch (const std::exception& e) {
-            r = failed_result(e.what());
+            r = RunResult::failure(e.what());
           }
           slot.run.reset();
           // A slice also ends after a bounded number of finished runs, so the host's memory does not

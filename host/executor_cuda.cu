@@ -17,11 +17,13 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <thread>
 
 #include "host/cuda_check.cuh"
 #include "host/executor_cuda.h"
-#include "host/host_run.h"
+#include "host/staging.h"
 #include "host/util.h"
+#include "host/worker_pool.h"
 #include "kernels/cuda/flow_kernel.cuh"
 #include "kernels/models.h"
 
@@ -90,17 +92,6 @@ class Event {
   cudaEvent_t e_ = nullptr;
 };
 
-// A run drawn on the host and waiting for a slot.
-template <typename Model, typename Real>
-struct Prepared {
-  long key = 0;
-  RunInput input;
-  std::unique_ptr<HostRun<Model, Real>> run;
-  std::vector<Real> carry;  // (n_carry)
-  FlowState state;
-  std::string checkpoint;  // as it came, kept so an unplaced run is saved unchanged
-};
-
 class BatchBase {
  public:
   virtual ~BatchBase() = default;
@@ -108,8 +99,8 @@ class BatchBase {
   virtual long occupied() const = 0;
   virtual long waiting() const = 0;
   virtual void launch(double target_s) = 0;  // place waiting runs, start a slice (asynchronous)
-  // Waits for the slice and hands back the finished runs.
-  virtual void harvest(std::vector<FinishedRun>& done, std::atomic<long>& steps_taken) = 0;
+  // Waits for the slice and hands back the runs that finished, to be finished on the host.
+  virtual void harvest(std::vector<std::unique_ptr<ReturnedRun>>& returned, std::atomic<long>& steps_taken) = 0;
   virtual void save(std::vector<SavedRun>& out, std::atomic<long>& steps_taken) = 0;
 };
 
@@ -251,7 +242,7 @@ class Batch final : public BatchBase {
                                                 d_parted_.get(), d_n_finished_.get(), int(n_active_), stream_));
   }
 
-  void harvest(std::vector<FinishedRun>& done, std::atomic<long>& steps_taken) override {
+  void harvest(std::vector<std::unique_ptr<ReturnedRun>>& returned, std::atomic<long>& steps_taken) override {
     if (!launched_) return;
     int nf = 0;
     FS_CUDA_CHECK(cudaMemcpyAsync(&nf, d_n_finished_.get(), sizeof nf, cudaMemcpyDeviceToHost, stream_));
@@ -288,9 +279,10 @@ class Batch final : public BatchBase {
         if ((o.status != kFlowOk && o.status != kFlowDiverged) || o.records < 0 ||
             o.records > long(sl.run->schedule.size()))
           throw RuntimeError("CUDA executor: run " + sl.input.id + " left no outcome");
-        RunResult res = finish_run(*sl.run, sl.input, o, theta.data() + r * sz_.n_theta,
-                                   series.data() + r * max_records_ * sz_.n_obs, table.data() + r * table_w_);
-        done.push_back({sl.key, sl.input.id, std::move(res)});
+        returned.push_back(std::make_unique<Returned<Model, Real>>(
+            sl.key, std::move(sl.input), std::move(sl.run), o, theta.data() + r * sz_.n_theta,
+            series.data() + r * max_records_ * sz_.n_obs, max_records_ * sz_.n_obs, table.data() + r * table_w_,
+            table_w_));
         sl.run.reset();
         free_.push_back(slots[size_t(r)]);
       }
@@ -403,6 +395,7 @@ class Batch final : public BatchBase {
       schedule.resize(size_t((r + 1) * max_records_), -1);
       n_records.push_back(long(run.schedule.size()));
       state.push_back(p.state);
+      run.release_flow_buffers();  // the device holds them from here on
       Slot& sl = slots_[size_t(s)];
       sl.key = p.key;
       sl.counted = p.state.step;
@@ -478,7 +471,10 @@ class Batch final : public BatchBase {
 template <typename Model>
 class CudaExecutor final : public Executor {
  public:
-  CudaExecutor(const ModelEntry& entry, const CudaOptions& opt) : info_(entry.info), opt_(opt) {
+  CudaExecutor(const ModelEntry& entry, const CudaOptions& opt)
+      : info_(entry.info),
+        opt_(opt),
+        pool_(opt.host_threads > 0 ? opt.host_threads : int(std::max(1u, std::thread::hardware_concurrency()))) {
     dev_ = cuda_probe(opt.device);
     if (!dev_.available) throw RuntimeError("--backend cuda: " + dev_.reason);
     FS_CUDA_CHECK(cudaSetDevice(opt.device));
@@ -489,17 +485,21 @@ class CudaExecutor final : public Executor {
         Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
     const double target = std::min(seconds, 0.25);
     for (;;) {
-      if (prefetch_ == 0) prefetch_ = std::max(1L, dev_.sm_count * 4L);
-      if (!source_empty_ && in_flight() == 0 && waiting() == 0) prepare(source, prefetch_);
-      if (in_flight() == 0 && waiting() == 0) return false;
+      // Nothing in flight to overlap with: enough runs to fill a batch's slots, drawn at once.
+      if (!source_empty_ && in_flight() == 0 && waiting() == 0) host_work(source, slots_per_batch(), done);
+      if (in_flight() == 0 && waiting() == 0) break;
       for (auto& [k, b] : batches_) b->launch(target);
-      // While the kernels run, the host draws the runs that will fill the slots freed by this slice.
-      if (!source_empty_) prepare(source, prefetch_);
-      const long before = long(done.size());
-      for (auto& [k, b] : batches_) b->harvest(done, steps_taken);
-      prefetch_ = std::max(prefetch_, long(done.size()) - before);
+      // While the kernels run, the host finishes the runs the last slice handed back and draws the runs
+      // for the slots still free and for those this slice will free (free_slots() counts the runs
+      // already waiting against them, so the host never holds more than that).
+      long want = prefetch_;
+      for (const auto& [k, b] : batches_) want += b->free_slots();
+      host_work(source, std::max(0L, want), done);
+      for (auto& [k, b] : batches_) b->harvest(returned_, steps_taken);
+      prefetch_ = std::max(prefetch_, long(returned_.size()));
       if (Clock::now() >= deadline || (stop && *stop)) break;
     }
+    host_work(source, 0, done);
     return in_flight() > 0 || waiting() > 0 || !source_empty_;
   }
 
@@ -520,38 +520,43 @@ class CudaExecutor final : public Executor {
     return n;
   }
 
-  // Draws up to `n` runs from the source onto the host and queues each on its batch; stops early when a
-  // run's batch has no room, so the host never holds more than a slice's worth of runs.
-  void prepare(RunSource& source, long n) {
-    for (long k = 0; k < n; ++k) {
+  // The host's work between a launch and its harvest, on the pool: the runs handed back finished, and up
+  // to `n` runs drawn from the source and staged, each queued on its shape's batch (in the source's order,
+  // so slots fill as on one thread). A run that cannot be staged is finished as failed.
+  void host_work(RunSource& source, long n, std::vector<FinishedRun>& done) {
+    std::vector<PendingRun> pending;
+    while (long(pending.size()) < n && !source_empty_) {
       PendingRun p;
-      if (!source.next(p)) {
+      if (source.next(p))
+        pending.push_back(std::move(p));
+      else
         source_empty_ = true;
-        return;
-      }
-      const bool room =
-          p.input.params.choice("precision") == "fp64" ? queue<double>(std::move(p)) : queue<float>(std::move(p));
-      if (!room) return;
+    }
+    const long n_back = long(returned_.size()), n_new = long(pending.size());
+    std::vector<FinishedRun> finished(static_cast<size_t>(n_back));
+    std::vector<Staged<Model>> staged(static_cast<size_t>(n_new));
+    pool_.for_each(n_back + n_new, [&](long i) {
+      if (i < n_back)
+        finished[size_t(i)] = returned_[size_t(i)]->finish();
+      else
+        staged[size_t(i - n_back)] = stage_run<Model>(std::move(pending[size_t(i - n_back)]), info_);
+    });
+    returned_.clear();
+    for (auto& f : finished) done.push_back(std::move(f));
+    for (auto& s : staged) {
+      if (s.fp64)
+        queue(std::move(*s.fp64));
+      else if (s.fp32)
+        queue(std::move(*s.fp32));
+      else
+        done.push_back(std::move(s.failed));
     }
   }
 
+  // Runs of one shape share a batch; record capacity grows in powers of two so lengths can differ.
   template <typename Real>
-  bool queue(PendingRun&& p) {
-    Prepared<Model, Real> pr;
-    pr.key = p.key;
-    pr.run = std::make_unique<HostRun<Model, Real>>(p.input, info_);
-    HostRun<Model, Real>& run = *pr.run;
-    run.opt_state.assign(size_t(run.sz.n_theta) * size_t(opt_state_per_param(run.fc.opt.kind)), Real(0));
-    run.series.assign(run.schedule.size() * size_t(run.sz.n_obs), Real(0));
-    run.table.assign(size_t(run.n_table()), std::numeric_limits<Real>::quiet_NaN());
-    pr.carry.assign(size_t(run.sz.n_carry), Real(0));  // as a fresh host workspace starts
-    if (!p.checkpoint.empty())
-      pr.state = decode_checkpoint(p.checkpoint, run.theta.data(), run.sz.n_theta, run.opt_state.data(),
-                                   long(run.opt_state.size()), pr.carry.data(), run.sz.n_carry, run.series.data(),
-                                   long(run.schedule.size()), run.sz.n_obs, run.table.data(), run.n_table());
-    pr.checkpoint = std::move(p.checkpoint);
-    pr.input = std::move(p.input);
-    // Runs of one shape share a batch; record capacity grows in powers of two so lengths can differ.
+  void queue(Prepared<Model, Real>&& pr) {
+    const HostRun<Model, Real>& run = *pr.run;
     const Sizes& sz = run.sz;
     long cap = 1;
     while (cap < long(run.schedule.size())) cap *= 2;
@@ -564,11 +569,11 @@ class CudaExecutor final : public Executor {
         std::to_string(run.n_table());
     auto it = batches_.find(key);
     if (it == batches_.end()) it = batches_.emplace(key, open_batch<Real>(sz, opt_words, cap, run.n_table())).first;
-    auto* b = static_cast<Batch<Model, Real>*>(it->second.get());
-    const bool room = b->free_slots() > 1;
-    b->enqueue(std::move(pr));
-    return room;
+    static_cast<Batch<Model, Real>*>(it->second.get())->enqueue(std::move(pr));
   }
+
+  // Slots of a batch before the device's memory is counted: twice the warps the device holds at once.
+  long slots_per_batch() const { return opt_.max_slots > 0 ? opt_.max_slots : std::max(1L, 2L * 32L * dev_.sm_count); }
 
   // A batch as large as the device allows: twice the resident blocks (so a freed block always finds a
   // run), within half the free memory; halved until the allocation succeeds.
@@ -580,8 +585,7 @@ class CudaExecutor final : public Executor {
                              size_t(max_records * sz.n_obs) + size_t(table_width)) *
                                 sizeof(Real) * 2 +
                             size_t(max_records) * sizeof(long) * 2 + size_t(sz.n_idata) * sizeof(int) * 2 + 512;
-    long slots = opt_.max_slots > 0 ? opt_.max_slots : std::max(1L, 2L * 32L * dev_.sm_count);
-    slots = std::min<long>(slots, long(free_b / 2 / per_slot));
+    long slots = std::min<long>(slots_per_batch(), long(free_b / 2 / per_slot));
     for (; slots >= 1; slots /= 2) {
       try {
         return std::make_unique<Batch<Model, Real>>(sz, opt_words, max_records, table_width, slots, opt_, dev_);
@@ -597,9 +601,11 @@ class CudaExecutor final : public Executor {
   const ModelInfo& info_;
   CudaOptions opt_;
   CudaDeviceInfo dev_;
+  WorkerPool pool_;
   std::map<std::string, std::unique_ptr<BatchBase>> batches_;
+  std::vector<std::unique_ptr<ReturnedRun>> returned_;  // handed back by the last slice, not yet finished
   bool source_empty_ = false;
-  long prefetch_ = 0;
+  long prefetch_ = 0;  // the most runs one slice has handed back
 };
 
 }  // namespace

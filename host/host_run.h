@@ -58,6 +58,11 @@ struct HostRun {
     series.assign(schedule.size() * size_t(sz.n_obs), Real(0));
     table.assign(size_t(n_table()), std::numeric_limits<Real>::quiet_NaN());  // what no flow wrote reads NaN
   }
+  // Frees what only a flow on the host reads, once a device holds its own copy; finishing the run reads
+  // theta0, the data, the fixed parameters and the schedule.
+  void release_flow_buffers() {
+    for (auto* v : {&theta, &grad, &scratch, &opt_state, &obs, &series, &table}) std::vector<Real>().swap(*v);
+  }
   FlowBuffers<Real> buffers() {
     return {idata.data(),    rdata.data(),     theta.data(),          fixed.data(),
             grad.data(),     scratch.data(),   opt_state.data(),      obs.data(),

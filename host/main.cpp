@@ -40,7 +40,9 @@ int main(int argc, char** argv) {
          "CUDA threads per run: a warp, a block, a thread, or auto (a warp when a block's runs fit in shared "
          "memory, else a block)")
       ->check(CLI::IsMember(std::vector<std::string>(std::begin(fs::kCudaTeamNames), std::end(fs::kCudaTeamNames))));
-  run->add_option("--threads", run_opt.threads, "CPU threads (0: one per CPU in this process's affinity mask)")
+  run->add_option("--threads", run_opt.threads,
+                  "CPU threads: the runs' threads on the CPU; with --backend cuda, the threads that draw and "
+                  "finish runs (0: one per CPU in this process's affinity mask)")
       ->check(CLI::NonNegativeNumber);
   run->add_option("--set", sets, "override a key: KEY=VALUE, KEY one of section.key or a bare key")->take_all();
   run->add_flag("--quiet", run_opt.quiet, "no progress output");

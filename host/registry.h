@@ -33,6 +33,15 @@ struct RunResult {
   } saved;
   std::string message;
 
+  // A run that could not go on: its data, parameters or checkpoint failed, for the reason given.
+  static RunResult failure(const std::string& why) {
+    RunResult r;
+    r.status = kFailed;
+    r.message = why;
+    r.final_loss = NAN;
+    return r;
+  }
+
   // Flow time and step of detector d, NaN and -1 when it never fired.
   double detected_time(size_t d) const { return d < detected.size() && detected[d] ? double(*detected[d]) * dt : NAN; }
   long detected_step(size_t d) const { return d < detected.size() && detected[d] ? *detected[d] : -1; }

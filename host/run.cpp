@@ -373,8 +373,10 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
   StopSignals signals;
 
   const int threads = opt.threads > 0 ? opt.threads : default_threads();
+  CudaOptions cuda = opt.cuda;
+  cuda.host_threads = threads;  // on the GPU, the threads that draw and finish runs
   std::unique_ptr<Executor> ex =
-      backend == "cuda" ? make_cuda_executor(*spec.entry, opt.cuda) : make_cpu_executor(*spec.entry, threads);
+      backend == "cuda" ? make_cuda_executor(*spec.entry, cuda) : make_cpu_executor(*spec.entry, threads);
   ex->stop = &g_stop;
   JournalWriter journal(opt.out_dir, hash, truncate_at);
   if (!reused.empty()) {
