@@ -42,6 +42,7 @@ CASES = [
     ("value_softmax d=n=4", "value_softmax", VS_SMALL, 100000, 2000),
 ]
 LR = 0.01
+TORCH_MODES = ("reduce-overhead", "default")
 
 
 def flops_per_run_step(model, size):
@@ -81,6 +82,17 @@ def time_flowsweep(binary, model, size, runs, steps, precision, backend, team):
         with open(os.path.join(tmp, "out", "manifest.json")) as f:
             loop_rate = json.load(f)["timings"]["run_steps_per_s"]
         return wall, loop_rate
+
+
+def attempt(what, fn):
+    """fn(), or None where it fails: one failing runner leaves its cell empty and the table goes on."""
+    try:
+        return fn()
+    except ImportError as e:
+        print(f"# {what}: not installed ({e})", file=sys.stderr)
+    except Exception as e:  # noqa: BLE001 - said on stderr and in the table, never fatal
+        print(f"# {what} failed: {type(e).__name__}: {e}", file=sys.stderr)
+    return None
 
 
 # ---- JAX -------------------------------------------------------------------------------------------------
@@ -175,26 +187,35 @@ def torch_runner(model, size, runs, steps, precision, device):
         gs = g(*ps, *data)
         return tuple(p - LR * gp for p, gp in zip(ps, gs))
 
-    how = "eager"
+    def timed(fn):
+        with torch.no_grad():
+            ps = tuple(params)
+            for _ in range(3):
+                ps = fn(*ps)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                ps = fn(*ps)
+            if device == "cuda":
+                torch.cuda.synchronize()
+        return time.perf_counter() - t0
+
+    # CUDA graphs through torch.compile first (a step is many small kernels), then plain torch.compile,
+    # then eager; the table says which ran.
     if hasattr(torch, "compile") and device == "cuda":
-        try:
-            compiled = torch.compile(step, mode="max-autotune-no-cudagraphs")
-            compiled(*params)
-            step, how = compiled, "torch.compile"
-        except Exception as e:  # noqa: BLE001 - any failure falls back to eager, and says so
-            print(f"# torch.compile failed ({type(e).__name__}); PyTorch runs eager", file=sys.stderr)
-    with torch.no_grad():
-        ps = tuple(params)
-        for _ in range(3):
-            ps = step(*ps)
-        if device == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            ps = step(*ps)
-        if device == "cuda":
-            torch.cuda.synchronize()
-    return time.perf_counter() - t0, how
+        for mode in TORCH_MODES:
+            compiled = torch.compile(step, mode=mode)
+
+            def replay(*ps, compiled=compiled, graphs=mode == "reduce-overhead"):
+                if graphs:
+                    torch.compiler.cudagraph_mark_step_begin()
+                return compiled(*ps)
+
+            t = attempt(f"torch.compile(mode={mode})", lambda: timed(replay))
+            if t is not None:
+                return t, f"torch.compile {mode}"
+    return timed(step), "eager"
 
 
 def measured_peak(device, dtype_name):
@@ -237,6 +258,8 @@ def main():
     ap.add_argument("--precisions", default="fp32,fp64")
     ap.add_argument("--quick", action="store_true", help="runs / 64 and steps / 50: a check of the script")
     ap.add_argument("--only", default="", help="run only the cases whose label contains this")
+    ap.add_argument("--peers", default="jax,torch", help="comma-separated peers to time (jax, torch), or empty")
+    ap.add_argument("--json", default="", help="append one JSON line per row to this file")
     args = ap.parse_args()
     import torch
 
@@ -251,6 +274,7 @@ def main():
     print("| case | runs x steps | precision | flowsweep (team) | JAX | PyTorch | flowsweep / faster peer | "
           "flowsweep TFLOP/s | % of peak |")
     print("|---|---|---|---|---|---|---|---|---|")
+    peers = args.peers.split(",") if args.peers else []
     for label, model, size, runs, steps in CASES:
         if args.only and args.only not in label:
             continue
@@ -258,19 +282,40 @@ def main():
             runs, steps = max(4, runs // 64), max(4, steps // 50)
         work = runs * steps
         for precision in args.precisions.split(","):
-            try:
-                t_jax = jax_runner(model, size, runs, steps, precision, args.device)
-            except ImportError:
-                t_jax = math.nan
-            t_pt, how = torch_runner(model, size, runs, steps, precision, args.device)
-            peers = [r for r in (work / t_jax, work / t_pt) if not math.isnan(r)]
+            case = f"{label} {runs}x{steps} {precision}"
+            t_jax = attempt(f"JAX {case}", lambda: jax_runner(model, size, runs, steps, precision, args.device)) \
+                if "jax" in peers else None
+            pt = attempt(f"PyTorch {case}", lambda: torch_runner(model, size, runs, steps, precision, args.device)) \
+                if "torch" in peers else None
+            jax_rate = work / t_jax if t_jax else None
+            pt_rate = work / pt[0] if pt else None
+            best_peer = max([r for r in (jax_rate, pt_rate) if r], default=None)
             for team in args.teams.split(","):
-                wall, loop_rate = time_flowsweep(args.flowsweep, model, size, runs, steps, precision, backend, team)
-                rate = work / wall
-                achieved = loop_rate * flops_per_run_step(model, size)
-                print(f"| {label} | {runs} x {steps} | {precision} | {rate:,.0f} [{loop_rate:,.0f}] ({team}) | "
-                      f"{work / t_jax:,.0f} | {work / t_pt:,.0f} ({how}) | {rate / max(peers):.1f}x | "
-                      f"{achieved / 1e12:.3f} | {100 * achieved / peaks[precision]:.1f} |", flush=True)
+                fs = attempt(f"flowsweep --team {team} {case}", lambda: time_flowsweep(
+                    args.flowsweep, model, size, runs, steps, precision, backend, team))
+                cells = [label, f"{runs} x {steps}", precision]
+                if fs:
+                    wall, loop_rate = fs
+                    rate = work / wall
+                    achieved = loop_rate * flops_per_run_step(model, size)
+                    cells.append(f"{rate:,.0f} [{loop_rate:,.0f}] ({team})")
+                else:
+                    rate = achieved = None
+                    cells.append(f"failed ({team})")
+                cells.append(f"{jax_rate:,.0f}" if jax_rate else "-")
+                cells.append(f"{pt_rate:,.0f} ({pt[1]})" if pt_rate else "-")
+                cells.append(f"{rate / best_peer:.1f}x" if rate and best_peer else "-")
+                cells.append(f"{achieved / 1e12:.3f}" if achieved else "-")
+                cells.append(f"{100 * achieved / peaks[precision]:.1f}" if achieved and peaks[precision] else "-")
+                print("| " + " | ".join(cells) + " |", flush=True)
+                if args.json:
+                    with open(args.json, "a") as f:
+                        f.write(json.dumps(dict(case=label, model=model, size=size, runs=runs, steps=steps,
+                                                precision=precision, team=team,
+                                                flowsweep_wall_s=fs[0] if fs else None,
+                                                flowsweep_loop_rate=fs[1] if fs else None, jax_s=t_jax,
+                                                torch_s=pt[0] if pt else None, torch_how=pt[1] if pt else None,
+                                                peak_flops=peaks[precision])) + "\n")
 
 
 if __name__ == "__main__":

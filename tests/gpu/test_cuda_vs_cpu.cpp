@@ -244,7 +244,7 @@ TEST_CASE("cuda: runs stopped mid-launch, saved and restored on a fresh executor
   }
 }
 
-TEST_CASE("cuda: a run checkpointed on the CPU goes on on the GPU and agrees with the CPU to 1e-9", "[gpu]") {
+TEST_CASE("cuda: a run checkpointed on the CPU goes on on the GPU and agrees with the CPU to 1e-9; a bad checkpoint fails alone", "[gpu]") {
   for (const auto& entry : fs::models()) {
     auto in = random_sweep(entry.info.name, 4, "fp64", 8);
     for (auto& r : in) r.id = std::to_string(&r - in.data());
@@ -255,15 +255,22 @@ TEST_CASE("cuda: a run checkpointed on the CPU goes on on the GPU and agrees wit
       run->advance(37);
       rest.push_back({long(i), in[i], run->save()});
     }
+    // A checkpoint cut short: that run fails when it is staged, and the others go on.
+    rest.insert(rest.begin() + 3, {99, in[0], rest[0].checkpoint.substr(0, rest[0].checkpoint.size() / 2)});
     fs::test::ListSource source(rest);
     auto ex = fs::make_cuda_executor(entry, fs::CudaOptions{});
     std::vector<fs::FinishedRun> done;
     while (ex->advance(1.0, source, done)) {
     }
-    REQUIRE(done.size() == in.size());
+    REQUIRE(done.size() == in.size() + 1);
     for (const auto& d : done) {
       INFO(entry.info.name << " run " << d.key);
-      check_fp64_agrees(cpu[size_t(d.key)], d.result);
+      if (d.key == 99) {
+        CHECK(d.result.status == fs::RunResult::kFailed);
+        CHECK_THAT(d.result.message, Catch::Matchers::Contains("checkpoint does not fit"));
+      } else {
+        check_fp64_agrees(cpu[size_t(d.key)], d.result);
+      }
     }
   }
 }

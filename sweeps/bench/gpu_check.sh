@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# A GPU node's check of an unpacked flowsweep package, in one go: the device and driver, the GPU tests
+# (CUDA against CPU for every model), the quick start on the GPU, the GPU benchmark against JAX and
+# PyTorch, and Nsight Compute's view of the flow kernel where ncu is installed. Logs go to OUTDIR (eight
+# files at most); a summary is printed last.
+#
+#   share/flowsweep/sweeps/bench/gpu_check.sh OUTDIR [bench_gpu.py options]
+#
+# Time limits (seconds) per step: GPU_TESTS_S (300), BENCH_S (420), NCU_S (120); 0 leaves a step out.
+# ncu runs with --clock-control none: the card's clocks are left as they are found.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/../../../.." && pwd)
+out=${1:?usage: gpu_check.sh OUTDIR [bench_gpu.py options]}
+shift
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fs="$root/bin/flowsweep"
+sweeps="$root/share/flowsweep/sweeps"
+summary=()
+
+{
+  date -u +"%Y-%m-%d %H:%M UTC"
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.sm --format=csv
+  "$fs" --version
+} 2>&1 | tee "$out/device.txt"
+
+if [ "${GPU_TESTS_S:-300}" != 0 ]; then
+  timeout "${GPU_TESTS_S:-300}" "$root/bin/flowsweep_gpu_tests" --durations yes >"$out/gpu_tests.log" 2>&1
+  rc=$?
+  tail -n 40 "$out/gpu_tests.log"
+  summary+=("gpu tests: exit $rc ($(grep -E '^(All tests passed|test cases:)' "$out/gpu_tests.log" | tr '\n' ' '))")
+fi
+
+t0=$(date +%s%N)
+"$fs" run "$sweeps/quickstart.toml" --out "$tmp/quickstart" --backend cuda --quiet >"$tmp/quickstart.log" 2>&1
+rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+complete=$(grep -c '"complete": true' "$tmp/quickstart/manifest.json" 2>/dev/null)
+summary+=("quick start on the GPU: exit $rc, complete ${complete:-0}, $ms ms $(tail -n 2 "$tmp/quickstart.log" | tr '\n' ' ')")
+
+if [ "${BENCH_S:-420}" != 0 ]; then
+  timeout "${BENCH_S:-420}" python3 "$sweeps/bench/bench_gpu.py" --flowsweep "$fs" --json "$out/bench_gpu.jsonl" "$@" \
+    >"$out/bench_gpu.md" 2>"$out/bench_gpu.err"
+  rc=$?
+  cat "$out/bench_gpu.md"
+  summary+=("benchmark: exit $rc, $(grep -c '^| [a-z]' "$out/bench_gpu.md") rows")
+fi
+
+if [ "${NCU_S:-120}" != 0 ] && command -v ncu >/dev/null; then
+  for c in "small 16 32 32" "paper 64 128 256"; do
+    set -- $c
+    cat >"$tmp/ncu_$1.toml" <<SPEC
+model = "cooccurrence"
+[params]
+d = $2
+L = 5
+n = 60
+m = $3
+m1 = $4
+[train]
+lr = 0.01
+steps = 2000
+record_every = 2000
+precision = "fp32"
+[grid]
+seed = { range = [0, 256] }
+SPEC
+    # The first slices are short (the budget grows from 16 steps): skip them.
+    timeout "${NCU_S:-120}" ncu --clock-control none -k regex:kernel_flow_slice --launch-skip 4 --launch-count 1 \
+      --section SpeedOfLight --section Occupancy --section LaunchStats --section ComputeWorkloadAnalysis \
+      --section MemoryWorkloadAnalysis --section WarpStateStats \
+      "$fs" run "$tmp/ncu_$1.toml" --out "$tmp/ncu_$1" --backend cuda --quiet >"$out/ncu_$1.txt" 2>&1
+    summary+=("ncu cooccurrence $1 (256 runs, fp32): exit $?")
+  done
+fi
+
+echo
+printf '%s\n' "${summary[@]}" | tee "$out/summary.txt"
