@@ -554,19 +554,27 @@ struct Cooccurrence : ModelBase {
         if (nu < 3 && mu < 3) continue;
         rnd.push_back(std::fabs(double(kq(HostTeam{}, c, v1, nu, mu)) - double(kq(HostTeam{}, c, v0, nu, mu))));
       }
-    std::sort(rnd.begin(), rnd.end());
+    // Order statistics by selection: each is exact, so the result is a sort's, at a fraction of its cost
+    // (d^2 entries per run, on the host).
+    auto order_stat = [&](size_t k) {
+      std::nth_element(rnd.begin(), rnd.begin() + long(k), rnd.end());
+      return rnd[k];
+    };
     auto q = [&](double p) {  // linear interpolation between order statistics, as numpy's quantile
       if (rnd.empty()) return double(NAN);
       const double pos = p * double(rnd.size() - 1);
       const size_t lo = size_t(pos), hi = std::min(lo + 1, rnd.size() - 1);
-      return rnd[lo] + (rnd[hi] - rnd[lo]) * (pos - double(lo));
+      const double a = order_stat(lo);
+      const double b = hi == lo ? a : *std::min_element(rnd.begin() + long(lo) + 1, rnd.end());
+      return a + (b - a) * (pos - double(lo));
     };
     double special_min = INFINITY;
     for (int k = 0; k < 9; ++k) special_min = std::fmin(special_min, std::fabs(out[size_t(k)]));
-    out.push_back(rnd.empty() ? 0.0 : rnd.back());
+    out.push_back(rnd.empty() ? 0.0 : *std::max_element(rnd.begin(), rnd.end()));
+    const double q99 = q(0.99);
     out.push_back(q(0.5));
-    out.push_back(q(0.99));
-    out.push_back(q(0.99) / special_min);
+    out.push_back(q99);
+    out.push_back(q99 / special_min);
     return out;
   }
 };

@@ -244,7 +244,10 @@ TEST_CASE("cuda: runs stopped mid-launch, saved and restored on a fresh executor
   }
 }
 
-TEST_CASE("cuda: a run checkpointed on the CPU goes on on the GPU and agrees with the CPU to 1e-9; a bad checkpoint fails alone", "[gpu]") {
+TEST_CASE(
+    "cuda: a run checkpointed on the CPU goes on on the GPU and agrees with the CPU to 1e-9; a bad checkpoint fails "
+    "alone",
+    "[gpu]") {
   for (const auto& entry : fs::models()) {
     auto in = random_sweep(entry.info.name, 4, "fp64", 8);
     for (auto& r : in) r.id = std::to_string(&r - in.data());
