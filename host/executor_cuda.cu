@@ -4,10 +4,11 @@
 // One slice of one batch: the runs prepared on the host are scattered into free slots and appended to
 // the active list; the slice kernel advances every active run by up to `budget` steps; a flag kernel and
 // CUB's DevicePartition split the active list into finished and running slots on the device; only the
-// finished runs' parameters, records and states are gathered and copied back. While the kernels run the
-// host draws the next runs' data and initial parameters (the same code and streams as the CPU
-// executor, so both backends start from the same bits). The budget is sized from the measured time of
-// the last slice so that a slice takes a fraction of a second.
+// finished runs' parameters, records and states are gathered and copied back. While the kernels run, the
+// host's threads (a WorkerPool) finish the runs the last slice handed back and draw the next runs' data
+// and initial parameters (host/staging.h: the same code and streams as the CPU executor, so both
+// backends start from the same bits). The budget is sized from the measured time of the last slice so
+// that a slice takes a fraction of a second.
 #include <cub/device/device_partition.cuh>
 
 #include <algorithm>
