@@ -284,7 +284,6 @@ class Batch final : public BatchBase {
             sl.key, std::move(sl.input), std::move(sl.run), o, theta.data() + r * sz_.n_theta,
             series.data() + r * max_records_ * sz_.n_obs, max_records_ * sz_.n_obs, table.data() + r * table_w_,
             table_w_));
-        sl.run.reset();
         free_.push_back(slots[size_t(r)]);
       }
     }

@@ -7,6 +7,7 @@
 #include <exception>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "host/executor.h"
@@ -29,27 +30,27 @@ struct Prepared {
 // that does not fit, parameters that do not).
 template <typename Model>
 struct Staged {
-  std::unique_ptr<Prepared<Model, double>> fp64;
-  std::unique_ptr<Prepared<Model, float>> fp32;
+  std::optional<Prepared<Model, double>> fp64;
+  std::optional<Prepared<Model, float>> fp32;
   FinishedRun failed;  // read only when neither is set
 };
 
 template <typename Model, typename Real>
-std::unique_ptr<Prepared<Model, Real>> prepare_run(PendingRun&& p, const ModelInfo& info) {
-  auto pr = std::make_unique<Prepared<Model, Real>>();
-  pr->key = p.key;
-  pr->run = std::make_unique<HostRun<Model, Real>>(p.input, info);
-  HostRun<Model, Real>& run = *pr->run;
+Prepared<Model, Real> prepare_run(PendingRun&& p, const ModelInfo& info) {
+  Prepared<Model, Real> pr;
+  pr.key = p.key;
+  pr.run = std::make_unique<HostRun<Model, Real>>(p.input, info);
+  HostRun<Model, Real>& run = *pr.run;
   run.opt_state.assign(size_t(run.sz.n_theta) * size_t(opt_state_per_param(run.fc.opt.kind)), Real(0));
   run.series.assign(run.schedule.size() * size_t(run.sz.n_obs), Real(0));
   run.table.assign(size_t(run.n_table()), std::numeric_limits<Real>::quiet_NaN());
-  pr->carry.assign(size_t(run.sz.n_carry), Real(0));  // as a fresh host workspace starts
+  pr.carry.assign(size_t(run.sz.n_carry), Real(0));  // as a fresh host workspace starts
   if (!p.checkpoint.empty())
-    pr->state = decode_checkpoint(p.checkpoint, run.theta.data(), run.sz.n_theta, run.opt_state.data(),
-                                  long(run.opt_state.size()), pr->carry.data(), run.sz.n_carry, run.series.data(),
-                                  long(run.schedule.size()), run.sz.n_obs, run.table.data(), run.n_table());
-  pr->checkpoint = std::move(p.checkpoint);
-  pr->input = std::move(p.input);
+    pr.state = decode_checkpoint(p.checkpoint, run.theta.data(), run.sz.n_theta, run.opt_state.data(),
+                                 long(run.opt_state.size()), pr.carry.data(), run.sz.n_carry, run.series.data(),
+                                 long(run.schedule.size()), run.sz.n_obs, run.table.data(), run.n_table());
+  pr.checkpoint = std::move(p.checkpoint);
+  pr.input = std::move(p.input);
   return pr;
 }
 
@@ -60,9 +61,9 @@ Staged<Model> stage_run(PendingRun&& p, const ModelInfo& info) {
   s.failed.id = p.input.id;
   try {
     if (p.input.params.choice("precision") == "fp64")
-      s.fp64 = prepare_run<Model, double>(std::move(p), info);
+      s.fp64.emplace(prepare_run<Model, double>(std::move(p), info));
     else
-      s.fp32 = prepare_run<Model, float>(std::move(p), info);
+      s.fp32.emplace(prepare_run<Model, float>(std::move(p), info));
   } catch (const std::exception& e) {
     s.fp64.reset();
     s.fp32.reset();

@@ -1,15 +1,15 @@
 // The batch kernels: a slice of steps of every run in flight, and the row copies that move runs in and
 // out of their slots.
 //
-// Work to threads: a run's team is one warp (WarpTeam, blockDim / 32 runs at once in a block), one
-// whole thread block (BlockTeam) or one thread (SoloTeam, blockDim runs to a block), chosen per shape by
-// the executor. Runs live in slots: fixed-size rows of device memory that hold a run's data, parameters,
-// optimiser state, records and flow state across slices. A slice launch hands each team the next slot of the active
-// list (an atomic counter), advances that run by up to `budget` steps, writes its state back and takes another, so
-// short runs free their team at once. A run's parameters, optimiser state, data and workspace are copied into the
-// team's part of shared memory for the slice when they fit (use_smem) and otherwise worked on in place, with a per-team
-// workspace in global memory that stays hot in L2. Only finished runs' records, parameters and attention tables leave
-// the chip.
+// Work to threads: a run's team is one warp (WarpTeam, blockDim / 32 runs at once in a block), one whole
+// thread block (BlockTeam) or one thread (SoloTeam, blockDim runs to a block), chosen per shape by the
+// executor. Runs live in slots: fixed-size rows of device memory that hold a run's data, parameters,
+// optimiser state, records and flow state across slices. A slice launch hands each team the next slot of
+// the active list (an atomic counter), advances that run by up to `budget` steps, writes its state back and
+// takes another, so short runs free their team at once. A run's parameters, optimiser state, data and
+// workspace are copied into the team's part of shared memory for the slice when they fit (use_smem) and
+// otherwise worked on in place, with a per-team workspace in global memory that stays hot in L2. Only
+// finished runs' records, parameters and attention tables leave the chip.
 #pragma once
 
 #include <type_traits>
