@@ -102,11 +102,14 @@ hid_t write_strings(hid_t loc, const std::string& name, hid_t str_type, const st
   return ds;
 }
 
-// Selects, in a dataset of shape (lead..., rest...), the runs [first, first + n) in C order over the lead
-// dimensions, every element of the rest: at most 2 * lead.size() hyperslabs, each as large as the range's
-// alignment allows, whose union HDF5 walks in the same C order as the memory buffer.
-void select_runs(hid_t space, const std::vector<hsize_t>& dims, size_t n_lead, hsize_t first, hsize_t n) {
-  check(H5Sselect_none(space), "clear a selection");
+// The runs [first, first + n) of a dataset of shape (lead..., rest...), in C order over the lead
+// dimensions, as at most 2 * lead.size() hyperslabs (start, count), each as large as the range's alignment
+// allows, in the order of the runs: each is a run of consecutive elements of the memory buffer.
+struct Hyperslab {
+  std::vector<hsize_t> start, count;
+};
+std::vector<Hyperslab> run_hyperslabs(const std::vector<hsize_t>& dims, size_t n_lead, hsize_t first, hsize_t n) {
+  std::vector<Hyperslab> out;
   std::vector<hsize_t> stride(n_lead + 1, 1);  // stride[j]: runs per step of lead dimension j - 1
   for (size_t j = n_lead; j-- > 0;) stride[j] = stride[j + 1] * dims[j];
   const hsize_t end = first + n;
@@ -117,16 +120,17 @@ void select_runs(hid_t space, const std::vector<hsize_t>& dims, size_t n_lead, h
       const hsize_t at = (pos / inner) % dims[j];
       const hsize_t steps = std::min(dims[j] - at, (end - pos) / inner);
       if (steps == 0) continue;
-      std::vector<hsize_t> start(dims.size(), 0), count = dims;
+      Hyperslab h{std::vector<hsize_t>(dims.size(), 0), dims};
       for (size_t i = 0; i < n_lead; ++i) {
-        start[i] = (pos / stride[i + 1]) % dims[i];
-        count[i] = i < j ? 1 : i == j ? steps : dims[i];
+        h.start[i] = (pos / stride[i + 1]) % dims[i];
+        h.count[i] = i < j ? 1 : i == j ? steps : dims[i];
       }
-      check(H5Sselect_hyperslab(space, H5S_SELECT_OR, start.data(), nullptr, count.data(), nullptr), "select runs");
+      out.push_back(std::move(h));
       pos += steps * inner;
       break;
     }
   }
+  return out;
 }
 
 // A dataset of shape (lead..., rest...) written a block of runs at a time, the runs in C order over the
@@ -166,15 +170,24 @@ class BlockDataset {
   BlockDataset& operator=(const BlockDataset&) = delete;
   operator hid_t() const { return id_; }
 
-  // Runs [first, first + n) from `data` (n runs of the dataset's per-run shape).
+  // Runs [first, first + n) from `data` (n runs of the dataset's per-run shape), one write per hyperslab
+  // through a memory space of the hyperslab's own shape: HDF5 then maps whole chunks at once, where a
+  // memory space of another shape has it visit every element.
   void write(hsize_t first, hsize_t n, hid_t mem, const void* data) {
     if (n == 0) return;
     Handle file_space(H5Dget_space(id_), H5Sclose, "dataspace of " + name_);
-    select_runs(file_space, dims_, n_lead_, first, n);
-    hsize_t elements = n;
-    for (size_t j = n_lead_; j < dims_.size(); ++j) elements *= dims_[j];
-    Handle mem_space(H5Screate_simple(1, &elements, nullptr), H5Sclose, "memory space of " + name_);
-    check(H5Dwrite(id_, mem, mem_space, file_space, H5P_DEFAULT, data), "write " + name_);
+    const size_t word = H5Tget_size(mem);
+    const char* at = static_cast<const char*>(data);
+    for (const Hyperslab& h : run_hyperslabs(dims_, n_lead_, first, n)) {
+      check(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, h.start.data(), nullptr, h.count.data(), nullptr),
+            "select runs of " + name_);
+      Handle mem_space(H5Screate_simple(int(h.count.size()), h.count.data(), nullptr), H5Sclose,
+                       "memory space of " + name_);
+      check(H5Dwrite(id_, mem, mem_space, file_space, H5P_DEFAULT, at), "write " + name_);
+      hsize_t elements = 1;
+      for (hsize_t c : h.count) elements *= c;
+      at += elements * word;
+    }
   }
 
  private:

@@ -14,8 +14,10 @@ through
     compilation);
   - PyTorch: torch.func.vmap of torch.func.grad, with torch.compile where it works (timed after warm-up).
 
-It prints run-steps per second, flowsweep over the faster peer, and flowsweep's achieved FLOP/s against
-the FP32 and FP64 peaks measured on the same device in the same run (large matrix products, TF32 off).
+It prints run-steps per second; flowsweep over the faster peer twice, as a whole process and as a
+training loop (the peers' timings are training loops: their start-up and compilation are left out, and
+would weigh most in the shortest cases); and flowsweep's achieved FLOP/s against the FP32 and FP64 peaks
+measured on the same device in the same run (large matrix products, TF32 off).
 
     python3 sweeps/bench/bench_gpu.py --flowsweep build/flowsweep [--teams auto,warp,block,thread]
 
@@ -28,6 +30,11 @@ import subprocess
 import sys
 import tempfile
 import time
+
+try:
+    import torch
+except ImportError:  # the JAX peer and --help work without it
+    torch = None
 
 COOC_PAPER = dict(d=64, L=5, n=60, m=128, m1=256)
 COOC_SMALL = dict(d=16, L=5, n=60, m=32, m1=32)
@@ -43,6 +50,7 @@ CASES = [
 ]
 LR = 0.01
 TORCH_MODES = ("reduce-overhead", "default")
+TORCH_FAILED = set()  # torch.compile modes that failed in this process
 
 
 def flops_per_run_step(model, size):
@@ -96,6 +104,30 @@ def attempt(what, fn):
 
 
 # ---- JAX -------------------------------------------------------------------------------------------------
+# The peers' losses take flowsweep's own layouts (tests/reference/bench_peers.py checks them against
+# flowsweep's loss and gradient): cooccurrence's W (m1, m) and Q, K, V (d, m) with a word's column as a
+# row, the signs a (m1,), tokens (n, L) and labels (n,); value_softmax's V (n, d) with value i as row i,
+# the logits z (n,) and the direction beta (d,).
+def jax_loss(model):
+    import jax
+    import jax.numpy as jnp
+
+    if model == "cooccurrence":
+        def loss(params, a, tok, y):
+            W, Q, K, V = params
+            q, k, v = Q[tok], K[tok], V[tok]
+            s = jnp.einsum("nlm,nkm->nlk", q, k) / math.sqrt(Q.shape[1])
+            p = jax.nn.softmax(s, axis=-1)
+            u = a @ W
+            F = (p * (v @ u)[:, None, :]).sum(axis=(1, 2))
+            return jax.nn.softplus(-y * F).mean()
+    else:
+        def loss(params, beta):
+            V, z = params
+            return jax.nn.softplus(-(beta @ (jax.nn.softmax(z) @ V)))
+    return loss
+
+
 def jax_runner(model, size, runs, steps, precision, device):
     import jax
 
@@ -106,18 +138,9 @@ def jax_runner(model, size, runs, steps, precision, device):
     dt = jnp.float64 if precision == "fp64" else jnp.float32
     key = jax.random.PRNGKey(0)
     ks = jax.random.split(key, 6)
+    loss = jax_loss(model)
     if model == "cooccurrence":
         d, L, n, m, m1 = (size[k] for k in ("d", "L", "n", "m", "m1"))
-
-        def loss(params, a, tok, y):
-            W, Q, K, V = params
-            q, k, v = Q[tok], K[tok], V[tok]
-            s = jnp.einsum("nlm,nkm->nlk", q, k) / math.sqrt(m)
-            p = jax.nn.softmax(s, axis=-1)
-            u = a @ W
-            F = (p * (v @ u)[:, None, :]).sum(axis=(1, 2))
-            return jax.nn.softplus(-y * F).mean()
-
         params = (jax.random.normal(ks[0], (runs, m1, m), dt) * math.sqrt(2 / m),
                   *(jax.random.normal(ks[i], (runs, d, m), dt) * math.sqrt(2 / d) for i in (1, 2, 3)))
         a = jnp.where(jax.random.uniform(ks[4], (runs, m1)) < 0.5, -1.0, 1.0).astype(dt)
@@ -126,11 +149,6 @@ def jax_runner(model, size, runs, steps, precision, device):
         data = (a, tok, y)
     else:
         d, n = size["d"], size["n"]
-
-        def loss(params, beta):
-            V, z = params  # V (n, d): value i is row i
-            return jax.nn.softplus(-(beta @ (jax.nn.softmax(z) @ V)))
-
         params = (jax.random.normal(ks[0], (runs, n, d), dt) * 0.1, 1 + 0.1 * jax.random.normal(ks[1], (runs, n), dt))
         beta = jax.random.normal(ks[2], (runs, d), dt)
         data = (beta / jnp.linalg.norm(beta, axis=1, keepdims=True),)
@@ -145,16 +163,23 @@ def jax_runner(model, size, runs, steps, precision, device):
         return jax.lax.scan(step, params, None, length=steps)[0]
 
     params, data = jax.device_put((params, data), dev)
-    jax.block_until_ready(train(params, *data))  # compile
+    t0 = time.perf_counter()
+    jax.block_until_ready(train(params, *data))  # compile, then one whole pass
+    first = time.perf_counter() - t0
     t0 = time.perf_counter()
     jax.block_until_ready(train(params, *data))
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, first
 
 
 # ---- PyTorch ---------------------------------------------------------------------------------------------
-def torch_runner(model, size, runs, steps, precision, device):
-    import torch
+# cooccurrence's loss is cooccurrence_torch_vmap.loss_fn; value_softmax's is this, in jax_loss's layout.
+def torch_value_softmax_loss(V, z, beta):
+    return torch.nn.functional.softplus(-(beta @ (torch.softmax(z, dim=0) @ V)))
 
+
+def torch_runner(model, size, runs, steps, precision, device):
+    if torch is None:
+        raise ImportError("no module named torch")
     try:
         from torch.func import grad, vmap
     except ImportError:
@@ -177,11 +202,7 @@ def torch_runner(model, size, runs, steps, precision, device):
         beta = beta / beta.norm(dim=1, keepdim=True)
         params = [V.to(device), z.to(device)]
         data = (beta.to(device),)
-
-        def loss_fn(V, z, beta):
-            return torch.nn.functional.softplus(-(beta @ (torch.softmax(z, dim=0) @ V)))
-
-        g = vmap(grad(loss_fn, argnums=(0, 1)))
+        g = vmap(grad(torch_value_softmax_loss, argnums=(0, 1)))
 
     def step(*ps):
         gs = g(*ps, *data)
@@ -190,10 +211,13 @@ def torch_runner(model, size, runs, steps, precision, device):
     def timed(fn):
         with torch.no_grad():
             ps = tuple(params)
+            t0 = time.perf_counter()
             for _ in range(3):
                 ps = fn(*ps)
             if device == "cuda":
                 torch.cuda.synchronize()
+            print(f"#   PyTorch warm-up (3 steps, compilation included): {time.perf_counter() - t0:.1f} s",
+                  file=sys.stderr)
             t0 = time.perf_counter()
             for _ in range(steps):
                 ps = fn(*ps)
@@ -202,9 +226,12 @@ def torch_runner(model, size, runs, steps, precision, device):
         return time.perf_counter() - t0
 
     # CUDA graphs through torch.compile first (a step is many small kernels), then plain torch.compile,
-    # then eager; the table says which ran.
+    # then eager; the table says which ran. A mode that failed once is not tried again: each failure can
+    # cost a minute of compilation.
     if hasattr(torch, "compile") and device == "cuda":
         for mode in TORCH_MODES:
+            if mode in TORCH_FAILED:
+                continue
             compiled = torch.compile(step, mode=mode)
 
             def replay(*ps, compiled=compiled, graphs=mode == "reduce-overhead"):
@@ -215,14 +242,13 @@ def torch_runner(model, size, runs, steps, precision, device):
             t = attempt(f"torch.compile(mode={mode})", lambda: timed(replay))
             if t is not None:
                 return t, f"torch.compile {mode}"
+            TORCH_FAILED.add(mode)
     return timed(step), "eager"
 
 
 def measured_peak(device, dtype_name):
     """FLOP/s of a large matrix product in this precision on this device (TF32 off): the peak the
     achieved rates are compared with."""
-    import torch
-
     if device != "cuda":
         return math.nan
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -261,19 +287,22 @@ def main():
     ap.add_argument("--peers", default="jax,torch", help="comma-separated peers to time (jax, torch), or empty")
     ap.add_argument("--json", default="", help="append one JSON line per row to this file")
     args = ap.parse_args()
-    import torch
+    if torch is None:
+        sys.exit("bench_gpu.py: PyTorch is needed (the device's name, its measured peaks, a peer)")
 
     name = torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu"
     peaks = {p: measured_peak(args.device, p) for p in ("fp32", "fp64")}
     backend = "cuda" if args.device == "cuda" else "cpu"
     print(f"# flowsweep against JAX and PyTorch on {name}, driver {driver_version()}, {time.strftime('%Y-%m-%d')}; "
           f"measured peaks: FP32 {peaks['fp32'] / 1e12:.1f} TFLOP/s, FP64 {peaks['fp64'] / 1e12:.1f} TFLOP/s")
-    print("# run-steps per second; flowsweep timed as a whole process, its training loop's rate in brackets, "
-          "which its FLOP/s are computed from")
+    print("# run-steps per second. flowsweep: the whole process (start-up, device set-up, data, training, "
+          "tables), its training loop's rate in brackets (drawing data and initial parameters, the flows, "
+          "finishing the runs), which its FLOP/s are computed from. Peers: their training loops alone, "
+          "after compilation and with the data on the device. Both ratios are over the faster peer.")
     print()
-    print("| case | runs x steps | precision | flowsweep (team) | JAX | PyTorch | flowsweep / faster peer | "
+    print("| case | runs x steps | precision | flowsweep (team) | JAX | PyTorch | whole / peer | loop / peer | "
           "flowsweep TFLOP/s | % of peak |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     peers = args.peers.split(",") if args.peers else []
     for label, model, size, runs, steps in CASES:
         if args.only and args.only not in label:
@@ -283,8 +312,9 @@ def main():
         work = runs * steps
         for precision in args.precisions.split(","):
             case = f"{label} {runs}x{steps} {precision}"
-            t_jax = attempt(f"JAX {case}", lambda: jax_runner(model, size, runs, steps, precision, args.device)) \
+            jx = attempt(f"JAX {case}", lambda: jax_runner(model, size, runs, steps, precision, args.device)) \
                 if "jax" in peers else None
+            t_jax = jx[0] if jx else None
             pt = attempt(f"PyTorch {case}", lambda: torch_runner(model, size, runs, steps, precision, args.device)) \
                 if "torch" in peers else None
             jax_rate = work / t_jax if t_jax else None
@@ -300,11 +330,12 @@ def main():
                     achieved = loop_rate * flops_per_run_step(model, size)
                     cells.append(f"{rate:,.0f} [{loop_rate:,.0f}] ({team})")
                 else:
-                    rate = achieved = None
+                    rate = loop_rate = achieved = None
                     cells.append(f"failed ({team})")
                 cells.append(f"{jax_rate:,.0f}" if jax_rate else "-")
                 cells.append(f"{pt_rate:,.0f} ({pt[1]})" if pt_rate else "-")
                 cells.append(f"{rate / best_peer:.1f}x" if rate and best_peer else "-")
+                cells.append(f"{loop_rate / best_peer:.1f}x" if loop_rate and best_peer else "-")
                 cells.append(f"{achieved / 1e12:.3f}" if achieved else "-")
                 cells.append(f"{100 * achieved / peaks[precision]:.1f}" if achieved and peaks[precision] else "-")
                 print("| " + " | ".join(cells) + " |", flush=True)
@@ -314,6 +345,7 @@ def main():
                                                 precision=precision, team=team,
                                                 flowsweep_wall_s=fs[0] if fs else None,
                                                 flowsweep_loop_rate=fs[1] if fs else None, jax_s=t_jax,
+                                                jax_first_call_s=jx[1] if jx else None,
                                                 torch_s=pt[0] if pt else None, torch_how=pt[1] if pt else None,
                                                 peak_flops=peaks[precision])) + "\n")
 

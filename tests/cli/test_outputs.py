@@ -161,6 +161,27 @@ def main():
         check(p.returncode == 0 and os.path.getsize(os.path.join(jout, "plots", "heatmap_median_regained_median.png")) > 5000,
               f"the same named by its whole column, median_regained ({p.stderr.strip()[-300:]})")
 
+        # Long series make blocks of a few runs (about 2^17 records a block), which cross the boundaries of
+        # every axis: each block is several hyperslabs of the grid, and every run must land in its own place.
+        spec = os.path.join(tmp, "blocks.toml")
+        with open(spec, "w") as fh:
+            fh.write('model = "value_softmax"\n[params]\nd = 3\nloss = "logistic"\na_init = "random"\n'
+                     '[train]\nlr = 0.05\nsteps = 16000\nrecord_every = 1\nprecision = "fp32"\n'
+                     '[grid]\nn = [2, 3, 4]\nv_scale = [0.3, 0.5, 0.7]\nseed = { range = [0, 3] }\n')
+        bout = os.path.join(tmp, "blocks")
+        subprocess.run([fsw, "run", spec, "--out", bout, "--quiet"], check=True)
+        brows = list(csv.DictReader(open(os.path.join(bout, "runs.csv"))))
+        with h5py.File(os.path.join(bout, "trajectories.h5"), "r") as bf:
+            bids, bvar = h5_runs(bf)
+            step, loss, n_rec = bvar("step"), bvar("loss"), bvar("n_records")
+            grid_n = bf["n"][...]
+            misplaced = [i for i, r in enumerate(brows)
+                         if bids[i] != r["run_id"] or n_rec[i] != 16001 or loss[i, -1] != np.float64(num(r["final_loss"]))
+                         or not np.array_equal(step[i], np.arange(16001))
+                         or grid_n[np.unravel_index(i, bf["loss"].shape[:3])[0]] != int(r["n"])]
+        check(len(brows) == 27 and not misplaced,
+              f"27 runs of 16001 records written in blocks across the grid's axes, each in its place ({misplaced})")
+
         # Missing and truncated files are errors that name them.
         broken = os.path.join(tmp, "broken")
         shutil.copytree(out, broken)
