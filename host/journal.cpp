@@ -66,8 +66,17 @@ struct FileCloser {
   ~FileCloser() { std::fclose(f); }
 };
 
+// pread: no shared file position, so several threads may read records of one file at once.
 bool read_at(std::FILE* f, long offset, void* out, size_t n) {
-  return std::fseek(f, offset, SEEK_SET) == 0 && std::fread(out, 1, n, f) == n;
+  const int fd = fileno(f);
+  char* at = static_cast<char*>(out);
+  while (n > 0) {
+    const ssize_t got = ::pread(fd, at, n, off_t(offset));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return false;
+    at += got, offset += long(got), n -= size_t(got);
+  }
+  return true;
 }
 
 }  // namespace

@@ -68,6 +68,7 @@ MergeOutcome merge_shards(const std::vector<std::string>& dirs, const std::strin
   OutputOptions oo;
   oo.absent = RunResult::kMissing;
   oo.csv_trajectories = csv_trajectories;
+  oo.threads = default_threads();
   for (const auto& mf : manifests) oo.save_params |= mf.json.value("save_params", false);
   m["save_params"] = oo.save_params;
   const OutputSummary sum =

@@ -10,6 +10,7 @@
 #include "host/h5.h"
 #include "host/tables.h"
 #include "host/util.h"
+#include "host/worker_pool.h"
 
 namespace fs {
 
@@ -206,47 +207,68 @@ OutputSummary write_outputs(const std::string& out_dir, const Grid& grid, const 
     files.push_back("final_config.csv");
   }
 
-  long* counts = sum.counts;
-  nlohmann::json failures = nlohmann::json::array();
-  std::string buf;
-  for (long i : rows) {
-    const RunPoint p = grid.label(i);
+  // Records are read and their rows formatted on a pool, a block of runs at a time; the files, the phase
+  // diagram and trajectories.h5 take them in order on this thread, so the tables do not depend on the
+  // number of threads.
+  struct Row {
+    RunPoint p;
     RunResult r;
-    bool found = store.has(i);
-    if (found) {
+    bool found = false;
+    std::string unreadable, runs_row, trajectory_rows, final_rows;
+  };
+  WorkerPool pool(std::max(1, opt.threads));
+  // Blocks of about 2^22 words of series (32 MB) and at most 1024 runs; a run's saved parameters can be
+  // megabytes, so with them a block is a run per thread.
+  const long words_per_run = std::max<long>(1, K * long(info.observables.size() + 8));
+  const long block =
+      opt.save_params ? pool.size() : std::max<long>(pool.size(), std::min<long>(1024, (1L << 22) / words_per_run));
+  std::vector<Row> made(size_t(std::min<long>(block, long(rows.size()))));
+  auto make_row = [&](long i, Row& w) {
+    w.p = grid.label(i);
+    w.found = store.has(i);
+    w.unreadable.clear();
+    if (w.found) {
       try {
-        r = store.fetch(p);
+        w.r = store.fetch(w.p);
       } catch (const RuntimeError& e) {
-        sum.unreadable.push_back(e.what());
-        found = false;
+        w.unreadable = e.what();
+        w.found = false;
       }
     }
-    if (!found) {
-      sum.absent.push_back(i);
-      r = RunResult{};
-      r.status = opt.absent;
-      r.final_loss = NAN;
-      r.t_final = NAN;
+    if (!w.found) {
+      w.r = RunResult{};
+      w.r.status = opt.absent;
+      w.r.final_loss = NAN;
+      w.r.t_final = NAN;
     }
-    counts[int(r.status)]++;
-    if (r.status == RunResult::kFailed) {
-      failures.push_back({{"run_id", p.id}, {"message", r.message}});
-      sum.failed.push_back(i);
-    }
-    buf.clear();
-    runs_csv.row(buf, p, r);
-    runs_file.write(buf);
-    pd.add(p, r);
-    h5.add(p, r);
-    if (traj) {
-      buf.clear();
-      trajectory_rows(buf, p, r);
-      traj->write(buf);
-    }
-    if (finals) {
-      buf.clear();
-      final_config_rows(buf, p, r);
-      finals->write(buf);
+    w.runs_row.clear();
+    runs_csv.row(w.runs_row, w.p, w.r);
+    w.trajectory_rows.clear();
+    if (traj) trajectory_rows(w.trajectory_rows, w.p, w.r);
+    w.final_rows.clear();
+    if (finals) final_config_rows(w.final_rows, w.p, w.r);
+  };
+
+  long* counts = sum.counts;
+  nlohmann::json failures = nlohmann::json::array();
+  for (size_t first = 0; first < rows.size(); first += size_t(block)) {
+    const long n = std::min<long>(block, long(rows.size() - first));
+    pool.for_each(n, [&](long k) { make_row(rows[first + size_t(k)], made[size_t(k)]); });
+    for (long k = 0; k < n; ++k) {
+      Row& w = made[size_t(k)];
+      const long i = w.p.index;
+      if (!w.unreadable.empty()) sum.unreadable.push_back(w.unreadable);
+      if (!w.found) sum.absent.push_back(i);
+      counts[int(w.r.status)]++;
+      if (w.r.status == RunResult::kFailed) {
+        failures.push_back({{"run_id", w.p.id}, {"message", w.r.message}});
+        sum.failed.push_back(i);
+      }
+      runs_file.write(w.runs_row);
+      pd.add(w.p, w.r);
+      h5.add(w.p, w.r);
+      if (traj) traj->write(w.trajectory_rows);
+      if (finals) finals->write(w.final_rows);
     }
   }
   runs_file.commit();

@@ -45,6 +45,7 @@ struct OutputOptions {
   bool save_params = false;                          // parameters and data under params/ in trajectories.h5
   bool csv_trajectories = false;                     // trajectories.csv as well
   RunResult::Status absent = RunResult::kCancelled;  // the status of a run with no record
+  int threads = 1;                                   // threads that read records and format rows
 };
 
 // What the tables hold, for the manifest and for messages.

@@ -2,7 +2,6 @@
 // slices this thread journals the runs that finished, reports progress, checkpoints the runs in flight
 // (every minute, and at once on SIGTERM, SIGUSR1 or SIGINT) and refills nothing itself: the executor
 // takes new runs from the source as its slots free. At the end the tables are written from the journal.
-#include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -14,7 +13,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <unordered_map>
 
 #include "host/executor_cpu.h"
@@ -154,15 +152,6 @@ void claim_directory(const std::string& dir, const Spec& spec, bool resume, bool
     std::filesystem::remove_all(dir + "/" + name, ec);
     if (ec) throw RuntimeError("cannot remove " + dir + "/" + name + ": " + ec.message());
   }
-}
-
-// The CPUs this process may run on (its affinity mask: what taskset, a Slurm allocation or a cgroup
-// grants), not every CPU of the machine: 8 allocated CPUs of a 128-core node give 8 threads.
-int default_threads() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
-  return int(std::max(1u, std::thread::hardware_concurrency()));
 }
 
 // A directory whose finished runs --reuse takes: its journal, spec (kept alive for its grid) and grid.
@@ -521,6 +510,7 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
     oo.save_params = opt.save_params;
     oo.csv_trajectories = opt.csv_trajectories;
     oo.absent = RunResult::kCancelled;
+    oo.threads = threads;
     // Timings so far; the table time itself is measured below and reported on stderr.
     const double wall = seconds_since(t_start);
     m["timings"] = {{"wall_s", wall},

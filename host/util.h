@@ -90,4 +90,8 @@ class DirLock {
 std::string cpu_name();
 std::string utc_now_iso();
 
+// The CPUs this process may run on (its affinity mask: what taskset, a Slurm allocation or a cgroup
+// grants), not every CPU of the machine: 8 allocated CPUs of a 128-core node give 8 threads.
+int default_threads();
+
 }  // namespace fs
