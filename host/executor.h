@@ -22,11 +22,14 @@ struct PendingRun {
   std::string checkpoint;
 };
 
-// Where an executor takes its next run. next() is called from several threads at once.
+// Where an executor takes its next run, in two parts: claim() hands out the next run's key and
+// checkpoint in the source's order (quick, under the source's lock), build() then fills in its input
+// (the costly part) on whichever thread stages the run. Both are called from several threads at once.
 class RunSource {
  public:
   virtual ~RunSource() = default;
-  virtual bool next(PendingRun& out) = 0;
+  virtual bool claim(PendingRun& out) = 0;
+  virtual void build(PendingRun&) const {}
 };
 
 struct FinishedRun {
@@ -64,7 +67,8 @@ std::unique_ptr<Executor> make_cpu_executor(const ModelEntry& entry, int threads
 class VectorSource : public RunSource {
  public:
   explicit VectorSource(const std::vector<RunInput>& inputs) : inputs_(inputs) {}
-  bool next(PendingRun& out) override;
+  bool claim(PendingRun& out) override;
+  void build(PendingRun& out) const override { out.input = inputs_[size_t(out.key)]; }
 
  private:
   const std::vector<RunInput>& inputs_;

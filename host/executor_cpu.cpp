@@ -30,10 +30,11 @@ class CpuExecutor final : public Executor {
         if (!slot.run) {
           if (source_empty || (stop && *stop)) return;
           PendingRun p;
-          if (!source.next(p)) {
+          if (!source.claim(p)) {
             source_empty = true;
             return;
           }
+          source.build(p);
           slot.key = p.key;
           slot.input = std::move(p.input);
           try {
@@ -133,11 +134,10 @@ std::unique_ptr<Executor> make_cpu_executor(const ModelEntry& entry, int threads
   return std::make_unique<CpuExecutor>(entry, threads);
 }
 
-bool VectorSource::next(PendingRun& out) {
+bool VectorSource::claim(PendingRun& out) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (next_ >= long(inputs_.size())) return false;
   out.key = next_;
-  out.input = inputs_[size_t(next_)];
   out.checkpoint.clear();
   ++next_;
   return true;

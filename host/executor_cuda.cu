@@ -521,13 +521,13 @@ class CudaExecutor final : public Executor {
   }
 
   // The host's work between a launch and its harvest, on the pool: the runs handed back finished, and up
-  // to `n` runs drawn from the source and staged, each queued on its shape's batch (in the source's order,
+  // to `n` runs claimed from the source, built and staged, each queued on its shape's batch (in the source's order,
   // so slots fill as on one thread). A run that cannot be staged is finished as failed.
   void host_work(RunSource& source, long n, std::vector<FinishedRun>& done) {
     std::vector<PendingRun> pending;
     while (long(pending.size()) < n && !source_empty_) {
       PendingRun p;
-      if (source.next(p))
+      if (source.claim(p))
         pending.push_back(std::move(p));
       else
         source_empty_ = true;
@@ -538,8 +538,11 @@ class CudaExecutor final : public Executor {
     pool_.for_each(n_back + n_new, [&](long i) {
       if (i < n_back)
         finished[size_t(i)] = returned_[size_t(i)]->finish();
-      else
-        staged[size_t(i - n_back)] = stage_run<Model>(std::move(pending[size_t(i - n_back)]), info_);
+      else {
+        PendingRun& p = pending[size_t(i - n_back)];
+        source.build(p);
+        staged[size_t(i - n_back)] = stage_run<Model>(std::move(p), info_);
+      }
     });
     returned_.clear();
     for (auto& f : finished) done.push_back(std::move(f));

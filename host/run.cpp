@@ -95,24 +95,23 @@ class PendingRuns : public RunSource {
   PendingRuns(const Grid& grid, std::vector<long> order, std::map<long, std::string> saved, bool save_params)
       : grid_(grid), order_(std::move(order)), saved_(std::move(saved)), save_params_(save_params) {}
 
-  bool next(PendingRun& out) override {
-    long index;
-    std::string checkpoint;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (next_ >= order_.size()) return false;
-      index = order_[next_++];
-      auto it = saved_.find(index);
-      if (it != saved_.end()) {
-        checkpoint = std::move(it->second);
-        saved_.erase(it);
-      }
+  bool claim(PendingRun& out) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (next_ >= order_.size()) return false;
+    out.key = order_[next_++];
+    out.checkpoint.clear();
+    auto it = saved_.find(out.key);
+    if (it != saved_.end()) {
+      out.checkpoint = std::move(it->second);
+      saved_.erase(it);
     }
-    RunPoint p = grid_.point(index);
-    out.key = index;
-    out.input = RunInput{std::move(p.params), grid_.spec().sweep_seed, save_params_, std::move(p.id)};
-    out.checkpoint = std::move(checkpoint);
     return true;
+  }
+
+  // The run's parameters and id from the grid: a few microseconds, so off the lock and in parallel.
+  void build(PendingRun& out) const override {
+    RunPoint p = grid_.point(out.key);
+    out.input = RunInput{std::move(p.params), grid_.spec().sweep_seed, save_params_, std::move(p.id)};
   }
 
   // Checkpoints of earlier attempts for runs not yet handed out: kept in the next checkpoint file.

@@ -17,7 +17,7 @@ namespace fs::test {
 class ListSource : public RunSource {
  public:
   explicit ListSource(std::vector<PendingRun> runs) : runs_(std::move(runs)) {}
-  bool next(PendingRun& out) override {
+  bool claim(PendingRun& out) override {
     std::lock_guard<std::mutex> lock(m_);
     if (k_ >= runs_.size()) return false;
     out = runs_[k_++];
