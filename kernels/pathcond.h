@@ -8,7 +8,9 @@
 // The rescaling runs on the host in double precision; only the flow runs on the device.
 //
 // Work to threads: the forward and backward passes spread points over the team; the weight gradient is
-// owner-computes by output row (layer, unit): one member sums that row over every point, in order.
+// owner-computes by output row (layer, unit): one member sums that row over every point, in order. The
+// recorded spread of log diag(G) passes the squared network a layer at a time with a member per unit and
+// reduces the logs over the team.
 #pragma once
 
 #include <cmath>
@@ -462,51 +464,55 @@ struct PathCond : ModelBase {
   template <typename Team, typename Real>
   FS_HD static void observe(const Team& team, const Config& c, const int*, const Real*, const Real* theta, const Real*,
                             Real* scratch, Real* obs) {
-    if (!team.leader()) return;
-    // log diag(G): forward and backward values of the squared network with an all-ones input
+    // log diag(G): forward and backward values of the squared network with an all-ones input, a layer at
+    // a time with a member per unit, then the logs' mean and square reduced over every parameter.
     Real* fwd = scratch + long(c.P) * point_words(c);
     Real* bwd = fwd + (c.in + long(c.depth) * c.h + c.out);
     const int L = layers(c);
     auto off = [&](int l) {  // offset of layer l's units (l = 0: the input)
       return l == 0 ? 0L : long(c.in) + long(l - 1) * c.h;
     };
-    for (int i = 0; i < c.in; ++i) fwd[i] = 1;
+    for (int i = team.rank(); i < c.in; i += team.size()) fwd[i] = 1;
+    team.sync();
     for (int l = 0; l < L; ++l) {
       const Real* W = theta + layer_offset(c, l);
       const int ni = n_in(c, l), no = n_out(c, l);
-      for (int j = 0; j < no; ++j) {
+      for (int j = team.rank(); j < no; j += team.size()) {
         Real acc = l < c.depth ? W[long(no) * ni + j] * W[long(no) * ni + j] : Real(0);
         for (int i = 0; i < ni; ++i) acc += W[long(j) * ni + i] * W[long(j) * ni + i] * fwd[off(l) + i];
         fwd[off(l + 1) + j] = acc;
       }
+      team.sync();
     }
-    for (int k = 0; k < c.out; ++k) bwd[off(L) + k] = 1;
+    for (int k = team.rank(); k < c.out; k += team.size()) bwd[off(L) + k] = 1;
+    team.sync();
     for (int l = L - 1; l >= 0; --l) {
       const Real* W = theta + layer_offset(c, l);
       const int ni = n_in(c, l), no = n_out(c, l);
-      for (int i = 0; i < ni; ++i) {
+      for (int i = team.rank(); i < ni; i += team.size()) {
         Real acc = 0;
         for (int j = 0; j < no; ++j) acc += W[long(j) * ni + i] * W[long(j) * ni + i] * bwd[off(l + 1) + j];
         bwd[off(l) + i] = acc;
       }
+      team.sync();
     }
-    Real sum = 0, sum2 = 0, n = 0;
-    for (int l = 0; l < L; ++l) {
+    // Parameter k in theta's order: a weight (j, i) of its layer, log(bwd_j fwd_i), or a bias j, log(bwd_j).
+    const long n = n_params(c);
+    const Sums<Real, 2> s = team_sum(team, n, [&](long k) {
+      int l = 0;
+      long at = k;
+      while (at >= layer_words(c, l)) at -= layer_words(c, l++);
       const int ni = n_in(c, l), no = n_out(c, l);
-      for (int j = 0; j < no; ++j) {
-        for (int i = 0; i < ni; ++i) {
-          const Real lg = log(bwd[off(l + 1) + j] * fwd[off(l) + i]);
-          sum += lg, sum2 += lg * lg, n += 1;
-        }
-        if (l < c.depth) {
-          const Real lg = log(bwd[off(l + 1) + j]);
-          sum += lg, sum2 += lg * lg, n += 1;
-        }
-      }
-    }
+      const Real lg = at < long(no) * ni ? log(bwd[off(l + 1) + at / ni] * fwd[off(l) + at % ni])
+                                         : log(bwd[off(l + 1) + (at - long(no) * ni)]);
+      Sums<Real, 2> v;
+      v[0] = lg, v[1] = lg * lg;
+      return v;
+    });
+    if (!team.leader()) return;
     const Real* tail = scratch + long(c.P) * point_words(c) + diag_words(c);
-    const Real mean = sum / n;
-    const Real var = sum2 / n - mean * mean;
+    const Real mean = s[0] / Real(n);
+    const Real var = s[1] / Real(n) - mean * mean;
     obs[kLoss] = tail[0];
     obs[kAccuracy] = tail[1];
     obs[kLogGSpread] = sqrt(var > Real(0) ? var : Real(0));

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Independent reference for pathcond's network (MODELS.md section 5): the ReLU MLP as torch.nn.Linear
-layers, cross-entropy, autograd and torch.optim, against flowsweep's loss, gradient, a few hundred steps and
-the loss and accuracy, fp64, on two moons and mixtures of random sizes, both initialisations. Exit status 0
-when every case agrees to 1e-9, and init = "torch_default" draws from the distribution of nn.Linear's own
-initialisation (two-sample Kolmogorov-Smirnov against torch's draws, with Kaiming as the control that must
-be told apart)."""
+layers, cross-entropy, autograd and torch.optim, against flowsweep's loss, gradient, a few hundred steps
+and the loss, accuracy and spread of log diag(G) (autograd on the network of squared weights), fp64, on two
+moons and mixtures of random sizes, both initialisations. Exit status 0 when every case agrees to 1e-9,
+and init = "torch_default" draws from the distribution of nn.Linear's own initialisation (two-sample
+Kolmogorov-Smirnov against torch's draws, with Kaiming as the control that must be told apart)."""
 import math
 import random
 
@@ -57,10 +57,28 @@ class Dense:
     def flat(self, tensors):
         return torch.cat([t.reshape(-1) for t in tensors])
 
+    def log_g_spread(self):
+        """The standard deviation of log diag(G), G the Gram matrix of the path-lifting: diag(G)_i is the
+        sum over the paths through parameter i of the product of the other parameters' squares, i.e. the
+        derivative of S(u) = the sum over all paths (from an input or a bias to an output) of the product
+        of u = theta^2 along them, with respect to u_i. S is the network with weights u, no ReLU, input
+        all ones, outputs summed; autograd gives every u_i's derivative at once."""
+        u = [t.detach().square().requires_grad_() for t in self.params()]
+        a = torch.ones(self.inp, dtype=torch.float64)
+        k = 0
+        for l, lin in enumerate(self.layers):
+            w = u[k]
+            a = w @ a + (u[k + 1] if lin.bias is not None else 0)
+            k += 2 if lin.bias is not None else 1
+        g = torch.cat([t.reshape(-1) for t in torch.autograd.grad(a.sum(), u)])
+        return float(torch.log(g).std(unbiased=False))
+
     def observables(self):
+        spread = self.log_g_spread()
         with torch.no_grad():
             z = self.forward()
-            return {"loss": float(self.loss()), "accuracy": float((z.argmax(dim=1) == self.y).double().mean())}
+            return {"loss": float(self.loss()), "accuracy": float((z.argmax(dim=1) == self.y).double().mean()),
+                    "logG_spread": spread}
 
 
 def cases(binary, n_cases, steps):
