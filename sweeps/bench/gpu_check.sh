@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A GPU node's check of an unpacked flowsweep package, in one go: the device and driver, the GPU tests
 # (CUDA against CPU for every model), the quick start on the GPU, the GPU benchmark against JAX and
-# PyTorch, and Nsight Compute's view of the flow kernel where ncu is installed. Logs go to OUTDIR (eight
-# files at most); a summary is printed last.
+# PyTorch, and Nsight Compute's view of the flow kernel where ncu is installed. Logs go to OUTDIR (seven
+# files: a device's results come back eight files at most); a summary is printed last.
 #
 #   share/flowsweep/sweeps/bench/gpu_check.sh OUTDIR [bench_gpu.py options]
 #
@@ -48,31 +48,30 @@ if [ "${BENCH_S:-420}" != 0 ]; then
   summary+=("benchmark: exit $rc, $(grep -c '^| [a-z]' "$out/bench_gpu.md") rows")
 fi
 
+# Nsight Compute on one slice kernel of each case, into one file: cooccurrence at the small and the
+# paper's size, and pathcond at the shipped sweep's largest shape (its per-point scratch layout is the open
+# question: a warp's loads in the forward and backward phase, against the gradient's).
 if [ "${NCU_S:-120}" != 0 ] && command -v ncu >/dev/null; then
-  for c in "small 16 32 32" "paper 64 128 256"; do
+  : >"$out/ncu.txt"
+  for c in "cooccurrence_small cooccurrence d=16 L=5 n=60 m=32 m1=32" \
+           "cooccurrence_paper cooccurrence d=64 L=5 n=60 m=128 m1=256" \
+           "pathcond pathcond data=moons points=1000 depth=6 width=64"; do
     set -- $c
-    cat >"$tmp/ncu_$1.toml" <<SPEC
-model = "cooccurrence"
-[params]
-d = $2
-L = 5
-n = 60
-m = $3
-m1 = $4
-[train]
-lr = 0.01
-steps = 2000
-record_every = 2000
-precision = "fp32"
-[grid]
-seed = { range = [0, 256] }
-SPEC
+    name=$1 model=$2
+    shift 2
+    {
+      printf 'model = "%s"\n[params]\n' "$model"
+      for kv in "$@"; do printf '%s = %s\n' "${kv%%=*}" "$(printf '%s' "${kv#*=}" | sed 's/^[a-z].*/"&"/')"; done
+      printf '[train]\nlr = 0.01\nsteps = 2000\nrecord_every = 2000\nprecision = "fp32"\n'
+      printf '[grid]\nseed = { range = [0, 256] }\n'
+    } >"$tmp/ncu_$name.toml"
+    echo "=== $name (256 runs, fp32): $*" >>"$out/ncu.txt"
     # The first slices are short (the budget grows from 16 steps): skip them.
     timeout "${NCU_S:-120}" ncu --clock-control none -k regex:kernel_flow_slice --launch-skip 4 --launch-count 1 \
       --section SpeedOfLight --section Occupancy --section LaunchStats --section ComputeWorkloadAnalysis \
       --section MemoryWorkloadAnalysis --section WarpStateStats \
-      "$fs" run "$tmp/ncu_$1.toml" --out "$tmp/ncu_$1" --backend cuda --quiet >"$out/ncu_$1.txt" 2>&1
-    summary+=("ncu cooccurrence $1 (256 runs, fp32): exit $?")
+      "$fs" run "$tmp/ncu_$name.toml" --out "$tmp/ncu_$name" --backend cuda --quiet >>"$out/ncu.txt" 2>&1
+    summary+=("ncu $name (256 runs, fp32): exit $?")
   done
 fi
 
