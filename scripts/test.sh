@@ -4,7 +4,7 @@
 #      is no GPU);
 #   2. the sources' format against .clang-format, and the relocatable package (scripts/check-package.sh);
 #   3. an ASan+UBSan build: the unit tests, a short end-to-end sweep, the fault tests and the fuzz test;
-#   4. a TSan build: the tests of thread teams, executors and slices.
+#   4. a TSan build: the tests of thread teams, executors and slices, and a sweep on four threads.
 # FLOWSWEEP_SANITIZERS=0 leaves out 3 and 4 (a quicker check while working). Arguments go to ctest in 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +30,11 @@ if [ "${FLOWSWEEP_SANITIZERS:-1}" != 0 ]; then
 
   cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLOWSWEEP_SANITIZE=thread \
     -DFLOWSWEEP_NATIVE=OFF -DFLOWSWEEP_WERROR=ON >/dev/null
-  cmake --build build-tsan -j"$jobs" --target flowsweep_tests
+  cmake --build build-tsan -j"$jobs" --target flowsweep flowsweep_tests
   ./build-tsan/tests/flowsweep_tests '[team],[executor],[slices]'
+  # A whole sweep on four threads: executor, journal and the tables' pool (records read, rows formatted).
+  tsan_out=$(mktemp -d)
+  ./build-tsan/flowsweep run sweeps/bench/host_scale.toml --out "$tsan_out/out" --quiet --threads 4 \
+    --set steps=20 --set "grid.seed={range=[0, 3000]}"
+  rm -rf "$tsan_out"
 fi
