@@ -42,7 +42,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember(std::vector<std::string>(std::begin(fs::kCudaTeamNames), std::end(fs::kCudaTeamNames))));
   run->add_option("--threads", run_opt.threads,
                   "CPU threads: the runs' threads on the CPU; with --backend cuda, the threads that draw and "
-                  "finish runs (0: one per CPU in this process's affinity mask)")
+                  "finish runs; either way, the threads that read records back and format the tables "
+                  "(0: one per CPU in this process's affinity mask)")
       ->check(CLI::NonNegativeNumber);
   run->add_option("--set", sets, "override a key: KEY=VALUE, KEY one of section.key or a bare key")->take_all();
   run->add_flag("--quiet", run_opt.quiet, "no progress output");
