@@ -86,11 +86,19 @@ __device__ T team_reduce(const SoloTeam&, long count, const Item& item, const Op
   return team_reduce(HostTeam{}, count, item, op, identity);
 }
 
+// The shared slot through which every block reduction hands its result to the block. A __shared__
+// variable in a function template exists once per instantiation, and each reduction's lambda makes its
+// own, so the slot lives in a plain function: one slot per block, however many reductions a kernel has.
+__device__ inline unsigned char* block_result_slot() {
+  __shared__ __align__(16) unsigned char s_result[256];
+  return s_result;
+}
+
 // A block: its first warp reduces, the result goes to every thread through shared memory.
 template <typename T, typename Item, typename Op>
 __device__ T team_reduce(const BlockTeam& team, long count, const Item& item, const Op& op, T identity) {
   static_assert(sizeof(T) <= 256, "a block reduction's result fits its shared slot");
-  __shared__ __align__(16) unsigned char s_result[256];
+  unsigned char* s_result = block_result_slot();
   if (team.rank() < kTeamLanes) {
     const T r = warp_reduce_lanes(team.rank(), count, item, op, identity);
     if (team.rank() == 0) memcpy(s_result, &r, sizeof(T));
