@@ -521,8 +521,8 @@ class CudaExecutor final : public Executor {
   }
 
   // The host's work between a launch and its harvest, on the pool: the runs handed back finished, and up
-  // to `n` runs claimed from the source, built and staged, each queued on its shape's batch (in the source's order,
-  // so slots fill as on one thread). A run that cannot be staged is finished as failed.
+  // to `n` runs claimed from the source, built and staged, each queued on its shape's batch (in the
+  // source's order, so slots fill as on one thread). A run that cannot be staged is finished as failed.
   void host_work(RunSource& source, long n, std::vector<FinishedRun>& done) {
     std::vector<PendingRun> pending;
     while (long(pending.size()) < n && !source_empty_) {
