@@ -1,11 +1,15 @@
 // The CUDA executor against the CPU executor: same series, detectors and final configurations on
 // random sizes, seeds, optimisers and both precisions; slots reused and launches split; shared-memory
-// and global-memory paths. Exit code 77 (ctest: skipped) where no GPU is usable.
+// and global-memory paths. Errors are normalised by each quantity's largest magnitude in the run; the
+// bounds and why they are what they are sit beside check_fp64_agrees and the fp32 case. Exit code 77
+// (ctest: skipped) where no GPU is usable, 1 where a check fails.
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
+#include <utility>
 
 #include "../unit/restart_check.h"
 #include "host/executor_cpu.h"
@@ -14,52 +18,116 @@
 
 namespace {
 
+// Normalised errors of `got` against `ref`: each recorded observable, the final configuration and each
+// field of the attention table against the largest magnitude it takes in the run (max |got - ref| over
+// max |ref|), so that a value passing near zero is not held to a relative error rounding cannot give.
 struct Compare {
-  double max_rel = 0;
-  long detector_mismatches = 0;
+  double series = 0, final_config = 0, rows = 0;
+  long detector_mismatches = 0, nan_mismatches = 0;
+  double max() const { return std::fmax(series, std::fmax(final_config, rows)); }
 };
 
-// Error of each recorded value relative to the largest magnitude its observable takes in the run.
-Compare compare(const fs::RunResult& cpu, const fs::RunResult& gpu) {
+// max |b - a| / max |a| over the pairs `at(k)` gives, counting the places where one is NaN and the other
+// not (outputs are poisoned with NaN, so an unwritten value shows).
+template <typename At>
+double normalised(long n, At at, long& nan_mismatches) {
+  double scale = 1e-30, err = 0;
+  for (long k = 0; k < n; ++k) {
+    const auto [a, b] = at(k);
+    nan_mismatches += std::isnan(b) != std::isnan(a);
+    if (!std::isnan(a) && !std::isnan(b))
+      scale = std::fmax(scale, std::fabs(a)), err = std::fmax(err, std::fabs(a - b));
+  }
+  return err / scale;
+}
+
+Compare compare(const fs::RunResult& ref, const fs::RunResult& got) {
   Compare c;
-  REQUIRE(cpu.status == gpu.status);
-  REQUIRE(cpu.steps == gpu.steps);
-  REQUIRE(cpu.series.step == gpu.series.step);
-  const int n_obs = cpu.series.n_obs;
-  for (int o = 0; o < n_obs; ++o) {
-    double scale = 1e-30;
-    for (long r = 0; r < cpu.series.size(); ++r) scale = std::fmax(scale, std::fabs(cpu.series.at(r, o)));
-    for (long r = 0; r < cpu.series.size(); ++r) {
-      const double a = cpu.series.at(r, o), b = gpu.series.at(r, o);
-      REQUIRE_FALSE(std::isnan(b) != std::isnan(a));  // outputs are poisoned with NaN: unwritten shows
-      if (!std::isnan(a)) c.max_rel = std::fmax(c.max_rel, std::fabs(a - b) / scale);
-    }
-  }
-  for (size_t k = 0; k < cpu.final_config.size(); ++k) {
-    const double a = cpu.final_config[k], b = gpu.final_config[k];
-    c.max_rel = std::fmax(c.max_rel, std::fabs(a - b) / std::fmax(std::fabs(a), 1e-12));
-  }
-  // The attention table, computed on the device at the end and at each detector's answer: every field,
-  // the weights and their steps; unwritten cells were poisoned NaN and must match the CPU's NaNs.
-  REQUIRE(cpu.final_rows.size() == gpu.final_rows.size());
-  for (size_t q = 0; q < cpu.final_rows.size(); ++q) {
-    REQUIRE(cpu.final_rows[q].size() == gpu.final_rows[q].size());
-    for (size_t f = 0; f < cpu.final_rows[q].size(); ++f) {
-      const double a = cpu.final_rows[q][f], b = gpu.final_rows[q][f];
-      REQUIRE_FALSE(std::isnan(b) != std::isnan(a));
-      if (!std::isnan(a)) c.max_rel = std::fmax(c.max_rel, std::fabs(a - b) / std::fmax(std::fabs(a), 1e-12));
-    }
-  }
-  for (size_t d = 0; d < cpu.detected.size(); ++d) c.detector_mismatches += cpu.detected[d] != gpu.detected[d];
+  REQUIRE(ref.series.size() == got.series.size());
+  REQUIRE(ref.series.n_obs == got.series.n_obs);
+  for (int o = 0; o < ref.series.n_obs; ++o)
+    c.series = std::fmax(
+        c.series, normalised(
+                      ref.series.size(), [&](long r) { return std::pair(ref.series.at(r, o), got.series.at(r, o)); },
+                      c.nan_mismatches));
+  REQUIRE(ref.final_config.size() == got.final_config.size());
+  c.final_config = normalised(
+      long(ref.final_config.size()),
+      [&](long k) { return std::pair(ref.final_config[size_t(k)], got.final_config[size_t(k)]); }, c.nan_mismatches);
+  // The attention table, computed on the device at the end and at each detector's answer: every field, the
+  // weights and their steps.
+  REQUIRE(ref.final_rows.size() == got.final_rows.size());
+  const size_t fields = ref.final_rows.empty() ? 0 : ref.final_rows[0].size();
+  for (const auto& row : got.final_rows) REQUIRE(row.size() == fields);
+  for (size_t f = 0; f < fields; ++f)
+    c.rows = std::fmax(
+        c.rows, normalised(
+                    long(ref.final_rows.size()),
+                    [&](long q) { return std::pair(ref.final_rows[size_t(q)][f], got.final_rows[size_t(q)][f]); },
+                    c.nan_mismatches));
+  for (size_t d = 0; d < ref.detected.size(); ++d) c.detector_mismatches += ref.detected[d] != got.detected[d];
   return c;
 }
 
-// fp64: every recorded value within 1e-9 of the CPU's (relative to its observable's scale), and the
-// detectors at the same records.
-void check_fp64_agrees(const fs::RunResult& cpu, const fs::RunResult& gpu) {
+// How far fp32's rounding moves a run on the CPU: its fp32 flow against its fp64 flow, 1 where the two end
+// differently, a detector answers at another record or a value is NaN in one and not the other. fp32's unit roundoff is
+// 6e-8, so past kSensitive the flow amplifies rounding 10^4-fold or more (a saddle, a detector's threshold crossed at
+// the margin): there a difference of one rounding in the last place of fp64, such as the device's fused multiply-adds
+// or its exp and log, can grow past 1e-9 without any fault.
+constexpr double kSensitive = 1e-3;
+
+double sensitivity(const fs::RunResult& cpu64, const fs::RunResult& cpu32) {
+  if (cpu64.status != cpu32.status || cpu64.steps != cpu32.steps || cpu64.series.step != cpu32.series.step) return 1;
+  const Compare c = compare(cpu64, cpu32);
+  return c.detector_mismatches || c.nan_mismatches ? 1.0 : std::fmin(1.0, c.max());
+}
+
+// Every comparison, for the record, as CSV where FS_GPU_COMPARE_CSV names a file.
+void report(const char* test, const std::string& what, const Compare& c, double sens) {
+  static FILE* out = [] {
+    const char* path = std::getenv("FS_GPU_COMPARE_CSV");
+    FILE* f = path ? std::fopen(path, "w") : nullptr;
+    if (f) std::fprintf(f, "test,case,series,final_config,rows,detector_mismatches,nan_mismatches,sensitivity\n");
+    return f;
+  }();
+  if (out) {
+    std::fprintf(out, "%s,%s,%.3g,%.3g,%.3g,%ld,%ld,%.3g\n", test, what.c_str(), c.series, c.final_config, c.rows,
+                 c.detector_mismatches, c.nan_mismatches, sens);
+    std::fflush(out);
+  }
+}
+
+struct Tally {
+  long runs = 0, sensitive = 0;
+};
+
+// fp64 against the CPU's fp64: within 1e-9 (normalised) with the detectors at the same records, where the
+// run does not amplify rounding; where it does (sensitivity past kSensitive), no further from the CPU's
+// fp64 than the CPU's own fp32 is, and counted.
+void check_fp64_agrees(const fs::RunResult& cpu, const fs::RunResult& gpu, double sens, Tally& tally,
+                       const std::string& what) {
+  REQUIRE(cpu.status == gpu.status);
+  REQUIRE(cpu.steps == gpu.steps);
+  REQUIRE(cpu.series.step == gpu.series.step);
   const Compare c = compare(cpu, gpu);
-  CHECK(c.max_rel < 1e-9);
-  CHECK(c.detector_mismatches == 0);
+  report("fp64", what, c, sens);
+  ++tally.runs;
+  CHECK(c.nan_mismatches == 0);  // the same precision: every output written where the CPU's is
+  if (sens <= kSensitive) {
+    CHECK(c.max() < 1e-9);
+    CHECK(c.detector_mismatches == 0);
+  } else {
+    ++tally.sensitive;
+    CHECK(c.max() <= sens);
+  }
+}
+
+// The tight bound must cover most runs: a sweep whose runs were all sensitive would check nothing. (H100,
+// 2026-11-24: joma's random sizes, with label noise and 150-400 steps, had 8 sensitive runs of 24, the
+// other models 0-4.)
+void check_mostly_tight(const Tally& t) {
+  INFO(t.sensitive << " of " << t.runs << " runs amplify fp32's rounding past " << kSensitive);
+  CHECK(t.sensitive * 2 <= t.runs);
 }
 
 // Random sizes and settings of one model, as --set overrides.
@@ -131,10 +199,21 @@ std::vector<fs::RunInput> grid_inputs(const std::string& text) {
 const char* team_name(fs::CudaTeam t) { return fs::kCudaTeamNames[int(t)]; }
 const fs::CudaTeam kTeams[] = {fs::CudaTeam::kWarp, fs::CudaTeam::kBlock, fs::CudaTeam::kThread};
 
+// Each run's sensitivity to rounding, measured on the CPU alone: its fp32 flow against its fp64 flow.
+std::vector<double> sensitivities(const fs::ModelEntry& entry, uint32_t seed, int n,
+                                  const std::vector<fs::RunResult>& cpu64) {
+  const auto cpu32 = fs::execute_cpu(entry, random_sweep(entry.info.name, seed, "fp32", n), 4);
+  std::vector<double> sens;
+  for (size_t i = 0; i < cpu64.size(); ++i) sens.push_back(sensitivity(cpu64[i], cpu32[i]));
+  return sens;
+}
+
 TEST_CASE("cuda: fp64 agrees with the CPU to 1e-9 and detectors agree exactly", "[gpu]") {
   for (const auto& entry : fs::models()) {
     auto in = random_sweep(entry.info.name, 1, "fp64", 24);
     auto cpu = fs::execute_cpu(entry, in, 4);
+    const auto sens = sensitivities(entry, 1, 24, cpu);
+    Tally tally;
     for (fs::CudaTeam team : kTeams)
       for (bool global : {false, true}) {
         fs::CudaOptions opt;
@@ -143,11 +222,13 @@ TEST_CASE("cuda: fp64 agrees with the CPU to 1e-9 and detectors agree exactly", 
         auto gpu = fs::execute_cuda(entry, in, opt);
         REQUIRE(gpu.size() == cpu.size());
         for (size_t i = 0; i < in.size(); ++i) {
-          INFO(entry.info.name << " run " << i << ", a " << team_name(team) << " per run"
-                               << (global ? " (global memory)" : " (shared memory when it fits)"));
-          check_fp64_agrees(cpu[i], gpu[i]);
+          const std::string what = entry.info.name + " run " + std::to_string(i) + " " + team_name(team) +
+                                   (global ? " global" : " shared-when-it-fits");
+          INFO(what << ": sensitivity " << sens[i]);
+          check_fp64_agrees(cpu[i], gpu[i], sens[i], tally, what);
         }
       }
+    check_mostly_tight(tally);
   }
 }
 
@@ -159,29 +240,45 @@ TEST_CASE("cuda: a warp, a block and a thread per run give the same bits", "[gpu
       fs::CudaOptions warp;
       warp.team = fs::CudaTeam::kWarp;
       const auto a = fs::execute_cuda(entry, in, warp);
-      for (fs::CudaTeam team : {fs::CudaTeam::kBlock, fs::CudaTeam::kThread}) {
+      for (fs::CudaTeam team : {fs::CudaTeam::kBlock, fs::CudaTeam::kThread, fs::CudaTeam::kAuto}) {
         fs::CudaOptions opt;
         opt.team = team;
+        // auto takes a warp per run while a slice's runs fill the resident warps and a block below that:
+        // with 8 slots the first slices run on warps and the runs left at the end on blocks.
+        if (team == fs::CudaTeam::kAuto) opt.max_slots = 8, opt.max_steps_per_slice = 31;
         const auto b = fs::execute_cuda(entry, in, opt);
         for (size_t i = 0; i < in.size(); ++i) {
-          INFO(entry.info.name << " " << precision << " run " << i << ": a warp against a " << team_name(team));
+          INFO(entry.info.name << " " << precision << " run " << i << ": a warp against " << team_name(team));
           fs::test::require_identical(a[i], b[i]);
         }
       }
     }
 }
 
-TEST_CASE("cuda: fp32 agrees with the CPU's fp32 to 1e-4", "[gpu]") {
+// fp32 on the device against the fp64 truth, held to what fp32 gives on the CPU: within 1e-4 (a few
+// hundred steps of rounding at 6e-8, amplified a little), or within four times the CPU fp32 run's own
+// distance from fp64 where the flow amplifies rounding more. Two fp32 computations that round differently
+// (the device fuses multiply-adds) land about as far from the truth, each on its own side.
+TEST_CASE("cuda: fp32 is as close to the CPU's fp64 as the CPU's fp32 is", "[gpu]") {
   for (const auto& entry : fs::models()) {
     auto in = random_sweep(entry.info.name, 2, "fp32", 18);
-    auto cpu = fs::execute_cpu(entry, in, 4);
+    const auto cpu64 = fs::execute_cpu(entry, random_sweep(entry.info.name, 2, "fp64", 18), 4);
+    const auto sens = sensitivities(entry, 2, 18, cpu64);
     for (fs::CudaTeam team : kTeams) {
       fs::CudaOptions opt;
       opt.team = team;
       auto gpu = fs::execute_cuda(entry, in, opt);
       for (size_t i = 0; i < in.size(); ++i) {
-        INFO(entry.info.name << " run " << i << ", a " << team_name(team) << " per run");
-        CHECK(compare(cpu[i], gpu[i]).max_rel < 1e-4);
+        const std::string what = entry.info.name + " run " + std::to_string(i) + " " + team_name(team);
+        INFO(what << ": sensitivity " << sens[i]);
+        if (sens[i] >= 1) {  // fp32 ends elsewhere than fp64 on the CPU too: nothing to hold the device to
+          report("fp32", what, Compare{}, sens[i]);
+          continue;
+        }
+        const Compare c = compare(cpu64[i], gpu[i]);
+        report("fp32", what, c, sens[i]);
+        CHECK(c.nan_mismatches == 0);
+        CHECK(c.max() < std::fmax(1e-4, 4 * sens[i]));
       }
     }
   }
@@ -202,7 +299,8 @@ TEST_CASE("cuda: more runs than slots and launches gives the CPU's results, dive
   long diverged = 0;
   for (size_t i = 0; i < in.size(); ++i) {
     INFO("run " << i);
-    check_fp64_agrees(cpu[i], gpu[i]);
+    Tally tally;
+    check_fp64_agrees(cpu[i], gpu[i], 0.0, tally, "slots run " + std::to_string(i));  // short flows: the tight bound
     diverged += gpu[i].status == fs::RunResult::kDiverged;
   }
   CHECK(diverged == 9);
@@ -220,7 +318,8 @@ TEST_CASE("cuda: runs of different lengths and schedules share a launch (flow_ti
   for (size_t i = 0; i < in.size(); ++i) {
     INFO("run " << i << " lr " << in[i].params.real("lr"));
     CHECK(gpu[i].steps == long(std::lround(1.0 / in[i].params.real("lr"))));
-    check_fp64_agrees(cpu[i], gpu[i]);
+    Tally tally;
+    check_fp64_agrees(cpu[i], gpu[i], 0.0, tally, "flow_time run " + std::to_string(i));
   }
 }
 
@@ -252,6 +351,8 @@ TEST_CASE(
     auto in = random_sweep(entry.info.name, 4, "fp64", 8);
     for (auto& r : in) r.id = std::to_string(&r - in.data());
     const auto cpu = fs::execute_cpu(entry, in, 2);
+    const auto sens = sensitivities(entry, 4, 8, cpu);
+    Tally tally;
     std::vector<fs::PendingRun> rest;
     for (size_t i = 0; i < in.size(); ++i) {
       auto run = entry.start(in[i]);
@@ -272,7 +373,8 @@ TEST_CASE(
         CHECK(d.result.status == fs::RunResult::kFailed);
         CHECK_THAT(d.result.message, Catch::Matchers::Contains("checkpoint does not fit"));
       } else {
-        check_fp64_agrees(cpu[size_t(d.key)], d.result);
+        check_fp64_agrees(cpu[size_t(d.key)], d.result, sens[size_t(d.key)], tally,
+                          entry.info.name + " checkpointed run " + std::to_string(d.key));
       }
     }
   }
@@ -285,5 +387,6 @@ int main(int argc, char** argv) {
     return 77;
   }
   std::printf("device: %s (sm_%d%d, %d SMs)\n", dev.name.c_str(), dev.cc_major, dev.cc_minor, dev.sm_count);
-  return Catch::Session().run(argc, argv);
+  // Catch returns the number of failed assertions, and 77 of them would read as skipped.
+  return Catch::Session().run(argc, argv) == 0 ? 0 : 1;
 }
