@@ -133,21 +133,42 @@ class Batch final : public BatchBase {
     };
     const size_t optin = size_t(dev.smem_per_block_optin);
     const bool warps_fit = smem * size_t(warps) + static_smem(kernel_flow_slice<Model, Real, WarpTeam>) <= optin;
-    CudaTeam team = opt.team;
-    if (team == CudaTeam::kAuto) team = warps_fit && !opt.force_global ? CudaTeam::kWarp : CudaTeam::kBlock;
-    kernel_ = team == CudaTeam::kWarp    ? kernel_flow_slice<Model, Real, WarpTeam>
-              : team == CudaTeam::kBlock ? kernel_flow_slice<Model, Real, BlockTeam>
-                                         : kernel_flow_slice<Model, Real, SoloTeam>;
-    teams_per_block_ = team == CudaTeam::kWarp ? warps : team == CudaTeam::kBlock ? 1 : threads_;
-    use_smem_ = !opt.force_global && smem * size_t(teams_per_block_) + static_smem(kernel_) <= optin;
-    smem_per_team_ = use_smem_ ? smem : 0;
-    dyn_smem_ = smem_per_team_ * size_t(teams_per_block_);
-    if (use_smem_)
-      FS_CUDA_CHECK(cudaFuncSetAttribute(kernel_, cudaFuncAttributeMaxDynamicSharedMemorySize, int(dyn_smem_)));
-    int per_sm = 0;
-    FS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel_, threads_, dyn_smem_));
-    // No more teams than slots: a team's global workspace is allocated whether or not a run is there.
-    max_blocks_ = std::max(1L, std::min(long(per_sm) * dev.sm_count, (S_ + teams_per_block_ - 1) / teams_per_block_));
+    auto shape_for = [&](CudaTeam team) {
+      LaunchShape l;
+      l.kernel = team == CudaTeam::kWarp    ? kernel_flow_slice<Model, Real, WarpTeam>
+                 : team == CudaTeam::kBlock ? kernel_flow_slice<Model, Real, BlockTeam>
+                                            : kernel_flow_slice<Model, Real, SoloTeam>;
+      l.teams_per_block = team == CudaTeam::kWarp ? warps : team == CudaTeam::kBlock ? 1 : threads_;
+      l.use_smem = !opt.force_global && smem * size_t(l.teams_per_block) + static_smem(l.kernel) <= optin;
+      l.smem_per_team = l.use_smem ? smem : 0;
+      l.dyn_smem = l.smem_per_team * size_t(l.teams_per_block);
+      // The limit belongs to the kernel function, which every batch of this model, precision and team
+      // shares: a batch of a smaller shape must not lower it under a larger one's launch, so it is raised
+      // to the most the device allows, and each launch asks for its own size.
+      if (l.use_smem)
+        FS_CUDA_CHECK(cudaFuncSetAttribute(l.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           int(optin - static_smem(l.kernel))));
+      int per_sm = 0;
+      FS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, l.kernel, threads_, l.dyn_smem));
+      // No more teams than slots: a team's global workspace is allocated whether or not a run is there.
+      l.max_blocks =
+          std::max(1L, std::min(long(per_sm) * dev.sm_count, (S_ + l.teams_per_block - 1) / l.teams_per_block));
+      return l;
+    };
+    // auto: where a block's runs fit in shared memory, a warp per run when a slice has runs enough to fill
+    // the warps that can be resident, and a block per run below that, so that a few hundred runs still
+    // reach every SM (H100, 2026-11-24, cooccurrence d=16 m=m1=32: a block 25% faster at 256 runs, a warp
+    // 8% faster at 4096). Which team runs a slice never changes a bit (kernels/team.h).
+    // A run of fewer parameters than a warp has lanes gets a thread (value_softmax d=n=4, 10^5 runs: 157
+    // against 127 M run-steps/s on a warp in fp32, 126 against 97 M in fp64).
+    if (opt.team == CudaTeam::kAuto && sz.n_theta < kTeamLanes) {
+      warp_shape_ = block_shape_ = shape_for(CudaTeam::kThread);
+    } else if (opt.team == CudaTeam::kAuto && warps_fit && !opt.force_global) {
+      warp_shape_ = shape_for(CudaTeam::kWarp);
+      block_shape_ = shape_for(CudaTeam::kBlock);
+    } else {
+      warp_shape_ = block_shape_ = shape_for(opt.team == CudaTeam::kAuto ? CudaTeam::kBlock : opt.team);
+    }
 
     d_cfg_ = DeviceBuffer<Config>(size_t(S_));
     d_fc_ = DeviceBuffer<FlowConfig>(size_t(S_));
@@ -167,7 +188,10 @@ class Batch final : public BatchBase {
     d_flags_ = DeviceBuffer<char>(size_t(S_));
     d_n_finished_ = DeviceBuffer<int>(1);
     d_next_ = DeviceBuffer<unsigned long long>(1);
-    d_work_ = DeviceBuffer<Real>(use_smem_ ? 0 : size_t(max_blocks_ * teams_per_block_ * flow_workspace_words(sz)));
+    long global_teams = 0;
+    for (const LaunchShape* l : {&warp_shape_, &block_shape_})
+      if (!l->use_smem) global_teams = std::max(global_teams, l->max_blocks * l->teams_per_block);
+    d_work_ = DeviceBuffer<Real>(size_t(global_teams * flow_workspace_words(sz)));
     size_t cub_bytes = 0;
     FS_CUDA_CHECK(cub::DevicePartition::Flagged(nullptr, cub_bytes, d_active_.get(), d_flags_.get(), d_parted_.get(),
                                                 d_n_finished_.get(), int(S_), stream_));
@@ -205,7 +229,9 @@ class Batch final : public BatchBase {
     b.sz = sz_;
     b.n_obs = sz_.n_obs;
     b.opt_words = opt_words_;
-    b.use_smem = use_smem_;
+    const LaunchShape& l =
+        n_active_ >= warp_shape_.max_blocks * warp_shape_.teams_per_block ? warp_shape_ : block_shape_;
+    b.use_smem = l.use_smem;
     b.cfg = d_cfg_.get();
     b.fc = d_fc_.get();
     b.idata = d_idata_.get();
@@ -230,8 +256,8 @@ class Batch final : public BatchBase {
     target_s_ = target_s;
     FS_CUDA_CHECK(cudaMemsetAsync(d_next_.get(), 0, sizeof(unsigned long long), stream_));
     FS_CUDA_CHECK(cudaEventRecord(start_, stream_));
-    const unsigned blocks = unsigned(std::min((n_active_ + teams_per_block_ - 1) / teams_per_block_, max_blocks_));
-    kernel_<<<blocks, unsigned(threads_), dyn_smem_, stream_>>>(b, smem_per_team_);
+    const unsigned blocks = unsigned(std::min((n_active_ + l.teams_per_block - 1) / l.teams_per_block, l.max_blocks));
+    l.kernel<<<blocks, unsigned(threads_), l.dyn_smem, stream_>>>(b, l.smem_per_team);
     FS_CUDA_CHECK(cudaGetLastError());
     FS_CUDA_CHECK(cudaEventRecord(stop_, stream_));
     // The compaction: flags, then finished slots first and running ones after them.
@@ -431,11 +457,15 @@ class Batch final : public BatchBase {
   long budget_;
   bool fixed_budget_;
   int threads_;
-  void (*kernel_)(SliceBatch<Model, Real>, size_t) = nullptr;
-  long teams_per_block_ = 1;
-  bool use_smem_ = false;
-  size_t smem_per_team_ = 0, dyn_smem_ = 0;
-  long max_blocks_ = 1;
+  // One way to launch the slice kernel: the team, how many teams share a block, where runs' state lives.
+  struct LaunchShape {
+    void (*kernel)(SliceBatch<Model, Real>, size_t) = nullptr;
+    long teams_per_block = 1;
+    bool use_smem = false;
+    size_t smem_per_team = 0, dyn_smem = 0;
+    long max_blocks = 1;  // blocks resident on the device at once, and no more teams than slots
+  };
+  LaunchShape warp_shape_, block_shape_;  // the same shape twice unless auto may choose per slice
   Stream stream_;
   Event start_, stop_;
   DeviceBuffer<Config> d_cfg_;               // (S)

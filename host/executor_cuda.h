@@ -22,9 +22,10 @@ struct CudaDeviceInfo {
   int smem_per_block_optin = 0;
 };
 
-// Who works on one run: a warp (several runs to a block), a whole thread block, or one thread. auto takes
-// a warp when the runs of a block's warps all fit in shared memory, and a block otherwise; a thread per
-// run is for the smallest runs, asked for by name.
+// Who works on one run: a warp (several runs to a block), a whole thread block, or one thread. auto gives a
+// thread to a run of fewer parameters than a warp's 32 lanes; otherwise, where the runs of a block's warps
+// fit in shared memory, a warp per run while a slice's runs fill the device's resident warps and a block
+// below that, and a block where they do not fit.
 enum class CudaTeam { kAuto, kWarp, kBlock, kThread };
 inline constexpr const char* kCudaTeamNames[] = {"auto", "warp", "block", "thread"};  // in CudaTeam's order
 

@@ -37,8 +37,8 @@ int main(int argc, char** argv) {
            const auto& names = fs::kCudaTeamNames;
            run_opt.cuda.team = fs::CudaTeam(std::find(std::begin(names), std::end(names), t) - std::begin(names));
          },
-         "CUDA threads per run: a warp, a block, a thread, or auto (a warp when a block's runs fit in shared "
-         "memory, else a block)")
+         "CUDA threads per run: a warp, a block, a thread, or auto (a thread for runs of under 32 "
+         "parameters; else a warp while the runs fill the GPU and fit in shared memory, a block otherwise)")
       ->check(CLI::IsMember(std::vector<std::string>(std::begin(fs::kCudaTeamNames), std::end(fs::kCudaTeamNames))));
   run->add_option("--threads", run_opt.threads,
                   "CPU threads: the runs' threads on the CPU; with --backend cuda, the threads that draw and "
