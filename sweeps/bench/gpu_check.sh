@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A GPU node's check of an unpacked flowsweep package, in one go: the device and driver, the GPU tests
 # (CUDA against CPU for every model), the quick start on the GPU, the GPU benchmark against JAX and
-# PyTorch, and Nsight Compute's view of the flow kernel where ncu is installed. Logs go to OUTDIR (seven
+# PyTorch, and Nsight Compute's view of the flow kernel where ncu is installed. Logs go to OUTDIR (eight
 # files: a device's results come back eight files at most); a summary is printed last.
 #
 #   share/flowsweep/sweeps/bench/gpu_check.sh OUTDIR [bench_gpu.py options]
@@ -27,7 +27,7 @@ summary=()
 } 2>&1 | tee "$out/device.txt"
 
 if [ "${GPU_TESTS_S:-300}" != 0 ]; then
-  timeout "${GPU_TESTS_S:-300}" "$root/bin/flowsweep_gpu_tests" --durations yes >"$out/gpu_tests.log" 2>&1
+  FS_GPU_COMPARE_CSV="$out/gpu_compare.csv" timeout "${GPU_TESTS_S:-300}" "$root/bin/flowsweep_gpu_tests" --durations yes >"$out/gpu_tests.log" 2>&1
   rc=$?
   tail -n 40 "$out/gpu_tests.log"
   summary+=("gpu tests: exit $rc ($(grep -E '^(All tests passed|test cases:)' "$out/gpu_tests.log" | tr '\n' ' '))")
