@@ -139,15 +139,16 @@ class Batch final : public BatchBase {
                  : team == CudaTeam::kBlock ? kernel_flow_slice<Model, Real, BlockTeam>
                                             : kernel_flow_slice<Model, Real, SoloTeam>;
       l.teams_per_block = team == CudaTeam::kWarp ? warps : team == CudaTeam::kBlock ? 1 : threads_;
-      l.use_smem = !opt.force_global && smem * size_t(l.teams_per_block) + static_smem(l.kernel) <= optin;
+      const size_t static_bytes = static_smem(l.kernel);
+      l.use_smem = !opt.force_global && smem * size_t(l.teams_per_block) + static_bytes <= optin;
       l.smem_per_team = l.use_smem ? smem : 0;
       l.dyn_smem = l.smem_per_team * size_t(l.teams_per_block);
       // The limit belongs to the kernel function, which every batch of this model, precision and team
       // shares: a batch of a smaller shape must not lower it under a larger one's launch, so it is raised
       // to the most the device allows, and each launch asks for its own size.
       if (l.use_smem)
-        FS_CUDA_CHECK(cudaFuncSetAttribute(l.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                           int(optin - static_smem(l.kernel))));
+        FS_CUDA_CHECK(
+            cudaFuncSetAttribute(l.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(optin - static_bytes)));
       int per_sm = 0;
       FS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, l.kernel, threads_, l.dyn_smem));
       // No more teams than slots: a team's global workspace is allocated whether or not a run is there.
@@ -162,12 +163,12 @@ class Batch final : public BatchBase {
     // A run of fewer parameters than a warp has lanes gets a thread (value_softmax d=n=4, 10^5 runs: 157
     // against 127 M run-steps/s on a warp in fp32, 126 against 97 M in fp64).
     if (opt.team == CudaTeam::kAuto && sz.n_theta < kTeamLanes) {
-      warp_shape_ = block_shape_ = shape_for(CudaTeam::kThread);
+      many_ = few_ = shape_for(CudaTeam::kThread);
     } else if (opt.team == CudaTeam::kAuto && warps_fit && !opt.force_global) {
-      warp_shape_ = shape_for(CudaTeam::kWarp);
-      block_shape_ = shape_for(CudaTeam::kBlock);
+      many_ = shape_for(CudaTeam::kWarp);
+      few_ = shape_for(CudaTeam::kBlock);
     } else {
-      warp_shape_ = block_shape_ = shape_for(opt.team == CudaTeam::kAuto ? CudaTeam::kBlock : opt.team);
+      many_ = few_ = shape_for(opt.team == CudaTeam::kAuto ? CudaTeam::kBlock : opt.team);
     }
 
     d_cfg_ = DeviceBuffer<Config>(size_t(S_));
@@ -189,7 +190,7 @@ class Batch final : public BatchBase {
     d_n_finished_ = DeviceBuffer<int>(1);
     d_next_ = DeviceBuffer<unsigned long long>(1);
     long global_teams = 0;
-    for (const LaunchShape* l : {&warp_shape_, &block_shape_})
+    for (const LaunchShape* l : {&many_, &few_})
       if (!l->use_smem) global_teams = std::max(global_teams, l->max_blocks * l->teams_per_block);
     d_work_ = DeviceBuffer<Real>(size_t(global_teams * flow_workspace_words(sz)));
     size_t cub_bytes = 0;
@@ -229,8 +230,7 @@ class Batch final : public BatchBase {
     b.sz = sz_;
     b.n_obs = sz_.n_obs;
     b.opt_words = opt_words_;
-    const LaunchShape& l =
-        n_active_ >= warp_shape_.max_blocks * warp_shape_.teams_per_block ? warp_shape_ : block_shape_;
+    const LaunchShape& l = n_active_ >= many_.max_blocks * many_.teams_per_block ? many_ : few_;
     b.use_smem = l.use_smem;
     b.cfg = d_cfg_.get();
     b.fc = d_fc_.get();
@@ -465,7 +465,9 @@ class Batch final : public BatchBase {
     size_t smem_per_team = 0, dyn_smem = 0;
     long max_blocks = 1;  // blocks resident on the device at once, and no more teams than slots
   };
-  LaunchShape warp_shape_, block_shape_;  // the same shape twice unless auto may choose per slice
+  // The shape for a slice whose runs fill every team that can be resident, and the one for fewer runs: the
+  // same unless auto chooses per slice (a warp per run, and a block).
+  LaunchShape many_, few_;
   Stream stream_;
   Event start_, stop_;
   DeviceBuffer<Config> d_cfg_;               // (S)
