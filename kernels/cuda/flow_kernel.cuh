@@ -14,6 +14,7 @@
 
 #include <type_traits>
 
+#include "kernels/cuda/slot_layout.h"
 #include "kernels/cuda/team_cuda.cuh"
 #include "kernels/flow.h"
 
@@ -48,18 +49,6 @@ struct SliceBatch {
   long workspace_words;
   unsigned long long* next;  // the work counter, zero at launch
 };
-
-// Words of per-team workspace: gradient, scratch, observables.
-FS_HD inline long flow_workspace_words(const Sizes& sz) { return sz.n_theta + sz.n_scratch + sz.n_obs; }
-
-// Bytes of dynamic shared memory for one run held entirely on chip, a multiple of 16 so that the runs of
-// a block's warps sit side by side.
-template <typename Real>
-inline size_t flow_smem_bytes(const Sizes& sz, int opt_words) {
-  const size_t reals = size_t(sz.n_theta) * size_t(1 + opt_words) + size_t(sz.n_fixed) + size_t(sz.n_rdata) +
-                       size_t(flow_workspace_words(sz));
-  return (reals * sizeof(Real) + size_t(sz.n_idata) * sizeof(int) + 31) / 16 * 16;
-}
 
 constexpr int kMaxTeamsPerBlock = 32;
 
