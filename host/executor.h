@@ -36,6 +36,7 @@ struct FinishedRun {
   long key = 0;
   std::string id;
   RunResult result;
+  std::string record;  // Executor::encode's bytes for it, or empty
 };
 
 struct SavedRun {
@@ -58,6 +59,12 @@ class Executor {
   const volatile int* stop = nullptr;
   // Steps taken by this executor (runs restored from a checkpoint count from their saved step).
   std::atomic<long> steps_taken{0};
+  // When set, called for every run that finishes, on the thread that finished it (a worker, not the
+  // caller of advance), into FinishedRun::record: the sweep's journal record, encoded off the loop.
+  std::function<std::string(const FinishedRun&)> encode;
+  // Seconds the device spent in flow kernels, summed over launches (a CUDA executor's batches run on
+  // streams of their own and may overlap, so the sum can exceed the wall time); 0 on the CPU.
+  double kernel_s = 0;
 };
 
 // Runs on `threads` threads of this machine, one run in flight per thread.

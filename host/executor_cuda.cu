@@ -101,7 +101,9 @@ class BatchBase {
   virtual long waiting() const = 0;
   virtual void launch(double target_s) = 0;  // place waiting runs, start a slice (asynchronous)
   // Waits for the slice and hands back the runs that finished, to be finished on the host.
-  virtual void harvest(std::vector<std::unique_ptr<ReturnedRun>>& returned, std::atomic<long>& steps_taken) = 0;
+  // The slice's kernel time is added to kernel_s.
+  virtual void harvest(std::vector<std::unique_ptr<ReturnedRun>>& returned, std::atomic<long>& steps_taken,
+                       double& kernel_s) = 0;
   virtual void save(std::vector<SavedRun>& out, std::atomic<long>& steps_taken) = 0;
 };
 
@@ -269,13 +271,15 @@ class Batch final : public BatchBase {
                                                 d_parted_.get(), d_n_finished_.get(), int(n_active_), stream_));
   }
 
-  void harvest(std::vector<std::unique_ptr<ReturnedRun>>& returned, std::atomic<long>& steps_taken) override {
+  void harvest(std::vector<std::unique_ptr<ReturnedRun>>& returned, std::atomic<long>& steps_taken,
+               double& kernel_s) override {
     if (!launched_) return;
     int nf = 0;
     FS_CUDA_CHECK(cudaMemcpyAsync(&nf, d_n_finished_.get(), sizeof nf, cudaMemcpyDeviceToHost, stream_));
     FS_CUDA_CHECK(cudaStreamSynchronize(stream_));
     float ms = 0;
     FS_CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
+    kernel_s += double(ms) * 1e-3;
     if (!fixed_budget_) {  // the next slice's budget from this one's time, within a factor of four
       const double scale = ms > 0 ? target_s_ * 1e3 / double(ms) : 4.0;
       budget_ = std::max(1L, long(double(budget_) * std::min(4.0, std::max(0.25, scale))));
@@ -527,7 +531,7 @@ class CudaExecutor final : public Executor {
       long want = prefetch_;
       for (const auto& [k, b] : batches_) want += b->free_slots();
       host_work(source, std::max(0L, want), done);
-      for (auto& [k, b] : batches_) b->harvest(returned_, steps_taken);
+      for (auto& [k, b] : batches_) b->harvest(returned_, steps_taken, kernel_s);
       prefetch_ = std::max(prefetch_, long(returned_.size()));
       if (Clock::now() >= deadline || (stop && *stop)) break;
     }
@@ -568,9 +572,10 @@ class CudaExecutor final : public Executor {
     std::vector<FinishedRun> finished(static_cast<size_t>(n_back));
     std::vector<Staged<Model>> staged(static_cast<size_t>(n_new));
     pool_.for_each(n_back + n_new, [&](long i) {
-      if (i < n_back)
+      if (i < n_back) {
         finished[size_t(i)] = returned_[size_t(i)]->finish();
-      else {
+        if (encode) finished[size_t(i)].record = encode(finished[size_t(i)]);
+      } else {
         PendingRun& p = pending[size_t(i - n_back)];
         source.build(p);
         staged[size_t(i - n_back)] = stage_run<Model>(std::move(p), info_);

@@ -366,6 +366,7 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
   std::unique_ptr<Executor> ex =
       backend == "cuda" ? make_cuda_executor(*spec.entry, cuda) : make_cpu_executor(*spec.entry, threads);
   ex->stop = &g_stop;
+  ex->encode = [](const FinishedRun& f) { return journal_record(f.key, f.id, f.result); };
   JournalWriter journal(opt.out_dir, hash, truncate_at);
   if (!reused.empty()) {
     for (size_t s = 0; s < sources.size(); ++s) {
@@ -431,7 +432,10 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
     const auto t1 = Clock::now();
     try {
       for (const auto& f : finished) {
-        journal.append_result(f.key, f.id, f.result);
+        if (f.record.empty())
+          journal.append_result(f.key, f.id, f.result);
+        else
+          journal.append_record(f.record);
         ++done;
         run_steps += double(f.result.steps);
       }
@@ -523,6 +527,10 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
                     {"resumed_runs", resumed},
                     {"reused_runs", long(reused.size())},
                     {"resumed_flows", n_resumed_flows}};
+    if (backend == "cuda") {  // the flows alone: the slice kernels' time, and the steps they took in it
+      m["timings"]["kernel_s"] = ex->kernel_s;
+      m["timings"]["kernel_run_steps_per_s"] = ex->kernel_s > 0 ? double(ex->steps_taken) / ex->kernel_s : 0.0;
+    }
     // An interrupted shard's tables hold what finished; the manifest counts the rest as missing.
     std::vector<long> rows;
     if (out.n_unfinished == 0) {

@@ -14,12 +14,16 @@ through
     compilation);
   - PyTorch: torch.func.vmap of torch.func.grad, with torch.compile where it works (timed after warm-up).
 
-It prints run-steps per second; flowsweep over the faster peer twice, as a whole process and as a
+It prints run-steps per second; flowsweep over the faster peer three times: as a whole process, as a
 training loop (the peers' timings are training loops: their start-up and compilation are left out, and
-would weigh most in the shortest cases); and flowsweep's achieved FLOP/s against the FP32 and FP64 peaks
-measured on the same device in the same run (large matrix products, TF32 off).
+would weigh most in the shortest cases) and as the flow kernels' own time (the device's share of the loop,
+which the host's work for the next runs overlaps); and flowsweep's achieved FLOP/s against the FP32 and
+FP64 peaks measured on the same device in the same run (large matrix products, TF32 off). --baseline
+times a second flowsweep binary beside the first, so that a change is measured against the build before
+it in one run on one device.
 
     python3 sweeps/bench/bench_gpu.py --flowsweep build/flowsweep [--teams auto,warp,block,thread]
+                                      [--baseline OLD/bin/flowsweep]
 
 --device cpu --quick runs a cut-down comparison on the CPU: a check of the script where no GPU is present."""
 import argparse
@@ -87,7 +91,8 @@ def spec_text(model, size, runs, steps, precision):
 
 
 def time_flowsweep(binary, model, size, runs, steps, precision, backend, team):
-    """Whole-process seconds, and the training loop's run-steps per second from the manifest."""
+    """Whole-process seconds, and from the manifest the training loop's run-steps per second and the flow
+    kernels' (None off the GPU)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "bench.toml")
         with open(path, "w") as f:
@@ -99,8 +104,8 @@ def time_flowsweep(binary, model, size, runs, steps, precision, backend, team):
         subprocess.run(cmd, check=True)
         wall = time.perf_counter() - t0
         with open(os.path.join(tmp, "out", "manifest.json")) as f:
-            loop_rate = json.load(f)["timings"]["run_steps_per_s"]
-        return wall, loop_rate
+            timings = json.load(f)["timings"]
+        return wall, timings["run_steps_per_s"], timings.get("kernel_run_steps_per_s")
 
 
 def attempt(what, fn):
@@ -290,6 +295,8 @@ def driver_version():
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--flowsweep", default="build/flowsweep")
+    ap.add_argument("--baseline", default="", help="a second flowsweep binary (an earlier build) timed beside the "
+                    "first in every row: a change's effect measured in one run on one device")
     ap.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     ap.add_argument("--teams", default="auto", help="comma-separated flowsweep --team values, one row each")
     ap.add_argument("--precisions", default="fp32,fp64")
@@ -308,12 +315,16 @@ def main():
           f"measured peaks: FP32 {peaks['fp32'] / 1e12:.1f} TFLOP/s, FP64 {peaks['fp64'] / 1e12:.1f} TFLOP/s")
     print("# run-steps per second. flowsweep: the whole process (start-up, device set-up, data, training, "
           "tables), its training loop's rate in brackets (drawing data and initial parameters, the flows, "
-          "finishing the runs), which its FLOP/s are computed from. Peers: their training loops alone, "
-          "after compilation and with the data on the device. Both ratios are over the faster peer.")
+          "finishing the runs), which its FLOP/s are computed from; 'kernels': the steps over the flow "
+          "kernels' own time (manifest timings.kernel_s). Peers: their training loops alone, after "
+          "compilation and with the data on the device. The ratios are over the faster peer.")
+    if args.baseline:
+        print(f"# 'baseline' rows: {args.baseline}")
     print()
-    print("| case | runs x steps | precision | flowsweep (team) | JAX | PyTorch | whole / peer | loop / peer | "
-          "flowsweep TFLOP/s | % of peak |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| case | runs x steps | precision | flowsweep (team) | kernels | JAX | PyTorch | whole / peer | "
+          "loop / peer | kernels / peer | flowsweep TFLOP/s | % of peak |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    binaries = [("", args.flowsweep)] + ([(", baseline", args.baseline)] if args.baseline else [])
     peers = args.peers.split(",") if args.peers else []
     for label, model, size, runs, steps in CASES:
         if args.only and args.only not in label:
@@ -331,33 +342,36 @@ def main():
             jax_rate = work / t_jax if t_jax else None
             pt_rate = work / pt[0] if pt else None
             best_peer = max([r for r in (jax_rate, pt_rate) if r], default=None)
-            for team in args.teams.split(","):
+            for team, (which, binary) in ((t, b) for t in args.teams.split(",") for b in binaries):
                 if team == "thread" and params_per_run(model, size) > THREAD_MAX_PARAMS:
                     continue
-                fs = attempt(f"flowsweep --team {team} {case}", lambda: time_flowsweep(
-                    args.flowsweep, model, size, runs, steps, precision, backend, team))
+                fs = attempt(f"flowsweep{which} --team {team} {case}", lambda: time_flowsweep(
+                    binary, model, size, runs, steps, precision, backend, team))
                 cells = [label, f"{runs} x {steps}", precision]
                 if fs:
-                    wall, loop_rate = fs
+                    wall, loop_rate, kernel_rate = fs
                     rate = work / wall
                     achieved = loop_rate * flops_per_run_step(model, size)
-                    cells.append(f"{rate:,.0f} [{loop_rate:,.0f}] ({team})")
+                    cells.append(f"{rate:,.0f} [{loop_rate:,.0f}] ({team}{which})")
                 else:
-                    rate = loop_rate = achieved = None
-                    cells.append(f"failed ({team})")
+                    rate = loop_rate = kernel_rate = achieved = None
+                    cells.append(f"failed ({team}{which})")
+                cells.append(f"{kernel_rate:,.0f}" if kernel_rate else "-")
                 cells.append(f"{jax_rate:,.0f}" if jax_rate else "-")
                 cells.append(f"{pt_rate:,.0f} ({pt[1]})" if pt_rate else "-")
                 cells.append(f"{rate / best_peer:.2g}x" if rate and best_peer else "-")
                 cells.append(f"{loop_rate / best_peer:.2g}x" if loop_rate and best_peer else "-")
+                cells.append(f"{kernel_rate / best_peer:.2g}x" if kernel_rate and best_peer else "-")
                 cells.append(f"{achieved / 1e12:.3f}" if achieved else "-")
                 cells.append(f"{100 * achieved / peaks[precision]:.1f}" if achieved and peaks[precision] else "-")
                 print("| " + " | ".join(cells) + " |", flush=True)
                 if args.json:
                     with open(args.json, "a") as f:
                         f.write(json.dumps(dict(case=label, model=model, size=size, runs=runs, steps=steps,
-                                                precision=precision, team=team,
+                                                precision=precision, team=team, binary=binary,
                                                 flowsweep_wall_s=fs[0] if fs else None,
-                                                flowsweep_loop_rate=fs[1] if fs else None, jax_s=t_jax,
+                                                flowsweep_loop_rate=fs[1] if fs else None,
+                                                flowsweep_kernel_rate=fs[2] if fs else None, jax_s=t_jax,
                                                 jax_first_call_s=jx[1] if jx else None,
                                                 torch_s=pt[0] if pt else None, torch_how=pt[1] if pt else None,
                                                 peak_flops=peaks[precision])) + "\n")

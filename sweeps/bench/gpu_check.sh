@@ -7,6 +7,7 @@
 #   share/flowsweep/sweeps/bench/gpu_check.sh OUTDIR [bench_gpu.py options]
 #
 # Time limits (seconds) per step: GPU_TESTS_S (300), BENCH_S (420), NCU_S (120); 0 leaves a step out.
+# BASELINE=OLD.tar.gz: an earlier package, unpacked here and timed beside this one in every benchmark row.
 # ncu runs with --clock-control none: the card's clocks are left as they are found.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../../../.." && pwd)
@@ -40,8 +41,17 @@ ms=$((($(date +%s%N) - t0) / 1000000))
 complete=$(grep -c '"complete": true' "$tmp/quickstart/manifest.json" 2>/dev/null)
 summary+=("quick start on the GPU: exit $rc, complete ${complete:-0}, $ms ms $(tail -n 2 "$tmp/quickstart.log" | tr '\n' ' ')")
 
+baseline=()
+if [ -n "${BASELINE:-}" ]; then
+  mkdir -p "$tmp/baseline" && tar xzf "$BASELINE" -C "$tmp/baseline"
+  old=$(ls -d "$tmp"/baseline/*/bin/flowsweep | head -n 1)
+  echo "baseline: $("$old" --version 2>&1 | head -n 1)" | tee -a "$out/device.txt"
+  baseline=(--baseline "$old")
+fi
+
 if [ "${BENCH_S:-420}" != 0 ]; then
-  timeout "${BENCH_S:-420}" python3 "$sweeps/bench/bench_gpu.py" --flowsweep "$fs" --json "$out/bench_gpu.jsonl" "$@" \
+  timeout "${BENCH_S:-420}" python3 "$sweeps/bench/bench_gpu.py" --flowsweep "$fs" "${baseline[@]}" \
+    --json "$out/bench_gpu.jsonl" "$@" \
     >"$out/bench_gpu.md" 2>"$out/bench_gpu.err"
   rc=$?
   cat "$out/bench_gpu.md"
@@ -49,12 +59,14 @@ if [ "${BENCH_S:-420}" != 0 ]; then
 fi
 
 # Nsight Compute on one slice kernel of each case, into one file: cooccurrence at the small and the
-# paper's size, and pathcond at the shipped sweep's largest shape (its per-point scratch layout is the open
-# question: a warp's loads in the forward and backward phase, against the gradient's).
+# paper's size, value_softmax with a thread per run (shared-memory bank conflicts), and pathcond at the
+# shipped sweep's largest shape (its per-point scratch layout is the open question: a warp's loads in the
+# forward and backward phase, against the gradient's).
 if [ "${NCU_S:-120}" != 0 ] && command -v ncu >/dev/null; then
   : >"$out/ncu.txt"
   for c in "cooccurrence_small cooccurrence d=16 L=5 n=60 m=32 m1=32" \
            "cooccurrence_paper cooccurrence d=64 L=5 n=60 m=128 m1=256" \
+           "value_softmax value_softmax d=4 n=4 loss=logistic a_init=random" \
            "pathcond pathcond data=moons points=1000 depth=6 width=64"; do
     set -- $c
     name=$1 model=$2
@@ -69,7 +81,7 @@ if [ "${NCU_S:-120}" != 0 ] && command -v ncu >/dev/null; then
     # The first slices are short (the budget grows from 16 steps): skip them.
     timeout "${NCU_S:-120}" ncu --clock-control none -k regex:kernel_flow_slice --launch-skip 4 --launch-count 1 \
       --section SpeedOfLight --section Occupancy --section LaunchStats --section ComputeWorkloadAnalysis \
-      --section MemoryWorkloadAnalysis --section WarpStateStats \
+      --section MemoryWorkloadAnalysis --section MemoryWorkloadAnalysis_Tables --section WarpStateStats \
       "$fs" run "$tmp/ncu_$name.toml" --out "$tmp/ncu_$name" --backend cuda --quiet >>"$out/ncu.txt" 2>&1
     summary+=("ncu $name (256 runs, fp32): exit $?")
   done
