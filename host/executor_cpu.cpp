@@ -118,8 +118,10 @@ class CpuExecutor final : public Executor {
   };
 
   size_t emit(std::vector<FinishedRun>& done, const Slot& slot, RunResult r) {
+    FinishedRun f{slot.key, slot.input.id, std::move(r), {}};
+    if (encode) f.record = encode(f);
     std::lock_guard<std::mutex> lock(done_mutex_);
-    done.push_back({slot.key, slot.input.id, std::move(r)});
+    done.push_back(std::move(f));
     return done.size();
   }
 

@@ -270,9 +270,16 @@ JournalWriter::~JournalWriter() {
   if (f_) std::fclose(f_);
 }
 
+std::string journal_record(long index, const std::string& run_id, const RunResult& r) {
+  return frame(kRecordResult, index, uint32_t(r.series.size()), uint32_t(r.final_rows.size()),
+               encode_result(run_id, r));
+}
+
 void JournalWriter::append_result(long index, const std::string& run_id, const RunResult& r) {
-  const std::string rec =
-      frame(kRecordResult, index, uint32_t(r.series.size()), uint32_t(r.final_rows.size()), encode_result(run_id, r));
+  append_record(journal_record(index, run_id, r));
+}
+
+void JournalWriter::append_record(const std::string& rec) {
   if (std::fwrite(rec.data(), 1, rec.size(), f_) != rec.size())
     throw RuntimeError("cannot write " + path_ + ": " + std::strerror(errno));
 }

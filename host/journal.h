@@ -58,8 +58,9 @@ class JournalWriter {
   JournalWriter& operator=(const JournalWriter&) = delete;
 
   void append_result(long index, const std::string& run_id, const RunResult& r);
-  void flush();  // hands what was appended to the operating system
-  void sync();   // and makes it durable
+  void append_record(const std::string& record);  // from journal_record
+  void flush();                                   // hands what was appended to the operating system
+  void sync();                                    // and makes it durable
 
  private:
   std::string path_;
@@ -78,6 +79,9 @@ std::vector<Checkpoint> read_checkpoints(const std::string& out_dir, const std::
 // One record's payload, read back: a finished run checked against `run_id` and the model's outputs.
 RunResult read_result(std::FILE* f, const std::string& path, const JournalEntry& e, const std::string& run_id,
                       const ModelInfo& info);
+
+// A finished run's whole record (frame and payload), as append_result writes it; any thread may make it.
+std::string journal_record(long index, const std::string& run_id, const RunResult& r);
 
 // A finished run's payload, as it is stored (for tests of the encoding).
 std::string encode_result(const std::string& run_id, const RunResult& r);

@@ -95,9 +95,9 @@ class Returned final : public ReturnedRun {
 
   FinishedRun finish() const override {
     try {
-      return {key_, input_.id, finish_run(*run_, input_, outcome_, theta_.data(), series_.data(), table_.data())};
+      return {key_, input_.id, finish_run(*run_, input_, outcome_, theta_.data(), series_.data(), table_.data()), {}};
     } catch (const std::exception& e) {
-      return {key_, input_.id, RunResult::failure(e.what())};
+      return {key_, input_.id, RunResult::failure(e.what()), {}};
     }
   }
 

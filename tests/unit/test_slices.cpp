@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
@@ -209,6 +210,28 @@ TEST_CASE("a checkpoint is refused by a run of another shape or precision", "[sl
   auto d = entry.start(small[0]);
   d->restore(cp);
   CHECK(d->step() == 10);
+}
+
+TEST_CASE("journal records encoded on the executor's threads are the loop's own encoding", "[slices][journal]") {
+  const auto& entry = *fs::find_model("value_softmax");
+  const auto in = inputs_of("value_softmax", {"d=3", "n=3", "steps=30", "record_every=7", "grid.seed=[0,1,2,3,4,5]"});
+  auto ex = fs::make_cpu_executor(entry, 3);
+  std::atomic<long> calls{0};
+  ex->encode = [&](const fs::FinishedRun& f) {
+    ++calls;
+    return fs::journal_record(f.key, f.id, f.result);
+  };
+  fs::VectorSource source(in);
+  std::vector<fs::FinishedRun> done;
+  while (ex->advance(1.0, source, done)) {
+  }
+  REQUIRE(done.size() == in.size());
+  CHECK(calls == long(in.size()));
+  const auto alone = fs::execute_cpu(entry, in, 1);
+  for (const auto& f : done) {
+    REQUIRE_FALSE(f.record.empty());
+    CHECK(f.record == fs::journal_record(f.key, in[size_t(f.key)].id, alone[size_t(f.key)]));
+  }
 }
 
 TEST_CASE("journal: records read back exactly; a flipped byte and a torn tail are found", "[slices][journal]") {
