@@ -70,6 +70,41 @@ FS_HD T team_reduce(const HostTeam&, long count, const Item& item, const Op& op,
   return live > 0 ? part[0] : identity;
 }
 
+// One thread with its lane partials in registers (a thread per run on the GPU, where team_reduce's
+// array, indexed at run time, lives in local memory): the lane tree unrolled at compile time, each node
+// lane L folded with lane L + H after the tree's larger steps, each leaf lane L's items L, L + 32, ...
+// Lanes from `count` on hold the identity, so a node whose right lane is one of them folds its left with
+// the identity once, which by the absorption above is every such fold: the same bits as team_reduce on
+// any team. `item` is inlined once per lane: 32 copies in the code.
+namespace detail {
+template <typename T>
+struct LaneFold {
+  T v;
+  bool padded;  // folded with the identity since its last fold with an item
+};
+template <int L, int H, typename T, typename Item, typename Op>
+FS_HD LaneFold<T> lane_subtree(long count, const Item& item, const Op& op, const T& identity) {
+  if constexpr (H == kTeamLanes) {
+    T acc = identity;
+    for (long k = L; k < count; k += kTeamLanes) acc = op(acc, item(k));
+    return {acc, false};
+  } else {
+    LaneFold<T> left = lane_subtree<L, 2 * H>(count, item, op, identity);  // L < count: the caller checked
+    if (L + H >= count) {
+      if (!left.padded) left.v = op(left.v, identity), left.padded = true;
+      return left;
+    }
+    const LaneFold<T> right = lane_subtree<L + H, 2 * H>(count, item, op, identity);
+    return {op(left.v, right.v), false};
+  }
+}
+}  // namespace detail
+
+template <typename T, typename Item, typename Op>
+FS_HD T thread_reduce_lanes(long count, const Item& item, const Op& op, T identity) {
+  return count > 0 ? detail::lane_subtree<0, 1>(count, item, op, identity).v : identity;
+}
+
 // Any other team that offers a shared buffer of kTeamLanes * sizeof(T) bytes (the real multi-thread team
 // of the tests): members take lanes rank, rank + size, ..., then fold them in the shared buffer.
 template <typename Team, typename T, typename Item, typename Op>

@@ -80,10 +80,11 @@ __device__ T team_reduce(const WarpTeam& team, long count, const Item& item, con
   return warp_broadcast(warp_reduce_lanes(team.rank(), count, item, op, identity));
 }
 
-// One thread: the host's reduction, the same code.
+// One thread: the lane tree with its partials in registers (the host's loop keeps them in an array that
+// a GPU thread could only hold in local memory).
 template <typename T, typename Item, typename Op>
 __device__ T team_reduce(const SoloTeam&, long count, const Item& item, const Op& op, T identity) {
-  return team_reduce(HostTeam{}, count, item, op, identity);
+  return thread_reduce_lanes(count, item, op, identity);
 }
 
 // The shared slot through which every block reduction hands its result to the block. A __shared__

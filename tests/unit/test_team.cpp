@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "kernels/team.h"
@@ -52,6 +53,51 @@ TEST_CASE("team: a sum follows the lane tree on the host", "[team]") {
   }
   // A check that cannot tell the lane tree from a plain loop would pass a wrong order.
   REQUIRE(order_matters);
+}
+
+TEST_CASE("team: one thread with its lanes in registers gives the lane tree's bits", "[team]") {
+  using Pair = std::pair<double, long>;  // a first-largest search, as value_softmax's winner
+  auto first_largest = [](const Pair& a, const Pair& b) {
+    return b.first > a.first || (b.first == a.first && b.second < a.second) ? b : a;
+  };
+  for (long n = 0; n <= 140; ++n) {
+    INFO("count " << n);
+    const auto v = spread_values(n, 500 + unsigned(n));
+    auto item = [&](long k) { return v[size_t(k)]; };
+    REQUIRE(same_bits(fs::thread_reduce_lanes(n, item, fs::SumOp<double>(), 0.0), lane_tree_sum(v)));
+    REQUIRE(same_bits(fs::thread_reduce_lanes(n, item, fs::MaxOp<double>(), -double(INFINITY)),
+                      fs::team_max(fs::HostTeam{}, n, item)));
+    // Negative zeros: +0 + -0 is +0, so where the identity is folded in shows in the sign.
+    auto zero = [&](long k) { return k % 3 == 0 ? -0.0 : -v[size_t(k)] * 0.0; };
+    REQUIRE(
+        same_bits(fs::thread_reduce_lanes(n, zero, fs::SumOp<double>(), 0.0), fs::team_sum(fs::HostTeam{}, n, zero)));
+    auto pair = [&](long k) { return Pair{std::round(v[size_t(k)] * 0.0 + double(k % 7)), k}; };
+    const Pair got = fs::thread_reduce_lanes(n, pair, first_largest, Pair{-INFINITY, n});
+    const Pair want = fs::team_reduce(fs::HostTeam{}, n, pair, first_largest, Pair{-INFINITY, n});
+    REQUIRE(same_bits(got.first, want.first));
+    REQUIRE(got.second == want.second);
+    if (n > 0) {
+      std::vector<double> w = v;
+      w[size_t(n / 2)] = NAN;
+      REQUIRE(std::isnan(fs::thread_reduce_lanes(
+          n, [&](long k) { return w[size_t(k)]; }, fs::MaxOp<double>(), -double(INFINITY))));
+    }
+  }
+}
+
+TEST_CASE("team: one thread with its lanes in registers evaluates each item once", "[team]") {
+  for (long n : {0L, 1L, 4L, 31L, 32L, 33L, 517L}) {
+    std::vector<int> calls(static_cast<size_t>(n));
+    fs::thread_reduce_lanes(
+        n,
+        [&](long k) {
+          ++calls[size_t(k)];
+          return 1.0;
+        },
+        fs::SumOp<double>(), 0.0);
+    INFO("count " << n);
+    for (long k = 0; k < n; ++k) REQUIRE(calls[size_t(k)] == 1);
+  }
 }
 
 TEST_CASE("team: every team size reduces to the same bits", "[team]") {
