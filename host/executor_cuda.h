@@ -32,7 +32,7 @@ inline constexpr const char* kCudaTeamNames[] = {"auto", "warp", "block", "threa
 struct CudaOptions {
   int device = 0;
   CudaTeam team = CudaTeam::kAuto;
-  long max_slots = 0;            // runs resident at once per shape (0: as many as fill the device)
+  long max_slots = 0;            // runs resident at once per shape (0: twice the warps the device holds)
   long max_steps_per_slice = 0;  // steps of a run per slice launch (0: sized from the measured rate)
   int threads_per_block = 128;   // a multiple of 32
   bool force_global = false;     // keep state in global memory even when it fits in shared memory

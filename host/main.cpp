@@ -40,6 +40,10 @@ int main(int argc, char** argv) {
          "CUDA threads per run: a warp, a block, a thread, or auto (a thread for runs of under 32 "
          "parameters; else a warp while the runs fill the GPU and fit in shared memory, a block otherwise)")
       ->check(CLI::IsMember(std::vector<std::string>(std::begin(fs::kCudaTeamNames), std::end(fs::kCudaTeamNames))));
+  run->add_option("--slots", run_opt.cuda.max_slots,
+                  "CUDA: runs resident on the GPU at once for each shape (0: twice the warps the GPU holds at "
+                  "once); more keeps more threads busy when each run has a thread, and takes more memory")
+      ->check(CLI::NonNegativeNumber);
   run->add_option("--threads", run_opt.threads,
                   "CPU threads: the runs' threads on the CPU; with --backend cuda, the threads that draw and "
                   "finish runs; either way, the threads that read records back and format the tables "

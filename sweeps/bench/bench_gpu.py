@@ -23,7 +23,7 @@ times a second flowsweep binary beside the first, so that a change is measured a
 it in one run on one device.
 
     python3 sweeps/bench/bench_gpu.py --flowsweep build/flowsweep [--teams auto,warp,block,thread]
-                                      [--baseline OLD/bin/flowsweep]
+                                      [--baseline OLD/bin/flowsweep] [--slots 0,33792]
 
 --device cpu --quick runs a cut-down comparison on the CPU: a check of the script where no GPU is present."""
 import argparse
@@ -90,7 +90,7 @@ def spec_text(model, size, runs, steps, precision):
                       f"seed = {{ range = [0, {runs}] }}", ""])
 
 
-def time_flowsweep(binary, model, size, runs, steps, precision, backend, team):
+def time_flowsweep(binary, model, size, runs, steps, precision, backend, team, slots=0):
     """Whole-process seconds, and from the manifest the training loop's run-steps per second and the flow
     kernels' (None off the GPU)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,6 +100,8 @@ def time_flowsweep(binary, model, size, runs, steps, precision, backend, team):
         cmd = [binary, "run", path, "--out", os.path.join(tmp, "out"), "--quiet", "--backend", backend]
         if backend == "cuda":
             cmd += ["--team", team]
+        if slots:
+            cmd += ["--slots", str(slots)]
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True)
         wall = time.perf_counter() - t0
@@ -300,6 +302,8 @@ def main():
     ap.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     ap.add_argument("--teams", default="auto", help="comma-separated flowsweep --team values, one row each")
     ap.add_argument("--precisions", default="fp32,fp64")
+    ap.add_argument("--slots", default="0", help="comma-separated flowsweep --slots values, one row each (0: "
+                    "flowsweep's own choice; the baseline is timed at 0 only)")
     ap.add_argument("--quick", action="store_true", help="runs / 64 and steps / 50: a check of the script")
     ap.add_argument("--only", default="", help="run only the cases whose label contains this")
     ap.add_argument("--peers", default="jax,torch", help="comma-separated peers to time (jax, torch), or empty")
@@ -342,11 +346,15 @@ def main():
             jax_rate = work / t_jax if t_jax else None
             pt_rate = work / pt[0] if pt else None
             best_peer = max([r for r in (jax_rate, pt_rate) if r], default=None)
-            for team, (which, binary) in ((t, b) for t in args.teams.split(",") for b in binaries):
+            rows = [(t, b, int(n)) for t in args.teams.split(",") for n in args.slots.split(",") for b in binaries
+                    if int(n) == 0 or not b[0]]
+            for team, (which, binary), slots in rows:
                 if team == "thread" and params_per_run(model, size) > THREAD_MAX_PARAMS:
                     continue
+                if slots:
+                    which += f", {slots} slots"
                 fs = attempt(f"flowsweep{which} --team {team} {case}", lambda: time_flowsweep(
-                    binary, model, size, runs, steps, precision, backend, team))
+                    binary, model, size, runs, steps, precision, backend, team, slots))
                 cells = [label, f"{runs} x {steps}", precision]
                 if fs:
                     wall, loop_rate, kernel_rate = fs
@@ -368,7 +376,7 @@ def main():
                 if args.json:
                     with open(args.json, "a") as f:
                         f.write(json.dumps(dict(case=label, model=model, size=size, runs=runs, steps=steps,
-                                                precision=precision, team=team, binary=binary,
+                                                precision=precision, team=team, binary=binary, slots=slots,
                                                 flowsweep_wall_s=fs[0] if fs else None,
                                                 flowsweep_loop_rate=fs[1] if fs else None,
                                                 flowsweep_kernel_rate=fs[2] if fs else None, jax_s=t_jax,

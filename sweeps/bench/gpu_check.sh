@@ -7,7 +7,10 @@
 #   share/flowsweep/sweeps/bench/gpu_check.sh OUTDIR [bench_gpu.py options]
 #
 # Time limits (seconds) per step: GPU_TESTS_S (300), BENCH_S (420), NCU_S (120); 0 leaves a step out.
-# BASELINE=OLD.tar.gz: an earlier package, unpacked here and timed beside this one in every benchmark row.
+# BASELINE=OLD.tar.gz: an earlier package, unpacked here and timed beside this one in every benchmark row;
+# or BASELINE=OLD/bin/flowsweep, the binary alone of an earlier package (its rpath is $ORIGIN/../lib), run
+# from this package's bin/ as flowsweep-baseline with this package's libraries: two whole packages may
+# not fit in what can be carried to a GPU node.
 # ncu runs with --clock-control none: the card's clocks are left as they are found.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../../../.." && pwd)
@@ -43,8 +46,13 @@ summary+=("quick start on the GPU: exit $rc, complete ${complete:-0}, $ms ms $(t
 
 baseline=()
 if [ -n "${BASELINE:-}" ]; then
-  mkdir -p "$tmp/baseline" && tar xzf "$BASELINE" -C "$tmp/baseline"
-  old=$(ls -d "$tmp"/baseline/*/bin/flowsweep | head -n 1)
+  if [[ "$BASELINE" == *.tar.gz ]]; then
+    mkdir -p "$tmp/baseline" && tar xzf "$BASELINE" -C "$tmp/baseline"
+    old=$(ls -d "$tmp"/baseline/*/bin/flowsweep | head -n 1)
+  else
+    old="$root/bin/flowsweep-baseline"
+    cp "$BASELINE" "$old" && chmod +x "$old"
+  fi
   echo "baseline: $("$old" --version 2>&1 | head -n 1)" | tee -a "$out/device.txt"
   baseline=(--baseline "$old")
 fi
