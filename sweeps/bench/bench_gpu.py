@@ -346,8 +346,9 @@ def main():
             jax_rate = work / t_jax if t_jax else None
             pt_rate = work / pt[0] if pt else None
             best_peer = max([r for r in (jax_rate, pt_rate) if r], default=None)
-            rows = [(t, b, int(n)) for t in args.teams.split(",") for n in args.slots.split(",") for b in binaries
-                    if int(n) == 0 or not b[0]]
+            # The baseline may predate --slots: it is timed at flowsweep's own choice only.
+            rows = [(t, (which, binary), int(n)) for t in args.teams.split(",") for n in args.slots.split(",")
+                    for which, binary in binaries if int(n) == 0 or binary == args.flowsweep]
             for team, (which, binary), slots in rows:
                 if team == "thread" and params_per_run(model, size) > THREAD_MAX_PARAMS:
                     continue
