@@ -6,8 +6,10 @@
 
 #if defined(__CUDACC__)
 #define FS_HD __host__ __device__
+#define FS_INLINE __forceinline__
 #else
 #define FS_HD
+#define FS_INLINE __attribute__((always_inline)) inline
 #endif
 
 // Lets a loop over contiguous vectors use SIMD lanes for its reductions on the host without

@@ -240,7 +240,9 @@ FS_HD void advance_flow(const Team& team, const typename Model::Config& cfg, con
   while (st.status == kFlowRunning && st.step < step_limit) {
     const long step = st.step;
     const bool record = st.next_record < b.n_records && step == b.record_steps[st.next_record];
-    const bool detecting = fc.detect_every > 0 && (step % fc.detect_every == 0 || step == fc.steps);
+    // (every step is detection's default: no 64-bit division for it, which a GPU thread does in software)
+    const bool detecting =
+        fc.detect_every > 0 && (fc.detect_every == 1 || step % fc.detect_every == 0 || step == fc.steps);
     // A model with observe_detect reads at detection steps only what every evaluation keeps, unless the run
     // may stop there and record the step in full.
     const bool observing = record || (detecting && (!Model::kObserveDetect || fc.stop_mask != 0));

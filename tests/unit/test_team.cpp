@@ -23,17 +23,23 @@ std::vector<double> spread_values(long n, unsigned seed) {
   return v;
 }
 
-// The documented order, written out: 32 lane partials in item order, then lane l += lane l + h for
-// h = 16, 8, 4, 2, 1.
-double lane_tree_sum(const std::vector<double>& v) {
-  double lane[32];
+// The documented order, written out: 32 lanes from the identity, lane l folding items l, l + 32, ... in
+// turn, then lane l with lane l + h for h = 16, 8, 4, 2, 1, every fold done (no shortcut for lanes that
+// hold only the identity).
+template <typename T, typename Item, typename Op>
+T lane_tree(long n, const Item& item, const Op& op, T identity) {
+  T lane[32];
   for (int l = 0; l < 32; ++l) {
-    lane[l] = 0.0;
-    for (size_t k = size_t(l); k < v.size(); k += 32) lane[l] += v[k];
+    lane[l] = identity;
+    for (long k = l; k < n; k += 32) lane[l] = op(lane[l], item(k));
   }
   for (int h = 16; h >= 1; h /= 2)
-    for (int l = 0; l < h; ++l) lane[l] += lane[l + h];
+    for (int l = 0; l < h; ++l) lane[l] = op(lane[l], lane[l + h]);
   return lane[0];
+}
+double lane_tree_sum(const std::vector<double>& v) {
+  return lane_tree(
+      long(v.size()), [&](long k) { return v[size_t(k)]; }, fs::SumOp<double>(), 0.0);
 }
 
 bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
@@ -60,29 +66,36 @@ TEST_CASE("team: one thread with its lanes in registers gives the lane tree's bi
   auto first_largest = [](const Pair& a, const Pair& b) {
     return b.first > a.first || (b.first == a.first && b.second < a.second) ? b : a;
   };
-  for (long n = 0; n <= 140; ++n) {
-    INFO("count " << n);
-    const auto v = spread_values(n, 500 + unsigned(n));
-    auto item = [&](long k) { return v[size_t(k)]; };
-    REQUIRE(same_bits(fs::thread_reduce_lanes(n, item, fs::SumOp<double>(), 0.0), lane_tree_sum(v)));
-    REQUIRE(same_bits(fs::thread_reduce_lanes(n, item, fs::MaxOp<double>(), -double(INFINITY)),
-                      fs::team_max(fs::HostTeam{}, n, item)));
-    // Negative zeros: +0 + -0 is +0, so where the identity is folded in shows in the sign.
-    auto zero = [&](long k) { return k % 3 == 0 ? -0.0 : -v[size_t(k)] * 0.0; };
-    REQUIRE(
-        same_bits(fs::thread_reduce_lanes(n, zero, fs::SumOp<double>(), 0.0), fs::team_sum(fs::HostTeam{}, n, zero)));
-    auto pair = [&](long k) { return Pair{std::round(v[size_t(k)] * 0.0 + double(k % 7)), k}; };
-    const Pair got = fs::thread_reduce_lanes(n, pair, first_largest, Pair{-INFINITY, n});
-    const Pair want = fs::team_reduce(fs::HostTeam{}, n, pair, first_largest, Pair{-INFINITY, n});
-    REQUIRE(same_bits(got.first, want.first));
-    REQUIRE(got.second == want.second);
-    if (n > 0) {
-      std::vector<double> w = v;
-      w[size_t(n / 2)] = NAN;
-      REQUIRE(std::isnan(fs::thread_reduce_lanes(
-          n, [&](long k) { return w[size_t(k)]; }, fs::MaxOp<double>(), -double(INFINITY))));
+  // thread_reduce_lanes alone (a GPU thread's), and the host team, which takes it below 32 items
+  auto check = [&](const char* what, auto&& reduce) {
+    for (long n = 0; n <= 140; ++n) {
+      INFO(what << ", count " << n);
+      const auto v = spread_values(n, 500 + unsigned(n));
+      auto item = [&](long k) { return v[size_t(k)]; };
+      REQUIRE(same_bits(reduce(n, item, fs::SumOp<double>(), 0.0), lane_tree_sum(v)));
+      const double lowest = -double(INFINITY);
+      REQUIRE(same_bits(reduce(n, item, fs::MaxOp<double>(), lowest), lane_tree(n, item, fs::MaxOp<double>(), lowest)));
+      // Negative zeros: +0 + -0 is +0, so where the identity is folded in shows in the sign.
+      auto zero = [&](long k) { return k % 3 == 0 ? -0.0 : -v[size_t(k)] * 0.0; };
+      REQUIRE(same_bits(reduce(n, zero, fs::SumOp<double>(), 0.0), lane_tree(n, zero, fs::SumOp<double>(), 0.0)));
+      auto pair = [&](long k) { return Pair{std::round(v[size_t(k)] * 0.0 + double(k % 7)), k}; };
+      const Pair got = reduce(n, pair, first_largest, Pair{-INFINITY, n});
+      const Pair want = lane_tree(n, pair, first_largest, Pair{-INFINITY, n});
+      REQUIRE(same_bits(got.first, want.first));
+      REQUIRE(got.second == want.second);
+      if (n > 0) {
+        std::vector<double> w = v;
+        w[size_t(n / 2)] = NAN;
+        REQUIRE(std::isnan(reduce(
+            n, [&](long k) { return w[size_t(k)]; }, fs::MaxOp<double>(), lowest)));
+      }
     }
-  }
+  };
+  check("thread_reduce_lanes",
+        [](long n, const auto& item, const auto& op, auto id) { return fs::thread_reduce_lanes(n, item, op, id); });
+  check("host team", [](long n, const auto& item, const auto& op, auto id) {
+    return fs::team_reduce(fs::HostTeam{}, n, item, op, id);
+  });
 }
 
 TEST_CASE("team: one thread with its lanes in registers evaluates each item once", "[team]") {
