@@ -6,7 +6,8 @@
 // Reductions have one order, whatever the team: kTeamLanes lanes, lane l folding items l, l + 32,
 // l + 64, ... in turn from the identity, then the lanes folded pairwise, lane l with lane l + h for
 // h = 16, 8, 4, 2, 1, the result lane 0's. That is a warp's shuffle-down tree, so a warp computes it in
-// registers, a block with its first warp, the host in a 32-wide SIMD loop, and a run gives the same bits
+// registers, a block with its first warp, one thread (the host, or a GPU thread per run) with the tree unrolled
+// in registers and, on the host, a 32-wide SIMD loop for long reductions; a run gives the same bits
 // on a team of any size: a team-size choice made for speed never changes a result. (CUB's warp reductions
 // do not promise an order, which is why these are written out.)
 #pragma once

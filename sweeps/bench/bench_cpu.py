@@ -3,7 +3,8 @@
 lax.scan; x64 for fp64) where it is installed, on this machine's CPU, in one run: the same cooccurrence
 sweep (runs x steps, gradient descent, no recording in between) at the paper's sizes and at a small size,
 and value_softmax at d = n = 4 (--vs-runs x --vs-steps), fp32 and fp64. Prints a markdown table of
-run-steps per second and the ratios.
+run-steps per second and the ratios. --baseline times another flowsweep build in the same rows (an
+earlier commit's, say), so a change is measured against the code before it in one run.
 
 flowsweep is timed as a whole process (start-up, data, training, tables); the peers only over their
 training loops, after their data and parameters are built (and JAX's after compilation)."""
@@ -71,6 +72,7 @@ def main():
     ap.add_argument("--vs-runs", type=int, default=2000, help="value_softmax's runs")
     ap.add_argument("--vs-steps", type=int, default=2000, help="value_softmax's steps")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--baseline", help="another flowsweep binary, timed in every row beside --flowsweep")
     args = ap.parse_args()
 
     print(f"# on the CPU: cooccurrence {args.runs} runs x {args.steps} steps, value_softmax {args.vs_runs} runs x "
@@ -79,8 +81,10 @@ def main():
                platform.machine())
     print(f"# machine: {cpu}, {os.cpu_count()} cores; torch {torch.__version__}")
     print()
-    print("| case | precision | flowsweep run-steps/s | PyTorch vmap run-steps/s | ratio | JAX run-steps/s | ratio |")
-    print("|---|---|---|---|---|---|---|")
+    base_head = " baseline run-steps/s | flowsweep / baseline |" if args.baseline else ""
+    print("| case | precision | flowsweep run-steps/s | PyTorch vmap run-steps/s | ratio | JAX run-steps/s | ratio |"
+          + base_head)
+    print("|---|---|---|---|---|---|---|" + "---|---|" * bool(args.baseline))
     cases = [("cooccurrence " + name, "cooccurrence", size, args.runs, args.steps) for name, size in SIZES.items()]
     cases.append(("value_softmax (d=4 n=4)", "value_softmax", VS_SMALL, args.vs_runs, args.vs_steps))
     for name, model, size, runs, steps in cases:
@@ -89,8 +93,12 @@ def main():
             t_fs = time_flowsweep(args.flowsweep, model, size, runs, steps, precision, args.threads)
             t_pt = time_torch(model, size, runs, steps, precision, args.threads)
             t_jax = time_jax(model, size, runs, steps, precision)
+            base = ""
+            if args.baseline:
+                t_base = time_flowsweep(args.baseline, model, size, runs, steps, precision, args.threads)
+                base = f" {work / t_base:,.0f} | {t_base / t_fs:.2f}x |"
             print(f"| {name} | {precision} | {work / t_fs:,.0f} | {work / t_pt:,.0f} | {t_pt / t_fs:.1f}x | "
-                  f"{work / t_jax:,.0f} | {t_jax / t_fs:.1f}x |", flush=True)
+                  f"{work / t_jax:,.0f} | {t_jax / t_fs:.1f}x |" + base, flush=True)
 
 
 if __name__ == "__main__":
