@@ -20,10 +20,11 @@ would weigh most in the shortest cases) and as the flow kernels' own time (the d
 which the host's work for the next runs overlaps); and flowsweep's achieved FLOP/s against the FP32 and
 FP64 peaks measured on the same device in the same run (large matrix products, TF32 off). --baseline
 times a second flowsweep binary beside the first, so that a change is measured against the build before
-it in one run on one device.
+it in one run on one device. flowsweep feeds its detectors at every step (its default), which the peers
+do not do; --detect 1,0 adds rows with detection off, the peers' work, so the cost of detection shows.
 
     python3 sweeps/bench/bench_gpu.py --flowsweep build/flowsweep [--teams auto,warp,block,thread]
-                                      [--baseline OLD/bin/flowsweep] [--slots 0,33792]
+                                      [--baseline OLD/bin/flowsweep] [--slots 0,33792] [--detect 1,0]
 
 --device cpu --quick runs a cut-down comparison on the CPU: a check of the script where no GPU is present."""
 import argparse
@@ -81,22 +82,24 @@ def params_per_run(model, size):
 THREAD_MAX_PARAMS = 4096
 
 
-def spec_text(model, size, runs, steps, precision):
+def spec_text(model, size, runs, steps, precision, detect_every=1):
+    """The benchmark's sweep; detect_every 1 (feed the detectors every step) is flowsweep's default."""
     params = [f"{k} = {v}" for k, v in size.items()]
     if model == "value_softmax":
         params += ['loss = "logistic"', 'a_init = "random"']
+    detect = ["[detect]", f"detect_every = {detect_every}"] if detect_every != 1 else []
     return "\n".join([f'model = "{model}"', "[params]", *params, "[train]", f"lr = {LR}", f"steps = {steps}",
-                      f"record_every = {steps}", f'precision = "{precision}"', "[grid]",
+                      f"record_every = {steps}", f'precision = "{precision}"', *detect, "[grid]",
                       f"seed = {{ range = [0, {runs}] }}", ""])
 
 
-def time_flowsweep(binary, model, size, runs, steps, precision, backend, team, slots=0):
+def time_flowsweep(binary, model, size, runs, steps, precision, backend, team, slots=0, detect_every=1):
     """Whole-process seconds, and from the manifest the training loop's run-steps per second and the flow
     kernels' (None off the GPU)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "bench.toml")
         with open(path, "w") as f:
-            f.write(spec_text(model, size, runs, steps, precision))
+            f.write(spec_text(model, size, runs, steps, precision, detect_every))
         cmd = [binary, "run", path, "--out", os.path.join(tmp, "out"), "--quiet", "--backend", backend]
         if backend == "cuda":
             cmd += ["--team", team]
@@ -304,6 +307,8 @@ def main():
     ap.add_argument("--precisions", default="fp32,fp64")
     ap.add_argument("--slots", default="0", help="comma-separated flowsweep --slots values, one row each (0: "
                     "flowsweep's own choice; the baseline is timed at 0 only)")
+    ap.add_argument("--detect", default="1", help="comma-separated detect_every values, one row each (1: every "
+                    "step, flowsweep's default; 0: no detection, the peers' work)")
     ap.add_argument("--quick", action="store_true", help="runs / 64 and steps / 50: a check of the script")
     ap.add_argument("--only", default="", help="run only the cases whose label contains this")
     ap.add_argument("--peers", default="jax,torch", help="comma-separated peers to time (jax, torch), or empty")
@@ -347,15 +352,18 @@ def main():
             pt_rate = work / pt[0] if pt else None
             best_peer = max([r for r in (jax_rate, pt_rate) if r], default=None)
             # The baseline may predate --slots: it is timed at flowsweep's own choice only.
-            rows = [(t, (which, binary), int(n)) for t in args.teams.split(",") for n in args.slots.split(",")
+            rows = [(t, (which, binary), int(n), int(e)) for t in args.teams.split(",")
+                    for e in args.detect.split(",") for n in args.slots.split(",")
                     for which, binary in binaries if int(n) == 0 or binary == args.flowsweep]
-            for team, (which, binary), slots in rows:
+            for team, (which, binary), slots, every in rows:
                 if team == "thread" and params_per_run(model, size) > THREAD_MAX_PARAMS:
                     continue
                 if slots:
                     which += f", {slots} slots"
+                if every != 1:
+                    which += ", no detection" if every == 0 else f", detect every {every}"
                 fs = attempt(f"flowsweep{which} --team {team} {case}", lambda: time_flowsweep(
-                    binary, model, size, runs, steps, precision, backend, team, slots))
+                    binary, model, size, runs, steps, precision, backend, team, slots, every))
                 cells = [label, f"{runs} x {steps}", precision]
                 if fs:
                     wall, loop_rate, kernel_rate = fs
@@ -377,7 +385,7 @@ def main():
                 if args.json:
                     with open(args.json, "a") as f:
                         f.write(json.dumps(dict(case=label, model=model, size=size, runs=runs, steps=steps,
-                                                precision=precision, team=team, binary=binary, slots=slots,
+                                                precision=precision, team=team, binary=binary, slots=slots, detect_every=every,
                                                 flowsweep_wall_s=fs[0] if fs else None,
                                                 flowsweep_loop_rate=fs[1] if fs else None,
                                                 flowsweep_kernel_rate=fs[2] if fs else None, jax_s=t_jax,
