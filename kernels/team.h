@@ -82,7 +82,7 @@ FS_HD T thread_reduce_lanes(long count, const Item& item, const Op& op, T identi
 // One thread: below kTeamLanes items, thread_reduce_lanes' tree in registers. From kTeamLanes items on,
 // every lane holds an item, so the partials fold in a SIMD loop and the tree needs no identity. (The
 // array for short reductions too, written item by item and read back by the tree's SIMD loads, cost
-// value_softmax's step at d = n = 4 a third of its time on the CPU: 4.7 M run-steps/s against 7.7 M.)
+// value_softmax's step at d = n = 4 two fifths of its time on the CPU: 4.7 M run-steps/s against 7.7 M.)
 template <typename T, typename Item, typename Op>
 FS_HD T team_reduce(const HostTeam&, long count, const Item& item, const Op& op, T identity) {
   if (count < kTeamLanes) return thread_reduce_lanes(count, item, op, identity);

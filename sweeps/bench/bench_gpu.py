@@ -385,7 +385,8 @@ def main():
                 if args.json:
                     with open(args.json, "a") as f:
                         f.write(json.dumps(dict(case=label, model=model, size=size, runs=runs, steps=steps,
-                                                precision=precision, team=team, binary=binary, slots=slots, detect_every=every,
+                                                precision=precision, team=team, binary=binary, slots=slots,
+                                                detect_every=every,
                                                 flowsweep_wall_s=fs[0] if fs else None,
                                                 flowsweep_loop_rate=fs[1] if fs else None,
                                                 flowsweep_kernel_rate=fs[2] if fs else None, jax_s=t_jax,
