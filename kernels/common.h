@@ -23,6 +23,18 @@
 #define FS_SIMD FS_PRAGMA(omp simd)
 #endif
 
+// A loop over a short array of fixed size (a run's detectors, its parameter groups) unrolled, so that every
+// index into it is a constant. A GPU thread keeps a struct in registers only while every index into it is
+// known at compile time: one index known only at run time puts the whole struct (a run's flow state, its
+// optimiser settings) on the thread's stack, in local memory, and every step then reads it from there.
+#if defined(__CUDA_ARCH__)
+#define FS_UNROLL FS_PRAGMA(unroll)
+#elif defined(__CUDACC__)
+#define FS_UNROLL  // the host side of a CUDA file: its front end knows neither form
+#else
+#define FS_UNROLL FS_PRAGMA(GCC unroll 16)
+#endif
+
 namespace fs {
 
 // float arguments take the float overloads on the host too.
@@ -32,6 +44,24 @@ using std::log;
 using std::log1p;
 using std::pow;
 using std::sqrt;
+
+// a[i] for an index known only at run time, read with constant indices (see FS_UNROLL); i < N.
+template <typename T, int N>
+FS_HD FS_INLINE T pick(const T (&a)[N], int i) {
+  T out = a[0];
+  FS_UNROLL
+  for (int k = 1; k < N; ++k)
+    if (i == k) out = a[k];
+  return out;
+}
+
+// a[i] = v for an index known only at run time, written with constant indices; i < N.
+template <typename T, int N>
+FS_HD FS_INLINE void put(T (&a)[N], int i, const T& v) {
+  FS_UNROLL
+  for (int k = 0; k < N; ++k)
+    if (i == k) a[k] = v;
+}
 
 // Dot product of two length-n vectors. On the device, the members of a warp call it on different rows
 // of shared memory at once; starting each at its own offset spreads their reads over the banks instead

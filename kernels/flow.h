@@ -1,6 +1,6 @@
 // One run's whole flow: loss and gradient, detection, recording, divergence check, optimiser step, for
 // every step. Written once against a team, so the CPU executor (a team of one thread) and the CUDA kernels
-// (a team of one thread block) run the same loop. Records land at the steps of a schedule the host
+// (a warp, a block or a thread per run) run the same loop. Records land at the steps of a schedule the host
 // computes once (linear, or log-spaced for long flows), so every backend records at the same steps.
 // Detectors are fed at every `detect_every`-th step and at the last, independently of the records.
 #pragma once
@@ -118,15 +118,20 @@ FS_HD inline FlowOutcome outcome_of(const FlowState& st) {
 template <typename Team, typename Real>
 FS_HD void group_shares(const Team& team, const OptConfig& opt, const Real* grad, int n_groups, Real* out) {
   double rate[kMaxGroups] = {0, 0, 0, 0}, total = 0;
+  long begin = 0;
   for (int g = 0; g < n_groups; ++g) {
-    const long begin = g ? opt.group_end[g - 1] : 0;
+    const long end = pick(opt.group_end, g);
     const Real* gg = grad + begin;
-    rate[g] =
-        opt.lr[g] * team_sum(team, opt.group_end[g] - begin, [&](long i) { return double(gg[i]) * double(gg[i]); });
-    total += rate[g];
+    const double r =
+        pick(opt.lr, g) * team_sum(team, end - begin, [&](long i) { return double(gg[i]) * double(gg[i]); });
+    put(rate, g, r);
+    total += r;
+    begin = end;
   }
   if (!team.leader()) return;
-  for (int g = 0; g < n_groups; ++g) out[g] = total > 0 ? Real(rate[g] / total) : Real(NAN);
+  FS_UNROLL
+  for (int g = 0; g < kMaxGroups; ++g)
+    if (g < n_groups) out[g] = total > 0 ? Real(rate[g] / total) : Real(NAN);
 }
 
 // Feeds one detection sample to the model's detectors and the share detectors; every member of the team
@@ -138,13 +143,17 @@ FS_HD void detect_sample(const typename Model::Config& cfg, const FlowConfig& fc
   memcpy(&ds, st.detect, sizeof ds);
   Model::template detect<Real>(cfg, fixed, obs, step, ds, st.fired);
   memcpy(st.detect, &ds, sizeof ds);
-  for (int g = 0; g < fc.n_shares; ++g)
-    detect_first(double(obs[n_obs - fc.n_shares + g]) > fc.share_threshold, step, st.fired[fc.n_detectors + g]);
+  const Real* share = obs + (n_obs - fc.n_shares);  // share g feeds detector n_detectors + g
+  FS_UNROLL
+  for (int d = 0; d < kMaxDetectors; ++d)
+    if (d >= fc.n_detectors && d < fc.n_detectors + fc.n_shares)
+      detect_first(double(share[d - fc.n_detectors]) > fc.share_threshold, step, st.fired[d]);
 }
 
 // Whether every detector that stop_after names has held its answer for stop_margin steps.
 FS_HD inline bool stop_reached(const FlowConfig& fc, const FlowState& st, long step) {
   if (fc.stop_mask == 0) return false;
+  FS_UNROLL
   for (int d = 0; d < kMaxDetectors; ++d)
     if ((fc.stop_mask >> d) & 1u)
       if (st.fired[d] < 0 || step - st.fired[d] < fc.stop_margin) return false;
@@ -154,8 +163,9 @@ FS_HD inline bool stop_reached(const FlowConfig& fc, const FlowState& st, long s
 // Shares are computed at detection steps until every detector has fired (a model's detector may read
 // them too, as cooccurrence's phase 2 does).
 FS_HD inline bool all_fired(const FlowConfig& fc, const FlowState& st) {
-  for (int d = 0; d < fc.n_detectors + fc.n_shares; ++d)
-    if (st.fired[d] < 0) return false;
+  FS_UNROLL
+  for (int d = 0; d < kMaxDetectors; ++d)
+    if (d < fc.n_detectors + fc.n_shares && st.fired[d] < 0) return false;
   return true;
 }
 
@@ -218,8 +228,9 @@ FS_HD void advance_flow(const Team& team, const typename Model::Config& cfg, con
   // known only later (a dip's minimum, a snap's steepest fall).
   auto phase_tables = [&](const long* before, long step) {
     unsigned changed = 0;
-    for (int d = 0; d < fc.n_detectors; ++d)
-      if (st.fired[d] >= 0 && st.fired[d] != before[d]) changed |= 1u << d;
+    FS_UNROLL
+    for (int d = 0; d < kMaxDetectors; ++d)
+      if (d < fc.n_detectors && st.fired[d] >= 0 && st.fired[d] != before[d]) changed |= 1u << d;
     if (changed == 0) return;
     take_table();
     const long R = b.table_rows;
@@ -228,7 +239,7 @@ FS_HD void advance_flow(const Team& team, const typename Model::Config& cfg, con
       if (!((changed >> d) & 1u)) continue;
       Real* out = b.table + (b.table_fields + d) * R;
       for (long i = team.rank(); i < R; i += team.size()) out[i] = weight[i];
-      st.table_step[d] = step;
+      put(st.table_step, d, step);
     }
     team.sync();
   };
@@ -257,6 +268,7 @@ FS_HD void advance_flow(const Team& team, const typename Model::Config& cfg, con
     if (record || detecting) observe(record, record || !all_fired(fc, st));
     if (detecting) {
       long before[kMaxDetectors];
+      FS_UNROLL
       for (int d = 0; d < kMaxDetectors; ++d) before[d] = st.fired[d];
       detect_sample<Model, Real>(cfg, fc, b.fixed, b.obs, n_obs, step, st);
       if (b.table_rows > 0) phase_tables(before, step);

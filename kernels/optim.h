@@ -28,7 +28,7 @@ FS_HD inline int opt_state_per_param(Optimizer kind) {
 // One step at step index `step` (0-based). `state` holds opt_state_per_param * n words, zero at start.
 template <typename Team, typename Real>
 FS_HD void opt_step(const Team& team, const OptConfig& cfg, long step, Real* theta, const Real* grad, Real* state) {
-  const long n = cfg.group_end[cfg.n_groups - 1];
+  const long n = pick(cfg.group_end, cfg.n_groups - 1);
   double bc1 = 1.0, bc2 = 1.0;
   if (cfg.kind == Optimizer::kAdam) {
     bc1 = 1.0 - pow(cfg.beta1, double(step + 1));
@@ -36,8 +36,9 @@ FS_HD void opt_step(const Team& team, const OptConfig& cfg, long step, Real* the
   }
   long begin = 0;
   for (int g = 0; g < cfg.n_groups; ++g) {
-    const long end = cfg.group_end[g];
-    const Real lr = Real(cfg.lr[g]);
+    const long end = pick(cfg.group_end, g);
+    const double lr_g = pick(cfg.lr, g);
+    const Real lr = Real(lr_g);
     switch (cfg.kind) {
       case Optimizer::kGD:
         FS_SIMD
@@ -56,7 +57,7 @@ FS_HD void opt_step(const Team& team, const OptConfig& cfg, long step, Real* the
       }
       case Optimizer::kAdam: {
         const Real b1 = Real(cfg.beta1), b2 = Real(cfg.beta2), eps = Real(cfg.eps);
-        const Real step_size = Real(cfg.lr[g] / bc1), inv_bc2 = Real(1.0 / bc2);
+        const Real step_size = Real(lr_g / bc1), inv_bc2 = Real(1.0 / bc2);
         Real* m1 = state;
         Real* m2 = state + n;
         for (long i = begin + team.rank(); i < end; i += team.size()) {

@@ -12,6 +12,8 @@
 // finished runs' records, parameters and attention tables leave the chip.
 #pragma once
 
+#include <cstddef>
+#include <cstring>
 #include <type_traits>
 
 #include "kernels/cuda/slot_layout.h"
@@ -52,6 +54,16 @@ struct SliceBatch {
 
 constexpr int kMaxTeamsPerBlock = 32;
 
+// A run's flow state copied to or from its slot with only the model's part of the detector bytes: a copy
+// of all kDetectStateBytes would hold the rest in a thread's registers for the whole slice.
+template <typename Model>
+__device__ void copy_state(FlowState& dst, const FlowState& src) {
+  static_assert(offsetof(FlowState, detect) + sizeof(FlowState::detect) == sizeof(FlowState),
+                "the detector bytes end the flow state");
+  memcpy(&dst, &src, offsetof(FlowState, detect));
+  memcpy(dst.detect, src.detect, sizeof(typename Model::DetectState));
+}
+
 // Team is WarpTeam, BlockTeam or SoloTeam; the dynamic shared memory is smem_per_team bytes for each of
 // the block's teams when use_smem.
 template <typename Model, typename Real, typename Team>
@@ -76,8 +88,10 @@ __global__ void kernel_flow_slice(SliceBatch<Model, Real> b, size_t smem_per_tea
     }
     if (k >= b.n_active) return;
     const long slot = b.active[k];
-    const typename Model::Config cfg = b.cfg[slot];
-    const FlowConfig fc = b.fc[slot];
+    // Read in place, not copied: a copy would be held in every member's registers for the whole slice,
+    // or on its stack, while the members of a shared team read one copy together (a broadcast).
+    const typename Model::Config& cfg = b.cfg[slot];
+    const FlowConfig& fc = b.fc[slot];
     Real* theta_g = b.theta + slot * sz.n_theta;
     Real* opt_g = b.opt_state + slot * n_opt;
     const Real* fixed_g = b.fixed + slot * sz.n_fixed;
@@ -117,7 +131,8 @@ __global__ void kernel_flow_slice(SliceBatch<Model, Real> b, size_t smem_per_tea
     team.sync();
 
     // Every member keeps its own copy of the state and takes the same branches: the loss is the team's.
-    FlowState st = b.state[slot];
+    FlowState st;
+    copy_state<Model>(st, b.state[slot]);
     const long limit = st.step + b.budget < fc.steps + 1 ? st.step + b.budget : fc.steps + 1;
     advance_flow<Model, Real>(team, cfg, fc, fb, b.n_obs, st, limit);
 
@@ -126,7 +141,7 @@ __global__ void kernel_flow_slice(SliceBatch<Model, Real> b, size_t smem_per_tea
       for (long i = team.rank(); i < n_opt; i += team.size()) opt_g[i] = fb.opt_state[i];
     }
     for (long i = team.rank(); i < sz.n_carry; i += team.size()) carry_g[i] = fb.scratch[i];
-    if (team.leader()) b.state[slot] = st;
+    if (team.leader()) copy_state<Model>(b.state[slot], st);
     team.sync();  // s_next and the shared buffers are reused by the team's next run
   }
 }

@@ -52,3 +52,15 @@ TEST_CASE("optimisers follow their closed forms under a constant gradient", "[op
     }
   }
 }
+
+// pick and put stand in for a[i] with an index known only at run time (kernels/common.h): every element
+// is reached, and a write touches only its own.
+TEST_CASE("pick and put reach exactly the element named", "[optim]") {
+  const double lr[fs::kMaxGroups] = {0.5, -1.25, 3.0, 7.5};
+  for (int i = 0; i < fs::kMaxGroups; ++i) CHECK(fs::pick(lr, i) == lr[i]);
+  for (int i = 0; i < 8; ++i) {
+    long fired[8] = {10, 11, 12, 13, 14, 15, 16, 17};
+    fs::put(fired, i, -1L);
+    for (int k = 0; k < 8; ++k) CHECK(fired[k] == (k == i ? -1 : 10 + k));
+  }
+}
