@@ -19,12 +19,14 @@ training loop (the peers' timings are training loops: their start-up and compila
 would weigh most in the shortest cases) and as the flow kernels' own time (the device's share of the loop,
 which the host's work for the next runs overlaps); and flowsweep's achieved FLOP/s against the FP32 and
 FP64 peaks measured on the same device in the same run (large matrix products, TF32 off). --baseline
-times a second flowsweep binary beside the first, so that a change is measured against the build before
-it in one run on one device. flowsweep feeds its detectors at every step (its default), which the peers
+times another flowsweep binary beside the first, so that a change is measured against the build before
+it in one run on one device; given more than once (NAME=PATH, NAME labelling its rows), it times each, so
+that several changes since a measured build are told apart. flowsweep feeds its detectors at every step (its default), which the peers
 do not do; --detect 1,0 adds rows with detection off, the peers' work, so the cost of detection shows.
 
     python3 sweeps/bench/bench_gpu.py --flowsweep build/flowsweep [--teams auto,warp,block,thread]
-                                      [--baseline OLD/bin/flowsweep] [--slots 0,33792] [--detect 1,0]
+                                      [--baseline [NAME=]OLD/bin/flowsweep ...] [--slots 0,33792]
+                                      [--detect 1,0]
 
 --device cpu --quick runs a cut-down comparison on the CPU: a check of the script where no GPU is present."""
 import argparse
@@ -300,8 +302,9 @@ def driver_version():
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--flowsweep", default="build/flowsweep")
-    ap.add_argument("--baseline", default="", help="a second flowsweep binary (an earlier build) timed beside the "
-                    "first in every row: a change's effect measured in one run on one device")
+    ap.add_argument("--baseline", action="append", default=[], metavar="[NAME=]PATH",
+                    help="another flowsweep binary (an earlier build) timed beside the first in every row: a "
+                    "change's effect measured in one run on one device; repeatable, NAME labelling its rows")
     ap.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     ap.add_argument("--teams", default="auto", help="comma-separated flowsweep --team values, one row each")
     ap.add_argument("--precisions", default="fp32,fp64")
@@ -327,13 +330,17 @@ def main():
           "finishing the runs), which its FLOP/s are computed from; 'kernels': the steps over the flow "
           "kernels' own time (manifest timings.kernel_s). Peers: their training loops alone, after "
           "compilation and with the data on the device. The ratios are over the faster peer.")
-    if args.baseline:
-        print(f"# 'baseline' rows: {args.baseline}")
+    baselines = []
+    for k, spec in enumerate(args.baseline):
+        name, _, path = spec.rpartition("=") if "=" in spec else ("", "", spec)
+        name = name or ("baseline" if len(args.baseline) == 1 else f"baseline {k + 1}")
+        baselines.append((", " + name, path))
+        print(f"# '{name}' rows: {path}")
     print()
     print("| case | runs x steps | precision | flowsweep (team) | kernels | JAX | PyTorch | whole / peer | "
           "loop / peer | kernels / peer | flowsweep TFLOP/s | % of peak |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    binaries = [("", args.flowsweep)] + ([(", baseline", args.baseline)] if args.baseline else [])
+    binaries = [("", args.flowsweep)] + baselines
     peers = args.peers.split(",") if args.peers else []
     for label, model, size, runs, steps in CASES:
         if args.only and args.only not in label:
@@ -351,7 +358,7 @@ def main():
             jax_rate = work / t_jax if t_jax else None
             pt_rate = work / pt[0] if pt else None
             best_peer = max([r for r in (jax_rate, pt_rate) if r], default=None)
-            # The baseline may predate --slots: it is timed at flowsweep's own choice only.
+            # A baseline may predate --slots: it is timed at flowsweep's own choice only.
             rows = [(t, (which, binary), int(n), int(e)) for t in args.teams.split(",")
                     for e in args.detect.split(",") for n in args.slots.split(",")
                     for which, binary in binaries if int(n) == 0 or binary == args.flowsweep]

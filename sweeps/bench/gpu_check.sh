@@ -8,9 +8,10 @@
 #
 # Time limits (seconds) per step: GPU_TESTS_S (300), BENCH_S (420), NCU_S (120); 0 leaves a step out.
 # BASELINE=OLD.tar.gz: an earlier package, unpacked here and timed beside this one in every benchmark row;
-# or BASELINE=OLD/bin/flowsweep, the binary alone of an earlier package (its rpath is $ORIGIN/../lib), run
-# from this package's bin/ as flowsweep-baseline with this package's libraries: two whole packages may
-# not fit in what can be carried to a GPU node.
+# or BASELINE=OLD/bin/flowsweep (or that binary gzipped, .gz), the binary alone of an earlier package (its
+# rpath is $ORIGIN/../lib), run from this package's bin/ with this package's libraries: two whole packages
+# may not fit in what can be carried to a GPU node. Several, separated by spaces, each NAME=FILE or FILE:
+# every one is timed, NAME labelling its rows (several changes since a measured build, told apart).
 # ncu runs with --clock-control none: the card's clocks are left as they are found.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../../../.." && pwd)
@@ -45,17 +46,22 @@ complete=$(grep -c '"complete": true' "$tmp/quickstart/manifest.json" 2>/dev/nul
 summary+=("quick start on the GPU: exit $rc, complete ${complete:-0}, $ms ms $(tail -n 2 "$tmp/quickstart.log" | tr '\n' ' ')")
 
 baseline=()
-if [ -n "${BASELINE:-}" ]; then
-  if [[ "$BASELINE" == *.tar.gz ]]; then
-    mkdir -p "$tmp/baseline" && tar xzf "$BASELINE" -C "$tmp/baseline"
-    old=$(ls -d "$tmp"/baseline/*/bin/flowsweep | head -n 1)
+k=0
+for entry in ${BASELINE:-}; do
+  k=$((k + 1))
+  name="" file=$entry
+  if [[ "$entry" == *=* ]]; then name="${entry%%=*}=" file="${entry#*=}"; fi
+  if [[ "$file" == *.tar.gz ]]; then
+    mkdir -p "$tmp/baseline$k" && tar xzf "$file" -C "$tmp/baseline$k"
+    old=$(ls -d "$tmp"/baseline$k/*/bin/flowsweep | head -n 1)
   else
-    old="$root/bin/flowsweep-baseline"
-    cp "$BASELINE" "$old" && chmod +x "$old"
+    old="$root/bin/flowsweep-baseline$k"
+    if [[ "$file" == *.gz ]]; then gzip -dc "$file" >"$old"; else cp "$file" "$old"; fi
+    chmod +x "$old"
   fi
-  echo "baseline: $("$old" --version 2>&1 | head -n 1)" | tee -a "$out/device.txt"
-  baseline=(--baseline "$old")
-fi
+  echo "baseline $k ${name%=}: $file, $("$old" --version 2>&1 | head -n 1)" | tee -a "$out/device.txt"
+  baseline+=(--baseline "$name$old")
+done
 
 if [ "${BENCH_S:-420}" != 0 ]; then
   timeout "${BENCH_S:-420}" python3 "$sweeps/bench/bench_gpu.py" --flowsweep "$fs" "${baseline[@]}" \
