@@ -122,10 +122,9 @@ class Batch final : public BatchBase {
         S_(slots),
         budget_(opt.max_steps_per_slice > 0 ? opt.max_steps_per_slice : 16),
         fixed_budget_(opt.max_steps_per_slice > 0),
-        threads_(opt.threads_per_block) {
-    if (threads_ < kTeamLanes || threads_ % kTeamLanes != 0 || threads_ > kTeamLanes * kMaxTeamsPerBlock)
-      throw RuntimeError("CUDA executor: threads per block must be a multiple of 32 up to 1024, not " +
-                         std::to_string(threads_));
+        threads_(kFlowBlockThreads) {
+    static_assert(kFlowBlockThreads % kTeamLanes == 0 && kFlowBlockThreads <= kTeamLanes * kMaxTeamsPerBlock,
+                  "a flow kernel's block is whole warps, a team's slot each");
     const size_t smem = flow_smem_bytes<Real>(sz, opt_words);
     const long warps = threads_ / kTeamLanes;
     auto static_smem = [](auto kernel) {

@@ -34,7 +34,6 @@ struct CudaOptions {
   CudaTeam team = CudaTeam::kAuto;
   long max_slots = 0;            // runs resident at once per shape (0: twice the warps the device holds)
   long max_steps_per_slice = 0;  // steps of a run per slice launch (0: sized from the measured rate)
-  int threads_per_block = 128;   // a multiple of 32
   bool force_global = false;     // keep state in global memory even when it fits in shared memory
   int host_threads = 0;          // threads that stage and finish runs on the host (0: one per CPU)
 };

@@ -53,6 +53,16 @@ struct SliceBatch {
 };
 
 constexpr int kMaxTeamsPerBlock = 32;
+constexpr int kFlowBlockThreads = 128;  // every flow kernel's block
+
+// A register budget for the flow kernels, set at build time (FLOWSWEEP_CUDA_MIN_BLOCKS): so many blocks an
+// SM, bought with spills. Unset, the compiler chooses, and a run's state held in registers (not on the
+// stack) may cost a kernel a resident block; which way is faster only the device can say.
+#if defined(FS_MIN_BLOCKS_PER_SM) && FS_MIN_BLOCKS_PER_SM > 0
+#define FS_FLOW_LAUNCH_BOUNDS __launch_bounds__(kFlowBlockThreads, FS_MIN_BLOCKS_PER_SM)
+#else
+#define FS_FLOW_LAUNCH_BOUNDS
+#endif
 
 // A run's flow state copied to or from its slot with only the model's part of the detector bytes: a copy
 // of all kDetectStateBytes would hold the rest in a thread's registers for the whole slice.
@@ -67,7 +77,7 @@ __device__ void copy_state(FlowState& dst, const FlowState& src) {
 // Team is WarpTeam, BlockTeam or SoloTeam; the dynamic shared memory is smem_per_team bytes for each of
 // the block's teams when use_smem.
 template <typename Model, typename Real, typename Team>
-__global__ void kernel_flow_slice(SliceBatch<Model, Real> b, size_t smem_per_team) {
+__global__ void FS_FLOW_LAUNCH_BOUNDS kernel_flow_slice(SliceBatch<Model, Real> b, size_t smem_per_team) {
   constexpr bool kSolo = std::is_same<Team, SoloTeam>::value;
   extern __shared__ __align__(16) unsigned char smem_all[];
   __shared__ long s_next[kSolo ? 1 : kMaxTeamsPerBlock];  // a shared team's next run
