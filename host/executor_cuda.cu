@@ -121,12 +121,9 @@ class Batch final : public BatchBase {
         table_w_(table_width),
         S_(slots),
         budget_(opt.max_steps_per_slice > 0 ? opt.max_steps_per_slice : 16),
-        fixed_budget_(opt.max_steps_per_slice > 0),
-        threads_(kFlowBlockThreads) {
-    static_assert(kFlowBlockThreads % kTeamLanes == 0 && kFlowBlockThreads <= kTeamLanes * kMaxTeamsPerBlock,
-                  "a flow kernel's block is whole warps, a team's slot each");
+        fixed_budget_(opt.max_steps_per_slice > 0) {
     const size_t smem = flow_smem_bytes<Real>(sz, opt_words);
-    const long warps = threads_ / kTeamLanes;
+    const long warps = kFlowBlockThreads / kTeamLanes;
     auto static_smem = [](auto kernel) {
       cudaFuncAttributes attr{};
       FS_CUDA_CHECK(cudaFuncGetAttributes(&attr, kernel));
@@ -139,7 +136,7 @@ class Batch final : public BatchBase {
       l.kernel = team == CudaTeam::kWarp    ? kernel_flow_slice<Model, Real, WarpTeam>
                  : team == CudaTeam::kBlock ? kernel_flow_slice<Model, Real, BlockTeam>
                                             : kernel_flow_slice<Model, Real, SoloTeam>;
-      l.teams_per_block = team == CudaTeam::kWarp ? warps : team == CudaTeam::kBlock ? 1 : threads_;
+      l.teams_per_block = team == CudaTeam::kWarp ? warps : team == CudaTeam::kBlock ? 1 : kFlowBlockThreads;
       const size_t static_bytes = static_smem(l.kernel);
       l.use_smem = !opt.force_global && smem * size_t(l.teams_per_block) + static_bytes <= optin;
       l.smem_per_team = l.use_smem ? smem : 0;
@@ -151,7 +148,7 @@ class Batch final : public BatchBase {
         FS_CUDA_CHECK(
             cudaFuncSetAttribute(l.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(optin - static_bytes)));
       int per_sm = 0;
-      FS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, l.kernel, threads_, l.dyn_smem));
+      FS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, l.kernel, kFlowBlockThreads, l.dyn_smem));
       // No more teams than slots: a team's global workspace is allocated whether or not a run is there.
       l.max_blocks =
           std::max(1L, std::min(long(per_sm) * dev.sm_count, (S_ + l.teams_per_block - 1) / l.teams_per_block));
@@ -258,7 +255,7 @@ class Batch final : public BatchBase {
     FS_CUDA_CHECK(cudaMemsetAsync(d_next_.get(), 0, sizeof(unsigned long long), stream_));
     FS_CUDA_CHECK(cudaEventRecord(start_, stream_));
     const unsigned blocks = unsigned(std::min((n_active_ + l.teams_per_block - 1) / l.teams_per_block, l.max_blocks));
-    l.kernel<<<blocks, unsigned(threads_), l.dyn_smem, stream_>>>(b, l.smem_per_team);
+    l.kernel<<<blocks, unsigned(kFlowBlockThreads), l.dyn_smem, stream_>>>(b, l.smem_per_team);
     FS_CUDA_CHECK(cudaGetLastError());
     FS_CUDA_CHECK(cudaEventRecord(stop_, stream_));
     // The compaction: flags, then finished slots first and running ones after them.
@@ -459,7 +456,6 @@ class Batch final : public BatchBase {
   long n_opt_, max_records_, table_w_, S_;
   long budget_;
   bool fixed_budget_;
-  int threads_;
   // One way to launch the slice kernel: the team, how many teams share a block, where runs' state lives.
   struct LaunchShape {
     void (*kernel)(SliceBatch<Model, Real>, size_t) = nullptr;

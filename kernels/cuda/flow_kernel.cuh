@@ -54,6 +54,8 @@ struct SliceBatch {
 
 constexpr int kMaxTeamsPerBlock = 32;
 constexpr int kFlowBlockThreads = 128;  // every flow kernel's block
+static_assert(kFlowBlockThreads % kTeamLanes == 0 && kFlowBlockThreads <= kTeamLanes * kMaxTeamsPerBlock,
+              "a flow kernel's block is whole warps, a team's slot each");
 
 // A register budget for the flow kernels, set at build time (FLOWSWEEP_CUDA_MIN_BLOCKS): so many blocks an
 // SM, bought with spills. Unset, the compiler chooses, and a run's state held in registers (not on the

@@ -15,14 +15,15 @@ through
   - PyTorch: torch.func.vmap of torch.func.grad, with torch.compile where it works (timed after warm-up).
 
 It prints run-steps per second; flowsweep over the faster peer three times: as a whole process, as a
-training loop (the peers' timings are training loops: their start-up and compilation are left out, and
-would weigh most in the shortest cases) and as the flow kernels' own time (the device's share of the loop,
-which the host's work for the next runs overlaps); and flowsweep's achieved FLOP/s against the FP32 and
-FP64 peaks measured on the same device in the same run (large matrix products, TF32 off). --baseline
-times another flowsweep binary beside the first, so that a change is measured against the build before
-it in one run on one device; given more than once (NAME=PATH, NAME labelling its rows), it times each, so
-that several changes since a measured build are told apart. flowsweep feeds its detectors at every step (its default), which the peers
-do not do; --detect 1,0 adds rows with detection off, the peers' work, so the cost of detection shows.
+training loop (the peers' timings are training loops: their start-up and compilation are left out, and would
+weigh most in the shortest cases) and as the flow kernels' own time (the device's share of the loop, which
+the host's work for the next runs overlaps); and flowsweep's achieved FLOP/s against the FP32 and FP64 peaks
+measured on the same device in the same run (large matrix products, TF32 off). --baseline times another
+flowsweep binary beside the first, so that a change is measured against the build before it in one run on
+one device; given more than once (NAME=PATH, NAME labelling its rows), it times each, so that several
+changes since a measured build are told apart. flowsweep feeds its detectors at every step (its default),
+which the peers do not do; --detect 1,0 adds rows with detection off, the peers' work, so the cost of
+detection shows.
 
     python3 sweeps/bench/bench_gpu.py --flowsweep build/flowsweep [--teams auto,warp,block,thread]
                                       [--baseline [NAME=]OLD/bin/flowsweep ...] [--slots 0,33792]
@@ -332,7 +333,7 @@ def main():
           "compilation and with the data on the device. The ratios are over the faster peer.")
     baselines = []
     for k, spec in enumerate(args.baseline):
-        name, _, path = spec.rpartition("=") if "=" in spec else ("", "", spec)
+        name, _, path = spec.partition("=") if "=" in spec else ("", "", spec)  # as gpu_check.sh: the first =
         name = name or ("baseline" if len(args.baseline) == 1 else f"baseline {k + 1}")
         baselines.append((", " + name, path))
         print(f"# '{name}' rows: {path}")
