@@ -23,6 +23,15 @@
 #define FS_SIMD FS_PRAGMA(omp simd)
 #endif
 
+// A host function compiled once, not into each caller: how the vectoriser orders a SIMD reduction (above)
+// can follow the code around it, so a sum that must give the same bits to every team (one thread or
+// many) is computed out of line. The device's loops keep their written order and are inlined.
+#if defined(__CUDA_ARCH__)
+#define FS_HOST_NOINLINE
+#else
+#define FS_HOST_NOINLINE __attribute__((noinline))
+#endif
+
 // A loop over a short array of fixed size (a run's detectors, its parameter groups) unrolled, so that every
 // index into it is a constant. A GPU thread keeps a struct in registers only while every index into it is
 // known at compile time: one index known only at run time puts the whole struct (a run's flow state, its

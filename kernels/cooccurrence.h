@@ -9,14 +9,17 @@
 // (d, m) with word w's column contiguous, and all the work is gathers, dot products and scatters.
 //
 // Work to threads: the forward pass spreads (sample, query) pairs over the team; the backward pass is
-// owner-computes over the m features (member c alone writes feature c of every gradient column), so the
-// accumulation order is fixed and no atomics are needed. On the host the team is one thread and the
-// inner loops over features are SIMD loops.
+// owner-computes over (word, feature) pairs (one member alone writes feature f of word w's gradient
+// columns, adding w's positions in order), so the accumulation order is fixed and no atomics are needed.
+// A team of at most m members splits the features; a wider one (a block of 128 at m = 32) also splits
+// the words into size / m groups. On the host one thread walks the samples instead, with SIMD loops over
+// features: the same additions in the same order.
 #pragma once
 
 #include <algorithm>
-
+#include <climits>
 #include <cmath>
+#include <vector>
 
 #include "kernels/common.h"
 #include "kernels/flow.h"
@@ -140,6 +143,7 @@ struct Cooccurrence : ModelBase {
     c.phase2_share = p.real("phase2_share");
     c.loss_threshold = p.real("loss_threshold");
     if (c.n % 6 != 0) throw ParamError("n", "n must be a multiple of 6 (types I1..I4 in shares 1/2, 1/6, 1/6, 1/6)");
+    if (long(c.n) * c.L > INT_MAX) throw ParamError("n", "n L must be below 2^31 (positions are 32-bit integers)");
     return c;
   }
 
@@ -152,7 +156,7 @@ struct Cooccurrence : ModelBase {
     s.group_end[2] = s.group_end[1] + dm;
     s.n_theta = s.group_end[2];
     s.n_fixed = c.m1 + 9;
-    s.n_idata = long(c.n) * c.L + 2L * c.n;
+    s.n_idata = 2 * long(c.n) * c.L + 2L * c.n + c.d + 1;
     s.n_rdata = 0;
     s.n_scratch = scratch_size(c);
     s.n_obs = kNumObs;
@@ -164,8 +168,9 @@ struct Cooccurrence : ModelBase {
   // ---- buffers ---------------------------------------------------------------------------------
   // theta: W (m1, m) | W_Q (d, m) | W_K (d, m) | W_V (d, m)      (word columns contiguous)
   // fixed: a (m1) | initial W_K^T W_Q on the special words (3, 3), [nu][mu]
-  // idata: tokens (n, L) | labels (n) | types (n)
+  // idata: tokens (n, L) | labels (n) | types (n) | where each word occurs: start (d + 1) | position (n L)
   // scratch: u (m) | du (m) | F (n) | delta (n) | loss_i (n) | r (n, L) | P (n, L) | H (n, L) | p (n, L, L) | loss
+  //          | with word_tables: S (d, d) | rV (d)
   template <typename Real>
   struct View {
     const Real *W, *Q, *K, *V;
@@ -177,13 +182,17 @@ struct Cooccurrence : ModelBase {
     const Real* Q = W + long(c.m1) * c.m;
     return {W, Q, Q + dm, Q + 2 * dm};
   }
+  // With fewer pairs of words than pairs of positions, a step computes each word pair's score, and each
+  // word's r, once, and looks them up by position: at d = 16, L = 5, n = 60, 256 dot products of the
+  // scores instead of 1,500, with the same dot products, so the same bits.
+  FS_HD static bool word_tables(const Config& c) { return long(c.d) * c.d < long(c.n) * c.L * c.L; }
   FS_HD static long scratch_size(const Config& c) {
     const long nl = long(c.n) * c.L;
-    return 2L * c.m + 3L * c.n + 3 * nl + nl * c.L + 1;
+    return 2L * c.m + 3L * c.n + 3 * nl + nl * c.L + 1 + (word_tables(c) ? long(c.d) * c.d + c.d : 0);
   }
   template <typename Real>
   struct Scratch {
-    Real *u, *du, *F, *delta, *loss_i, *r, *P, *H, *p, *loss;
+    Real *u, *du, *F, *delta, *loss_i, *r, *P, *H, *p, *loss, *S, *rV;
   };
   template <typename Real>
   FS_HD static Scratch<Real> scratch(const Config& c, Real* s) {
@@ -199,6 +208,8 @@ struct Cooccurrence : ModelBase {
     v.H = v.P + nl;
     v.p = v.H + nl;
     v.loss = v.p + nl * c.L;
+    v.S = v.loss + 1;              // with word_tables: score of (query word, key word)  (d, d)
+    v.rV = v.S + long(c.d) * c.d;  // u . W_V e_w                                          (d)
     return v;
   }
 
@@ -233,6 +244,16 @@ struct Cooccurrence : ModelBase {
         type[i] = ty;
       }
     }
+    // Every position (sample, slot) grouped by its word, in increasing order within a word: the order
+    // in which the backward pass adds a word's gradient column.
+    const long nl = long(c.n) * c.L;
+    int* start = type + c.n;
+    int* pos = start + c.d + 1;
+    for (int w = 0; w <= c.d; ++w) start[w] = 0;
+    for (long il = 0; il < nl; ++il) ++start[tok[il] + 1];
+    for (int w = 0; w < c.d; ++w) start[w + 1] += start[w];
+    std::vector<int> fill(start, start + c.d);
+    for (long il = 0; il < nl; ++il) pos[fill[size_t(tok[il])]++] = int(il);
   }
   static int count_placed(const int* x, int L) {
     int k = 0;
@@ -274,16 +295,45 @@ struct Cooccurrence : ModelBase {
     for (; j < count; ++j) add_row(out, team.rank(), m, team.size(), col(j), weight(j));
   }
 
+  // acc plus scale * sum_j w[j * w_stride] M[f, cols[j]] over j < count, term for term as add_columns
+  // adds it to feature f.
+  template <typename Real>
+  FS_HD static Real add_columns_at(Real acc, int f, const Real* M, int m, const int* cols, const Real* w, int w_stride,
+                                   int count, Real scale) {
+    auto at = [&](int j) { return M[long(cols[j]) * m + f]; };
+    auto weight = [&](int j) { return w[j * w_stride] * scale; };
+    int j = 0;
+    for (; j + 4 <= count; j += 4)
+      acc += weight(j) * at(j) + weight(j + 1) * at(j + 1) + weight(j + 2) * at(j + 2) + weight(j + 3) * at(j + 3);
+    for (; j < count; ++j) acc += weight(j) * at(j);
+    return acc;
+  }
+
   // The attention of query position il (sample il / L) over its sample's L keys, into p.
   template <typename Real>
   FS_HD static void attention_row(const Config& c, const View<Real>& v, const int* tok, long il, Real* p) {
-    const int L = c.L, m = c.m;
-    const Real inv_sqrt_m = Real(1) / sqrt(Real(m));
-    const int* x = tok + (il / L) * L;
-    const Real* q = v.Q + long(tok[il]) * m;
+    const Real inv_sqrt_m = Real(1) / sqrt(Real(c.m));
+    const int* x = tok + (il / c.L) * c.L;
+    const Real* q = v.Q + long(tok[il]) * c.m;
+    softmax_row(
+        c.L, [&](int k) { return dot(v.K + long(x[k]) * c.m, q, c.m, int(il)) * inv_sqrt_m; }, p);
+  }
+
+  // Entry e of the word tables S | rV (scratch): below d^2 the score dot product of query word e / d on key
+  // word e % d, then r of word e - d^2.
+  template <typename Real>
+  FS_HD FS_HOST_NOINLINE static Real word_table_entry(const Config& c, const View<Real>& v, const Real* u, long e) {
+    const long dd = long(c.d) * c.d;
+    if (e < dd) return dot(v.K + (e % c.d) * c.m, v.Q + (e / c.d) * c.m, c.m, int(e));
+    return dot(u, v.V + (e - dd) * c.m, c.m, int(e - dd));
+  }
+
+  // p = softmax over k < L of score(k).
+  template <typename Real, typename Score>
+  FS_HD static void softmax_row(int L, const Score& score, Real* p) {
     Real smax = -INFINITY;
     for (int k = 0; k < L; ++k) {
-      p[k] = dot(v.K + long(x[k]) * m, q, m, int(il)) * inv_sqrt_m;
+      p[k] = score(k);
       smax = p[k] > smax ? p[k] : smax;
     }
     Real z = 0;
@@ -326,16 +376,31 @@ struct Cooccurrence : ModelBase {
 #endif
     team.sync();
 
+    const bool tables = word_tables(c);
+    if (tables) {
+      const long dd = long(c.d) * c.d;
+      for (long e = team.rank(); e < dd + c.d; e += team.size()) s.S[e] = word_table_entry(c, v, s.u, e);
+      team.sync();
+    }
+
     // Attention of every (sample, query) and r = u . W_V x for every (sample, position).
     for (long il = team.rank(); il < long(n) * L; il += team.size()) {
       Real* p = s.p + il * L;
-      attention_row(c, v, tok, il, p);
+      if (tables) {
+        const int* x = tok + (il / L) * L;
+        const Real* row = s.S + long(tok[il]) * c.d;
+        softmax_row(
+            L, [&](int k) { return row[x[k]] * inv_sqrt_m; }, p);
+        s.r[il] = s.rV[tok[il]];
+      } else {
+        attention_row(c, v, tok, il, p);
+        s.r[il] = dot(s.u, v.V + long(tok[il]) * m, m, int(il));
+      }
       if (ctx.observing) {
         Real h = 0;
         for (int k = 0; k < L; ++k) h -= p[k] > Real(0) ? p[k] * log(p[k]) : Real(0);
         s.H[il] = h;
       }
-      s.r[il] = dot(s.u, v.V + long(tok[il]) * m, m, int(il));
     }
     team.sync();
 
@@ -367,59 +432,83 @@ struct Cooccurrence : ModelBase {
     }
     team.sync();
 
-    // Backward, owner-computes by feature f.
     Real* gW = grad;
     Real* gQ = grad + long(m1) * m;
     Real* gK = gQ + dm;
     Real* gV = gK + dm;
-    for (long e = team.rank(); e < 3 * dm; e += team.size()) gQ[e] = 0;
-    for (int f = team.rank(); f < m; f += team.size()) s.du[f] = 0;
-    team.sync();  // the zeroing above is strided over a different index than the writes below
-    for (int i = 0; i < n; ++i) {
-      const int* x = tok + long(i) * L;
-      const Real* ds = s.p + long(i) * L * L;  // dloss/dscore of the sample                (L, L)
-      // A gradient column takes its terms four at a time, so it is read and written a quarter as often:
-      // dQ[:, x_l] += sum_k ds_lk K[:, x_k] / sqrt(m),  dK[:, x_k] += sum_l ds_lk Q[:, x_l] / sqrt(m).
-      for (int l = 0; l < L; ++l) add_columns(team, gQ + long(x[l]) * m, v.K, m, x, ds + l * L, 1, L, inv_sqrt_m);
-      for (int k = 0; k < L; ++k) add_columns(team, gK + long(x[k]) * m, v.Q, m, x, ds + k, L, L, inv_sqrt_m);
+    // A team wider than m works in size / m groups of m members; the rest wait.
+    const int groups = team.size() > m ? team.size() / m : 1;
+    const int group = team.rank() / m;
 #if !defined(__CUDA_ARCH__)
-      const Real delta = s.delta[i];
-      for (int k = 0; k < L; ++k) {
-        const long ck = long(x[k]) * m;
-        const Real w = delta * s.P[long(i) * L + k];
-        FS_SIMD
-        for (int f = team.rank(); f < m; f += team.size()) {
-          gV[ck + f] += w * s.u[f];
-          s.du[f] += w * v.V[ck + f];
-        }
-      }
-#endif
-    }
-#if defined(__CUDA_ARCH__)
-    // dV and du by feature, (sample, position) in the host's order: du and u stay in registers.
-    for (int f = team.rank(); f < m; f += team.size()) {
-      const Real uf = s.u[f];
-      Real du = 0;
+    if (team.size() == 1) {
+      // One host thread: sample by sample, so the SIMD lanes run along a gradient column's features.
+      for (long e = 0; e < 3 * dm; ++e) gQ[e] = 0;
+      for (int f = 0; f < m; ++f) s.du[f] = 0;
       for (int i = 0; i < n; ++i) {
         const int* x = tok + long(i) * L;
+        const Real* ds = s.p + long(i) * L * L;  // dloss/dscore of the sample                (L, L)
+        // A gradient column takes its terms four at a time, so it is read and written a quarter as often:
+        // dQ[:, x_l] += sum_k ds_lk K[:, x_k] / sqrt(m),  dK[:, x_k] += sum_l ds_lk Q[:, x_l] / sqrt(m).
+        for (int l = 0; l < L; ++l) add_columns(team, gQ + long(x[l]) * m, v.K, m, x, ds + l * L, 1, L, inv_sqrt_m);
+        for (int k = 0; k < L; ++k) add_columns(team, gK + long(x[k]) * m, v.Q, m, x, ds + k, L, L, inv_sqrt_m);
         const Real delta = s.delta[i];
         for (int k = 0; k < L; ++k) {
           const long ck = long(x[k]) * m;
           const Real w = delta * s.P[long(i) * L + k];
-          gV[ck + f] += w * uf;
-          du += w * v.V[ck + f];
+          FS_SIMD
+          for (int f = 0; f < m; ++f) {
+            gV[ck + f] += w * s.u[f];
+            s.du[f] += w * v.V[ck + f];
+          }
         }
       }
-      s.du[f] = du;
-    }
+    } else
 #endif
+    {
+      // Owner-computes by (word, feature): member c writes feature c % m of the gradient columns of the
+      // words of its group (c / m, then every groups-th word), adding each word's positions in the order
+      // one thread adds them, so every team gives the same bits. A team wider than m (a block of 128 at
+      // m = 32) splits the words between groups, never a sum.
+      const int* start = tok + long(n) * L + 2L * n;  // where each word occurs           (d + 1)
+      const int* pos = start + c.d + 1;               // (n L), positions grouped by word
+      if (group < groups) {
+        for (int f = team.rank() % m; f < m; f += team.size()) {
+          const Real uf = s.u[f];
+          for (int w = group; w < c.d; w += groups) {
+            Real q = 0, k = 0, vv = 0;
+            for (int o = start[w]; o < start[w + 1]; ++o) {
+              const int il = pos[o], l = il % L;
+              const int* x = tok + (il - l);
+              const Real* ds = s.p + long(il - l) * L;  // dloss/dscore of the sample           (L, L)
+              q = add_columns_at(q, f, v.K, m, x, ds + l * L, 1, L, inv_sqrt_m);
+              k = add_columns_at(k, f, v.Q, m, x, ds + l, L, L, inv_sqrt_m);
+              vv += (s.delta[il / L] * s.P[il]) * uf;
+            }
+            gQ[long(w) * m + f] = q;
+            gK[long(w) * m + f] = k;
+            gV[long(w) * m + f] = vv;
+          }
+        }
+      }
+      // du by feature over every position in the host's order, on the last group: its words are random
+      // ones, the rarest, once there are four groups.
+      if (group == groups - 1) {
+        for (int f = team.rank() % m; f < m; f += team.size()) {
+          Real du = 0;
+          for (long il = 0; il < long(n) * L; ++il) du += (s.delta[il / L] * s.P[il]) * v.V[long(tok[il]) * m + f];
+          s.du[f] = du;
+        }
+      }
+    }
     team.sync();
-    // dW = a du^T                                                                    (m1, m)
-    for (int j = 0; j < m1; ++j) {
-      const Real aj = a[j];
-      Real* g = gW + long(j) * m;
-      FS_SIMD
-      for (int f = team.rank(); f < m; f += team.size()) g[f] = aj * s.du[f];
+    // dW = a du^T, rows split over the groups                                        (m1, m)
+    if (group < groups) {
+      for (int j = group; j < m1; j += groups) {
+        const Real aj = a[j];
+        Real* g = gW + long(j) * m;
+        FS_SIMD
+        for (int f = team.rank() % m; f < m; f += team.size()) g[f] = aj * s.du[f];
+      }
     }
     return team_mean(team, s.loss_i, 1, n, s.loss);
   }

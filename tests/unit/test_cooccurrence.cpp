@@ -62,7 +62,9 @@ TEST_CASE("cooccurrence: the gradient of every parameter matches central differe
     uint32_t seed;
     double spread;
   };
-  for (const Case& c : {Case{6, 3, 6, 4, 3, 1, 0.5}, Case{9, 5, 12, 5, 4, 2, 0.8}, Case{12, 4, 18, 3, 7, 3, 1.2}}) {
+  // The first three have fewer word pairs than position pairs (word tables), the last more.
+  for (const Case& c : {Case{6, 3, 6, 4, 3, 1, 0.5}, Case{9, 5, 12, 5, 4, 2, 0.8}, Case{12, 4, 18, 3, 7, 3, 1.2},
+                        Case{20, 3, 12, 5, 4, 5, 0.9}}) {
     Point pt = random_point(params_for(c.d, c.L, c.n, c.m, c.m1), c.seed, c.spread);
     Cooccurrence::loss_grad(fs::HostTeam{}, pt.cfg, fs::StepContext{}, pt.idata.data(), (const double*)nullptr,
                             pt.theta.data(), pt.fixed.data(), pt.grad.data(), pt.scratch.data());
@@ -86,7 +88,10 @@ TEST_CASE("cooccurrence: the gradient of every parameter matches central differe
 }
 
 TEST_CASE("cooccurrence: a team of any size computes the same numbers as one thread", "[cooccurrence][team]") {
-  Point pt = random_point(params_for(10, 5, 24, 7, 5), 4, 0.7);
+  // d^2 below n L^2 (word tables), then above.
+  const bool tables = GENERATE(true, false);
+  Point pt = random_point(tables ? params_for(10, 5, 24, 7, 5) : params_for(20, 3, 12, 7, 5), 4, 0.7);
+  REQUIRE(Cooccurrence::word_tables(pt.cfg) == tables);
   const double loss1 =
       Cooccurrence::loss_grad(fs::HostTeam{}, pt.cfg, fs::StepContext{}, pt.idata.data(), (const double*)nullptr,
                               pt.theta.data(), pt.fixed.data(), pt.grad.data(), pt.scratch.data());
@@ -98,7 +103,7 @@ TEST_CASE("cooccurrence: a team of any size computes the same numbers as one thr
   Cooccurrence::attention_table(fs::HostTeam{}, pt.cfg, pt.idata.data(), (const double*)nullptr, pt.theta.data(),
                                 pt.fixed.data(), table1.data());
   for (double x : table1) REQUIRE(x != -7.0);  // every cell written
-  for (int size : {2, 3, 8, 13, 32}) {
+  for (int size : {2, 3, 8, 13, 14, 32}) {     // m = 7: 14 and 32 split the words into groups
     std::vector<double> grad(pt.grad.size(), -7.0), scratch(pt.scratch.size(), -7.0), obs(obs1.size(), -7.0);
     std::vector<double> table(table1.size(), -7.0);
     std::vector<double> losses(size_t(size), -7.0);
