@@ -21,7 +21,7 @@ class Dense:
         idata = torch.tensor(j["idata"], dtype=torch.long)
         tok = idata[: n * L].reshape(n, L)
         self.y = idata[n * L : n * L + n].double()
-        self.type = idata[n * L + n :]
+        self.type = idata[n * L + n : n * L + 2 * n]
         self.X = torch.nn.functional.one_hot(tok, d).double().transpose(1, 2)  # (n, d, L)
         th = torch.tensor(j["theta0"])
         dm = d * m

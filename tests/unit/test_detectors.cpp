@@ -107,7 +107,7 @@ void check_shares(const std::string& model, const std::vector<std::string>& sets
   REQUIRE(G == int(entry.info.groups.size()));
   run.loss_grad(0);
   run.observe();
-  const std::vector<double> grad = run.grad, theta = run.theta;
+  const fs::RunVector<double> grad = run.grad, theta = run.theta;
   const double* share = run.obs.data() + (run.sz.n_obs - G);
   double sum = 0, fd_total = 0;
   std::vector<double> fd(static_cast<size_t>(G));

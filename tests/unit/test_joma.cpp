@@ -34,7 +34,7 @@ TEST_CASE("joma_toy: one step is the paper's update", "[joma]") {
   auto p = fs::test::with_defaults(JomaToy::info(), {{"K", Value::number(6)}, {"tau", Value::number(3.0)}});
   fs::test::ModelPoint<JomaToy> pt(p, JomaToy::info(), 0.7);
   auto& r = pt.run;
-  const std::vector<double> v = r.theta, mu = r.fixed;
+  const std::vector<double> v(r.theta.begin(), r.theta.end()), mu(r.fixed.begin(), r.fixed.end());
   for (size_t i = 1; i < mu.size(); ++i) REQUIRE(mu[i] >= mu[i - 1]);  // sorted
   for (double m : mu) REQUIRE((m >= 1.0 && m <= 4.0));
   r.loss_grad(0);

@@ -61,7 +61,7 @@ TEST_CASE("pathcond: rescaling leaves the function unchanged and lowers F at eve
       p.set("rescale_tol", Value::number(1e-11));
       fs::test::ModelPoint<PathCond> pt(p, PathCond::info(), 0.0);  // initial (unrescaled) point
       const auto& c = pt.run.cfg;
-      std::vector<double> theta = pt.run.theta;
+      std::vector<double> theta(pt.run.theta.begin(), pt.run.theta.end());
       // biases away from zero, so that every parameter takes part
       fs::Stream rng(3, 3, 5);
       for (auto& t : theta) t += 0.05 * rng.normal();
@@ -70,7 +70,8 @@ TEST_CASE("pathcond: rescaling leaves the function unchanged and lowers F at eve
       auto rs = PathCond::rescale(c, mode, theta.data());
       INFO((mode == PathCond::kPathCond ? "pathcond" : "enorm") << " depth " << depth);
       // outputs unchanged to rounding
-      const auto y0 = logits(c, before, pt.run.rdata), y1 = logits(c, theta, pt.run.rdata);
+      const std::vector<double> x(pt.run.rdata.begin(), pt.run.rdata.end());
+      const auto y0 = logits(c, before, x), y1 = logits(c, theta, x);
       double err = 0, nrm = 0;
       for (size_t i = 0; i < y0.size(); ++i)
         err = std::max(err, std::fabs(y1[i] - y0[i])), nrm = std::max(nrm, std::fabs(y0[i]));

@@ -99,7 +99,7 @@ void check_staging(std::vector<fs::RunInput> in) {
     auto b = run.buffers();
     fs::FlowState st = pr.state;
     fs::advance_flow<Model, Real>(fs::HostTeam{}, run.cfg, run.fc, b, run.sz.n_obs, st, run.fc.steps + 1);
-    const std::vector<Real> theta = run.theta, series = run.series, table = run.table;
+    const fs::RunVector<Real> theta = run.theta, series = run.series, table = run.table;
     run.release_flow_buffers();  // what a device executor does once the device holds them
     returned.push_back(std::make_unique<fs::Returned<Model, Real>>(
         pr.key, pr.input, std::move(pr.run), fs::outcome_of(st), theta.data(), series.data(), long(series.size()),
