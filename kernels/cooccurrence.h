@@ -169,7 +169,7 @@ struct Cooccurrence : ModelBase {
   // theta: W (m1, m) | W_Q (d, m) | W_K (d, m) | W_V (d, m)      (word columns contiguous)
   // fixed: a (m1) | initial W_K^T W_Q on the special words (3, 3), [nu][mu]
   // idata: tokens (n, L) | labels (n) | types (n) | where each word occurs: start (d + 1) | position (n L)
-  // scratch: u (m) | du (m) | F (n) | delta (n) | loss_i (n) | r (n, L) | P (n, L) | H (n, L) | p (n, L, L) | loss
+  // scratch: u (m) | du (m) | F (n) | loss_i (n) | r (n, L) | wV (n, L) | H (n, L) | p (n, L, L) | loss
   //          | with word_tables: S (d, d) | rV (d)
   template <typename Real>
   struct View {
@@ -188,11 +188,11 @@ struct Cooccurrence : ModelBase {
   FS_HD static bool word_tables(const Config& c) { return long(c.d) * c.d < long(c.n) * c.L * c.L; }
   FS_HD static long scratch_size(const Config& c) {
     const long nl = long(c.n) * c.L;
-    return 2L * c.m + 3L * c.n + 3 * nl + nl * c.L + 1 + (word_tables(c) ? long(c.d) * c.d + c.d : 0);
+    return 2L * c.m + 2L * c.n + 3 * nl + nl * c.L + 1 + (word_tables(c) ? long(c.d) * c.d + c.d : 0);
   }
   template <typename Real>
   struct Scratch {
-    Real *u, *du, *F, *delta, *loss_i, *r, *P, *H, *p, *loss, *S, *rV;
+    Real *u, *du, *F, *loss_i, *r, *wV, *H, *p, *loss, *S, *rV;
   };
   template <typename Real>
   FS_HD static Scratch<Real> scratch(const Config& c, Real* s) {
@@ -201,15 +201,15 @@ struct Cooccurrence : ModelBase {
     v.u = s;
     v.du = v.u + c.m;
     v.F = v.du + c.m;
-    v.delta = v.F + c.n;
-    v.loss_i = v.delta + c.n;
+    v.loss_i = v.F + c.n;
     v.r = v.loss_i + c.n;
-    v.P = v.r + nl;
-    v.H = v.P + nl;
+    v.wV = v.r + nl;  // delta_i P_ik: position (i, k)'s weight in the W_V and u gradients
+    v.H = v.wV + nl;
     v.p = v.H + nl;
     v.loss = v.p + nl * c.L;
-    v.S = v.loss + 1;              // with word_tables: score of (query word, key word)  (d, d)
-    v.rV = v.S + long(c.d) * c.d;  // u . W_V e_w                                          (d)
+    const bool tables = word_tables(c);
+    v.S = tables ? v.loss + 1 : nullptr;              // score of (query word, key word)  (d, d)
+    v.rV = tables ? v.S + long(c.d) * c.d : nullptr;  // u . W_V e_w                        (d)
     return v;
   }
 
@@ -404,11 +404,11 @@ struct Cooccurrence : ModelBase {
     }
     team.sync();
 
-    // Per sample: F, its loss, dloss/dF, column sums P_k of the attention, and p is overwritten by
-    // dloss/dscore = delta p_lk (r_k - rbar_l).
+    // Per sample: F, its loss, dloss/dF = delta, the column sums P_k of the attention times delta, and p
+    // overwritten by dloss/dscore = delta p_lk (r_k - rbar_l).
     for (int i = team.rank(); i < n; i += team.size()) {
       const Real* r = s.r + long(i) * L;
-      Real* P = s.P + long(i) * L;
+      Real* P = s.wV + long(i) * L;
       for (int k = 0; k < L; ++k) P[k] = 0;
       Real F = 0;
       for (int l = 0; l < L; ++l) {
@@ -421,8 +421,8 @@ struct Cooccurrence : ModelBase {
       const Real yF = Real(y[i]) * F;
       const Real delta = -Real(y[i]) * sigmoid(-yF) / Real(n);
       s.F[i] = F;
-      s.delta[i] = delta;
       s.loss_i[i] = softplus(-yF);
+      for (int k = 0; k < L; ++k) P[k] = delta * P[k];
       for (int l = 0; l < L; ++l) {
         Real* p = s.p + (long(i) * L + l) * L;
         Real rbar = 0;
@@ -451,10 +451,9 @@ struct Cooccurrence : ModelBase {
         // dQ[:, x_l] += sum_k ds_lk K[:, x_k] / sqrt(m),  dK[:, x_k] += sum_l ds_lk Q[:, x_l] / sqrt(m).
         for (int l = 0; l < L; ++l) add_columns(team, gQ + long(x[l]) * m, v.K, m, x, ds + l * L, 1, L, inv_sqrt_m);
         for (int k = 0; k < L; ++k) add_columns(team, gK + long(x[k]) * m, v.Q, m, x, ds + k, L, L, inv_sqrt_m);
-        const Real delta = s.delta[i];
         for (int k = 0; k < L; ++k) {
           const long ck = long(x[k]) * m;
-          const Real w = delta * s.P[long(i) * L + k];
+          const Real w = s.wV[long(i) * L + k];
           FS_SIMD
           for (int f = 0; f < m; ++f) {
             gV[ck + f] += w * s.u[f];
@@ -482,7 +481,7 @@ struct Cooccurrence : ModelBase {
               const Real* ds = s.p + long(il - l) * L;  // dloss/dscore of the sample           (L, L)
               q = add_columns_at(q, f, v.K, m, x, ds + l * L, 1, L, inv_sqrt_m);
               k = add_columns_at(k, f, v.Q, m, x, ds + l, L, L, inv_sqrt_m);
-              vv += (s.delta[il / L] * s.P[il]) * uf;
+              vv += s.wV[il] * uf;
             }
             gQ[long(w) * m + f] = q;
             gK[long(w) * m + f] = k;
@@ -495,7 +494,7 @@ struct Cooccurrence : ModelBase {
       if (group == groups - 1) {
         for (int f = team.rank() % m; f < m; f += team.size()) {
           Real du = 0;
-          for (long il = 0; il < long(n) * L; ++il) du += (s.delta[il / L] * s.P[il]) * v.V[long(tok[il]) * m + f];
+          for (long il = 0; il < long(n) * L; ++il) du += s.wV[il] * v.V[long(tok[il]) * m + f];
           s.du[f] = du;
         }
       }
