@@ -13,7 +13,8 @@
 // columns, adding w's positions in order), so the accumulation order is fixed and no atomics are needed.
 // A team of at most m members splits the features; a wider one (a block of 128 at m = 32) also splits
 // the words into size / m groups. On the host one thread walks the samples instead, with SIMD loops over
-// features: the same additions in the same order.
+// features: the same additions in the same order. With word tables (fewer word pairs than position pairs)
+// the backward first sums dloss/dscore by word pair, one member an entry, then owns (word, feature) pairs.
 #pragma once
 
 #include <algorithm>
@@ -170,7 +171,7 @@ struct Cooccurrence : ModelBase {
   // fixed: a (m1) | initial W_K^T W_Q on the special words (3, 3), [nu][mu]
   // idata: tokens (n, L) | labels (n) | types (n) | where each word occurs: start (d + 1) | position (n L)
   // scratch: u (m) | du (m) | F (n) | loss_i (n) | r (n, L) | wV (n, L) | H (n, L) | p (n, L, L) | loss
-  //          | with word_tables: S (d, d) | rV (d)
+  //          | with word_tables: S (d, d) | rV (d), which the backward reuses as D (d, d) | cV (d)
   template <typename Real>
   struct View {
     const Real *W, *Q, *K, *V;
@@ -182,9 +183,10 @@ struct Cooccurrence : ModelBase {
     const Real* Q = W + long(c.m1) * c.m;
     return {W, Q, Q + dm, Q + 2 * dm};
   }
-  // With fewer pairs of words than pairs of positions, a step computes each word pair's score, and each
-  // word's r, once, and looks them up by position: at d = 16, L = 5, n = 60, 256 dot products of the
-  // scores instead of 1,500, with the same dot products, so the same bits.
+  // With fewer pairs of words than pairs of positions, a step works by word pair instead of by position
+  // pair. The forward computes each word pair's score, and each word's r, once and looks them up by
+  // position: at d = 16, L = 5, n = 60, 256 dot products of the scores instead of 1,500, with the same
+  // dot products, so the same bits. The backward sums dloss/dscore by word pair first (backward_by_word_pair).
   FS_HD static bool word_tables(const Config& c) { return long(c.d) * c.d < long(c.n) * c.L * c.L; }
   FS_HD static long scratch_size(const Config& c) {
     const long nl = long(c.n) * c.L;
@@ -192,7 +194,7 @@ struct Cooccurrence : ModelBase {
   }
   template <typename Real>
   struct Scratch {
-    Real *u, *du, *F, *loss_i, *r, *wV, *H, *p, *loss, *S, *rV;
+    Real *u, *du, *F, *loss_i, *r, *wV, *H, *p, *loss, *S, *rV, *D, *cV;
   };
   template <typename Real>
   FS_HD static Scratch<Real> scratch(const Config& c, Real* s) {
@@ -210,6 +212,9 @@ struct Cooccurrence : ModelBase {
     const bool tables = word_tables(c);
     v.S = tables ? v.loss + 1 : nullptr;              // score of (query word, key word)  (d, d)
     v.rV = tables ? v.S + long(c.d) * c.d : nullptr;  // u . W_V e_w                        (d)
+    // Once the attention is computed S and rV are dead; the backward by word pair sums into their place.
+    v.D = v.S;    // dloss/dscore summed by (query word, key word), over sqrt(m)   (d, d)
+    v.cV = v.rV;  // wV summed by word                                            (d)
     return v;
   }
 
@@ -439,8 +444,11 @@ struct Cooccurrence : ModelBase {
     // A team wider than m works in size / m groups of m members; the rest wait.
     const int groups = team.size() > m ? team.size() / m : 1;
     const int group = team.rank() / m;
+    if (tables) {
+      backward_by_word_pair(team, c, tok, v, s, gQ, gK, gV);
+    } else
 #if !defined(__CUDA_ARCH__)
-    if (team.size() == 1) {
+        if (team.size() == 1) {
       // One host thread: sample by sample, so the SIMD lanes run along a gradient column's features.
       for (long e = 0; e < 3 * dm; ++e) gQ[e] = 0;
       for (int f = 0; f < m; ++f) s.du[f] = 0;
@@ -510,6 +518,101 @@ struct Cooccurrence : ModelBase {
       }
     }
     return team_mean(team, s.loss_i, 1, n, s.loss);
+  }
+
+  // The score, value and u gradients with word tables, from dloss/dscore summed by word pair:
+  //   D[a, b] = sum over positions (i, l) of word a, and keys k of word b, of ds_ilk / sqrt(m),
+  //   dQ[:, a] = sum_b D[a, b] K[:, b],   dK[:, b] = sum_a D[a, b] Q[:, a],
+  //   cV[w] = sum over positions of word w of wV,   dV[:, w] = cV[w] u,   du = sum_w cV[w] V[:, w].
+  // At d = 16, m = 32, n = 60, L = 5: 17,400 multiply-adds where the sums by position take 115,000, and
+  // D's 1,500 additions (a team's owners of D each scan their query word's keys: 24,000 comparisons).
+  // Every entry is summed in one order on every team (positions in order, keys in order; words in order),
+  // by one owner: an entry of D or cV, a (word, feature) of the gradients, a feature of du.
+  template <typename Team, typename Real>
+  FS_HD static void backward_by_word_pair(const Team& team, const Config& c, const int* tok, const View<Real>& v,
+                                          const Scratch<Real>& s, Real* gQ, Real* gK, Real* gV) {
+    const int n = c.n, L = c.L, m = c.m, d = c.d;
+    const long dd = long(d) * d;
+    const int* start = tok + long(n) * L + 2L * n;  // where each word occurs           (d + 1)
+    const int* pos = start + d + 1;                 // (n L), positions grouped by word
+    const Real inv_sqrt_m = Real(1) / sqrt(Real(m));
+#if !defined(__CUDA_ARCH__)
+    if (team.size() == 1) {
+      // One host thread: each word's positions scattered into its row of D, in the owners' order.
+      for (long e = 0; e < dd + d; ++e) s.D[e] = 0;  // D and cV
+      for (int a = 0; a < d; ++a) {
+        Real* row = s.D + long(a) * d;
+        for (int o = start[a]; o < start[a + 1]; ++o) {
+          const int il = pos[o];
+          const int* x = tok + (il - il % L);
+          const Real* ds = s.p + long(il) * L;
+          for (int k = 0; k < L; ++k) row[x[k]] += ds[k];
+          s.cV[a] += s.wV[il];
+        }
+      }
+      for (long e = 0; e < dd; ++e) s.D[e] *= inv_sqrt_m;
+    } else
+#endif
+    {
+      for (long e = team.rank(); e < dd + d; e += team.size()) {
+        Real acc = 0;
+        if (e < dd) {
+          const int a = int(e / d), b = int(e % d);
+          for (int o = start[a]; o < start[a + 1]; ++o) {
+            const int il = pos[o];
+            const int* x = tok + (il - il % L);
+            const Real* ds = s.p + long(il) * L;
+            for (int k = 0; k < L; ++k)
+              if (x[k] == b) acc += ds[k];
+          }
+          s.D[e] = acc * inv_sqrt_m;
+        } else {
+          const int w = int(e - dd);
+          for (int o = start[w]; o < start[w + 1]; ++o) acc += s.wV[pos[o]];
+          s.cV[w] = acc;
+        }
+      }
+    }
+    team.sync();
+#if defined(__CUDA_ARCH__)
+    // (word, feature) with the feature fastest, so a warp's loads of a column are contiguous; then du.
+    const long dm = long(d) * m;
+    for (long e = team.rank(); e < dm + m; e += team.size()) {
+      if (e < dm) {
+        const int w = int(e / m), f = int(e % m);
+        Real q = 0, k = 0;
+        for (int b = 0; b < d; ++b) q += s.D[long(w) * d + b] * v.K[long(b) * m + f];
+        for (int a = 0; a < d; ++a) k += s.D[long(a) * d + w] * v.Q[long(a) * m + f];
+        gQ[e] = q;
+        gK[e] = k;
+        gV[e] = s.cV[w] * s.u[f];
+      } else {
+        const int f = int(e - dm);
+        Real du = 0;
+        for (int w = 0; w < d; ++w) du += s.cV[w] * v.V[long(w) * m + f];
+        s.du[f] = du;
+      }
+    }
+#else
+    // Members split the features; column by column, so the SIMD lanes run along them. Sums kept in
+    // registers here would be vectorised across their terms (multiplies apart from adds), not like these.
+    const int first = team.rank(), step = team.size();
+    for (int a = 0; a < d; ++a) {
+      Real* q = gQ + long(a) * m;
+      Real* k = gK + long(a) * m;
+      Real* g = gV + long(a) * m;
+      const Real cv = s.cV[a];
+      FS_SIMD
+      for (int f = first; f < m; f += step) {
+        q[f] = k[f] = 0;
+        g[f] = cv * s.u[f];
+      }
+      for (int b = 0; b < d; ++b) add_row(q, first, m, step, v.K + long(b) * m, s.D[long(a) * d + b]);
+      for (int b = 0; b < d; ++b) add_row(k, first, m, step, v.Q + long(b) * m, s.D[long(b) * d + a]);
+    }
+    for (int f = first; f < m; f += step) s.du[f] = 0;
+    for (int w = 0; w < d; ++w) add_row(s.du, first, m, step, v.V + long(w) * m, s.cV[w]);
+#endif
   }
 
   // ---- observables ------------------------------------------------------------------------------
