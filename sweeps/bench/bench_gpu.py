@@ -66,9 +66,15 @@ def flops_per_run_step(model, size):
     flowsweep does it."""
     if model == "cooccurrence":
         d, L, n, m, m1 = (size[k] for k in ("d", "L", "n", "m", "m1"))
-        # scores and their backward (3 n L^2 m), values and their backward (3 n L m), u and dW (2 m1 m),
-        # the update (m1 m + 3 d m)
-        return 2 * (3 * n * L * L * m + 3 * n * L * m + 2 * m1 * m) + 2 * (m1 * m + 3 * d * m)
+        update = 2 * (m1 * m + 3 * d * m)
+        if d * d < n * L * L:
+            # Word tables (kernels/cooccurrence.h, word_tables): the scores by word pair and their backward
+            # from dloss/dscore summed by word pair (3 d^2 m), values and their backward by word (3 d m), u
+            # and dW (2 m1 m). The peers compute every position pair's score (below), 5.8 times as much
+            # at the small size.
+            return 2 * (3 * d * d * m + 3 * d * m + 2 * m1 * m) + update
+        # scores and their backward (3 n L^2 m), values and their backward (3 n L m), u and dW (2 m1 m)
+        return 2 * (3 * n * L * L * m + 3 * n * L * m + 2 * m1 * m) + update
     d, n = size["d"], size["n"]
     # softmax (3n), y = V s (nd), margin (d), dL/ds (nd), dz (3n), dV (nd), update (nd + n)
     return 2 * (4 * n * d + d) + 7 * n
