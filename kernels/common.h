@@ -131,6 +131,18 @@ FS_HD inline Real sigmoid(Real x) {
   return e / (Real(1) + e);
 }
 
+// softplus(x) and sigmoid(x) from one exponential, exp(-|x|), which both take: a logistic loss and its
+// derivative at the same point, with the bits of the two functions above (a NaN's sign aside).
+template <typename Real>
+struct SoftplusSigmoid {
+  Real softplus, sigmoid;
+};
+template <typename Real>
+FS_HD inline SoftplusSigmoid<Real> softplus_sigmoid(Real x) {
+  const Real e = exp(-fabs(x));
+  return {(x > Real(0) ? x : Real(0)) + log1p(e), x >= Real(0) ? Real(1) / (Real(1) + e) : e / (Real(1) + e)};
+}
+
 template <typename Real>
 FS_HD inline bool is_finite(Real x) {
   return x == x && x - x == Real(0);

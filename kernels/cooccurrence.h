@@ -424,9 +424,10 @@ struct Cooccurrence : ModelBase {
         }
       }
       const Real yF = Real(y[i]) * F;
-      const Real delta = -Real(y[i]) * sigmoid(-yF) / Real(n);
+      const auto lg = softplus_sigmoid(-yF);
+      const Real delta = -Real(y[i]) * lg.sigmoid / Real(n);
       s.F[i] = F;
-      s.loss_i[i] = softplus(-yF);
+      s.loss_i[i] = lg.softplus;
       for (int k = 0; k < L; ++k) P[k] = delta * P[k];
       for (int l = 0; l < L; ++l) {
         Real* p = s.p + (long(i) * L + l) * L;

@@ -231,8 +231,9 @@ struct ValueSoftmax : ModelBase {
     Real loss;
     if (c.loss == kLogistic || tied) {
       const Real margin = team_sum(team, d, [&](long r) { return beta[r] * y[r]; });
-      loss = softplus(-margin);
-      const Real coef = -sigmoid(-margin);
+      const auto lg = softplus_sigmoid(-margin);
+      loss = lg.softplus;
+      const Real coef = -lg.sigmoid;
       for (int r = team.rank(); r < d; r += team.size()) gy[r] = coef * beta[r];
     } else if (c.loss == kSquare) {
       loss = team_sum(team, d, [&](long r) { return Real(0.5) * (y[r] - beta[r]) * (y[r] - beta[r]); });
