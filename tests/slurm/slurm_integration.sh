@@ -117,7 +117,9 @@ running_task_with_a_record() {
 }
 
 OUT=$T/out
-SETS=(--set steps=3000 --set record_every=50)
+# Long enough runs (about half a second each on one core) that a task is still running once its journal
+# holds a few: at the quick start's 3000 steps a task of 9 runs could finish between two polls.
+SETS=(--set steps=30000 --set record_every=500)
 "$FLOWSWEEP" slurm "$SPEC" --tasks 4 --parallel 4 --cpus-per-task 1 --backend cpu --out "$OUT" "${SETS[@]}" --submit > "$T/ids" ||
   fail "flowsweep slurm --submit"
 cat "$T/ids"
@@ -183,7 +185,7 @@ echo "ok: resubmitted 1 of 4 shards (shard $shard2, $resumed2), merged tables id
 
 # Extending the finished sweep by seeds: every task takes the runs it already has (by run id) from the
 # earlier sweep's shards and trains only the new seeds; the merged tables equal a single-process run.
-EXT=(--set steps=3000 --set record_every=50 --set "grid.seed={ range = [0, 9] }")
+EXT=("${SETS[@]}" --set "grid.seed={ range = [0, 9] }")
 "$FLOWSWEEP" slurm "$SPEC" --tasks 3 --parallel 3 --cpus-per-task 1 --backend cpu --out "$T/ext" "${EXT[@]}" \
   --reuse "$OUT2" --submit > "$T/ids5" || fail "submitting the extended sweep"
 wait_for_job "$(awk '/^merge/ {print $2}' "$T/ids5")" 600
