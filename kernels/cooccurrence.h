@@ -445,13 +445,36 @@ struct Cooccurrence : ModelBase {
     // A team wider than m works in size / m groups of m members; the rest wait.
     const int groups = team.size() > m ? team.size() / m : 1;
     const int group = team.rank() / m;
-    if (tables) {
+    if (tables)
       backward_by_word_pair(team, c, tok, v, s, gQ, gK, gV);
-    } else
+    else
+      backward_by_position(team, c, tok, v, s, gQ, gK, gV);
+    team.sync();
+    // dW = a du^T, rows split over the groups                                        (m1, m)
+    if (group < groups) {
+      for (int j = group; j < m1; j += groups) {
+        const Real aj = a[j];
+        Real* g = gW + long(j) * m;
+        FS_SIMD
+        for (int f = team.rank() % m; f < m; f += team.size()) g[f] = aj * s.du[f];
+      }
+    }
+    return team_mean(team, s.loss_i, 1, n, s.loss);
+  }
+
+  // The score, value and u gradients position by position (no word tables). On one host thread, sample by
+  // sample; on a team, owner-computes by (word, feature) over each word's positions.
+  template <typename Team, typename Real>
+  FS_HD static void backward_by_position(const Team& team, const Config& c, const int* tok, const View<Real>& v,
+                                         const Scratch<Real>& s, Real* gQ, Real* gK, Real* gV) {
+    const int n = c.n, L = c.L, m = c.m;
+    const Real inv_sqrt_m = Real(1) / sqrt(Real(m));
+    const int groups = team.size() > m ? team.size() / m : 1;
+    const int group = team.rank() / m;
 #if !defined(__CUDA_ARCH__)
-        if (team.size() == 1) {
+    if (team.size() == 1) {
       // One host thread: sample by sample, so the SIMD lanes run along a gradient column's features.
-      for (long e = 0; e < 3 * dm; ++e) gQ[e] = 0;
+      for (long e = 0; e < 3 * long(c.d) * m; ++e) gQ[e] = 0;
       for (int f = 0; f < m; ++f) s.du[f] = 0;
       for (int i = 0; i < n; ++i) {
         const int* x = tok + long(i) * L;
@@ -508,17 +531,6 @@ struct Cooccurrence : ModelBase {
         }
       }
     }
-    team.sync();
-    // dW = a du^T, rows split over the groups                                        (m1, m)
-    if (group < groups) {
-      for (int j = group; j < m1; j += groups) {
-        const Real aj = a[j];
-        Real* g = gW + long(j) * m;
-        FS_SIMD
-        for (int f = team.rank() % m; f < m; f += team.size()) g[f] = aj * s.du[f];
-      }
-    }
-    return team_mean(team, s.loss_i, 1, n, s.loss);
   }
 
   // The score, value and u gradients with word tables, from dloss/dscore summed by word pair:

@@ -17,11 +17,23 @@ bool same_bits(Real a, Real b) {
 // below the smallest normal, the infinities and NaN.
 template <typename Real>
 std::vector<Real> logistic_points() {
-  std::vector<Real> xs = {Real(0),         -Real(0),        Real(1e-30),      Real(-1e-30),
-                          Real(0.3),       Real(-0.3),      Real(1),          Real(-1),
-                          Real(17.25),     Real(-17.25),    Real(80),         Real(-80),
-                          Real(750),       Real(-750),      std::numeric_limits<Real>::infinity(),
-                          -std::numeric_limits<Real>::infinity(), std::numeric_limits<Real>::quiet_NaN()};
+  std::vector<Real> xs = {Real(0),
+                          -Real(0),
+                          Real(1e-30),
+                          Real(-1e-30),
+                          Real(0.3),
+                          Real(-0.3),
+                          Real(1),
+                          Real(-1),
+                          Real(17.25),
+                          Real(-17.25),
+                          Real(80),
+                          Real(-80),
+                          Real(750),
+                          Real(-750),
+                          std::numeric_limits<Real>::infinity(),
+                          -std::numeric_limits<Real>::infinity(),
+                          std::numeric_limits<Real>::quiet_NaN()};
   for (int k = -400; k <= 400; ++k) xs.push_back(Real(k) * Real(0.0371));
   return xs;
 }
