@@ -157,7 +157,8 @@ struct Cooccurrence : ModelBase {
     s.group_end[2] = s.group_end[1] + dm;
     s.n_theta = s.group_end[2];
     s.n_fixed = c.m1 + 9;
-    s.n_idata = 2 * long(c.n) * c.L + 2L * c.n + c.d + 1;
+    s.n_idata = 2 * long(c.n) * c.L + 2L * c.n + c.d + 1 +
+                (word_tables(c) ? long(c.d) * c.d + 1 + long(c.n) * c.L * c.L + long(c.d) * c.d + c.d : 0);
     s.n_rdata = 0;
     s.n_scratch = scratch_size(c);
     s.n_obs = kNumObs;
@@ -170,6 +171,8 @@ struct Cooccurrence : ModelBase {
   // theta: W (m1, m) | W_Q (d, m) | W_K (d, m) | W_V (d, m)      (word columns contiguous)
   // fixed: a (m1) | initial W_K^T W_Q on the special words (3, 3), [nu][mu]
   // idata: tokens (n, L) | labels (n) | types (n) | where each word occurs: start (d + 1) | position (n L)
+  //        | with word_tables: where each word pair's terms are: pair_start (d d + 1) | pair_term (n L L)
+  //          | the entries of D and cV by decreasing count of terms: longest (d d + d)
   // scratch: u (m) | du (m) | F (n) | loss_i (n) | r (n, L) | wV (n, L) | H (n, L) | p (n, L, L) | loss
   //          | with word_tables: S (d, d) | rV (d), which the backward reuses as D (d, d) | cV (d)
   template <typename Real>
@@ -259,6 +262,32 @@ struct Cooccurrence : ModelBase {
     for (int w = 0; w < c.d; ++w) start[w + 1] += start[w];
     std::vector<int> fill(start, start + c.d);
     for (long il = 0; il < nl; ++il) pos[fill[size_t(tok[il])]++] = int(il);
+    if (!word_tables(c)) return;
+    // Every term of dloss/dscore (its index (i L + l) L + k in p) grouped by (query word, key word), in the
+    // order the backward by word pair adds them: query positions in the order above, then keys in order.
+    // A member owning an entry of D reads its own terms and no other's.
+    const long dd = long(c.d) * c.d;
+    int* pair_start = pos + nl;
+    int* pair_term = pair_start + dd + 1;
+    for (long e = 0; e <= dd; ++e) pair_start[e] = 0;
+    for (long il = 0; il < nl; ++il)
+      for (int k = 0; k < c.L; ++k) ++pair_start[long(tok[il]) * c.d + tok[il - il % c.L + k] + 1];
+    for (long e = 0; e < dd; ++e) pair_start[e + 1] += pair_start[e];
+    std::vector<int> next(pair_start, pair_start + dd);
+    for (long o = 0; o < nl; ++o) {
+      const int il = pos[o];
+      for (int k = 0; k < c.L; ++k)
+        pair_term[next[size_t(long(tok[il]) * c.d + tok[il - il % c.L + k])]++] = il * c.L + k;
+    }
+    // Members deal the entries of D and cV out in this order, so that the longest sums go to different
+    // members: at d = 16, L = 5, n = 60 the word in every sample has n terms with itself and in cV, where
+    // an entry of two random words has 0 to 3. Who sums an entry does not change its bits.
+    int* longest = pair_term + nl * c.L;
+    const auto terms = [&](int e) {
+      return e < dd ? pair_start[e + 1] - pair_start[e] : start[e - dd + 1] - start[e - dd];
+    };
+    for (int e = 0; e < int(dd) + c.d; ++e) longest[e] = e;
+    std::stable_sort(longest, longest + dd + c.d, [&](int x, int y) { return terms(x) > terms(y); });
   }
   static int count_placed(const int* x, int L) {
     int k = 0;
@@ -538,7 +567,7 @@ struct Cooccurrence : ModelBase {
   //   dQ[:, a] = sum_b D[a, b] K[:, b],   dK[:, b] = sum_a D[a, b] Q[:, a],
   //   cV[w] = sum over positions of word w of wV,   dV[:, w] = cV[w] u,   du = sum_w cV[w] V[:, w].
   // At d = 16, m = 32, n = 60, L = 5: 17,400 multiply-adds where the sums by position take 115,000, and
-  // D's 1,500 additions (a team's owners of D each scan their query word's keys: 24,000 comparisons).
+  // D's 1,500 additions (a team's owner of an entry reads the entry's list of terms, made with the data).
   // Every entry is summed in one order on every team (positions in order, keys in order; words in order),
   // by one owner: an entry of D or cV, a (word, feature) of the gradients, a feature of du.
   template <typename Team, typename Real>
@@ -546,8 +575,11 @@ struct Cooccurrence : ModelBase {
                                           const Scratch<Real>& s, Real* gQ, Real* gK, Real* gV) {
     const int n = c.n, L = c.L, m = c.m, d = c.d;
     const long dd = long(d) * d;
-    const int* start = tok + long(n) * L + 2L * n;  // where each word occurs           (d + 1)
-    const int* pos = start + d + 1;                 // (n L), positions grouped by word
+    const int* start = tok + long(n) * L + 2L * n;     // where each word occurs           (d + 1)
+    const int* pos = start + d + 1;                    // (n L), positions grouped by word
+    const int* pair_start = pos + long(n) * L;         // where each word pair's terms are    (d d + 1)
+    const int* pair_term = pair_start + dd + 1;        // (n L L), indices into p grouped by word pair
+    const int* longest = pair_term + long(n) * L * L;  // (d d + d), entries by decreasing count of terms
     const Real inv_sqrt_m = Real(1) / sqrt(Real(m));
 #if !defined(__CUDA_ARCH__)
     if (team.size() == 1) {
@@ -567,17 +599,11 @@ struct Cooccurrence : ModelBase {
     } else
 #endif
     {
-      for (long e = team.rank(); e < dd + d; e += team.size()) {
+      for (long j = team.rank(); j < dd + d; j += team.size()) {
+        const long e = longest[j];
         Real acc = 0;
         if (e < dd) {
-          const int a = int(e / d), b = int(e % d);
-          for (int o = start[a]; o < start[a + 1]; ++o) {
-            const int il = pos[o];
-            const int* x = tok + (il - il % L);
-            const Real* ds = s.p + long(il) * L;
-            for (int k = 0; k < L; ++k)
-              if (x[k] == b) acc += ds[k];
-          }
+          for (int t = pair_start[e]; t < pair_start[e + 1]; ++t) acc += s.p[pair_term[t]];
           s.D[e] = acc * inv_sqrt_m;
         } else {
           const int w = int(e - dd);

@@ -158,6 +158,54 @@ TEST_CASE("cooccurrence: the training set has the paper's composition", "[cooccu
     }
 }
 
+TEST_CASE("cooccurrence: each word pair's list holds its terms of dloss/dscore, in the backward's order",
+          "[cooccurrence][data]") {
+  // Against an enumeration of every (query position, key) pair in sample order: each term once, under the
+  // words at its two positions, ordered by query word position list then key.
+  for (int L : {3, 5}) {
+    const int d = 9, n = 24;
+    auto cfg = Cooccurrence::configure(params_for(d, L, n, 4, 4));
+    REQUIRE(Cooccurrence::word_tables(cfg));
+    auto sz = Cooccurrence::sizes(cfg);
+    std::vector<int> idata(size_t(sz.n_idata), -7);
+    fs::Stream rng(3, uint32_t(L), fs::kStreamData);
+    Cooccurrence::make_data<double>(cfg, rng, idata.data(), nullptr);
+    const int* tok = idata.data();
+    const int* start = tok + n * L + 2 * n;
+    const int* pos = start + d + 1;
+    const int* pair_start = pos + n * L;
+    const int* pair_term = pair_start + d * d + 1;
+    const int* longest = pair_term + n * L * L;
+    REQUIRE(longest + d * d + d == idata.data() + idata.size());
+    REQUIRE(pair_start[0] == 0);
+    REQUIRE(pair_start[d * d] == n * L * L);
+    std::vector<int> seen(size_t(n * L * L), 0);
+    for (int a = 0; a < d; ++a)
+      for (int b = 0; b < d; ++b) {
+        std::vector<int> expect;  // query positions of word a in increasing order, then keys in order
+        for (int il = 0; il < n * L; ++il)
+          if (tok[il] == a)
+            for (int k = 0; k < L; ++k)
+              if (tok[il - il % L + k] == b) expect.push_back(il * L + k);
+        const int e = a * d + b;
+        INFO("L=" << L << " pair (" << a << ", " << b << ")");
+        REQUIRE(pair_start[e + 1] - pair_start[e] == int(expect.size()));
+        REQUIRE(std::equal(expect.begin(), expect.end(), pair_term + pair_start[e]));
+        for (int t : expect) seen[size_t(t)]++;
+      }
+    for (int c : seen) REQUIRE(c == 1);
+    // The order members deal entries out in: every entry of D and cV once, by decreasing count of terms.
+    const auto terms = [&](int e) {
+      return e < d * d ? pair_start[e + 1] - pair_start[e] : start[e - d * d + 1] - start[e - d * d];
+    };
+    std::vector<int> order(longest, longest + d * d + d);
+    for (size_t j = 1; j < order.size(); ++j) REQUIRE(terms(order[j - 1]) >= terms(order[j]));
+    std::sort(order.begin(), order.end());
+    for (int e = 0; e < d * d + d; ++e) REQUIRE(order[size_t(e)] == e);
+    CHECK(terms(longest[0]) > terms(longest[d * d + d - 1]));  // not all equal: the order is tested
+  }
+}
+
 TEST_CASE("cooccurrence: word positions and random words are uniform", "[cooccurrence][data]") {
   // Over many draws the common word sits at each of L positions with frequency 1/L and random words
   // cover 4..d evenly (5-sigma bands).
