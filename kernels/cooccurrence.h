@@ -144,7 +144,8 @@ struct Cooccurrence : ModelBase {
     c.phase2_share = p.real("phase2_share");
     c.loss_threshold = p.real("loss_threshold");
     if (c.n % 6 != 0) throw ParamError("n", "n must be a multiple of 6 (types I1..I4 in shares 1/2, 1/6, 1/6, 1/6)");
-    if (long(c.n) * c.L > INT_MAX) throw ParamError("n", "n L must be below 2^31 (positions are 32-bit integers)");
+    if (long(c.n) * c.L * c.L > INT_MAX)
+      throw ParamError("n", "n L^2 must be below 2^31 (pairs of positions are 32-bit integers)");
     return c;
   }
 

@@ -106,6 +106,7 @@ TEST_CASE("bad specs are errors that name the file, line and key", "[spec]") {
       {replace(kGood, "seed = 3", "seed = -1"), "bad.toml:3", "seed", "below the minimum"},
       {replace(kGood, "model = \"cooccurrence\"", "model = \"transformer\""), "bad.toml:2", "model", "unknown model"},
       {replace(kGood, "m1 = 8", "m1 = 8\nn = 61"), "bad.toml:8", "params.n", "multiple of 6"},
+      {replace(kGood, "m1 = 8", "m1 = 8\nn = 132\nL = 4096"), "bad.toml:8", "params.n", "n L^2 must be below"},
       {replace(kGood, "steps = 100", "steps = 100\nprecision = fp16"), "bad.toml:12", "", "bad.toml"},
   };
   for (const auto& c : cases) {
