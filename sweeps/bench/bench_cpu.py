@@ -4,7 +4,8 @@ lax.scan; x64 for fp64) where it is installed, on this machine's CPU, in one run
 sweep (runs x steps, gradient descent, no recording in between) at the paper's sizes and at a small size,
 and value_softmax at d = n = 4 (--vs-runs x --vs-steps), fp32 and fp64. Prints a markdown table of
 run-steps per second and the ratios. --baseline times another flowsweep build in the same rows (an
-earlier commit's, say), so a change is measured against the code before it in one run.
+earlier commit's, say), so a change is measured against the code before it in one run. --detect 1,0 gives
+flowsweep a row with detection at every step (its default) and one without (the peers' work) per case.
 
 flowsweep is timed as a whole process (start-up, data, training, tables); the peers only over their
 training loops, after their data and parameters are built (and JAX's after compilation)."""
@@ -28,12 +29,12 @@ SIZES = {
 }
 
 
-def time_flowsweep(binary, model, size, runs, steps, precision, threads):
+def time_flowsweep(binary, model, size, runs, steps, precision, threads, detect_every=1):
     from bench_gpu import spec_text
 
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "bench.toml")
-        open(path, "w").write(spec_text(model, size, runs, steps, precision))
+        open(path, "w").write(spec_text(model, size, runs, steps, precision, detect_every))
         t0 = time.perf_counter()
         subprocess.run([binary, "run", path, "--out", os.path.join(tmp, "out"), "--quiet", "--backend", "cpu",
                         "--threads", str(threads)], check=True)
@@ -73,6 +74,8 @@ def main():
     ap.add_argument("--vs-steps", type=int, default=2000, help="value_softmax's steps")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--baseline", help="another flowsweep binary, timed in every row beside --flowsweep")
+    ap.add_argument("--detect", default="1", help="comma-separated detect_every values, one flowsweep row each (1: "
+                    "every step, flowsweep's default; 0: no detection, the peers' work)")
     args = ap.parse_args()
 
     print(f"# on the CPU: cooccurrence {args.runs} runs x {args.steps} steps, value_softmax {args.vs_runs} runs x "
@@ -82,23 +85,25 @@ def main():
     print(f"# machine: {cpu}, {os.cpu_count()} cores; torch {torch.__version__}")
     print()
     base_head = " baseline run-steps/s | flowsweep / baseline |" if args.baseline else ""
-    print("| case | precision | flowsweep run-steps/s | PyTorch vmap run-steps/s | ratio | JAX run-steps/s | ratio |"
-          + base_head)
-    print("|---|---|---|---|---|---|---|" + "---|---|" * bool(args.baseline))
+    print("| case | precision | detect_every | flowsweep run-steps/s | PyTorch vmap run-steps/s | ratio | "
+          "JAX run-steps/s | ratio |" + base_head)
+    print("|---|---|---|---|---|---|---|---|" + "---|---|" * bool(args.baseline))
+    detects = [int(x) for x in args.detect.split(",")]
     cases = [("cooccurrence " + name, "cooccurrence", size, args.runs, args.steps) for name, size in SIZES.items()]
     cases.append(("value_softmax (d=4 n=4)", "value_softmax", VS_SMALL, args.vs_runs, args.vs_steps))
     for name, model, size, runs, steps in cases:
         for precision in ("fp32", "fp64"):
             work = runs * steps
-            t_fs = time_flowsweep(args.flowsweep, model, size, runs, steps, precision, args.threads)
             t_pt = time_torch(model, size, runs, steps, precision, args.threads)
             t_jax = time_jax(model, size, runs, steps, precision)
-            base = ""
-            if args.baseline:
-                t_base = time_flowsweep(args.baseline, model, size, runs, steps, precision, args.threads)
-                base = f" {work / t_base:,.0f} | {t_base / t_fs:.2f}x |"
-            print(f"| {name} | {precision} | {work / t_fs:,.0f} | {work / t_pt:,.0f} | {t_pt / t_fs:.1f}x | "
-                  f"{work / t_jax:,.0f} | {t_jax / t_fs:.1f}x |" + base, flush=True)
+            for detect in detects:  # the peers' loops detect nothing: timed once, beside each row
+                t_fs = time_flowsweep(args.flowsweep, model, size, runs, steps, precision, args.threads, detect)
+                base = ""
+                if args.baseline:
+                    t_base = time_flowsweep(args.baseline, model, size, runs, steps, precision, args.threads, detect)
+                    base = f" {work / t_base:,.0f} | {t_base / t_fs:.2f}x |"
+                print(f"| {name} | {precision} | {detect} | {work / t_fs:,.0f} | {work / t_pt:,.0f} | "
+                      f"{t_pt / t_fs:.1f}x | {work / t_jax:,.0f} | {t_jax / t_fs:.1f}x |" + base, flush=True)
 
 
 if __name__ == "__main__":
