@@ -8,13 +8,14 @@
 // Words are one-hot, so W x is a column gather: every matrix acting on words is stored by column,
 // (d, m) with word w's column contiguous, and all the work is gathers, dot products and scatters.
 //
-// Work to threads: the forward pass spreads (sample, query) pairs over the team; the backward pass is
-// owner-computes over (word, feature) pairs (one member alone writes feature f of word w's gradient
+// Work to threads: the forward pass spreads (sample, query) pairs over the team; on the device the backward
+// pass is owner-computes over (word, feature) pairs (one member alone writes feature f of word w's gradient
 // columns, adding w's positions in order), so the accumulation order is fixed and no atomics are needed.
 // A team of at most m members splits the features; a wider one (a block of 128 at m = 32) also splits
-// the words into size / m groups. On the host one thread walks the samples instead, with SIMD loops over
-// features: the same additions in the same order. With word tables (fewer word pairs than position pairs)
-// the backward first sums dloss/dscore by word pair, one member an entry, then owns (word, feature) pairs.
+// the words into size / m groups. On the host a team's members split the features and each walks the
+// samples, with SIMD loops over its features: the same additions in the same order. With word tables
+// (fewer word pairs than position pairs) the backward first sums dloss/dscore by word pair, one member an
+// entry, then owns (word, feature) pairs.
 #pragma once
 
 #include <algorithm>
@@ -492,43 +493,46 @@ struct Cooccurrence : ModelBase {
     return team_mean(team, s.loss_i, 1, n, s.loss);
   }
 
-  // The score, value and u gradients position by position (no word tables). On one host thread, sample by
-  // sample; on a team, owner-computes by (word, feature) over each word's positions.
+  // The score, value and u gradients position by position (no word tables). On the host, sample by sample;
+  // on the device, owner-computes by (word, feature) over each word's positions.
   template <typename Team, typename Real>
   FS_HD static void backward_by_position(const Team& team, const Config& c, const int* tok, const View<Real>& v,
                                          const Scratch<Real>& s, Real* gQ, Real* gK, Real* gV) {
     const int n = c.n, L = c.L, m = c.m;
     const Real inv_sqrt_m = Real(1) / sqrt(Real(m));
-    const int groups = team.size() > m ? team.size() / m : 1;
-    const int group = team.rank() / m;
 #if !defined(__CUDA_ARCH__)
-    if (team.size() == 1) {
-      // One host thread: sample by sample, so the SIMD lanes run along a gradient column's features.
-      for (long e = 0; e < 3 * long(c.d) * m; ++e) gQ[e] = 0;
-      for (int f = 0; f < m; ++f) s.du[f] = 0;
-      for (int i = 0; i < n; ++i) {
-        const int* x = tok + long(i) * L;
-        const Real* ds = s.p + long(i) * L * L;  // dloss/dscore of the sample                (L, L)
-        // A gradient column takes its terms four at a time, so it is read and written a quarter as often:
-        // dQ[:, x_l] += sum_k ds_lk K[:, x_k] / sqrt(m),  dK[:, x_k] += sum_l ds_lk Q[:, x_l] / sqrt(m).
-        for (int l = 0; l < L; ++l) add_columns(team, gQ + long(x[l]) * m, v.K, m, x, ds + l * L, 1, L, inv_sqrt_m);
-        for (int k = 0; k < L; ++k) add_columns(team, gK + long(x[k]) * m, v.Q, m, x, ds + k, L, L, inv_sqrt_m);
-        for (int k = 0; k < L; ++k) {
-          const long ck = long(x[k]) * m;
-          const Real w = s.wV[long(i) * L + k];
-          FS_SIMD
-          for (int f = 0; f < m; ++f) {
-            gV[ck + f] += w * s.u[f];
-            s.du[f] += w * v.V[ck + f];
-          }
+    // Sample by sample, so the SIMD lanes run along a gradient column's features, which a team's members
+    // split. Every team, not one thread alone: the host compiler vectorises the device's register sums
+    // (below) in ways that depend on the machine's vector unit, so that on AVX2 they gave 1-ulp different
+    // dW_V and du from these row updates (2026-12-06; with AVX-512 they agreed).
+    const int first = team.rank(), step = team.size();
+    for (long w = 0; w < 3L * c.d; ++w)
+      for (int f = first; f < m; f += step) gQ[w * m + f] = 0;  // dW_Q, dW_K, dW_V
+    for (int f = first; f < m; f += step) s.du[f] = 0;
+    for (int i = 0; i < n; ++i) {
+      const int* x = tok + long(i) * L;
+      const Real* ds = s.p + long(i) * L * L;  // dloss/dscore of the sample                (L, L)
+      // A gradient column takes its terms four at a time, so it is read and written a quarter as often:
+      // dQ[:, x_l] += sum_k ds_lk K[:, x_k] / sqrt(m),  dK[:, x_k] += sum_l ds_lk Q[:, x_l] / sqrt(m).
+      for (int l = 0; l < L; ++l) add_columns(team, gQ + long(x[l]) * m, v.K, m, x, ds + l * L, 1, L, inv_sqrt_m);
+      for (int k = 0; k < L; ++k) add_columns(team, gK + long(x[k]) * m, v.Q, m, x, ds + k, L, L, inv_sqrt_m);
+      for (int k = 0; k < L; ++k) {
+        const long ck = long(x[k]) * m;
+        const Real w = s.wV[long(i) * L + k];
+        FS_SIMD
+        for (int f = first; f < m; f += step) {
+          gV[ck + f] += w * s.u[f];
+          s.du[f] += w * v.V[ck + f];
         }
       }
-    } else
-#endif
+    }
+#else
+    const int groups = team.size() > m ? team.size() / m : 1;
+    const int group = team.rank() / m;
     {
       // Owner-computes by (word, feature): member c writes feature c % m of the gradient columns of the
       // words of its group (c / m, then every groups-th word), adding each word's positions in the order
-      // one thread adds them, so every team gives the same bits. A team wider than m (a block of 128 at
+      // the host adds them, so every team gives the same bits. A team wider than m (a block of 128 at
       // m = 32) splits the words between groups, never a sum.
       const int* start = tok + long(n) * L + 2L * n;  // where each word occurs           (d + 1)
       const int* pos = start + c.d + 1;               // (n L), positions grouped by word
@@ -561,6 +565,7 @@ struct Cooccurrence : ModelBase {
         }
       }
     }
+#endif
   }
 
   // The score, value and u gradients with word tables, from dloss/dscore summed by word pair:

@@ -116,9 +116,9 @@ TEST_CASE("cooccurrence: a team of any size computes the same numbers as one thr
       Cooccurrence::attention_table(team, pt.cfg, pt.idata.data(), (const double*)nullptr, pt.theta.data(),
                                     pt.fixed.data(), table.data());
     });
-    INFO("team size " << size);
+    INFO((tables ? "word tables" : "no word tables") << ", team size " << size);
     for (double l : losses) REQUIRE(l == loss1);  // every member sees the loss
-    REQUIRE(grad == pt.grad);                     // owner-computes: same order, same bits
+    REQUIRE(grad == pt.grad);                     // members split the features: same order, same bits
     REQUIRE(obs == obs1);
     for (size_t k = 0; k < table.size(); ++k)  // bit for bit, NaN where one thread wrote NaN
       REQUIRE(std::memcmp(&table[k], &table1[k], sizeof(double)) == 0);
