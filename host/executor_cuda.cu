@@ -122,7 +122,6 @@ class Batch final : public BatchBase {
         S_(slots),
         budget_(opt.max_steps_per_slice > 0 ? opt.max_steps_per_slice : 16),
         fixed_budget_(opt.max_steps_per_slice > 0) {
-    const size_t smem = flow_smem_bytes<Real>(sz, opt_words);
     const long warps = kFlowBlockThreads / kTeamLanes;
     auto static_smem = [](auto kernel) {
       cudaFuncAttributes attr{};
@@ -130,7 +129,20 @@ class Batch final : public BatchBase {
       return attr.sharedSizeBytes;  // counts against the same opt-in limit as the dynamic part
     };
     const size_t optin = size_t(dev.smem_per_block_optin);
-    const bool warps_fit = smem * size_t(warps) + static_smem(kernel_flow_slice<Model, Real, WarpTeam>) <= optin;
+    // The most of a run on chip that the options allow and a block of `teams` runs fits.
+    auto placement_for = [&](long teams, size_t static_bytes) {
+      const Placement most = opt.placement == CudaPlacement::kAuto   ? Placement::kRunOnChip
+                             : opt.placement == CudaPlacement::kHot  ? Placement::kHotOnChip
+                             : opt.placement == CudaPlacement::kWork ? Placement::kWorkOnChip
+                                                                     : Placement::kGlobal;
+      for (Placement p : {Placement::kRunOnChip, Placement::kHotOnChip, Placement::kWorkOnChip}) {
+        if (int(p) > int(most) || (p == Placement::kHotOnChip && sz.n_hot == 0)) continue;
+        if (flow_smem_bytes<Real>(sz, opt_words, p) * size_t(teams) + static_bytes <= optin) return p;
+      }
+      return Placement::kGlobal;
+    };
+    const bool warps_fit =
+        placement_for(warps, static_smem(kernel_flow_slice<Model, Real, WarpTeam>)) == Placement::kRunOnChip;
     auto shape_for = [&](CudaTeam team) {
       LaunchShape l;
       l.kernel = team == CudaTeam::kWarp    ? kernel_flow_slice<Model, Real, WarpTeam>
@@ -138,13 +150,13 @@ class Batch final : public BatchBase {
                                             : kernel_flow_slice<Model, Real, SoloTeam>;
       l.teams_per_block = team == CudaTeam::kWarp ? warps : team == CudaTeam::kBlock ? 1 : kFlowBlockThreads;
       const size_t static_bytes = static_smem(l.kernel);
-      l.use_smem = !opt.force_global && smem * size_t(l.teams_per_block) + static_bytes <= optin;
-      l.smem_per_team = l.use_smem ? smem : 0;
+      l.placement = placement_for(l.teams_per_block, static_bytes);
+      l.smem_per_team = flow_smem_bytes<Real>(sz, opt_words, l.placement);
       l.dyn_smem = l.smem_per_team * size_t(l.teams_per_block);
       // The limit belongs to the kernel function, which every batch of this model, precision and team
       // shares: a batch of a smaller shape must not lower it under a larger one's launch, so it is raised
       // to the most the device allows, and each launch asks for its own size.
-      if (l.use_smem)
+      if (l.placement != Placement::kGlobal)
         FS_CUDA_CHECK(
             cudaFuncSetAttribute(l.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(optin - static_bytes)));
       int per_sm = 0;
@@ -162,7 +174,7 @@ class Batch final : public BatchBase {
     // against 127 M run-steps/s on a warp in fp32, 126 against 97 M in fp64).
     if (opt.team == CudaTeam::kAuto && sz.n_theta < kTeamLanes) {
       many_ = few_ = shape_for(CudaTeam::kThread);
-    } else if (opt.team == CudaTeam::kAuto && warps_fit && !opt.force_global) {
+    } else if (opt.team == CudaTeam::kAuto && warps_fit) {
       many_ = shape_for(CudaTeam::kWarp);
       few_ = shape_for(CudaTeam::kBlock);
     } else {
@@ -189,7 +201,8 @@ class Batch final : public BatchBase {
     d_next_ = DeviceBuffer<unsigned long long>(1);
     long global_teams = 0;
     for (const LaunchShape* l : {&many_, &few_})
-      if (!l->use_smem) global_teams = std::max(global_teams, l->max_blocks * l->teams_per_block);
+      if (l->placement != Placement::kRunOnChip)
+        global_teams = std::max(global_teams, l->max_blocks * l->teams_per_block);
     d_work_ = DeviceBuffer<Real>(size_t(global_teams * flow_workspace_words(sz)));
     size_t cub_bytes = 0;
     FS_CUDA_CHECK(cub::DevicePartition::Flagged(nullptr, cub_bytes, d_active_.get(), d_flags_.get(), d_parted_.get(),
@@ -229,7 +242,7 @@ class Batch final : public BatchBase {
     b.n_obs = sz_.n_obs;
     b.opt_words = opt_words_;
     const LaunchShape& l = n_active_ >= many_.max_blocks * many_.teams_per_block ? many_ : few_;
-    b.use_smem = l.use_smem;
+    b.placement = l.placement;
     b.cfg = d_cfg_.get();
     b.fc = d_fc_.get();
     b.idata = d_idata_.get();
@@ -460,7 +473,7 @@ class Batch final : public BatchBase {
   struct LaunchShape {
     void (*kernel)(SliceBatch<Model, Real>, size_t) = nullptr;
     long teams_per_block = 1;
-    bool use_smem = false;
+    Placement placement = Placement::kGlobal;
     size_t smem_per_team = 0, dyn_smem = 0;
     long max_blocks = 1;  // blocks resident on the device at once, and no more teams than slots
   };

@@ -29,13 +29,21 @@ struct CudaDeviceInfo {
 enum class CudaTeam { kAuto, kWarp, kBlock, kThread };
 inline constexpr const char* kCudaTeamNames[] = {"auto", "warp", "block", "thread"};  // in CudaTeam's order
 
+// Where a run's state lives during a slice (kernels/cuda/slot_layout.h), the most on chip that a block's
+// runs fit: auto, all of it in shared memory; else (hot) its data, fixed state and scratch, with the
+// parameters, optimiser state and gradient in global memory, and a copy in shared memory of the parameters
+// its model reads most at each step, for a model that names them (Sizes::n_hot); else (work) the same
+// without the copy; else (global) none of it. Each name allows no more than itself on chip.
+enum class CudaPlacement { kAuto, kHot, kWork, kGlobal };
+inline constexpr const char* kCudaPlacementNames[] = {"auto", "hot", "work", "global"};  // CudaPlacement's order
+
 struct CudaOptions {
   int device = 0;
   CudaTeam team = CudaTeam::kAuto;
   long max_slots = 0;            // runs resident at once per shape (0: twice the warps the device holds)
   long max_steps_per_slice = 0;  // steps of a run per slice launch (0: sized from the measured rate)
-  bool force_global = false;     // keep state in global memory even when it fits in shared memory
-  int host_threads = 0;          // threads that stage and finish runs on the host (0: one per CPU)
+  CudaPlacement placement = CudaPlacement::kAuto;
+  int host_threads = 0;  // threads that stage and finish runs on the host (0: one per CPU)
 };
 
 bool cuda_compiled();

@@ -40,6 +40,18 @@ int main(int argc, char** argv) {
          "CUDA threads per run: a warp, a block, a thread, or auto (a thread for runs of under 32 "
          "parameters; else a warp while the runs fill the GPU and fit in shared memory, a block otherwise)")
       ->check(CLI::IsMember(std::vector<std::string>(std::begin(fs::kCudaTeamNames), std::end(fs::kCudaTeamNames))));
+  run->add_option_function<std::string>(
+         "--placement",
+         [&](const std::string& t) {
+           const auto& names = fs::kCudaPlacementNames;
+           run_opt.cuda.placement =
+               fs::CudaPlacement(std::find(std::begin(names), std::end(names), t) - std::begin(names));
+         },
+         "CUDA: where a run's state lives during a slice, the most in shared memory that fits: auto (all of "
+         "it), hot (its data and scratch, and a copy of the parameters its model reads most, with the "
+         "parameters in global memory), work (its data and scratch), global (none of it)")
+      ->check(CLI::IsMember(
+          std::vector<std::string>(std::begin(fs::kCudaPlacementNames), std::end(fs::kCudaPlacementNames))));
   run->add_option("--slots", run_opt.cuda.max_slots,
                   "CUDA: runs resident on the GPU at once for each shape (0: twice the warps the GPU holds at "
                   "once); more keeps more threads busy when each run has a thread, and takes more memory")

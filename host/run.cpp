@@ -495,6 +495,7 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
                           {"compute_capability", std::to_string(dev.cc_major) + "." + std::to_string(dev.cc_minor)},
                           {"global_mem_bytes", dev.global_mem}};
     m["team"] = kCudaTeamNames[int(opt.cuda.team)];
+    m["placement"] = kCudaPlacementNames[int(opt.cuda.placement)];
   } else {
     m["device"] = cpu_name();
     m["threads"] = threads;

@@ -189,6 +189,7 @@ struct FlowBuffers {
   Real* table = nullptr;
   long table_rows = 0;
   int table_fields = 0;
+  Real* hot = nullptr;  // (n_hot) or null: StepContext::hot
 };
 
 // Words of a run's table buffer (FlowBuffers::table).
@@ -257,7 +258,7 @@ FS_HD void advance_flow(const Team& team, const typename Model::Config& cfg, con
     // A model with observe_detect reads at detection steps only what every evaluation keeps, unless the run
     // may stop there and record the step in full.
     const bool observing = record || (detecting && (!Model::kObserveDetect || fc.stop_mask != 0));
-    const StepContext ctx{step, fc.sweep_seed, fc.run_seed, observing};
+    const StepContext ctx{step, fc.sweep_seed, fc.run_seed, observing, b.hot};
     const Real loss = Model::loss_grad(team, cfg, ctx, b.idata, b.rdata, b.theta, b.fixed, b.grad, b.scratch);
     st.final_loss = double(loss);
     if (step == 0) st.initial_loss = double(loss);

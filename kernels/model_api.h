@@ -26,6 +26,8 @@
 //                                                        first sizes().n_carry words of scratch only (state it
 //                                                        carries between steps, kept with the run), so a flow
 //                                                        can be cut, saved and resumed anywhere
+//                                                        (ctx.hot: where it may copy parameters, with the
+//                                                        same result)
 //   template <Team, Real> FS_HD static void observe(const Team&, const Config&, const int* idata,
 //                                    const Real* rdata, const Real* theta, const Real* fixed, Real* scratch,
 //                                    Real* obs);
@@ -176,6 +178,7 @@ struct Sizes {
   long n_rdata = 0;    // real data
   long n_scratch = 0;  // workspace of one loss-and-gradient evaluation
   long n_carry = 0;    // the first words of the workspace that carry state from one step to the next
+  long n_hot = 0;      // words of a copy of the parameters a step reads most (StepContext::hot)
   int n_obs = 0;
   long n_table_rows = 0;  // rows of the attention table (attention_table), 0 for none
   int n_table_fields = 0;
@@ -186,6 +189,11 @@ struct StepContext {
   long step = 0;
   uint32_t sweep_seed = 0, run_seed = 0;
   bool observing = true;  // observe() follows this evaluation: keep what it reads
+  // Sizes::n_hot Real words near the team, or null: where a run's parameters lie far from its team (in a
+  // GPU's global memory while the rest of the run is in shared memory), loss_grad may copy the parameters it
+  // reads most here and read them from here. The copy changes no value, so no bit. Null on the CPU, and on
+  // the GPU where the parameters are in shared memory already.
+  void* hot = nullptr;
 };
 
 // A run's recorded series: one row per recording step.

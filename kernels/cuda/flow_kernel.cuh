@@ -6,9 +6,11 @@
 // executor. Runs live in slots: fixed-size rows of device memory that hold a run's data, parameters,
 // optimiser state, records and flow state across slices. A slice launch hands each team the next slot of
 // the active list (an atomic counter), advances that run by up to `budget` steps, writes its state back and
-// takes another, so short runs free their team at once. A run's parameters, optimiser state, data and
-// workspace are copied into the team's part of shared memory for the slice when they fit (use_smem) and
-// otherwise worked on in place, with a per-team workspace in global memory that stays hot in L2. Only
+// takes another, so short runs free their team at once. As much of a run as fits is copied into the
+// team's part of shared memory for the slice (kernels/cuda/slot_layout.h): the whole run, or its data,
+// fixed state and scratch with the parameters, optimiser state and gradient in global memory (and, where
+// the model asks for one, a copy of the parameters it reads most); what is not
+// on chip is worked on in place, with a per-team workspace in global memory that stays hot in L2. Only
 // finished runs' records, parameters and attention tables leave the chip.
 #pragma once
 
@@ -28,7 +30,7 @@ struct SliceBatch {
   Sizes sz;
   int n_obs;
   int opt_words;  // optimiser state words per parameter
-  bool use_smem;
+  Placement placement;
   const typename Model::Config* cfg;  // (S)
   const FlowConfig* fc;               // (S)
   const int* idata;                   // (S, n_idata)
@@ -47,7 +49,7 @@ struct SliceBatch {
   const long* active;  // (n_active): the slots to advance
   long n_active;
   long budget;      // steps per run in this slice
-  Real* workspace;  // (teams, workspace_words) when !use_smem
+  Real* workspace;  // (teams, workspace_words) unless the whole run is on chip
   long workspace_words;
   unsigned long long* next;  // the work counter, zero at launch
 };
@@ -77,7 +79,7 @@ __device__ void copy_state(FlowState& dst, const FlowState& src) {
 }
 
 // Team is WarpTeam, BlockTeam or SoloTeam; the dynamic shared memory is smem_per_team bytes for each of
-// the block's teams when use_smem.
+// the block's teams, laid out by on_chip_layout for b.placement.
 template <typename Model, typename Real, typename Team>
 __global__ void FS_FLOW_LAUNCH_BOUNDS kernel_flow_slice(SliceBatch<Model, Real> b, size_t smem_per_team) {
   constexpr bool kSolo = std::is_same<Team, SoloTeam>::value;
@@ -110,28 +112,37 @@ __global__ void FS_FLOW_LAUNCH_BOUNDS kernel_flow_slice(SliceBatch<Model, Real> 
     const Real* rdata_g = b.rdata + slot * sz.n_rdata;
     const int* idata_g = b.idata + slot * sz.n_idata;
 
+    // What is not on chip is worked on where it lies; the gradient, and the scratch when it is not on
+    // chip either, in the team's global workspace (n_theta | n_scratch | n_obs).
     FlowBuffers<Real> fb;
-    Real* work;
-    if (b.use_smem) {
-      Real* theta = reinterpret_cast<Real*>(smem);
-      Real* opt = theta + sz.n_theta;
-      Real* fixed = opt + n_opt;
-      Real* rdata = fixed + sz.n_fixed;
-      work = rdata + sz.n_rdata;
-      int* idata = reinterpret_cast<int*>(work + flow_workspace_words(sz));
-      for (long i = team.rank(); i < sz.n_theta; i += team.size()) theta[i] = theta_g[i];
-      for (long i = team.rank(); i < n_opt; i += team.size()) opt[i] = opt_g[i];
+    fb.theta = theta_g, fb.opt_state = opt_g, fb.fixed = fixed_g, fb.rdata = rdata_g, fb.idata = idata_g;
+    if (b.placement != Placement::kRunOnChip) {
+      fb.grad = b.workspace + team_id * b.workspace_words;
+      fb.scratch = fb.grad + sz.n_theta;
+      fb.obs = fb.scratch + sz.n_scratch;
+    }
+    if (b.placement != Placement::kGlobal) {
+      const OnChipLayout at = on_chip_layout<Real>(sz, b.opt_words, b.placement);
+      Real* base = reinterpret_cast<Real*>(smem);
+      Real* fixed = base + at.fixed;
+      Real* rdata = base + at.rdata;
+      int* idata = reinterpret_cast<int*>(base + at.idata);
       for (long i = team.rank(); i < sz.n_fixed; i += team.size()) fixed[i] = fixed_g[i];
       for (long i = team.rank(); i < sz.n_rdata; i += team.size()) rdata[i] = rdata_g[i];
       for (long i = team.rank(); i < sz.n_idata; i += team.size()) idata[i] = idata_g[i];
-      fb.theta = theta, fb.opt_state = opt, fb.fixed = fixed, fb.rdata = rdata, fb.idata = idata;
-    } else {
-      work = b.workspace + team_id * b.workspace_words;
-      fb.theta = theta_g, fb.opt_state = opt_g, fb.fixed = fixed_g, fb.rdata = rdata_g, fb.idata = idata_g;
+      fb.fixed = fixed, fb.rdata = rdata, fb.idata = idata;
+      fb.scratch = base + at.scratch;
+      fb.obs = base + at.obs;
+      if (b.placement == Placement::kHotOnChip) fb.hot = base + at.hot;
+      if (b.placement == Placement::kRunOnChip) {
+        Real* theta = base + at.theta;
+        Real* opt = base + at.opt;
+        for (long i = team.rank(); i < sz.n_theta; i += team.size()) theta[i] = theta_g[i];
+        for (long i = team.rank(); i < n_opt; i += team.size()) opt[i] = opt_g[i];
+        fb.theta = theta, fb.opt_state = opt;
+        fb.grad = base + at.grad;
+      }
     }
-    fb.grad = work;
-    fb.scratch = fb.grad + sz.n_theta;
-    fb.obs = fb.scratch + sz.n_scratch;
     Real* carry_g = b.carry + slot * sz.n_carry;
     for (long i = team.rank(); i < sz.n_carry; i += team.size()) fb.scratch[i] = carry_g[i];
     fb.series = b.series + slot * b.max_records * b.n_obs;
@@ -148,7 +159,7 @@ __global__ void FS_FLOW_LAUNCH_BOUNDS kernel_flow_slice(SliceBatch<Model, Real> 
     const long limit = st.step + b.budget < fc.steps + 1 ? st.step + b.budget : fc.steps + 1;
     advance_flow<Model, Real>(team, cfg, fc, fb, b.n_obs, st, limit);
 
-    if (b.use_smem) {
+    if (b.placement == Placement::kRunOnChip) {
       for (long i = team.rank(); i < sz.n_theta; i += team.size()) theta_g[i] = fb.theta[i];
       for (long i = team.rank(); i < n_opt; i += team.size()) opt_g[i] = fb.opt_state[i];
     }

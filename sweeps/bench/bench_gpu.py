@@ -21,13 +21,15 @@ the host's work for the next runs overlaps); and flowsweep's achieved FLOP/s aga
 measured on the same device in the same run (large matrix products, TF32 off). --baseline times another
 flowsweep binary beside the first, so that a change is measured against the build before it in one run on
 one device; given more than once (NAME=PATH, NAME labelling its rows), it times each, so that several
-changes since a measured build are told apart. flowsweep feeds its detectors at every step (its default),
+changes since a measured build are told apart. --placements auto,global times where a run's state lives
+(at the paper's size, auto keeps a run's data and scratch in shared memory and its parameters in global
+memory; global keeps all of it in global memory). flowsweep feeds its detectors at every step (its default),
 which the peers do not do; --detect 1,0 adds rows with detection off, the peers' work, so the cost of
 detection shows.
 
     python3 sweeps/bench/bench_gpu.py --flowsweep build/flowsweep [--teams auto,warp,block,thread]
                                       [--baseline [NAME=]OLD/bin/flowsweep ...] [--slots 0,33792]
-                                      [--detect 1,0]
+                                      [--placements auto,global] [--detect 1,0]
 
 --device cpu --quick runs a cut-down comparison on the CPU: a check of the script where no GPU is present."""
 import argparse
@@ -102,7 +104,8 @@ def spec_text(model, size, runs, steps, precision, detect_every=1):
                       f"seed = {{ range = [0, {runs}] }}", ""])
 
 
-def time_flowsweep(binary, model, size, runs, steps, precision, backend, team, slots=0, detect_every=1):
+def time_flowsweep(binary, model, size, runs, steps, precision, backend, team, slots=0, detect_every=1,
+                   placement="auto"):
     """Whole-process seconds, and from the manifest the training loop's run-steps per second and the flow
     kernels' (None off the GPU)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -114,6 +117,8 @@ def time_flowsweep(binary, model, size, runs, steps, precision, backend, team, s
             cmd += ["--team", team]
         if slots:
             cmd += ["--slots", str(slots)]
+        if placement != "auto":
+            cmd += ["--placement", placement]
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True)
         wall = time.perf_counter() - t0
@@ -317,6 +322,8 @@ def main():
     ap.add_argument("--precisions", default="fp32,fp64")
     ap.add_argument("--slots", default="0", help="comma-separated flowsweep --slots values, one row each (0: "
                     "flowsweep's own choice; the baseline is timed at 0 only)")
+    ap.add_argument("--placements", default="auto", help="comma-separated flowsweep --placement values, one row "
+                    "each (auto: flowsweep's own choice; the baseline is timed at auto only)")
     ap.add_argument("--detect", default="1", help="comma-separated detect_every values, one row each (1: every "
                     "step, flowsweep's default; 0: no detection, the peers' work)")
     ap.add_argument("--quick", action="store_true", help="runs / 64 and steps / 50: a check of the script")
@@ -365,19 +372,23 @@ def main():
             jax_rate = work / t_jax if t_jax else None
             pt_rate = work / pt[0] if pt else None
             best_peer = max([r for r in (jax_rate, pt_rate) if r], default=None)
-            # A baseline may predate --slots: it is timed at flowsweep's own choice only.
-            rows = [(t, (which, binary), int(n), int(e)) for t in args.teams.split(",")
+            # A baseline may predate --slots and --placement: it is timed at flowsweep's own choice only.
+            rows = [(t, (which, binary), int(n), int(e), pl) for t in args.teams.split(",")
                     for e in args.detect.split(",") for n in args.slots.split(",")
-                    for which, binary in binaries if int(n) == 0 or binary == args.flowsweep]
-            for team, (which, binary), slots, every in rows:
+                    for pl in args.placements.split(",")
+                    for which, binary in binaries
+                    if (int(n) == 0 and pl == "auto") or binary == args.flowsweep]
+            for team, (which, binary), slots, every, placement in rows:
                 if team == "thread" and params_per_run(model, size) > THREAD_MAX_PARAMS:
                     continue
                 if slots:
                     which += f", {slots} slots"
+                if placement != "auto":
+                    which += f", placement {placement}"
                 if every != 1:
                     which += ", no detection" if every == 0 else f", detect every {every}"
                 fs = attempt(f"flowsweep{which} --team {team} {case}", lambda: time_flowsweep(
-                    binary, model, size, runs, steps, precision, backend, team, slots, every))
+                    binary, model, size, runs, steps, precision, backend, team, slots, every, placement))
                 cells = [label, f"{runs} x {steps}", precision]
                 if fs:
                     wall, loop_rate, kernel_rate = fs
@@ -400,6 +411,7 @@ def main():
                     with open(args.json, "a") as f:
                         f.write(json.dumps(dict(case=label, model=model, size=size, runs=runs, steps=steps,
                                                 precision=precision, team=team, binary=binary, slots=slots,
+                                                placement=placement,
                                                 detect_every=every,
                                                 flowsweep_wall_s=fs[0] if fs else None,
                                                 flowsweep_loop_rate=fs[1] if fs else None,

@@ -1,7 +1,9 @@
 // The CUDA executor against the CPU executor: same series, detectors and final configurations on
-// random sizes, seeds, optimisers and both precisions; slots reused and launches split; shared-memory
-// and global-memory paths. Errors are normalised by each quantity's largest magnitude in the run; the
-// bounds and why they are what they are sit beside check_fp64_agrees and the fp32 case. Exit code 77
+// random sizes, seeds, optimisers and both precisions; slots reused and launches split; a whole run in
+// shared memory, its work there with a copy of its hot parameters or without (parameters in global
+// memory), and all of it in global memory.
+// Errors are normalised by each quantity's largest magnitude in the run; the bounds and why they are
+// what they are sit beside check_fp64_agrees and the fp32 case. Exit code 77
 // (ctest: skipped) where no GPU is usable, 1 where a check fails.
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
@@ -215,15 +217,16 @@ TEST_CASE("cuda: fp64 agrees with the CPU to 1e-9 and detectors agree exactly", 
     const auto sens = sensitivities(entry, 1, 24, cpu);
     Tally tally;
     for (fs::CudaTeam team : kTeams)
-      for (bool global : {false, true}) {
+      for (fs::CudaPlacement placement :
+           {fs::CudaPlacement::kAuto, fs::CudaPlacement::kHot, fs::CudaPlacement::kWork, fs::CudaPlacement::kGlobal}) {
         fs::CudaOptions opt;
         opt.team = team;
-        opt.force_global = global;
+        opt.placement = placement;
         auto gpu = fs::execute_cuda(entry, in, opt);
         REQUIRE(gpu.size() == cpu.size());
         for (size_t i = 0; i < in.size(); ++i) {
           const std::string what = entry.info.name + " run " + std::to_string(i) + " " + team_name(team) +
-                                   (global ? " global" : " shared-when-it-fits");
+                                   " placement " + fs::kCudaPlacementNames[int(placement)];
           INFO(what << ": sensitivity " << sens[i]);
           check_fp64_agrees(cpu[i], gpu[i], sens[i], tally, what);
         }
@@ -249,6 +252,30 @@ TEST_CASE("cuda: a warp, a block and a thread per run give the same bits", "[gpu
         const auto b = fs::execute_cuda(entry, in, opt);
         for (size_t i = 0; i < in.size(); ++i) {
           INFO(entry.info.name << " " << precision << " run " << i << ": a warp against " << team_name(team));
+          fs::test::require_identical(a[i], b[i]);
+        }
+      }
+    }
+}
+
+// Where a run's state lives changes where its numbers are read from, never the numbers: every placement
+// gives the bits of every other, the copy of the hot parameters included (random cooccurrence sizes are
+// mostly without word tables, so most of its runs take the copy under `hot`).
+TEST_CASE("cuda: every placement gives the same bits", "[gpu]") {
+  for (const auto& entry : fs::models())
+    for (const char* precision : {"fp64", "fp32"}) {
+      auto in = random_sweep(entry.info.name, 9, precision, 8);
+      fs::CudaOptions global;
+      global.placement = fs::CudaPlacement::kGlobal;
+      const auto a = fs::execute_cuda(entry, in, global);
+      for (fs::CudaPlacement placement :
+           {fs::CudaPlacement::kAuto, fs::CudaPlacement::kHot, fs::CudaPlacement::kWork}) {
+        fs::CudaOptions opt;
+        opt.placement = placement;
+        const auto b = fs::execute_cuda(entry, in, opt);
+        for (size_t i = 0; i < in.size(); ++i) {
+          INFO(entry.info.name << " " << precision << " run " << i << ": global memory against placement "
+                               << fs::kCudaPlacementNames[int(placement)]);
           fs::test::require_identical(a[i], b[i]);
         }
       }

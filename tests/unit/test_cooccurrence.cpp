@@ -103,25 +103,57 @@ TEST_CASE("cooccurrence: a team of any size computes the same numbers as one thr
   Cooccurrence::attention_table(fs::HostTeam{}, pt.cfg, pt.idata.data(), (const double*)nullptr, pt.theta.data(),
                                 pt.fixed.data(), table1.data());
   for (double x : table1) REQUIRE(x != -7.0);  // every cell written
-  for (int size : {2, 3, 8, 13, 14, 32}) {     // m = 7: 14 and 32 split the words into groups
+  // Without word tables, W_Q, W_K and W_V may be read from a copy of the hot parameters (a GPU's shared
+  // memory where the parameters are in global memory): the same bits.
+  REQUIRE(sz.n_hot == (tables ? 0 : 3L * pt.cfg.d * pt.cfg.m));
+  for (int size : {1, 2, 3, 8, 13, 14, 32}) {  // m = 7: 14 and 32 split the words into groups
     std::vector<double> grad(pt.grad.size(), -7.0), scratch(pt.scratch.size(), -7.0), obs(obs1.size(), -7.0);
     std::vector<double> table(table1.size(), -7.0);
     std::vector<double> losses(size_t(size), -7.0);
+    std::vector<double> hot(size_t(sz.n_hot), NAN);
+    fs::StepContext ctx;
+    if (!tables && size % 2 == 1) ctx.hot = hot.data();  // one thread, 3 and 13 with the copy; the rest without
     fs::test::run_team(size, [&](const fs::test::ThreadTeam& team) {
       losses[size_t(team.rank())] =
-          Cooccurrence::loss_grad(team, pt.cfg, fs::StepContext{}, pt.idata.data(), (const double*)nullptr,
-                                  pt.theta.data(), pt.fixed.data(), grad.data(), scratch.data());
+          Cooccurrence::loss_grad(team, pt.cfg, ctx, pt.idata.data(), (const double*)nullptr, pt.theta.data(),
+                                  pt.fixed.data(), grad.data(), scratch.data());
       Cooccurrence::observe(team, pt.cfg, pt.idata.data(), (const double*)nullptr, pt.theta.data(), pt.fixed.data(),
                             scratch.data(), obs.data());
       Cooccurrence::attention_table(team, pt.cfg, pt.idata.data(), (const double*)nullptr, pt.theta.data(),
                                     pt.fixed.data(), table.data());
     });
-    INFO((tables ? "word tables" : "no word tables") << ", team size " << size);
+    INFO((tables ? "word tables" : "no word tables")
+         << ", team size " << size << (ctx.hot ? ", hot parameters copied" : ""));
+    if (ctx.hot) REQUIRE(hot == std::vector<double>(pt.theta.begin() + long(pt.cfg.m1) * pt.cfg.m, pt.theta.end()));
     for (double l : losses) REQUIRE(l == loss1);  // every member sees the loss
     REQUIRE(grad == pt.grad);                     // members split the features: same order, same bits
     REQUIRE(obs == obs1);
     for (size_t k = 0; k < table.size(); ++k)  // bit for bit, NaN where one thread wrote NaN
       REQUIRE(std::memcmp(&table[k], &table1[k], sizeof(double)) == 0);
+  }
+}
+
+TEST_CASE("cooccurrence: the hot parameters' copy is what a step reads, and only without word tables",
+          "[cooccurrence]") {
+  for (const bool tables : {false, true}) {
+    Point pt = random_point(tables ? params_for(10, 5, 24, 7, 5) : params_for(20, 3, 12, 7, 5), 4, 0.7);
+    REQUIRE(Cooccurrence::word_tables(pt.cfg) == tables);
+    std::vector<double> hot(3 * 20 * 7, NAN);
+    fs::StepContext ctx;
+    ctx.hot = hot.data();
+    const auto v = Cooccurrence::hot_view(fs::HostTeam{}, pt.cfg, ctx, pt.theta.data());
+    const auto far = Cooccurrence::view(pt.cfg, pt.theta.data());
+    CHECK(v.W == far.W);
+    if (tables) {
+      CHECK(v.Q == far.Q);
+      CHECK(std::isnan(hot[0]));  // nothing copied
+    } else {
+      const long dm = 20 * 7;
+      CHECK(v.Q == hot.data());
+      CHECK(v.K == hot.data() + dm);
+      CHECK(v.V == hot.data() + 2 * dm);
+      for (long i = 0; i < 3 * dm; ++i) REQUIRE(hot[size_t(i)] == far.Q[i]);
+    }
   }
 }
 

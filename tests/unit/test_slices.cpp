@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "host/executor_cpu.h"
 #include "host/grid.h"
@@ -26,6 +27,8 @@ std::vector<std::pair<std::string, std::vector<std::string>>> small_sweeps() {
   return {
       {"cooccurrence",
        {"d=10", "m=8", "m1=12", "steps=240", "record_every=7", "optimizer=momentum", "grid.seed=[0,1,2]"}},
+      // no word tables (d^2 above n L^2): a copy of W_Q, W_K and W_V where a device gives one (Sizes::n_hot)
+      {"cooccurrence", {"d=24", "L=3", "n=24", "m=8", "m1=12", "steps=150", "record_every=7", "grid.seed=[0,1,2]"}},
       {"scan_snap",
        {"mode=minibatch", "T=16", "batch=8", "num_common=3", "init=uniform", "steps=200", "record_every=9", "lr=0.1",
         "grid.seed=[0,1,2]"}},
@@ -96,7 +99,11 @@ void check_staging(std::vector<fs::RunInput> in) {
     run.scratch.assign(size_t(run.sz.n_scratch), Real(0));
     std::copy(pr.carry.begin(), pr.carry.end(), run.scratch.begin());
     run.obs.assign(size_t(run.sz.n_obs), Real(0));
+    // The parameters a step reads most copied where the model asks (the GPU's placement for runs too large
+    // for shared memory), poisoned so that a read before the copy shows.
+    std::vector<Real> hot(size_t(run.sz.n_hot), std::numeric_limits<Real>::quiet_NaN());
     auto b = run.buffers();
+    b.hot = hot.empty() ? nullptr : hot.data();
     fs::FlowState st = pr.state;
     fs::advance_flow<Model, Real>(fs::HostTeam{}, run.cfg, run.fc, b, run.sz.n_obs, st, run.fc.steps + 1);
     const fs::RunVector<Real> theta = run.theta, series = run.series, table = run.table;
