@@ -11,7 +11,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "../unit/restart_check.h"
 #include "host/executor_cpu.h"
@@ -235,51 +237,49 @@ TEST_CASE("cuda: fp64 agrees with the CPU to 1e-9 and detectors agree exactly", 
   }
 }
 
-// kernels/team.h fixes every reduction's order, so the team a shape runs on never changes a bit.
-TEST_CASE("cuda: a warp, a block and a thread per run give the same bits", "[gpu]") {
+// Each of `others` gives the bits that `ref` gives, run by run, for every model in both precisions.
+void require_same_bits(uint32_t seed, int n, const std::pair<std::string, fs::CudaOptions>& ref,
+                       const std::vector<std::pair<std::string, fs::CudaOptions>>& others) {
   for (const auto& entry : fs::models())
     for (const char* precision : {"fp64", "fp32"}) {
-      auto in = random_sweep(entry.info.name, 5, precision, 12);
-      fs::CudaOptions warp;
-      warp.team = fs::CudaTeam::kWarp;
-      const auto a = fs::execute_cuda(entry, in, warp);
-      for (fs::CudaTeam team : {fs::CudaTeam::kBlock, fs::CudaTeam::kThread, fs::CudaTeam::kAuto}) {
-        fs::CudaOptions opt;
-        opt.team = team;
-        // auto takes a warp per run while a slice's runs fill the resident warps and a block below that:
-        // with 8 slots the first slices run on warps and the runs left at the end on blocks.
-        if (team == fs::CudaTeam::kAuto) opt.max_slots = 8, opt.max_steps_per_slice = 31;
+      auto in = random_sweep(entry.info.name, seed, precision, n);
+      const auto a = fs::execute_cuda(entry, in, ref.second);
+      for (const auto& [name, opt] : others) {
         const auto b = fs::execute_cuda(entry, in, opt);
         for (size_t i = 0; i < in.size(); ++i) {
-          INFO(entry.info.name << " " << precision << " run " << i << ": a warp against " << team_name(team));
+          INFO(entry.info.name << " " << precision << " run " << i << ": " << ref.first << " against " << name);
           fs::test::require_identical(a[i], b[i]);
         }
       }
     }
 }
 
+// kernels/team.h fixes every reduction's order, so the team a shape runs on never changes a bit.
+TEST_CASE("cuda: a warp, a block and a thread per run give the same bits", "[gpu]") {
+  std::vector<std::pair<std::string, fs::CudaOptions>> teams;
+  for (fs::CudaTeam team : {fs::CudaTeam::kWarp, fs::CudaTeam::kBlock, fs::CudaTeam::kThread, fs::CudaTeam::kAuto}) {
+    fs::CudaOptions opt;
+    opt.team = team;
+    // auto takes a warp per run while a slice's runs fill the resident warps and a block below that:
+    // with 8 slots the first slices run on warps and the runs left at the end on blocks.
+    if (team == fs::CudaTeam::kAuto) opt.max_slots = 8, opt.max_steps_per_slice = 31;
+    teams.emplace_back(team_name(team), opt);
+  }
+  require_same_bits(5, 12, teams[0], {teams.begin() + 1, teams.end()});
+}
+
 // Where a run's state lives changes where its numbers are read from, never the numbers: every placement
 // gives the bits of every other, the copy of the hot parameters included (random cooccurrence sizes are
 // mostly without word tables, so most of its runs take the copy under `hot`).
 TEST_CASE("cuda: every placement gives the same bits", "[gpu]") {
-  for (const auto& entry : fs::models())
-    for (const char* precision : {"fp64", "fp32"}) {
-      auto in = random_sweep(entry.info.name, 9, precision, 8);
-      fs::CudaOptions global;
-      global.placement = fs::CudaPlacement::kGlobal;
-      const auto a = fs::execute_cuda(entry, in, global);
-      for (fs::CudaPlacement placement :
-           {fs::CudaPlacement::kAuto, fs::CudaPlacement::kHot, fs::CudaPlacement::kWork}) {
-        fs::CudaOptions opt;
-        opt.placement = placement;
-        const auto b = fs::execute_cuda(entry, in, opt);
-        for (size_t i = 0; i < in.size(); ++i) {
-          INFO(entry.info.name << " " << precision << " run " << i << ": global memory against placement "
-                               << fs::kCudaPlacementNames[int(placement)]);
-          fs::test::require_identical(a[i], b[i]);
-        }
-      }
-    }
+  std::vector<std::pair<std::string, fs::CudaOptions>> placements;
+  for (fs::CudaPlacement placement :
+       {fs::CudaPlacement::kGlobal, fs::CudaPlacement::kAuto, fs::CudaPlacement::kHot, fs::CudaPlacement::kWork}) {
+    fs::CudaOptions opt;
+    opt.placement = placement;
+    placements.emplace_back(std::string("placement ") + fs::kCudaPlacementNames[int(placement)], opt);
+  }
+  require_same_bits(9, 8, placements[0], {placements.begin() + 1, placements.end()});
 }
 
 // fp32 on the device against the fp64 truth, held to what fp32 gives on the CPU: within 1e-4 (a few
