@@ -612,9 +612,9 @@ class CudaExecutor final : public Executor {
     const std::string key =
         std::to_string(sz.n_theta) + "/" + std::to_string(sz.n_fixed) + "/" + std::to_string(sz.n_idata) + "/" +
         std::to_string(sz.n_rdata) + "/" + std::to_string(sz.n_scratch) + "/" + std::to_string(sz.n_carry) + "/" +
-        std::to_string(sz.n_obs) + "/" + std::to_string(opt_words) + "/" + std::to_string(sizeof(Real)) + "/" +
-        std::to_string(cap) + "/" + std::to_string(sz.n_table_rows) + "/" + std::to_string(sz.n_table_fields) + "/" +
-        std::to_string(run.n_table());
+        std::to_string(sz.n_hot) + "/" + std::to_string(sz.n_obs) + "/" + std::to_string(opt_words) + "/" +
+        std::to_string(sizeof(Real)) + "/" + std::to_string(cap) + "/" + std::to_string(sz.n_table_rows) + "/" +
+        std::to_string(sz.n_table_fields) + "/" + std::to_string(run.n_table());
     auto it = batches_.find(key);
     if (it == batches_.end()) it = batches_.emplace(key, open_batch<Real>(sz, opt_words, cap, run.n_table())).first;
     static_cast<Batch<Model, Real>*>(it->second.get())->enqueue(std::move(pr));
