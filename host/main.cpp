@@ -13,6 +13,24 @@
 #include "host/sweep.h"
 #include "host/util.h"
 
+namespace {
+
+// An option that takes one of `names`, the names of Enum's values in their order, into `out`.
+template <typename Enum, size_t N>
+CLI::Option* add_named_option(CLI::App* app, const std::string& flag, Enum& out, const char* const (&names)[N],
+                              const std::string& doc) {
+  return app
+      ->add_option_function<std::string>(
+          flag,
+          [&out, &names](const std::string& t) {
+            out = Enum(std::find(std::begin(names), std::end(names), t) - std::begin(names));
+          },
+          doc)
+      ->check(CLI::IsMember(std::vector<std::string>(std::begin(names), std::end(names))));
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"flowsweep: thousands of small-model gradient flows at once, and their phase diagrams"};
   app.require_subcommand(1);
@@ -31,27 +49,13 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
   run->add_option("--device", run_opt.cuda.device, "CUDA device index")->check(CLI::NonNegativeNumber);
-  run->add_option_function<std::string>(
-         "--team",
-         [&](const std::string& t) {
-           const auto& names = fs::kCudaTeamNames;
-           run_opt.cuda.team = fs::CudaTeam(std::find(std::begin(names), std::end(names), t) - std::begin(names));
-         },
-         "CUDA threads per run: a warp, a block, a thread, or auto (a thread for runs of under 32 "
-         "parameters; else a warp while the runs fill the GPU and fit in shared memory, a block otherwise)")
-      ->check(CLI::IsMember(std::vector<std::string>(std::begin(fs::kCudaTeamNames), std::end(fs::kCudaTeamNames))));
-  run->add_option_function<std::string>(
-         "--placement",
-         [&](const std::string& t) {
-           const auto& names = fs::kCudaPlacementNames;
-           run_opt.cuda.placement =
-               fs::CudaPlacement(std::find(std::begin(names), std::end(names), t) - std::begin(names));
-         },
-         "CUDA: where a run's state lives during a slice, the most in shared memory that fits: auto (all of "
-         "it), hot (its data and scratch, and a copy of the parameters its model reads most, with the "
-         "parameters in global memory), work (its data and scratch), global (none of it)")
-      ->check(CLI::IsMember(
-          std::vector<std::string>(std::begin(fs::kCudaPlacementNames), std::end(fs::kCudaPlacementNames))));
+  add_named_option(run, "--team", run_opt.cuda.team, fs::kCudaTeamNames,
+                   "CUDA threads per run: a warp, a block, a thread, or auto (a thread for runs of under 32 "
+                   "parameters; else a warp while the runs fill the GPU and fit in shared memory, a block otherwise)");
+  add_named_option(run, "--placement", run_opt.cuda.placement, fs::kCudaPlacementNames,
+                   "CUDA: where a run's state lives during a slice, the most in shared memory that fits: auto (all "
+                   "of it), hot (its data and scratch, and a copy of the parameters its model reads most, with the "
+                   "parameters in global memory), work (its data and scratch), global (none of it)");
   run->add_option("--slots", run_opt.cuda.max_slots,
                   "CUDA: runs resident on the GPU at once for each shape (0: twice the warps the GPU holds at "
                   "once); more keeps more threads busy when each run has a thread, and takes more memory")

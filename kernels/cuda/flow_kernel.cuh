@@ -9,9 +9,9 @@
 // takes another, so short runs free their team at once. As much of a run as fits is copied into the
 // team's part of shared memory for the slice (kernels/cuda/slot_layout.h): the whole run, or its data,
 // fixed state and scratch with the parameters, optimiser state and gradient in global memory (and, where
-// the model asks for one, a copy of the parameters it reads most); what is not
-// on chip is worked on in place, with a per-team workspace in global memory that stays hot in L2. Only
-// finished runs' records, parameters and attention tables leave the chip.
+// the model asks for one, a copy of the parameters it reads most); what is not on chip is worked on in
+// place, with a per-team workspace in global memory that stays hot in L2. Only finished runs' records,
+// parameters and attention tables leave the chip.
 #pragma once
 
 #include <cstddef>
