@@ -69,13 +69,15 @@ Grid::Grid(const Spec& spec) : spec_(spec) {
   }
 }
 
-std::string Grid::id(long index) const {
-  const auto co = coords(index);
+std::string Grid::id(long index) const { return id_of(coords(index)); }
+
+// run_id's text from the pieces: the fixed keys' text once made, the axes' values filled in.
+std::string Grid::id_of(const std::vector<Value>& coords) const {
   std::string s;
   for (const auto& p : id_pieces_) {
     s += p.text;
     if (p.axis >= 0) {
-      s += co[size_t(p.axis)].to_string();
+      s += coords[size_t(p.axis)].to_string();
       s += ';';
     }
   }
@@ -86,7 +88,7 @@ RunPoint Grid::label(long index) const {
   RunPoint rp;
   rp.index = index;
   rp.coords = coords(index);
-  rp.id = id(index);
+  rp.id = id_of(rp.coords);
   return rp;
 }
 
@@ -139,7 +141,7 @@ RunPoint Grid::point(long index) const {
   rp.index = index;
   rp.coords = coords(index);
   rp.params = params(rp.coords);
-  rp.id = run_id(spec_.model, spec_.sweep_seed, rp.params);
+  rp.id = id_of(rp.coords);  // run_id of rp.params, without formatting every fixed key again
   return rp;
 }
 

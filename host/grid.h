@@ -54,6 +54,7 @@ class Grid {
   long min_steps_ = 0, max_steps_ = 0;
   double total_steps_ = 0;
   Params params(const std::vector<Value>& coords) const;  // the base with the axes set
+  std::string id_of(const std::vector<Value>& coords) const;
   // The text a run id hashes, in key order: fixed "key=value;" pieces, and the axes' places.
   struct IdPiece {
     std::string text;  // "key=value;" of fixed keys, or "key=" before an axis value

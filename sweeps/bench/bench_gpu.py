@@ -12,7 +12,8 @@ through
     training-loop rate beside it), once per --team asked for;
   - JAX: vmap over runs of grad of the loss, jit, lax.scan over the steps (x64 enabled; timed after
     compilation);
-  - PyTorch: torch.func.vmap of torch.func.grad, with torch.compile where it works (timed after warm-up).
+  - PyTorch: torch.func.vmap of torch.func.grad, its step captured in a CUDA graph, or through
+    torch.compile where that fails (--torch-modes; timed after warm-up).
 
 It prints run-steps per second; flowsweep over the faster peer three times: as a whole process, as a
 training loop (the peers' timings are training loops: their start-up and compilation are left out, and would
@@ -59,8 +60,13 @@ CASES = [
     ("value_softmax d=n=4", "value_softmax", VS_SMALL, 100000, 2000),
 ]
 LR = 0.01
-TORCH_MODES = ("reduce-overhead", "default")
-TORCH_FAILED = set()  # torch.compile modes that failed in this process
+# How PyTorch's step runs, tried in this order until one works (--torch-modes): "graph", the eager step
+# captured once in a CUDA graph on static parameters updated in place and replayed (a step is many small
+# kernels; a replay launches them all at once, with no compilation); "reduce-overhead" and "default",
+# torch.compile's modes (each costs up to a minute of compilation a case; "reduce-overhead" failed on this
+# step on an H100 on 2026-11-24, a CUDA graph's output overwritten by the next replay); then eager.
+TORCH_MODES = ("graph", "default")
+TORCH_FAILED = set()  # modes that failed in this process
 
 
 def flops_per_run_step(model, size):
@@ -212,7 +218,7 @@ def torch_value_softmax_loss(V, z, beta):
     return torch.nn.functional.softplus(-(beta @ (torch.softmax(z, dim=0) @ V)))
 
 
-def torch_runner(model, size, runs, steps, precision, device):
+def torch_runner(model, size, runs, steps, precision, device, modes=TORCH_MODES):
     if torch is None:
         raise ImportError("no module named torch")
     try:
@@ -260,12 +266,41 @@ def torch_runner(model, size, runs, steps, precision, device):
                 torch.cuda.synchronize()
         return time.perf_counter() - t0
 
-    # CUDA graphs through torch.compile first (a step is many small kernels), then plain torch.compile,
-    # then eager; the table says which ran. A mode that failed once is not tried again: each failure can
-    # cost a minute of compilation.
-    if hasattr(torch, "compile") and device == "cuda":
-        for mode in TORCH_MODES:
-            if mode in TORCH_FAILED:
+    def graphed():
+        """The step captured in a CUDA graph: static parameters, updated in place by each replay."""
+        static = [p.clone() for p in params]
+
+        def advance():
+            for p, q in zip(static, step(*static)):
+                p.copy_(q)
+
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.no_grad(), torch.cuda.stream(side):
+            for _ in range(3):  # capture wants the step's allocations and kernels seen once, off the main stream
+                advance()
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.no_grad(), torch.cuda.graph(graph):
+            advance()
+
+        def replay(*ps):
+            graph.replay()
+            return ps
+
+        return replay
+
+    # The modes in order (TORCH_MODES), then eager; the table says which ran. A mode that failed once is not
+    # tried again: a torch.compile failure can cost a minute of compilation.
+    if device == "cuda":
+        for mode in modes:
+            if mode in TORCH_FAILED or (mode != "graph" and not hasattr(torch, "compile")):
+                continue
+            if mode == "graph":
+                t = attempt("PyTorch in a CUDA graph", lambda: timed(graphed()))
+                if t is not None:
+                    return t, "CUDA graph"
+                TORCH_FAILED.add(mode)
                 continue
             compiled = torch.compile(step, mode=mode)
 
@@ -329,6 +364,9 @@ def main():
     ap.add_argument("--quick", action="store_true", help="runs / 64 and steps / 50: a check of the script")
     ap.add_argument("--only", default="", help="run only the cases whose label contains this")
     ap.add_argument("--peers", default="jax,torch", help="comma-separated peers to time (jax, torch), or empty")
+    ap.add_argument("--torch-modes", default=",".join(TORCH_MODES),
+                    help="how PyTorch's step runs, tried in this order until one works: graph, reduce-overhead, "
+                    "default (then eager)")
     ap.add_argument("--json", default="", help="append one JSON line per row to this file")
     args = ap.parse_args()
     if torch is None:
@@ -356,6 +394,7 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     binaries = [("", args.flowsweep)] + baselines
     peers = args.peers.split(",") if args.peers else []
+    t_start = time.perf_counter()
     for label, model, size, runs, steps in CASES:
         if args.only and args.only not in label:
             continue
@@ -364,10 +403,12 @@ def main():
         work = runs * steps
         for precision in args.precisions.split(","):
             case = f"{label} {runs}x{steps} {precision}"
+            print(f"# {time.perf_counter() - t_start:.0f} s: {case}", file=sys.stderr, flush=True)
             jx = attempt(f"JAX {case}", lambda: jax_runner(model, size, runs, steps, precision, args.device)) \
                 if "jax" in peers else None
             t_jax = jx[0] if jx else None
-            pt = attempt(f"PyTorch {case}", lambda: torch_runner(model, size, runs, steps, precision, args.device)) \
+            pt = attempt(f"PyTorch {case}", lambda: torch_runner(model, size, runs, steps, precision, args.device,
+                                                                 args.torch_modes.split(","))) \
                 if "torch" in peers else None
             jax_rate = work / t_jax if t_jax else None
             pt_rate = work / pt[0] if pt else None

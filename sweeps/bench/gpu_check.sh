@@ -6,7 +6,9 @@
 #
 #   share/flowsweep/sweeps/bench/gpu_check.sh OUTDIR [bench_gpu.py options]
 #
-# Time limits (seconds) per step: GPU_TESTS_S (300), BENCH_S (420), NCU_S (120); 0 leaves a step out.
+# Time limits (seconds) per step: GPU_TESTS_S (240), BENCH_S (300), NCU_S (0: left out; 120 a case is
+# enough); 0 leaves a step out. The defaults fit one call of ten minutes with the package's unpacking: a
+# lease of fifteen minutes holds that call, the machine's start, and a second, shorter one (ncu, say).
 # BASELINE=OLD.tar.gz: an earlier package, unpacked here and timed beside this one in every benchmark row;
 # or BASELINE=OLD/bin/flowsweep (or that binary gzipped, .gz), the binary alone of an earlier package (its
 # rpath is $ORIGIN/../lib), run from this package's bin/ with this package's libraries: two whole packages
@@ -31,8 +33,8 @@ summary=()
   "$fs" --version
 } 2>&1 | tee "$out/device.txt"
 
-if [ "${GPU_TESTS_S:-300}" != 0 ]; then
-  FS_GPU_COMPARE_CSV="$out/gpu_compare.csv" timeout "${GPU_TESTS_S:-300}" "$root/bin/flowsweep_gpu_tests" --durations yes >"$out/gpu_tests.log" 2>&1
+if [ "${GPU_TESTS_S:-240}" != 0 ]; then
+  FS_GPU_COMPARE_CSV="$out/gpu_compare.csv" timeout "${GPU_TESTS_S:-240}" "$root/bin/flowsweep_gpu_tests" --durations yes >"$out/gpu_tests.log" 2>&1
   rc=$?
   tail -n 40 "$out/gpu_tests.log"
   summary+=("gpu tests: exit $rc ($(grep -E '^(All tests passed|test cases:)' "$out/gpu_tests.log" | tr '\n' ' '))")
@@ -63,8 +65,8 @@ for entry in ${BASELINE:-}; do
   baseline+=(--baseline "$name$old")
 done
 
-if [ "${BENCH_S:-420}" != 0 ]; then
-  timeout "${BENCH_S:-420}" python3 "$sweeps/bench/bench_gpu.py" --flowsweep "$fs" "${baseline[@]}" \
+if [ "${BENCH_S:-300}" != 0 ]; then
+  timeout "${BENCH_S:-300}" python3 "$sweeps/bench/bench_gpu.py" --flowsweep "$fs" "${baseline[@]}" \
     --json "$out/bench_gpu.jsonl" "$@" \
     >"$out/bench_gpu.md" 2>"$out/bench_gpu.err"
   rc=$?
@@ -76,7 +78,7 @@ fi
 # paper's size, value_softmax with a thread per run (shared-memory bank conflicts), and pathcond at the
 # shipped sweep's largest shape (its per-point scratch layout is the open question: a warp's loads in the
 # forward and backward phase, against the gradient's).
-if [ "${NCU_S:-120}" != 0 ] && command -v ncu >/dev/null; then
+if [ "${NCU_S:-0}" != 0 ] && command -v ncu >/dev/null; then
   : >"$out/ncu.txt"
   for c in "cooccurrence_small cooccurrence d=16 L=5 n=60 m=32 m1=32" \
            "cooccurrence_paper cooccurrence d=64 L=5 n=60 m=128 m1=256" \
@@ -93,7 +95,7 @@ if [ "${NCU_S:-120}" != 0 ] && command -v ncu >/dev/null; then
     } >"$tmp/ncu_$name.toml"
     echo "=== $name (256 runs, fp32): $*" >>"$out/ncu.txt"
     # The first slices are short (the budget grows from 16 steps): skip them.
-    timeout "${NCU_S:-120}" ncu --clock-control none -k regex:kernel_flow_slice --launch-skip 4 --launch-count 1 \
+    timeout "${NCU_S}" ncu --clock-control none -k regex:kernel_flow_slice --launch-skip 4 --launch-count 1 \
       --section SpeedOfLight --section Occupancy --section LaunchStats --section ComputeWorkloadAnalysis \
       --section MemoryWorkloadAnalysis --section MemoryWorkloadAnalysis_Tables --section WarpStateStats \
       "$fs" run "$tmp/ncu_$name.toml" --out "$tmp/ncu_$name" --backend cuda --quiet >>"$out/ncu.txt" 2>&1

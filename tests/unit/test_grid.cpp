@@ -65,7 +65,8 @@ TEST_CASE("grid: a run's id from the grid's pieces is the id of its resolved par
   const fs::Grid g(s);
   for (long i = 0; i < g.size(); ++i) {
     const auto p = g.point(i);
-    REQUIRE(g.id(i) == fs::run_id(s.model, s.sweep_seed, p.params));
+    REQUIRE(p.id == fs::run_id(s.model, s.sweep_seed, p.params));
+    REQUIRE(g.id(i) == p.id);
     REQUIRE(g.label(i).id == p.id);
   }
 }
