@@ -1,6 +1,7 @@
 #include "host/tables.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -10,27 +11,59 @@ namespace fs {
 
 namespace {
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
+void append_csv_field(std::string& out, const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) {
+    out += s;
+    return;
+  }
+  out += '"';
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
 }
 
-std::string num(double x) { return std::isnan(x) ? "" : format_double(x); }
+// Numbers are appended in place: a row of a sweep of a million runs should not cost a string per field.
+void append_num(std::string& out, double x) {  // empty for NaN, else the shortest text that reads back as x
+  if (std::isnan(x)) return;
+  if (std::isinf(x)) {
+    out += x > 0 ? "inf" : "-inf";
+    return;
+  }
+  char buf[64];
+  const auto res = std::to_chars(buf, buf + sizeof buf, x);
+  out.append(buf, res.ptr);
+}
+std::string num(double x) {
+  std::string s;
+  append_num(s, x);
+  return s;
+}
 
 // Flow time is steps * lr; 15 digits hide the rounding of that product (70 * 0.01 -> 0.7).
-std::string flow_time(double t) {
-  if (std::isnan(t)) return "";
+void append_flow_time(std::string& out, double t) {
+  if (std::isnan(t)) return;
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.15g", t);
-  return buf;
+  const int n = std::snprintf(buf, sizeof buf, "%.15g", t);
+  out.append(buf, size_t(n));
+}
+std::string flow_time(double t) {
+  std::string s;
+  append_flow_time(s, t);
+  return s;
+}
+
+void append_int(std::string& out, long v) {
+  char buf[24];
+  const auto res = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, res.ptr);
 }
 
 void row(std::string& out, const std::vector<std::string>& fields) {
   for (size_t i = 0; i < fields.size(); ++i) {
     if (i) out += ',';
-    out += csv_field(fields[i]);
+    append_csv_field(out, fields[i]);
   }
   out += '\n';
 }
@@ -66,19 +99,30 @@ RunsCsv::RunsCsv(const Spec& spec) : spec_(spec) {
 
 void RunsCsv::row(std::string& out, const RunPoint& p, const RunResult& r) const {
   const ModelInfo& info = spec_.entry->info;
-  std::vector<std::string> f = {p.id};
-  for (const auto& c : p.coords) f.push_back(c.to_string());
-  f.push_back(status_name(r.status));
-  f.push_back(std::to_string(r.steps));
-  f.push_back(flow_time(r.t_final));
-  f.push_back(r.status == RunResult::kOk ? num(r.final_loss) : format_double(r.final_loss));
-  for (size_t d = 0; d < info.detectors.size(); ++d) f.push_back(flow_time(r.detected_time(d)));
-  for (size_t d = 0; d < info.detectors.size(); ++d)
-    f.push_back(r.detected_step(d) < 0 ? "" : std::to_string(r.detected_step(d)));
-  for (size_t o : final_obs_) f.push_back(o < r.final_obs.size() ? num(r.final_obs[o]) : "");
-  for (size_t c = 0; c < info.final_columns.size(); ++c)
-    f.push_back(c < r.final_config.size() ? num(r.final_config[c]) : "");
-  fs::row(out, f);
+  append_csv_field(out, p.id);
+  for (const auto& c : p.coords) out += ',', append_csv_field(out, c.to_string());
+  out += ',', out += status_name(r.status);
+  out += ',', append_int(out, r.steps);
+  out += ',', append_flow_time(out, r.t_final);
+  out += ',';
+  if (r.status == RunResult::kOk)
+    append_num(out, r.final_loss);
+  else
+    out += format_double(r.final_loss);  // a diverged run's loss says "nan" or "inf"
+  for (size_t d = 0; d < info.detectors.size(); ++d) out += ',', append_flow_time(out, r.detected_time(d));
+  for (size_t d = 0; d < info.detectors.size(); ++d) {
+    out += ',';
+    if (r.detected_step(d) >= 0) append_int(out, r.detected_step(d));
+  }
+  for (size_t o : final_obs_) {
+    out += ',';
+    if (o < r.final_obs.size()) append_num(out, r.final_obs[o]);
+  }
+  for (size_t c = 0; c < info.final_columns.size(); ++c) {
+    out += ',';
+    if (c < r.final_config.size()) append_num(out, r.final_config[c]);
+  }
+  out += '\n';
 }
 
 // --- phase_diagram.csv ----------------------------------------------------------------------------
@@ -199,12 +243,12 @@ void trajectory_rows(std::string& out, const RunPoint& p, const RunResult& r) {
   for (long k = 0; k < s.size(); ++k) {
     out += p.id;
     out += ',';
-    out += std::to_string(s.step[size_t(k)]);
+    append_int(out, s.step[size_t(k)]);
     out += ',';
-    out += flow_time(s.t[size_t(k)]);
+    append_flow_time(out, s.t[size_t(k)]);
     for (int o = 0; o < s.n_obs; ++o) {
       out += ',';
-      out += num(s.at(k, o));
+      append_num(out, s.at(k, o));
     }
     out += '\n';
   }
@@ -225,7 +269,7 @@ void final_config_rows(std::string& out, const RunPoint& p, const RunResult& r) 
     out += p.id;
     for (double x : fr) {
       out += ',';
-      out += num(x);
+      append_num(out, x);
     }
     out += '\n';
   }
