@@ -67,21 +67,24 @@ Grid::Grid(const Spec& spec) : spec_(spec) {
       id_pieces_.push_back({k + "=" + v.to_string() + ";", -1});
     }
   }
+  id_basis_ = fnv1a64(id_pieces_.front().text);  // model and sweep seed, and the keys before the first axis
 }
 
 std::string Grid::id(long index) const { return id_of(coords(index)); }
 
 // run_id's text from the pieces: the fixed keys' text once made, the axes' values filled in.
+// The hash runs over the text in order, so the fixed piece before the first axis is hashed once, here.
 std::string Grid::id_of(const std::vector<Value>& coords) const {
   std::string s;
-  for (const auto& p : id_pieces_) {
+  for (size_t k = 1; k < id_pieces_.size(); ++k) {
+    const IdPiece& p = id_pieces_[k];
     s += p.text;
     if (p.axis >= 0) {
       s += coords[size_t(p.axis)].to_string();
       s += ';';
     }
   }
-  return hex64(fnv1a64(s));
+  return hex64(fnv1a64(s, id_basis_));
 }
 
 RunPoint Grid::label(long index) const {

@@ -4,6 +4,7 @@
 // no memory for the runs it is not training.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -60,7 +61,8 @@ class Grid {
     std::string text;  // "key=value;" of fixed keys, or "key=" before an axis value
     long axis = -1;
   };
-  std::vector<IdPiece> id_pieces_;
+  std::vector<IdPiece> id_pieces_;  // the first is fixed text: "model=...;sweep_seed=...;" and what follows
+  uint64_t id_basis_ = 0;           // the hash's state after the first piece
 };
 
 // Every run of a small grid, expanded (tests and tools).
