@@ -112,8 +112,9 @@ def spec_text(model, size, runs, steps, precision, detect_every=1):
 
 def time_flowsweep(binary, model, size, runs, steps, precision, backend, team, slots=0, detect_every=1,
                    placement="auto"):
-    """Whole-process seconds, and from the manifest the training loop's run-steps per second and the flow
-    kernels' (None off the GPU)."""
+    """Whole-process seconds, and from the manifest the training loop's run-steps per second, the flow
+    kernels' (None off the GPU) and the timings themselves (where the whole process's time went: set-up,
+    loop, kernels; the tables are the process's wall time after the manifest's wall_s)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "bench.toml")
         with open(path, "w") as f:
@@ -130,7 +131,7 @@ def time_flowsweep(binary, model, size, runs, steps, precision, backend, team, s
         wall = time.perf_counter() - t0
         with open(os.path.join(tmp, "out", "manifest.json")) as f:
             timings = json.load(f)["timings"]
-        return wall, timings["run_steps_per_s"], timings.get("kernel_run_steps_per_s")
+        return wall, timings["run_steps_per_s"], timings.get("kernel_run_steps_per_s"), timings
 
 
 def attempt(what, fn):
@@ -432,7 +433,7 @@ def main():
                     binary, model, size, runs, steps, precision, backend, team, slots, every, placement))
                 cells = [label, f"{runs} x {steps}", precision]
                 if fs:
-                    wall, loop_rate, kernel_rate = fs
+                    wall, loop_rate, kernel_rate, _ = fs
                     rate = work / wall
                     achieved = loop_rate * flops_per_run_step(model, size)
                     cells.append(f"{rate:,.0f} [{loop_rate:,.0f}] ({team}{which})")
@@ -456,7 +457,8 @@ def main():
                                                 detect_every=every,
                                                 flowsweep_wall_s=fs[0] if fs else None,
                                                 flowsweep_loop_rate=fs[1] if fs else None,
-                                                flowsweep_kernel_rate=fs[2] if fs else None, jax_s=t_jax,
+                                                flowsweep_kernel_rate=fs[2] if fs else None,
+                                                flowsweep_timings=fs[3] if fs else None, jax_s=t_jax,
                                                 jax_first_call_s=jx[1] if jx else None,
                                                 torch_s=pt[0] if pt else None, torch_how=pt[1] if pt else None,
                                                 peak_flops=peaks[precision])) + "\n")
