@@ -10,6 +10,11 @@ host microseconds per run, peak RSS, files and bytes written. Then a stop: SIGTE
 the 10^6-run sweep, and the seconds until the checkpoint is on disk and until the process has exited.
 
     python3 sweeps/bench/bench_host.py --flowsweep build/flowsweep [--baseline OLD/flowsweep] [--sizes 4,5,6]
+                                       [--set train.steps=1 --set train.record_every=1] [--repeat 5]
+
+--set changes the sweep as `flowsweep run --set` does (one step and two records a run: the host's share of
+the GPU benchmark's value_softmax case); --repeat runs each line that many times, the binaries in turn,
+and reports the run of median wall time.
 """
 import argparse
 import json
@@ -39,9 +44,10 @@ def seeds(n):
     return ["--set", f"grid.seed={{range=[0, {n}]}}"]
 
 
-def run_once(binary, n, out, threads):
+def run_once(binary, n, out, threads, sets=()):
     t0 = time.perf_counter()
-    proc = subprocess.Popen([binary, "run", SPEC, "--out", out, "--quiet", "--threads", str(threads), *seeds(n)])
+    proc = subprocess.Popen([binary, "run", SPEC, "--out", out, "--quiet", "--threads", str(threads), *seeds(n),
+                             *(x for kv in sets for x in ("--set", kv))])
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     if status != 0:
@@ -53,9 +59,9 @@ def run_once(binary, n, out, threads):
     return {"wall": wall, "train": train, "rss_mb": usage.ru_maxrss / 1024, "files": n_files, "mb": n_bytes / 1e6}
 
 
-def stop_latency(binary, n, out, threads, after_s):
-    proc = subprocess.Popen([binary, "run", SPEC, "--out", out, "--quiet", "--threads", str(threads), *seeds(n)],
-                            stderr=subprocess.PIPE, text=True)
+def stop_latency(binary, n, out, threads, after_s, sets=()):
+    proc = subprocess.Popen([binary, "run", SPEC, "--out", out, "--quiet", "--threads", str(threads), *seeds(n),
+                             *(x for kv in sets for x in ("--set", kv))], stderr=subprocess.PIPE, text=True)
     time.sleep(after_s)
     t0 = time.perf_counter()
     proc.send_signal(signal.SIGTERM)
@@ -80,34 +86,46 @@ def main():
     ap.add_argument("--sizes", default="4,5,6", help="powers of ten of the run counts")
     ap.add_argument("--baseline-sizes", default="4,5", help="the baseline's (it holds every run in memory)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--stop-after", type=float, default=4.0, help="seconds before the SIGTERM")
+    ap.add_argument("--stop-after", type=float, default=4.0, help="seconds before the SIGTERM (0: no stop)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a change to the sweep, as "
+                    "flowsweep run --set takes it (repeatable)")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each line; the run of median wall time is shown")
     a = ap.parse_args()
 
     print(f"# flowsweep host cost: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"{a.threads} threads, {time.strftime('%Y-%m-%d')}")
-    print("# value_softmax d = n = 4, 200 steps, 50 log-spaced records, fp64; --backend cpu")
+    print("# value_softmax d = n = 4, 200 steps, 50 log-spaced records, fp64; --backend cpu" +
+          "".join(f"; --set {kv}" for kv in a.set) + (f"; median of {a.repeat} runs" if a.repeat > 1 else ""))
     print()
     print("| binary | runs | wall s | training s | host s | host us/run | peak RSS MB | files | MB written |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     tmp = tempfile.mkdtemp(prefix="fs-host-")
     try:
-        for label, binary, sizes in (("flowsweep", a.flowsweep, a.sizes), ("baseline", a.baseline, a.baseline_sizes)):
-            if not binary:
-                continue
-            for p in [int(x) for x in sizes.split(",") if x]:
-                n = 10 ** p
-                out = os.path.join(tmp, f"{label}-{n}")
-                r = run_once(binary, n, out, a.threads)
-                host = r["wall"] - r["train"]
-                print(f"| {label} | 10^{p} | {r['wall']:.2f} | {r['train']:.2f} | {host:.2f} | {host / n * 1e6:.1f} | "
-                      f"{r['rss_mb']:.0f} | {r['files']} | {r['mb']:.0f} |", flush=True)
+        lines = [(label, binary, p) for label, binary, sizes in
+                 (("flowsweep", a.flowsweep, a.sizes), ("baseline", a.baseline, a.baseline_sizes))
+                 if binary for p in [int(x) for x in sizes.split(",") if x]]
+        runs = {line: [] for line in lines}
+        for _ in range(a.repeat):  # the lines in turn, so a drift in the machine's speed reaches each alike
+            for line in lines:
+                label, binary, p = line
+                out = os.path.join(tmp, f"{label}-{p}")
+                runs[line].append(run_once(binary, 10 ** p, out, a.threads, a.set))
                 shutil.rmtree(out, ignore_errors=True)
-        p = max(int(x) for x in a.sizes.split(","))
-        saved, exited, done, held, rc = stop_latency(a.flowsweep, 10 ** p, os.path.join(tmp, "stop"), a.threads, a.stop_after)
-        print()
-        print(f"SIGTERM {a.stop_after:.0f} s into the 10^{p}-run sweep: checkpoint on disk after "
-              f"{saved if saved is not None else float('nan'):.2f} s ({held} runs in flight saved), process exited "
-              f"after {exited:.2f} s (exit {rc}) with the tables of its {done} finished runs written")
+        for line in lines:
+            label, _, p = line
+            n = 10 ** p
+            r = sorted(runs[line], key=lambda x: x["wall"])[len(runs[line]) // 2]
+            host = r["wall"] - r["train"]
+            print(f"| {label} | 10^{p} | {r['wall']:.2f} | {r['train']:.2f} | {host:.2f} | {host / n * 1e6:.1f} | "
+                  f"{r['rss_mb']:.0f} | {r['files']} | {r['mb']:.0f} |", flush=True)
+        if a.stop_after > 0:
+            p = max(int(x) for x in a.sizes.split(","))
+            saved, exited, done, held, rc = stop_latency(a.flowsweep, 10 ** p, os.path.join(tmp, "stop"), a.threads,
+                                                         a.stop_after, a.set)
+            print()
+            print(f"SIGTERM {a.stop_after:.0f} s into the 10^{p}-run sweep: checkpoint on disk after "
+                  f"{saved if saved is not None else float('nan'):.2f} s ({held} runs in flight saved), process "
+                  f"exited after {exited:.2f} s (exit {rc}) with the tables of its {done} finished runs written")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
