@@ -140,11 +140,8 @@ Params Grid::params(const std::vector<Value>& coords) const {
 }
 
 RunPoint Grid::point(long index) const {
-  RunPoint rp;
-  rp.index = index;
-  rp.coords = coords(index);
+  RunPoint rp = label(index);  // its id is run_id of the parameters, without formatting every fixed key again
   rp.params = params(rp.coords);
-  rp.id = id_of(rp.coords);  // run_id of rp.params, without formatting every fixed key again
   return rp;
 }
 

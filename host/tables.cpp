@@ -25,15 +25,8 @@ void append_csv_field(std::string& out, const std::string& s) {
 }
 
 // Numbers are appended in place: a row of a sweep of a million runs should not cost a string per field.
-void append_num(std::string& out, double x) {  // empty for NaN, else the shortest text that reads back as x
-  if (std::isnan(x)) return;
-  if (std::isinf(x)) {
-    out += x > 0 ? "inf" : "-inf";
-    return;
-  }
-  char buf[64];
-  const auto res = std::to_chars(buf, buf + sizeof buf, x);
-  out.append(buf, res.ptr);
+void append_num(std::string& out, double x) {  // empty for NaN, else format_double's text
+  if (!std::isnan(x)) append_double(out, x);
 }
 std::string num(double x) {
   std::string s;
@@ -108,7 +101,7 @@ void RunsCsv::row(std::string& out, const RunPoint& p, const RunResult& r) const
   if (r.status == RunResult::kOk)
     append_num(out, r.final_loss);
   else
-    out += format_double(r.final_loss);  // a diverged run's loss says "nan" or "inf"
+    append_double(out, r.final_loss);  // a diverged run's loss says "nan" or "inf"
   for (size_t d = 0; d < info.detectors.size(); ++d) out += ',', append_flow_time(out, r.detected_time(d));
   for (size_t d = 0; d < info.detectors.size(); ++d) {
     out += ',';

@@ -37,12 +37,22 @@ std::string hex64(uint64_t x) {
   return buf;
 }
 
+void append_double(std::string& out, double x) {
+  if (std::isnan(x)) {
+    out += "nan";
+  } else if (std::isinf(x)) {
+    out += x > 0 ? "inf" : "-inf";
+  } else {
+    char buf[64];
+    const auto res = std::to_chars(buf, buf + sizeof buf, x);
+    out.append(buf, res.ptr);
+  }
+}
+
 std::string format_double(double x) {
-  if (std::isnan(x)) return "nan";
-  if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
-  char buf[64];
-  auto res = std::to_chars(buf, buf + sizeof buf, x);
-  return std::string(buf, res.ptr);
+  std::string s;
+  append_double(s, x);
+  return s;
 }
 
 void write_file_atomic(const std::string& path, const std::string& content) {

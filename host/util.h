@@ -24,6 +24,7 @@ std::string hex64(uint64_t x);
 
 // Shortest text that reads back to the same double; "" for NaN is the caller's choice.
 std::string format_double(double x);
+void append_double(std::string& out, double x);  // format_double's text, appended to out
 
 // Writes `content` to `path` through a temporary file in the same directory, fsync'd, renamed into place
 // and the directory synced, so a crash or a power loss leaves the previous file or the new one.

@@ -10,7 +10,7 @@ host microseconds per run, peak RSS, files and bytes written. Then a stop: SIGTE
 the 10^6-run sweep, and the seconds until the checkpoint is on disk and until the process has exited.
 
     python3 sweeps/bench/bench_host.py --flowsweep build/flowsweep [--baseline OLD/flowsweep] [--sizes 4,5,6]
-                                       [--set train.steps=1 --set train.record_every=1] [--repeat 5]
+                                       [--set train.steps=1] [--repeat 5]
 
 --set changes the sweep as `flowsweep run --set` does (one step and two records a run: the host's share of
 the GPU benchmark's value_softmax case); --repeat runs each line that many times, the binaries in turn,
@@ -44,10 +44,14 @@ def seeds(n):
     return ["--set", f"grid.seed={{range=[0, {n}]}}"]
 
 
+def command(binary, n, out, threads, sets):
+    return [binary, "run", SPEC, "--out", out, "--quiet", "--threads", str(threads), *seeds(n),
+            *(x for kv in sets for x in ("--set", kv))]
+
+
 def run_once(binary, n, out, threads, sets=()):
     t0 = time.perf_counter()
-    proc = subprocess.Popen([binary, "run", SPEC, "--out", out, "--quiet", "--threads", str(threads), *seeds(n),
-                             *(x for kv in sets for x in ("--set", kv))])
+    proc = subprocess.Popen(command(binary, n, out, threads, sets))
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     if status != 0:
@@ -60,8 +64,7 @@ def run_once(binary, n, out, threads, sets=()):
 
 
 def stop_latency(binary, n, out, threads, after_s, sets=()):
-    proc = subprocess.Popen([binary, "run", SPEC, "--out", out, "--quiet", "--threads", str(threads), *seeds(n),
-                             *(x for kv in sets for x in ("--set", kv))], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(command(binary, n, out, threads, sets), stderr=subprocess.PIPE, text=True)
     time.sleep(after_s)
     t0 = time.perf_counter()
     proc.send_signal(signal.SIGTERM)
