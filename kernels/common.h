@@ -49,6 +49,7 @@ namespace fs {
 // float arguments take the float overloads on the host too.
 using std::exp;
 using std::fabs;
+using std::fma;
 using std::log;
 using std::log1p;
 using std::pow;
@@ -101,6 +102,100 @@ FS_HD inline Real dot(const Real* a, const Real* b, int n, int start) {
   for (int g = f; g < n; ++g) acc += a[g] * b[g];
 #endif
   return acc;
+}
+
+// a b + c, rounded once where the host has fused multiply-adds (and on the device), else twice. Where a
+// sum's bits must not depend on how the loop around it is compiled, the fusing is written out: the host
+// compiler fuses a product into an addition or not as its vectorised form happens to allow (one more
+// product in the same addition, or a shuffle between them, and it does not).
+template <typename Real>
+FS_HD FS_INLINE Real madd(Real a, Real b, Real c) {
+#if defined(__CUDA_ARCH__) || defined(__FMA__)
+  return fma(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+
+// Dot products of contiguous rows with a vector x whose entries are xs apart (a point's words in a tile of
+// points; 1 on the host). On the host the sum has one order for every stride: kDotLanes partial sums, lane
+// j taking entries j, j + kDotLanes, ... of the whole blocks of kDotLanes, the lanes then added in turn and
+// the remaining entries after them. A reduction left to the vectoriser (FS_SIMD_REDUCE) would follow the
+// loop versions it makes for each stride, whose widths differ. The device sums in order.
+constexpr int kDotLanes = 8;
+
+// Four rows w0..w3 against one x, each load of x feeding four sums.
+template <typename Real>
+FS_HD inline void dot4_strided(const Real* w0, const Real* w1, const Real* w2, const Real* w3, const Real* x, long xs,
+                               int n, Real* out) {
+  Real a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  int i = 0;
+#if !defined(__CUDA_ARCH__)
+  if (n >= kDotLanes) {
+    Real p0[kDotLanes] = {}, p1[kDotLanes] = {}, p2[kDotLanes] = {}, p3[kDotLanes] = {};
+    for (; i + kDotLanes <= n; i += kDotLanes) {
+      FS_SIMD
+      for (int j = 0; j < kDotLanes; ++j) {
+        const Real xi = x[(i + j) * xs];
+        p0[j] = madd(w0[i + j], xi, p0[j]);
+        p1[j] = madd(w1[i + j], xi, p1[j]);
+        p2[j] = madd(w2[i + j], xi, p2[j]);
+        p3[j] = madd(w3[i + j], xi, p3[j]);
+      }
+    }
+    for (int j = 0; j < kDotLanes; ++j) a0 += p0[j], a1 += p1[j], a2 += p2[j], a3 += p3[j];
+  }
+#endif
+  for (; i < n; ++i) {
+    const Real xi = x[i * xs];
+    a0 = madd(w0[i], xi, a0);
+    a1 = madd(w1[i], xi, a1);
+    a2 = madd(w2[i], xi, a2);
+    a3 = madd(w3[i], xi, a3);
+  }
+  out[0] = a0, out[1] = a1, out[2] = a2, out[3] = a3;
+}
+
+// One row w against x.
+template <typename Real>
+FS_HD inline Real dot_strided(const Real* w, const Real* x, long xs, int n) {
+  Real acc = 0;
+  int i = 0;
+#if !defined(__CUDA_ARCH__)
+  if (n >= kDotLanes) {
+    Real part[kDotLanes] = {};
+    for (; i + kDotLanes <= n; i += kDotLanes) {
+      FS_SIMD
+      for (int j = 0; j < kDotLanes; ++j) part[j] = madd(w[i + j], x[(i + j) * xs], part[j]);
+    }
+    for (int j = 0; j < kDotLanes; ++j) acc += part[j];
+  }
+#endif
+  for (; i < n; ++i) acc = madd(w[i], x[i * xs], acc);
+  return acc;
+}
+
+// out[f os] += w0 r0[f rs], then w1 r1[f rs], w2 r2[f rs] and w3 r3[f rs], each a madd, for f < n: four
+// rows per pass over strided vectors.
+template <typename Real>
+FS_HD inline void add_rows4_strided(Real* out, long os, int n, const Real* r0, const Real* r1, const Real* r2,
+                                    const Real* r3, long rs, Real w0, Real w1, Real w2, Real w3) {
+  FS_SIMD
+  for (int f = 0; f < n; ++f) {
+    Real o = out[f * os];
+    o = madd(w0, r0[f * rs], o);
+    o = madd(w1, r1[f * rs], o);
+    o = madd(w2, r2[f * rs], o);
+    o = madd(w3, r3[f * rs], o);
+    out[f * os] = o;
+  }
+}
+
+// out[f os] += w r[f rs] for f < n.
+template <typename Real>
+FS_HD inline void add_row_strided(Real* out, long os, int n, const Real* r, long rs, Real w) {
+  FS_SIMD
+  for (int f = 0; f < n; ++f) out[f * os] = madd(w, r[f * rs], out[f * os]);
 }
 
 // out[f] += w0 r0[f] + w1 r1[f] + w2 r2[f] + w3 r3[f] for f = first, first + step, ... below n: four rows

@@ -10,7 +10,9 @@
 // Work to threads: the forward and backward passes spread points over the team; the weight gradient is
 // owner-computes by output row (layer, unit): one member sums that row over every point, in order. The
 // recorded spread of log diag(G) passes the squared network a layer at a time with a member per unit and
-// reduces the logs over the team.
+// reduces the logs over the team. Each point's activations and deltas sit in tiles of team_tile points
+// (a warp's width on the GPU, one point on the host), word-major within a tile, so the members of a warp,
+// on consecutive points, read and write consecutive words: one or two cache lines a load, not 32.
 #pragma once
 
 #include <cmath>
@@ -110,7 +112,18 @@ struct PathCond : ModelBase {
   FS_HD static long n_params(const Config& c) { return layer_offset(c, layers(c)); }
   // per point: hidden activations (depth, h) | hidden deltas (depth, h) | output delta (out) | loss, correct
   FS_HD static long point_words(const Config& c) { return 2L * c.depth * c.h + c.out + 2; }
+  // The points' words, tiles of any team_tile padded to whole tiles of kTeamLanes points:
+  // (ceil(P / 32), point_words, 32) for a warp's tiles, (P, point_words) for the host's.
+  FS_HD static long points_block(const Config& c) {
+    return (long(c.P) + kTeamLanes - 1) / kTeamLanes * kTeamLanes * point_words(c);
+  }
+  // Word w of point p is at scratch[point_at(c, tile, p) + w * tile].
+  FS_HD static long point_at(const Config& c, int tile, int p) {
+    return long(p / tile) * tile * point_words(c) + p % tile;
+  }
   FS_HD static long diag_words(const Config& c) { return 2L * (c.in + long(c.depth) * c.h + c.out); }
+  // loss and accuracy, after the squared network's values that follow the points
+  FS_HD static long tail_at(const Config& c) { return points_block(c) + diag_words(c); }
 
   static Sizes sizes(const Config& c) {
     Sizes s;
@@ -119,7 +132,7 @@ struct PathCond : ModelBase {
     s.n_fixed = 3;  // F before and after the rescaling, sweeps taken
     s.n_idata = c.P;
     s.n_rdata = long(c.P) * c.in;
-    s.n_scratch = long(c.P) * point_words(c) + diag_words(c) + 2;
+    s.n_scratch = tail_at(c) + 2;
     s.n_obs = kNumObs;
     return s;
   }
@@ -349,68 +362,58 @@ struct PathCond : ModelBase {
   FS_HD static Real loss_grad(const Team& team, const Config& c, const StepContext&, const int* idata,
                               const Real* rdata, const Real* theta, const Real*, Real* grad, Real* scratch) {
     const int L = layers(c), H = c.h, D = c.depth;
-    const long pw = point_words(c);
+    const int tile = team_tile(team);  // a point's words are `tile` apart
+    const long tH = long(tile) * H;
     for (int p = team.rank(); p < c.P; p += team.size()) {
-      Real* act = scratch + p * pw;      // (D, H)
-      Real* delta = act + long(D) * H;   // (D, H)
-      Real* dout = delta + long(D) * H;  // (out)
+      Real* act = scratch + point_at(c, tile, p);  // (D, H)
+      Real* delta = act + D * tH;                  // (D, H)
+      Real* dout = delta + D * tH;                 // (out + 2)
       const Real* x = rdata + long(p) * c.in;
       for (int l = 0; l < L; ++l) {
         const Real* W = theta + layer_offset(c, l);
         const int ni = n_in(c, l), no = n_out(c, l);
-        const Real* prev = l == 0 ? x : act + long(l - 1) * H;
-        Real* out = l < D ? act + long(l) * H : dout;
-        // Four units at a time: four independent sums share each load of prev.
+        const Real* prev = l == 0 ? x : act + (l - 1) * tH;
+        const long ps = l == 0 ? 1 : tile;
+        Real* out = l < D ? act + l * tH : dout;
         auto emit = [&](int j, Real acc) {
           acc += l < D ? W[long(no) * ni + j] : Real(0);
-          out[j] = l < D ? (acc > Real(0) ? acc : Real(0)) : acc;
+          out[j * tile] = l < D ? (acc > Real(0) ? acc : Real(0)) : acc;
         };
         int j = 0;
-        for (; j + 4 <= no; j += 4) {
+        for (; j + 4 <= no; j += 4) {  // four units at a time share each load of prev
           const Real* w0 = W + long(j) * ni;
-          const Real *w1 = w0 + ni, *w2 = w1 + ni, *w3 = w2 + ni;
-          Real a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-          FS_SIMD_REDUCE(+, a0, a1, a2, a3)
-          for (int i = 0; i < ni; ++i) {
-            a0 += w0[i] * prev[i];
-            a1 += w1[i] * prev[i];
-            a2 += w2[i] * prev[i];
-            a3 += w3[i] * prev[i];
-          }
-          emit(j, a0), emit(j + 1, a1), emit(j + 2, a2), emit(j + 3, a3);
+          Real a[4];
+          dot4_strided(w0, w0 + ni, w0 + 2 * ni, w0 + 3 * ni, prev, ps, ni, a);
+          emit(j, a[0]), emit(j + 1, a[1]), emit(j + 2, a[2]), emit(j + 3, a[3]);
         }
-        for (; j < no; ++j) {
-          const Real* w = W + long(j) * ni;
-          Real acc = 0;
-          FS_SIMD_REDUCE(+, acc)
-          for (int i = 0; i < ni; ++i) acc += w[i] * prev[i];
-          emit(j, acc);
-        }
+        for (; j < no; ++j) emit(j, dot_strided(W + long(j) * ni, prev, ps, ni));
       }
       Real mx = -INFINITY;
       int arg = 0;
       for (int k = 0; k < c.out; ++k)
-        if (dout[k] > mx) mx = dout[k], arg = k;
+        if (dout[k * tile] > mx) mx = dout[k * tile], arg = k;
       Real zs = 0;
-      for (int k = 0; k < c.out; ++k) zs += exp(dout[k] - mx);
+      for (int k = 0; k < c.out; ++k) zs += exp(dout[k * tile] - mx);
       const int y = idata[p];
-      dout[c.out] = log(zs) + mx - dout[y];
-      dout[c.out + 1] = arg == y ? Real(1) : Real(0);
-      for (int k = 0; k < c.out; ++k) dout[k] = (exp(dout[k] - mx) / zs - (k == y ? Real(1) : Real(0))) / Real(c.P);
+      dout[c.out * tile] = log(zs) + mx - dout[y * tile];
+      dout[(c.out + 1) * tile] = arg == y ? Real(1) : Real(0);
+      for (int k = 0; k < c.out; ++k)
+        dout[k * tile] = (exp(dout[k * tile] - mx) / zs - (k == y ? Real(1) : Real(0))) / Real(c.P);
       // deltas of the hidden layers, last to first
       for (int l = D - 1; l >= 0; --l) {
         const Real* Wn = theta + layer_offset(c, l + 1);
         const int nn = n_out(c, l + 1);
-        const Real* dn = l + 1 < D ? delta + long(l + 1) * H : dout;
-        Real* dl = delta + long(l) * H;
-        const Real* al = act + long(l) * H;
-        for (int i = 0; i < H; ++i) dl[i] = 0;
+        const Real* dn = l + 1 < D ? delta + (l + 1) * tH : dout;
+        Real* dl = delta + l * tH;
+        const Real* al = act + l * tH;
+        for (int i = 0; i < H; ++i) dl[i * tile] = 0;
         auto row = [&](int k) { return Wn + long(k) * H; };
         int k = 0;
         for (; k + 4 <= nn; k += 4)  // four rows of the next layer per pass over dl
-          add_rows4(dl, 0, H, 1, row(k), row(k + 1), row(k + 2), row(k + 3), dn[k], dn[k + 1], dn[k + 2], dn[k + 3]);
-        for (; k < nn; ++k) add_row(dl, 0, H, 1, row(k), dn[k]);
-        for (int i = 0; i < H; ++i) dl[i] = al[i] > Real(0) ? dl[i] : Real(0);
+          add_rows4_strided(dl, tile, H, row(k), row(k + 1), row(k + 2), row(k + 3), 1, dn[k * tile],
+                            dn[(k + 1) * tile], dn[(k + 2) * tile], dn[(k + 3) * tile]);
+        for (; k < nn; ++k) add_row_strided(dl, tile, H, row(k), 1, dn[k * tile]);
+        for (int i = 0; i < H; ++i) dl[i * tile] = al[i * tile] > Real(0) ? dl[i * tile] : Real(0);
       }
     }
     team.sync();
@@ -422,6 +425,7 @@ struct PathCond : ModelBase {
       long j = row;
       while (j >= n_out(c, l)) j -= n_out(c, l), ++l;
       const int ni = n_in(c, l), no = n_out(c, l);
+      const long ps = l == 0 ? 1 : tile;  // stride of the layer's inputs
       Real* gw = grad + layer_offset(c, l) + j * ni;
       Real gb = 0;
       for (int i = 0; i < ni; ++i) gw[i] = 0;
@@ -430,28 +434,27 @@ struct PathCond : ModelBase {
       Real dv[4];
       int m = 0;
       for (int p = 0; p < c.P; ++p) {
-        const Real* act = scratch + p * pw;
-        const Real* d = l < D ? act + long(D) * H + long(l) * H : act + 2L * D * H;
-        const Real dj = d[j];
+        const Real* act = scratch + point_at(c, tile, p);
+        const Real dj = (l < D ? act + (D + l) * tH : act + 2 * D * tH)[j * tile];
         if (dj == Real(0)) continue;
-        pv[m] = l == 0 ? rdata + long(p) * c.in : act + long(l - 1) * H;
+        pv[m] = l == 0 ? rdata + long(p) * c.in : act + (l - 1) * tH;
         dv[m] = dj;
         gb += dj;
         if (++m == 4) {
-          add_rows4(gw, 0, ni, 1, pv[0], pv[1], pv[2], pv[3], dv[0], dv[1], dv[2], dv[3]);
+          add_rows4_strided(gw, 1, ni, pv[0], pv[1], pv[2], pv[3], ps, dv[0], dv[1], dv[2], dv[3]);
           m = 0;
         }
       }
-      for (int r = 0; r < m; ++r) add_row(gw, 0, ni, 1, pv[r], dv[r]);
+      for (int r = 0; r < m; ++r) add_row_strided(gw, 1, ni, pv[r], ps, dv[r]);
       if (l < D) grad[layer_offset(c, l) + long(no) * ni + j] = gb;
     }
     team.sync();
-    Real* tail = scratch + long(c.P) * pw + diag_words(c);
+    Real* tail = scratch + tail_at(c);
     using Two = Sums<Real, 2>;
     const Two total = team_sum(team, c.P, [&](long p) {
-      const Real* dout = scratch + p * pw + 2L * D * H;
+      const Real* dout = scratch + point_at(c, tile, int(p)) + 2 * D * tH;
       Two t;
-      t[0] = dout[c.out], t[1] = dout[c.out + 1];  // loss, correct
+      t[0] = dout[c.out * tile], t[1] = dout[(c.out + 1) * tile];  // loss, correct
       return t;
     });
     const Real loss = total[0] / Real(c.P);
@@ -466,7 +469,7 @@ struct PathCond : ModelBase {
                             Real* scratch, Real* obs) {
     // log diag(G): forward and backward values of the squared network with an all-ones input, a layer at
     // a time with a member per unit, then the logs' mean and square reduced over every parameter.
-    Real* fwd = scratch + long(c.P) * point_words(c);
+    Real* fwd = scratch + points_block(c);
     Real* bwd = fwd + (c.in + long(c.depth) * c.h + c.out);
     const int L = layers(c);
     auto off = [&](int l) {  // offset of layer l's units (l = 0: the input)
@@ -510,7 +513,7 @@ struct PathCond : ModelBase {
       return v;
     });
     if (!team.leader()) return;
-    const Real* tail = scratch + long(c.P) * point_words(c) + diag_words(c);
+    const Real* tail = scratch + tail_at(c);
     const Real mean = s[0] / Real(n);
     const Real var = s[1] / Real(n) - mean * mean;
     obs[kLoss] = tail[0];
@@ -524,7 +527,7 @@ struct PathCond : ModelBase {
   template <typename Team, typename Real>
   FS_HD static void observe_detect(const Team& team, const Config& c, const int*, const Real*, const Real*, const Real*,
                                    Real* scratch, Real* obs) {
-    if (team.leader()) obs[kLoss] = scratch[long(c.P) * point_words(c) + diag_words(c)];
+    if (team.leader()) obs[kLoss] = scratch[tail_at(c)];
   }
 
   // ---- detectors (every detection step) -----------------------------------------------------------

@@ -135,6 +135,17 @@ FS_HD auto team_min(const Team& team, long count, const Item& item) -> decltype(
   return team_reduce(team, count, item, MinOp<T>(), T(INFINITY));
 }
 
+// How many items (a model's points, say) a team's per-item words are tiled by, word-major within a tile:
+// the largest power of two up to its size and kTeamLanes. A warp's members, each on its own item, then
+// touch consecutive words; one thread (the host, a GPU thread per run) has tiles of one item, the plain
+// item-major layout.
+template <typename Team>
+FS_HD int team_tile(const Team& team) {
+  int t = 1;
+  while (2 * t <= team.size() && 2 * t <= kTeamLanes) t *= 2;
+  return t;
+}
+
 // A small vector of sums reduced at once by team_sum (the per-type losses of a batch, say); it starts at
 // zero, which is also Sums(0), the sum's identity.
 template <typename Real, int N>
