@@ -59,6 +59,10 @@ constexpr int kFlowBlockThreads = 128;  // every flow kernel's block
 static_assert(kFlowBlockThreads % kTeamLanes == 0 && kFlowBlockThreads <= kTeamLanes * kMaxTeamsPerBlock,
               "a flow kernel's block is whole warps, a team's slot each");
 
+// A block team's items tile by a warp's width (team_tile), known when the kernel is compiled: its blocks
+// are whole warps.
+__device__ constexpr int team_tile(const BlockTeam&) { return kTeamLanes; }
+
 // A register budget for the flow kernels, set at build time (FLOWSWEEP_CUDA_MIN_BLOCKS): so many blocks an
 // SM, bought with spills. Unset, the compiler chooses, and a run's state held in registers (not on the
 // stack) may cost a kernel a resident block; which way is faster only the device can say.

@@ -5,12 +5,15 @@ descent, no recording in between), in fp32 and in fp64:
   - cooccurrence at the paper's sizes (d=64 L=5 n=60 m=128 m1=256) and at a small size (d=16 m=32 m1=32),
     each at 256 and at 4096 runs;
   - value_softmax (logistic loss) at d = n = 4, 10^5 runs;
+  - pathcond's ReLU network (two moons' size: 1000 points, depth 4, width 64), 256 runs, last: the
+    shape where the peers' batched matrix products fit best, and the one flowsweep tiles its points for;
 
 through
 
   - flowsweep --backend cuda (timed as a whole process: start-up, data, training, tables; the manifest's
     training-loop rate beside it), once per --team asked for;
-  - JAX: vmap over runs of grad of the loss, jit, lax.scan over the steps (x64 enabled; timed after
+  - JAX: vmap over runs of grad of the loss, jit, lax.scan over the steps (x64 enabled; fp32 products in
+    fp32, jax_default_matmul_precision "highest", where JAX's default on recent GPUs is TF32; timed after
     compilation);
   - PyTorch: torch.func.vmap of torch.func.grad, its step captured in a CUDA graph, or through
     torch.compile where that fails (--torch-modes; timed after warm-up).
@@ -54,6 +57,7 @@ except ImportError:  # the JAX peer and --help work without it
 COOC_PAPER = dict(d=64, L=5, n=60, m=128, m1=256)
 COOC_SMALL = dict(d=16, L=5, n=60, m=32, m1=32)
 VS_SMALL = dict(d=4, n=4)
+PC_MOONS = dict(points=1000, depth=4, width=64)
 
 # (label, model, sizes, runs, steps)
 CASES = [
@@ -62,6 +66,7 @@ CASES = [
     ("cooccurrence small", "cooccurrence", COOC_SMALL, 256, 2000),
     ("cooccurrence small", "cooccurrence", COOC_SMALL, 4096, 500),
     ("value_softmax d=n=4", "value_softmax", VS_SMALL, 100000, 2000),
+    ("pathcond moons", "pathcond", PC_MOONS, 256, 200),
 ]
 LR = 0.01
 # How PyTorch's step runs, tried in this order until one works (--torch-modes): "graph", the eager step
@@ -87,14 +92,33 @@ def flops_per_run_step(model, size):
             return 2 * (3 * d * d * m + 3 * d * m + 2 * m1 * m) + update
         # scores and their backward (3 n L^2 m), values and their backward (3 n L m), u and dW (2 m1 m)
         return 2 * (3 * n * L * L * m + 3 * n * L * m + 2 * m1 * m) + update
+    if model == "pathcond":
+        # every point through every weight forward, backward to the hidden units, and into the weights'
+        # gradient (dense, as the peers compute it: flowsweep skips a unit's inactive points in the last),
+        # then the update
+        P, first = size["points"], 2 * size["width"]
+        weights = pathcond_weights(size)
+        return 2 * P * (3 * weights - first) + 2 * params_per_run(model, size)
     d, n = size["d"], size["n"]
     # softmax (3n), y = V s (nd), margin (d), dL/ds (nd), dz (3n), dV (nd), update (nd + n)
     return 2 * (4 * n * d + d) + 7 * n
 
 
+def pathcond_widths(size):
+    """Two moons: 2 inputs, `depth` hidden layers of `width`, 2 classes."""
+    return [2] + [size["width"]] * size["depth"] + [2]
+
+
+def pathcond_weights(size):
+    w = pathcond_widths(size)
+    return sum(a * b for a, b in zip(w[:-1], w[1:]))
+
+
 def params_per_run(model, size):
     if model == "cooccurrence":
         return size["m1"] * size["m"] + 3 * size["d"] * size["m"]
+    if model == "pathcond":
+        return pathcond_weights(size) + size["depth"] * size["width"]
     return size["n"] * size["d"] + size["n"]
 
 
@@ -153,7 +177,8 @@ def attempt(what, fn):
 # The peers' losses take flowsweep's own layouts (tests/reference/bench_peers.py checks them against
 # flowsweep's loss and gradient): cooccurrence's W (m1, m) and Q, K, V (d, m) with a word's column as a
 # row, the signs a (m1,), tokens (n, L) and labels (n,); value_softmax's V (n, d) with value i as row i,
-# the logits z (n,) and the direction beta (d,).
+# the logits z (n,) and the direction beta (d,); pathcond's W_l (n_out, n_in) and b_l (n_out,) in turn, the
+# output layer's W without a bias, the points x (P, 2) and classes y (P,).
 def jax_loss(model):
     import jax
     import jax.numpy as jnp
@@ -167,6 +192,13 @@ def jax_loss(model):
             u = a @ W
             F = (p * (v @ u)[:, None, :]).sum(axis=(1, 2))
             return jax.nn.softplus(-y * F).mean()
+    elif model == "pathcond":
+        def loss(params, x, y):
+            a = x
+            for l in range(0, len(params) - 1, 2):
+                a = jax.nn.relu(a @ params[l].T + params[l + 1])
+            logp = jax.nn.log_softmax(a @ params[-1].T)
+            return -jnp.take_along_axis(logp, y[:, None], axis=1).mean()
     else:
         def loss(params, beta):
             V, z = params
@@ -178,6 +210,8 @@ def jax_runner(model, size, runs, steps, precision, device):
     import jax
 
     jax.config.update("jax_enable_x64", True)
+    # fp32 products in fp32, as flowsweep and the measured peak compute them, not in TF32
+    jax.config.update("jax_default_matmul_precision", "highest")
     import jax.numpy as jnp
 
     dev = jax.devices("gpu" if device == "cuda" else "cpu")[0]
@@ -193,6 +227,16 @@ def jax_runner(model, size, runs, steps, precision, device):
         tok = jax.random.randint(ks[5], (runs, n, L), 0, d)
         y = jnp.where(jnp.arange(n) < n // 2, 1.0, -1.0).astype(dt)[None, :].repeat(runs, 0)
         data = (a, tok, y)
+    elif model == "pathcond":
+        w, P = pathcond_widths(size), size["points"]
+        layers = []
+        for l, (ni, no) in enumerate(zip(w[:-1], w[1:])):
+            layers.append(jax.random.normal(jax.random.fold_in(ks[0], l), (runs, no, ni), dt) * math.sqrt(2 / ni))
+            if l < len(w) - 2:
+                layers.append(jnp.zeros((runs, no), dt))
+        params = tuple(layers)
+        data = (jax.random.normal(ks[1], (runs, P, 2), dt),
+                (jax.random.uniform(ks[2], (runs, P)) < 0.5).astype(jnp.int32))
     else:
         d, n = size["d"], size["n"]
         params = (jax.random.normal(ks[0], (runs, n, d), dt) * 0.1, 1 + 0.1 * jax.random.normal(ks[1], (runs, n), dt))
@@ -218,9 +262,19 @@ def jax_runner(model, size, runs, steps, precision, device):
 
 
 # ---- PyTorch ---------------------------------------------------------------------------------------------
-# cooccurrence's loss is cooccurrence_torch_vmap.loss_fn; value_softmax's is this, in jax_loss's layout.
+# cooccurrence's loss is cooccurrence_torch_vmap.loss_fn; value_softmax's and pathcond's are these, in
+# jax_loss's layouts.
 def torch_value_softmax_loss(V, z, beta):
     return torch.nn.functional.softplus(-(beta @ (torch.softmax(z, dim=0) @ V)))
+
+
+def torch_pathcond_loss(*args):
+    """W_0, b_0, ..., W_depth, then the points x (P, 2) and their classes y (P,)."""
+    *params, x, y = args
+    a = x
+    for l in range(0, len(params) - 1, 2):
+        a = torch.relu(a @ params[l].T + params[l + 1])
+    return -torch.log_softmax(a @ params[-1].T, dim=1).gather(1, y[:, None]).mean()
 
 
 def torch_runner(model, size, runs, steps, precision, device, modes=TORCH_MODES):
@@ -239,6 +293,18 @@ def torch_runner(model, size, runs, steps, precision, device, modes=TORCH_MODES)
         params = [p.to(device) for p in params]
         data = (a.to(device), tok.to(device), y.to(device))
         g = vmap(grad(ref.loss_fn, argnums=(0, 1, 2, 3)))
+    elif model == "pathcond":
+        gen = torch.Generator().manual_seed(0)
+        w, P = pathcond_widths(size), size["points"]
+        params = []
+        for l, (ni, no) in enumerate(zip(w[:-1], w[1:])):
+            params.append(torch.randn(runs, no, ni, generator=gen, dtype=dtype).to(device) * math.sqrt(2 / ni))
+            if l < len(w) - 2:
+                params.append(torch.zeros(runs, no, dtype=dtype, device=device))
+        x = torch.randn(runs, P, 2, generator=gen, dtype=dtype)
+        y = (torch.rand(runs, P, generator=gen) < 0.5).long()
+        data = (x.to(device), y.to(device))
+        g = vmap(grad(torch_pathcond_loss, argnums=tuple(range(len(params)))))
     else:
         d, n = size["d"], size["n"]
         gen = torch.Generator().manual_seed(0)

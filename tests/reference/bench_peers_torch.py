@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The GPU benchmark's peers compute flowsweep's model: sweeps/bench/bench_gpu.py times PyTorch
-(cooccurrence_torch_vmap.loss_fn, bench_gpu.torch_value_softmax_loss, batched with vmap) and JAX
+(cooccurrence_torch_vmap.loss_fn, bench_gpu.torch_value_softmax_loss and torch_pathcond_loss, batched with
+vmap) and JAX
 (bench_gpu.jax_loss), and a ratio against them means something only if they do the same work. Each
 loss, and its gradient batched over two runs of different seeds, is checked here against flowsweep's
 loss and gradient (fs_dump) in fp64, on flowsweep's own data and initial parameters. JAX is checked
@@ -55,9 +56,29 @@ def value_softmax_inputs(j):
     return (th[: d * n].reshape(n, d), th[d * n :]), (torch.tensor(j["rdata"])[:d],)
 
 
+def pathcond_inputs(j):
+    """theta is W_0, b_0, ..., W_depth (kernels/pathcond.h); the peers take them as separate tensors."""
+    p = j["params"]
+    mixture = p["data"] == "mixture"
+    widths = [int(p["dim"]) if mixture else 2] + [int(p["width"])] * int(p["depth"]) + \
+        [int(p["classes"]) if mixture else 2]
+    th = torch.tensor(j["theta0"])
+    params, o = [], 0
+    for l, (ni, no) in enumerate(zip(widths[:-1], widths[1:])):
+        params.append(th[o : o + no * ni].reshape(no, ni))
+        o += no * ni
+        if l < len(widths) - 2:
+            params.append(th[o : o + no])
+            o += no
+    assert o == len(th)
+    x = torch.tensor(j["rdata"]).reshape(int(p["points"]), widths[0])
+    return tuple(params), (x, torch.tensor(j["idata"], dtype=torch.long))
+
+
 MODELS = {
     "cooccurrence": (cooccurrence_inputs, cooccurrence_torch_vmap.loss_fn),
     "value_softmax": (value_softmax_inputs, bench_gpu.torch_value_softmax_loss),
+    "pathcond": (pathcond_inputs, bench_gpu.torch_pathcond_loss),
 }
 
 
@@ -100,7 +121,13 @@ def cases(binary, n_cases, steps):
         print("JAX is not installed: only the PyTorch peer is checked")
     rng = random.Random(20261124)
     for c in range(n_cases):
-        if c % 2 == 0:
+        if c % 3 == 2:
+            # the benchmark's shape cut to fewer points, then random ones, two moons and mixtures
+            size = {"points": 60, "depth": 4, "width": 64} if c == 2 else {
+                "points": rng.randint(5, 40), "depth": rng.randint(1, 3), "width": rng.randint(2, 9),
+                "data": rng.choice(["moons", "mixture"]), "classes": rng.randint(2, 4), "dim": rng.randint(1, 4)}
+            model = "pathcond"
+        elif c % 3 == 0:
             # the benchmark's small size, then random ones; the paper's size is the same code
             size = {"d": 16, "L": 5, "n": 60, "m": 32, "m1": 32} if c == 0 else {
                 "d": rng.randint(4, 24), "L": rng.randint(3, 7), "n": 6 * rng.randint(1, 6),
@@ -117,4 +144,4 @@ def cases(binary, n_cases, steps):
 
 
 if __name__ == "__main__":
-    run_main(cases, 6, 0)
+    run_main(cases, 9, 0)
