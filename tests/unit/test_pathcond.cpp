@@ -51,6 +51,8 @@ TEST_CASE("pathcond: gradient matches central differences", "[pathcond]") {
 
 TEST_CASE("pathcond: a team of any size computes the same numbers", "[pathcond][team]") {
   fs::test::check_team_invariance<PathCond>(pc_params(3, 6), 0.1);
+  // 70 points: a team of 32 tiles them 32, 32 and 6, a team of 8 in nine tiles, the last partial
+  fs::test::check_team_invariance<PathCond>(pc_params(2, 5, "mixture", 70), 0.1);
 }
 
 TEST_CASE("pathcond: rescaling leaves the function unchanged and lowers F at every sweep", "[pathcond]") {
