@@ -435,7 +435,7 @@ struct PathCond : ModelBase {
       int m = 0;
       for (int p = 0; p < c.P; ++p) {
         const Real* act = scratch + point_at(c, tile, p);
-        const Real dj = (l < D ? act + (D + l) * tH : act + 2 * D * tH)[j * tile];
+        const Real dj = act[(D + l) * tH + j * tile];  // layer l's deltas follow the activations; l = D: dout
         if (dj == Real(0)) continue;
         pv[m] = l == 0 ? rdata + long(p) * c.in : act + (l - 1) * tH;
         dv[m] = dj;

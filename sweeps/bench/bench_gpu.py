@@ -96,9 +96,9 @@ def flops_per_run_step(model, size):
         # every point through every weight forward, backward to the hidden units, and into the weights'
         # gradient (dense, as the peers compute it: flowsweep skips a unit's inactive points in the last),
         # then the update
-        P, first = size["points"], 2 * size["width"]
-        weights = pathcond_weights(size)
-        return 2 * P * (3 * weights - first) + 2 * params_per_run(model, size)
+        w = pathcond_widths(size)
+        first = w[0] * w[1]  # no deltas for the inputs
+        return 2 * size["points"] * (3 * pathcond_weights(size) - first) + 2 * params_per_run(model, size)
     d, n = size["d"], size["n"]
     # softmax (3n), y = V s (nd), margin (d), dL/ds (nd), dz (3n), dV (nd), update (nd + n)
     return 2 * (4 * n * d + d) + 7 * n
