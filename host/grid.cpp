@@ -12,7 +12,7 @@ std::string run_id(const std::string& model, uint32_t sweep_seed, const Params& 
   return hex64(fnv1a64(s));
 }
 
-Grid::Grid(const Spec& spec) : spec_(spec) {
+Grid::Grid(const Spec& spec) : spec_(spec), base_(spec.base.shared()) {
   // Count first: a grid too large to run says so at once, naming its axes.
   double n = 1;
   std::string shape;
@@ -134,7 +134,7 @@ long Grid::first_of_cell(long c) const {
 }
 
 Params Grid::params(const std::vector<Value>& coords) const {
-  Params p = spec_.base;
+  Params p = base_;
   for (size_t a = 0; a < spec_.axes.size(); ++a) p.set(spec_.axes[a].name, coords[a]);
   return p;
 }

@@ -50,6 +50,7 @@ class Grid {
 
  private:
   const Spec& spec_;
+  Params base_;  // spec_.base, shared by every run's parameters
   long size_ = 1;
   long seed_axis_ = -1, seed_count_ = 1;
   long min_steps_ = 0, max_steps_ = 0;

@@ -12,9 +12,23 @@ namespace fs {
 std::string Value::to_string() const { return is_str ? str : format_double(num); }
 
 const Value& Params::at(const std::string& k) const {
-  auto it = values_.find(k);
-  if (it == values_.end()) throw std::logic_error("parameter '" + k + "' was never resolved");
-  return it->second;
+  if (auto it = own_.find(k); it != own_.end()) return it->second;
+  if (base_)
+    if (auto it = base_->find(k); it != base_->end()) return it->second;
+  throw std::logic_error("parameter '" + k + "' was never resolved");
+}
+
+Params::Map Params::all() const {
+  if (!base_) return own_;
+  Map m = *base_;
+  for (const auto& [k, v] : own_) m[k] = v;
+  return m;
+}
+
+Params Params::shared() const {
+  Params p;
+  p.base_ = std::make_shared<const Map>(all());
+  return p;
 }
 
 const char* status_name(RunResult::Status s) {

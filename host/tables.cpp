@@ -37,9 +37,9 @@ std::string num(double x) {
 // Flow time is steps * lr; 15 digits hide the rounding of that product (70 * 0.01 -> 0.7).
 void append_flow_time(std::string& out, double t) {
   if (std::isnan(t)) return;
-  char buf[32];
-  const int n = std::snprintf(buf, sizeof buf, "%.15g", t);
-  out.append(buf, size_t(n));
+  char buf[32];  // as printf's %.15g
+  const auto res = std::to_chars(buf, buf + sizeof buf, t, std::chars_format::general, 15);
+  out.append(buf, res.ptr);
 }
 std::string flow_time(double t) {
   std::string s;

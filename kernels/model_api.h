@@ -64,6 +64,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -124,19 +125,24 @@ struct Value {
   std::string to_string() const;
 };
 
-// The resolved parameters of one run (model, training and detector keys, and the seed).
+// The resolved parameters of one run (model, training and detector keys, and the seed). The keys every
+// run of a sweep shares sit in one map that copies share (shared()); a run holds only what is set after,
+// its axes' values, so a sweep of 10^6 runs does not copy some forty keys for each.
 class Params {
  public:
-  void set(const std::string& k, Value v) { values_[k] = std::move(v); }
-  bool has(const std::string& k) const { return values_.count(k) != 0; }
+  using Map = std::map<std::string, Value>;
+  void set(const std::string& k, Value v) { own_[k] = std::move(v); }
+  bool has(const std::string& k) const { return own_.count(k) != 0 || (base_ && base_->count(k) != 0); }
   const Value& at(const std::string& k) const;
   double real(const std::string& k) const { return at(k).num; }
   long integer(const std::string& k) const { return long(at(k).num); }
   const std::string& choice(const std::string& k) const { return at(k).str; }
-  const std::map<std::string, Value>& all() const { return values_; }
+  Map all() const;        // every key, in order
+  Params shared() const;  // the same keys, in a map its copies share
 
  private:
-  std::map<std::string, Value> values_;
+  std::shared_ptr<const Map> base_;
+  Map own_;  // set since the shared part was made; these win
 };
 
 struct NamedDoc {
