@@ -66,8 +66,10 @@ struct FileCloser {
   ~FileCloser() { std::fclose(f); }
 };
 
+}  // namespace
+
 // pread: no shared file position, so several threads may read records of one file at once.
-bool read_at(std::FILE* f, long offset, void* out, size_t n) {
+bool read_bytes_at(std::FILE* f, long offset, void* out, size_t n) {
   const int fd = fileno(f);
   char* at = static_cast<char*>(out);
   while (n > 0) {
@@ -79,7 +81,9 @@ bool read_at(std::FILE* f, long offset, void* out, size_t n) {
   return true;
 }
 
-}  // namespace
+std::string record_where(const std::string& path, const JournalEntry& e) {
+  return path + " (record at byte " + std::to_string(e.offset) + ")";
+}
 
 std::string journal_path(const std::string& out_dir) { return out_dir + "/journal.fsj"; }
 std::string checkpoint_path(const std::string& out_dir) { return out_dir + "/checkpoint.fsj"; }
@@ -243,9 +247,9 @@ std::string journal_owner(const std::string& path) {
 RunResult read_result(std::FILE* f, const std::string& path, const JournalEntry& e, const std::string& run_id,
                       const ModelInfo& info) {
   std::string payload(size_t(e.bytes), '\0');
-  if (!read_at(f, e.offset, payload.data(), payload.size()))
+  if (!read_bytes_at(f, e.offset, payload.data(), payload.size()))
     throw RuntimeError(path + ": cannot read the record at byte " + std::to_string(e.offset));
-  return decode_result(payload, path + " (record at byte " + std::to_string(e.offset) + ")", run_id, info);
+  return decode_result(payload, record_where(path, e), run_id, info);
 }
 
 // --- writing --------------------------------------------------------------------------------------
@@ -332,7 +336,7 @@ std::vector<Checkpoint> read_checkpoints(const std::string& out_dir, const std::
   const FileCloser close{f};
   for (const auto& e : scan.entries) {
     std::string payload(size_t(e.bytes), '\0');
-    if (!read_at(f, e.offset, payload.data(), payload.size())) throw RuntimeError("cannot read " + path);
+    if (!read_bytes_at(f, e.offset, payload.data(), payload.size())) throw RuntimeError("cannot read " + path);
     try {
       ByteReader r(payload);
       Checkpoint c;

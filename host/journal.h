@@ -76,6 +76,11 @@ struct Checkpoint {
 void write_checkpoints(const std::string& out_dir, const std::string& spec_hash, const std::vector<Checkpoint>& cps);
 std::vector<Checkpoint> read_checkpoints(const std::string& out_dir, const std::string& spec_hash);
 
+// n bytes of a file from `offset`, without its stream position, so threads may read one file at once.
+bool read_bytes_at(std::FILE* f, long offset, void* out, size_t n);
+// "PATH (record at byte N)": where a record's errors say they are.
+std::string record_where(const std::string& path, const JournalEntry& e);
+
 // One record's payload, read back: a finished run checked against `run_id` and the model's outputs.
 RunResult read_result(std::FILE* f, const std::string& path, const JournalEntry& e, const std::string& run_id,
                       const ModelInfo& info);

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 
 #include "host/h5.h"
 #include "host/tables.h"
@@ -57,8 +58,41 @@ long ResultStore::records_of(long index) const { return long(entry(index).record
 long ResultStore::rows_of(long index) const { return long(entry(index).rows); }
 
 RunResult ResultStore::fetch(const RunPoint& p) const {
-  const long d = loc_[size_t(p.index)] >> 40;
-  return read_result(files_[size_t(d)], paths_[size_t(d)], entry(p.index), p.id, grid_.spec().entry->info);
+  const size_t d = size_t(loc_[size_t(p.index)] >> 40);
+  const JournalEntry& e = entry(p.index);
+  const Window* w = d < windows_.size() ? &windows_[d] : nullptr;
+  if (w && e.offset >= w->offset && e.offset + e.bytes <= w->offset + long(w->bytes.size()))
+    return decode_result(w->bytes.substr(size_t(e.offset - w->offset), size_t(e.bytes)), record_where(paths_[d], e),
+                         p.id, grid_.spec().entry->info);
+  return read_result(files_[d], paths_[d], e, p.id, grid_.spec().entry->info);
+}
+
+void ResultStore::load(const std::vector<long>& rows, size_t first, long n) const {
+  windows_.resize(files_.size());
+  const size_t D = files_.size();
+  std::vector<long> lo(D, std::numeric_limits<long>::max()), hi(D, 0), need(D, 0);
+  for (size_t k = first; k < first + size_t(n); ++k) {
+    if (!has(rows[k])) continue;
+    const size_t d = size_t(loc_[size_t(rows[k])] >> 40);
+    const JournalEntry& e = entry(rows[k]);
+    lo[d] = std::min(lo[d], e.offset);
+    hi[d] = std::max(hi[d], e.offset + e.bytes);
+    need[d] += e.bytes;
+  }
+  for (size_t d = 0; d < D; ++d) {
+    Window& w = windows_[d];
+    w.offset = 0;
+    w.bytes.clear();
+    // Only records that lie close together: a block whose runs are spread over a journal (a resumed
+    // sweep, shards merged out of order) is read a record at a time.
+    const long span = hi[d] - lo[d];
+    if (need[d] == 0 || span > 2 * need[d] + (1L << 20) || span > (1L << 28)) continue;
+    w.bytes.resize(size_t(span));
+    if (!read_bytes_at(files_[d], lo[d], w.bytes.data(), w.bytes.size()))
+      w.bytes.clear();  // fetch reads each record, and says which it cannot
+    else
+      w.offset = lo[d];
+  }
 }
 
 nlohmann::json provenance_json(const std::string& command_line) {
@@ -208,8 +242,8 @@ OutputSummary write_outputs(const std::string& out_dir, const Grid& grid, const 
   }
 
   // Records are read and their rows formatted on a pool, a block of runs at a time; the files, the phase
-  // diagram and trajectories.h5 take them in order on this thread, so the tables do not depend on the
-  // number of threads.
+  // diagram and trajectories.h5 take them in order on one thread at a time, so the tables do not depend
+  // on the number of threads. A block is written while the pool makes the next one's rows.
   struct Row {
     RunPoint p;
     RunResult r;
@@ -222,7 +256,8 @@ OutputSummary write_outputs(const std::string& out_dir, const Grid& grid, const 
   const long words_per_run = std::max<long>(1, K * long(info.observables.size() + 8));
   const long block =
       opt.save_params ? pool.size() : std::max<long>(pool.size(), std::min<long>(1024, (1L << 22) / words_per_run));
-  std::vector<Row> made(size_t(std::min<long>(block, long(rows.size()))));
+  std::vector<Row> made[2];  // the block being made, and the one before it, being written
+  for (auto& m : made) m.resize(size_t(std::min<long>(block, long(rows.size()))));
   auto make_row = [&](long i, Row& w) {
     w.p = grid.label(i);
     w.found = store.has(i);
@@ -251,11 +286,9 @@ OutputSummary write_outputs(const std::string& out_dir, const Grid& grid, const 
 
   long* counts = sum.counts;
   nlohmann::json failures = nlohmann::json::array();
-  for (size_t first = 0; first < rows.size(); first += size_t(block)) {
-    const long n = std::min<long>(block, long(rows.size() - first));
-    pool.for_each(n, [&](long k) { make_row(rows[first + size_t(k)], made[size_t(k)]); });
+  auto write_rows = [&](std::vector<Row>& rows_made, long n) {
     for (long k = 0; k < n; ++k) {
-      Row& w = made[size_t(k)];
+      Row& w = rows_made[size_t(k)];
       const long i = w.p.index;
       if (!w.unreadable.empty()) sum.unreadable.push_back(w.unreadable);
       if (!w.found) sum.absent.push_back(i);
@@ -270,6 +303,21 @@ OutputSummary write_outputs(const std::string& out_dir, const Grid& grid, const 
       if (traj) traj->write(w.trajectory_rows);
       if (finals) finals->write(w.final_rows);
     }
+  };
+  long n_before = 0;  // rows of the block before, in made[1 - cur], not yet written
+  for (size_t first = 0, cur = 0;; first += size_t(block), cur = 1 - cur) {
+    const long n = first < rows.size() ? std::min<long>(block, long(rows.size() - first)) : 0;
+    if (n == 0 && n_before == 0) break;
+    // Item 0 writes the block before (items are taken in order, so it starts first); the rest make this one.
+    const long w = n_before > 0 ? 1 : 0;
+    store.load(rows, first, n);
+    pool.for_each(n + w, [&](long k) {
+      if (k < w)
+        write_rows(made[1 - cur], n_before);
+      else
+        make_row(rows[first + size_t(k - w)], made[cur][size_t(k - w)]);
+    });
+    n_before = n;
   }
   runs_file.commit();
   h5.commit();

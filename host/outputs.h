@@ -26,6 +26,10 @@ class ResultStore {
   bool has(long index) const { return loc_[size_t(index)] >= 0; }
   // The run's record; RuntimeError naming the file when it cannot be read or belongs to another version.
   RunResult fetch(const RunPoint& p) const;
+  // Reads the records of runs rows[first, first + n) with one read per journal where they lie close
+  // together (a block of consecutive runs, as a sweep writes them), so that fetch takes them from memory
+  // instead of reading each. Not while fetch runs on another thread: write_outputs calls it between blocks.
+  void load(const std::vector<long>& rows, size_t first, long n) const;
   long records_of(long index) const;
   long rows_of(long index) const;
   // Torn tails and corrupt records met while scanning, each naming its file.
@@ -38,6 +42,11 @@ class ResultStore {
   std::vector<std::vector<JournalEntry>> entries_;
   std::vector<long> loc_;  // (grid size): dir * 2^40 + entry, or -1
   std::vector<std::string> problems_;
+  struct Window {
+    long offset = 0;
+    std::string bytes;
+  };
+  mutable std::vector<Window> windows_;  // (dirs): the bytes load read from each journal
   const JournalEntry& entry(long index) const;
 };
 

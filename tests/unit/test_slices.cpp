@@ -15,6 +15,7 @@
 #include "host/executor_cpu.h"
 #include "host/grid.h"
 #include "host/journal.h"
+#include "host/outputs.h"
 #include "host/staging.h"
 #include "host/worker_pool.h"
 #include "kernels/models.h"
@@ -301,6 +302,47 @@ TEST_CASE("journal: records read back exactly; a flipped byte and a torn tail ar
   auto s4 = fs::scan_journal(path, "0123456789abcdef");
   CHECK(s4.problem.empty());
   CHECK(s4.entries.size() == 4);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("journal: a block of records read at once gives what each read alone gives", "[slices][journal]") {
+  const auto spec = fs::parse_spec("model = \"value_softmax\"\n", "t.toml",
+                                   {"d=3", "n=3", "steps=40", "record_every=8", "grid.seed={range=[0, 8]}"});
+  const fs::Grid grid(spec);
+  const auto& entry = *spec.entry;
+  std::vector<fs::RunInput> in;
+  for (long i = 0; i < grid.size(); ++i) in.push_back({grid.point(i).params, spec.sweep_seed});
+  const auto res = fs::execute_cpu(entry, in, 2);
+  const std::string dir = std::filesystem::temp_directory_path() / ("fs-window-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  // Runs 0-3, then over a megabyte of records of run 4 (its last copy counts), then runs 5-7: a block of
+  // runs 0-3 lies together, a block of all eight does not.
+  {
+    fs::JournalWriter w(dir, spec.hash());
+    for (long i = 0; i < 4; ++i) w.append_result(i, grid.id(i), res[size_t(i)]);
+    for (int copy = 0; copy < 2000; ++copy) w.append_result(4, grid.id(4), res[4]);
+    for (long i = 5; i < 8; ++i) w.append_result(i, grid.id(i), res[size_t(i)]);
+    w.sync();
+  }
+  const fs::ResultStore store({dir}, grid);
+  REQUIRE(store.problems().empty());
+  std::vector<long> rows(8);
+  for (long i = 0; i < 8; ++i) rows[size_t(i)] = i;
+  for (long i = 0; i < 8; ++i) fs::test::require_identical(res[size_t(i)], store.fetch(grid.point(i)));
+  const auto scan = fs::scan_journal(fs::journal_path(dir), spec.hash());
+  auto clobber = [&](long offset, long bytes) {  // zeros over a payload, on disk
+    std::fstream f(fs::journal_path(dir), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(offset);
+    f << std::string(size_t(bytes), '\0');
+  };
+  // Runs 0-3 read as one block: a record changed on disk after it is read still reads as it was, so
+  // fetch took it from memory; with the next block loaded it is read from the file, and is found damaged.
+  store.load(rows, 0, 4);
+  clobber(scan.entries[1].offset, scan.entries[1].bytes);
+  for (long i = 0; i < 8; ++i) fs::test::require_identical(res[size_t(i)], store.fetch(grid.point(i)));
+  store.load(rows, 0, 8);  // runs spread over the journal: each read alone
+  CHECK_THROWS_WITH(store.fetch(grid.point(1)), Catch::Matchers::Contains("record at byte"));
+  for (long i = 2; i < 8; ++i) fs::test::require_identical(res[size_t(i)], store.fetch(grid.point(i)));
   std::filesystem::remove_all(dir);
 }
 
