@@ -72,19 +72,16 @@ Grid::Grid(const Spec& spec) : spec_(spec), base_(spec.base.shared()) {
 
 std::string Grid::id(long index) const { return id_of(coords(index)); }
 
-// run_id's text from the pieces: the fixed keys' text once made, the axes' values filled in.
-// The hash runs over the text in order, so the fixed piece before the first axis is hashed once, here.
+// run_id's hash over its text piece by piece: the fixed keys' text once made, the axes' values filled
+// in. The hash runs over the text in order, so the piece before the first axis is hashed once, here.
 std::string Grid::id_of(const std::vector<Value>& coords) const {
-  std::string s;
+  uint64_t h = id_basis_;
   for (size_t k = 1; k < id_pieces_.size(); ++k) {
     const IdPiece& p = id_pieces_[k];
-    s += p.text;
-    if (p.axis >= 0) {
-      s += coords[size_t(p.axis)].to_string();
-      s += ';';
-    }
+    h = fnv1a64(p.text, h);
+    if (p.axis >= 0) h = fnv1a64(coords[size_t(p.axis)].to_string() + ';', h);
   }
-  return hex64(fnv1a64(s, id_basis_));
+  return hex64(h);
 }
 
 RunPoint Grid::label(long index) const {

@@ -60,6 +60,7 @@ inline double flow_dt(const FlowConfig& fc) { return flow_dt(fc.lr, int(fc.opt.k
 inline std::vector<long> record_schedule(const FlowConfig& fc) {
   std::vector<long> out;
   const long n = fc.records < fc.steps + 1 ? fc.records : fc.steps + 1;
+  out.reserve(size_t(fc.schedule == 1 ? n : fc.steps / (fc.record_every > 0 ? fc.record_every : 1) + 2));
   if (fc.schedule == 1 && n >= 2) {
     const double B = double(fc.steps - n + 2);
     for (long k = 0; k < n; ++k) {
