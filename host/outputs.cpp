@@ -61,7 +61,7 @@ RunResult ResultStore::fetch(const RunPoint& p) const {
   const size_t d = size_t(loc_[size_t(p.index)] >> 40);
   const JournalEntry& e = entry(p.index);
   const Window* w = d < windows_.size() ? &windows_[d] : nullptr;
-  if (w && e.offset >= w->offset && e.offset + e.bytes <= w->offset + long(w->bytes.size()))
+  if (w && e.offset >= w->offset && e.offset + e.bytes <= w->offset + w->size)
     return decode_result(w->bytes.substr(size_t(e.offset - w->offset), size_t(e.bytes)), record_where(paths_[d], e),
                          p.id, grid_.spec().entry->info);
   return read_result(files_[d], paths_[d], e, p.id, grid_.spec().entry->info);
@@ -81,17 +81,14 @@ void ResultStore::load(const std::vector<long>& rows, size_t first, long n) cons
   }
   for (size_t d = 0; d < D; ++d) {
     Window& w = windows_[d];
-    w.offset = 0;
-    w.bytes.clear();
+    w.offset = w.size = 0;
     // Only records that lie close together: a block whose runs are spread over a journal (a resumed
     // sweep, shards merged out of order) is read a record at a time.
     const long span = hi[d] - lo[d];
     if (need[d] == 0 || span > 2 * need[d] + (1L << 20) || span > (1L << 28)) continue;
-    w.bytes.resize(size_t(span));
-    if (!read_bytes_at(files_[d], lo[d], w.bytes.data(), w.bytes.size()))
-      w.bytes.clear();  // fetch reads each record, and says which it cannot
-    else
-      w.offset = lo[d];
+    if (w.bytes.size() < size_t(span)) w.bytes.resize(size_t(span));
+    if (read_bytes_at(files_[d], lo[d], w.bytes.data(), size_t(span)))  // else fetch reads each, and says which fails
+      w.offset = lo[d], w.size = span;
   }
 }
 

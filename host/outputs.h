@@ -43,8 +43,8 @@ class ResultStore {
   std::vector<long> loc_;  // (grid size): dir * 2^40 + entry, or -1
   std::vector<std::string> problems_;
   struct Window {
-    long offset = 0;
-    std::string bytes;
+    long offset = 0, size = 0;  // the bytes [offset, offset + size) of the journal
+    std::string bytes;          // at least size long: it only grows, so a block's read fills no zeros first
   };
   mutable std::vector<Window> windows_;  // (dirs): the bytes load read from each journal
   const JournalEntry& entry(long index) const;
