@@ -12,6 +12,7 @@
 #include <cub/device/device_partition.cuh>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <deque>
@@ -609,12 +610,9 @@ class CudaExecutor final : public Executor {
     long cap = 1;
     while (cap < long(run.schedule.size())) cap *= 2;
     const int opt_words = opt_state_per_param(run.fc.opt.kind);
-    const std::string key =
-        std::to_string(sz.n_theta) + "/" + std::to_string(sz.n_fixed) + "/" + std::to_string(sz.n_idata) + "/" +
-        std::to_string(sz.n_rdata) + "/" + std::to_string(sz.n_scratch) + "/" + std::to_string(sz.n_carry) + "/" +
-        std::to_string(sz.n_hot) + "/" + std::to_string(sz.n_obs) + "/" + std::to_string(opt_words) + "/" +
-        std::to_string(sizeof(Real)) + "/" + std::to_string(cap) + "/" + std::to_string(sz.n_table_rows) + "/" +
-        std::to_string(sz.n_table_fields) + "/" + std::to_string(run.n_table());
+    const BatchKey key = {sz.n_theta, sz.n_fixed,      sz.n_idata,        sz.n_rdata,      sz.n_scratch,
+                          sz.n_carry, sz.n_hot,        sz.n_obs,          long(opt_words), long(sizeof(Real)),
+                          cap,        sz.n_table_rows, sz.n_table_fields, run.n_table()};
     auto it = batches_.find(key);
     if (it == batches_.end()) it = batches_.emplace(key, open_batch<Real>(sz, opt_words, cap, run.n_table())).first;
     static_cast<Batch<Model, Real>*>(it->second.get())->enqueue(std::move(pr));
@@ -650,7 +648,10 @@ class CudaExecutor final : public Executor {
   CudaOptions opt_;
   CudaDeviceInfo dev_;
   WorkerPool pool_;
-  std::map<std::string, std::unique_ptr<BatchBase>> batches_;
+  // A batch's shape: its sizes, optimiser words, precision, record capacity and table. Numbers, not text:
+  // the loop thread looks up every run staged, 10^5 of them in a sweep of tiny runs.
+  using BatchKey = std::array<long, 14>;
+  std::map<BatchKey, std::unique_ptr<BatchBase>> batches_;
   std::vector<std::unique_ptr<ReturnedRun>> returned_;  // handed back by the last slice, not yet finished
   bool source_empty_ = false;
   long prefetch_ = 0;  // the most runs one slice has handed back
