@@ -45,7 +45,7 @@ MergeOutcome merge_shards(const std::vector<std::string>& dirs, const std::strin
         }
         if (!sum.is_string() || got != sum.get<std::string>()) out.corrupt.push_back(path + " (checksum mismatch)");
       }
-  const ResultStore store(dirs, grid);
+  ResultStore store(dirs, grid);
   for (const auto& p : store.problems()) out.corrupt.push_back(p);
 
   std::vector<long> all(size_t(grid.size()));

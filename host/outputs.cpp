@@ -67,7 +67,7 @@ RunResult ResultStore::fetch(const RunPoint& p) const {
   return read_result(files_[d], paths_[d], e, p.id, grid_.spec().entry->info);
 }
 
-void ResultStore::load(const std::vector<long>& rows, size_t first, long n) const {
+void ResultStore::load(const std::vector<long>& rows, size_t first, long n) {
   windows_.resize(files_.size());
   const size_t D = files_.size();
   std::vector<long> lo(D, std::numeric_limits<long>::max()), hi(D, 0), need(D, 0);
@@ -207,7 +207,7 @@ Shard Manifest::shard(const Grid& grid) const {
 }
 
 OutputSummary write_outputs(const std::string& out_dir, const Grid& grid, const std::vector<long>& rows,
-                            const ResultStore& store, const OutputOptions& opt, nlohmann::json manifest,
+                            ResultStore& store, const OutputOptions& opt, nlohmann::json manifest,
                             const std::function<void(nlohmann::json&, const OutputSummary&)>& amend) {
   OutputSummary sum;
   const Spec& spec = grid.spec();

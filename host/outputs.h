@@ -29,7 +29,7 @@ class ResultStore {
   // Reads the records of runs rows[first, first + n) with one read per journal where they lie close
   // together (a block of consecutive runs, as a sweep writes them), so that fetch takes them from memory
   // instead of reading each. Not while fetch runs on another thread: write_outputs calls it between blocks.
-  void load(const std::vector<long>& rows, size_t first, long n) const;
+  void load(const std::vector<long>& rows, size_t first, long n);
   long records_of(long index) const;
   long rows_of(long index) const;
   // Torn tails and corrupt records met while scanning, each naming its file.
@@ -46,7 +46,7 @@ class ResultStore {
     long offset = 0, size = 0;  // the bytes [offset, offset + size) of the journal
     std::string bytes;          // at least size long: it only grows, so a block's read fills no zeros first
   };
-  mutable std::vector<Window> windows_;  // (dirs): the bytes load read from each journal
+  std::vector<Window> windows_;  // (dirs): the bytes load read from each journal
   const JournalEntry& entry(long index) const;
 };
 
@@ -70,7 +70,7 @@ struct OutputSummary {
 // record cannot be read is named in the summary and written with the absent status. `amend` may add to
 // the manifest once the tables are written.
 OutputSummary write_outputs(const std::string& out_dir, const Grid& grid, const std::vector<long>& rows,
-                            const ResultStore& store, const OutputOptions& opt, nlohmann::json manifest,
+                            ResultStore& store, const OutputOptions& opt, nlohmann::json manifest,
                             const std::function<void(nlohmann::json&, const OutputSummary&)>& amend = {});
 
 // The spec as the manifest records it.

@@ -324,7 +324,7 @@ TEST_CASE("journal: a block of records read at once gives what each read alone g
     for (long i = 5; i < 8; ++i) w.append_result(i, grid.id(i), res[size_t(i)]);
     w.sync();
   }
-  const fs::ResultStore store({dir}, grid);
+  fs::ResultStore store({dir}, grid);
   REQUIRE(store.problems().empty());
   std::vector<long> rows(8);
   for (long i = 0; i < 8; ++i) rows[size_t(i)] = i;
