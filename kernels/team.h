@@ -51,20 +51,26 @@ struct MinOp {
 // the identity once, which by the absorption above is every such fold: the same bits as team_reduce on
 // any team. `item` is inlined once per lane: 32 copies in the code.
 namespace detail {
+// A count known at compile time: the tree's tests on it fold away, leaving straight-line code.
+template <long N>
+struct FixedCount {
+  static constexpr long value = N;
+  FS_HD constexpr operator long() const { return N; }
+};
 template <typename T>
 struct LaneFold {
   T v;
   bool padded;  // folded with the identity since its last fold with an item
 };
-template <int L, int H, typename T, typename Item, typename Op>
-FS_HD FS_INLINE LaneFold<T> lane_subtree(long count, const Item& item, const Op& op, const T& identity) {
+template <int L, int H, typename T, typename Count, typename Item, typename Op>
+FS_HD FS_INLINE LaneFold<T> lane_subtree(Count count, const Item& item, const Op& op, const T& identity) {
   if constexpr (H == kTeamLanes) {
     T acc = identity;
-    for (long k = L; k < count; k += kTeamLanes) acc = op(acc, item(k));
+    for (long k = L; k < long(count); k += kTeamLanes) acc = op(acc, item(k));
     return {acc, false};
   } else {
     LaneFold<T> left = lane_subtree<L, 2 * H>(count, item, op, identity);  // L < count: the caller checked
-    if (L + H >= count) {
+    if (L + H >= long(count)) {
       if (!left.padded) left.v = op(left.v, identity), left.padded = true;
       return left;
     }
@@ -72,11 +78,58 @@ FS_HD FS_INLINE LaneFold<T> lane_subtree(long count, const Item& item, const Op&
     return {op(left.v, right.v), false};
   }
 }
+template <long N, typename T, typename Item, typename Op>
+FS_HD FS_INLINE T fixed_tree(const Item& item, const Op& op, const T& identity) {
+  return lane_subtree<0, 1>(FixedCount<N>{}, item, op, identity).v;
+}
 }  // namespace detail
 
+// The host's short reductions, most of a small model's step (value_softmax at d = n = 4: eight a step),
+// take the tree for their count compiled as straight-line code: the same operations in the same order,
+// without the tree's tests on the count. Up to 8 items: a few dozen items' code a reduction. A GPU
+// thread keeps the one tree (its code size is its cost there).
 template <typename T, typename Item, typename Op>
 FS_HD T thread_reduce_lanes(long count, const Item& item, const Op& op, T identity) {
+#if !defined(__CUDA_ARCH__)
+  switch (count) {
+    case 1:
+      return detail::fixed_tree<1>(item, op, identity);
+    case 2:
+      return detail::fixed_tree<2>(item, op, identity);
+    case 3:
+      return detail::fixed_tree<3>(item, op, identity);
+    case 4:
+      return detail::fixed_tree<4>(item, op, identity);
+    case 5:
+      return detail::fixed_tree<5>(item, op, identity);
+    case 6:
+      return detail::fixed_tree<6>(item, op, identity);
+    case 7:
+      return detail::fixed_tree<7>(item, op, identity);
+    case 8:
+      return detail::fixed_tree<8>(item, op, identity);
+    default:
+      break;
+  }
+#endif
   return count > 0 ? detail::lane_subtree<0, 1>(count, item, op, identity).v : identity;
+}
+
+// f(n), with n passed as a detail::FixedCount<N> where it is one of Ns (on the host), else as it is. A model
+// whose runs are tiny compiles its step for the shapes its sweeps use: the same code, its loops unrolled and
+// its short reductions straight-line code. The arithmetic must not depend on the form (fused multiply-adds
+// written out, see madd); a model's test holds each shape to the run-time form. A GPU thread keeps one
+// form, whose code size is its cost there.
+template <typename Int, typename F>
+FS_HD auto with_count(Int n, const F& f) {
+  return f(n);
+}
+template <long N, long... Ns, typename Int, typename F>
+FS_HD auto with_count(Int n, const F& f) {
+#if !defined(__CUDA_ARCH__)
+  if (n == N) return f(detail::FixedCount<N>{});
+#endif
+  return with_count<Ns...>(n, f);
 }
 
 // One thread: below kTeamLanes items, thread_reduce_lanes' tree in registers. From kTeamLanes items on,
@@ -166,8 +219,8 @@ struct Sums {
 
 // s = softmax(z) over n entries, the maximum and the normaliser reduced by the team; s may be z. Members
 // read only their own entries of s when it returns: a barrier comes before the team reads all of it.
-template <typename Team, typename Real>
-FS_HD void team_softmax(const Team& team, const Real* z, int n, Real* s) {
+template <typename Team, typename Real, typename Count>
+FS_HD void team_softmax(const Team& team, const Real* z, Count n, Real* s) {
   const Real mx = team_max(team, n, [&](long i) { return z[i]; });
   for (int i = team.rank(); i < n; i += team.size()) s[i] = exp(z[i] - mx);
   team.sync();

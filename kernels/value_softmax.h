@@ -177,13 +177,22 @@ struct ValueSoftmax : ModelBase {
   FS_HD static Real logit(const Config& c, const Real* V, const Real* a, int i) {
     if (c.loss != kTied) return a[i];
     Real acc = 0;
-    for (int j = 0; j < c.n; ++j) acc += V[long(j) * c.d + i] * a[j];
+    for (int j = 0; j < c.n; ++j) acc = madd(V[long(j) * c.d + i], a[j], acc);
     return acc;
   }
   template <typename Team, typename Real>
-  FS_HD static Real loss_grad(const Team& team, const Config& c, const StepContext& ctx, const int*, const Real* rdata,
-                              const Real* theta, const Real*, Real* grad, Real* scratch) {
-    const int d = c.d, n = c.n;
+  FS_HD static Real loss_grad(const Team& team, const Config& c, const StepContext& ctx, const int* idata,
+                              const Real* rdata, const Real* theta, const Real* fixed, Real* grad, Real* scratch) {
+    // The shipped sweep's sizes (d and n of 4 and 16) compiled in, on the host (with_count)
+    return with_count<4, 16>(c.n, [&](auto n) {
+      return with_count<4, 16>(
+          c.d, [&](auto d) { return loss_grad_sized(team, c, n, d, ctx, idata, rdata, theta, fixed, grad, scratch); });
+    });
+  }
+  // n and d: ints, or detail::FixedCount (with_count)
+  template <typename Team, typename Real, typename N, typename D>
+  FS_HD static Real loss_grad_sized(const Team& team, const Config& c, N n, D d, const StepContext& ctx, const int*,
+                                    const Real* rdata, const Real* theta, const Real*, Real* grad, Real* scratch) {
     const Real* V = theta;
     const Real* a = theta + long(d) * n;
     Real* gV = grad;
@@ -201,8 +210,12 @@ struct ValueSoftmax : ModelBase {
     const Real* beta = rdata;
     const bool tied = c.loss == kTied;
 
-    // logits: a, or U a
-    for (int i = team.rank(); i < n; i += team.size()) z[i] = logit(c, V, a, i);
+    // logits: a, or U a (the loss tested once, outside the loops: it is the same for every index)
+    if (tied) {
+      for (int i = team.rank(); i < n; i += team.size()) z[i] = logit(c, V, a, i);
+    } else {
+      for (int i = team.rank(); i < n; i += team.size()) z[i] = a[i];
+    }
     team.sync();
     // Order crossings of the logits since the last step, over the pairs i < j.
     if (ctx.step > 0) {
@@ -224,7 +237,7 @@ struct ValueSoftmax : ModelBase {
     // y = V s                                                                        (d)
     for (int r = team.rank(); r < d; r += team.size()) {
       Real acc = 0;
-      for (int i = 0; i < n; ++i) acc += V[long(i) * d + r] * s[i];
+      for (int i = 0; i < n; ++i) acc = madd(V[long(i) * d + r], s[i], acc);
       y[r] = acc;
     }
     team.sync();
@@ -242,14 +255,14 @@ struct ValueSoftmax : ModelBase {
       const Real* X = rdata + c.N;
       for (int q = team.rank(); q < c.N; q += team.size()) {
         Real acc = 0;
-        for (int r = 0; r < d; ++r) acc += X[long(q) * d + r] * y[r];
+        for (int r = 0; r < d; ++r) acc = madd(X[long(q) * d + r], y[r], acc);
         res[q] = acc - beta[q];
       }
       team.sync();
       loss = team_sum(team, c.N, [&](long q) { return res[q] * res[q]; });
       for (int r = team.rank(); r < d; r += team.size()) {
         Real acc = 0;
-        for (int q = 0; q < c.N; ++q) acc += X[long(q) * d + r] * res[q];
+        for (int q = 0; q < c.N; ++q) acc = madd(X[long(q) * d + r], res[q], acc);
         gy[r] = Real(2) * acc;
       }
     }
@@ -258,7 +271,7 @@ struct ValueSoftmax : ModelBase {
     // dL/ds_i = v_i . gy; dL/dz = s (ds - s.ds)
     for (int i = team.rank(); i < n; i += team.size()) {
       Real acc = 0;
-      for (int r = 0; r < d; ++r) acc += V[long(i) * d + r] * gy[r];
+      for (int r = 0; r < d; ++r) acc = madd(V[long(i) * d + r], gy[r], acc);
       ds[i] = acc;
     }
     team.sync();
@@ -266,13 +279,18 @@ struct ValueSoftmax : ModelBase {
     for (int i = team.rank(); i < n; i += team.size()) dz[i] = s[i] * (ds[i] - sds);
     team.sync();
     // dV[i, r] = s_i gy_r (+ tied: dz_r a_i, as z = U a); da = dz (tied: U^T dz)
+    // (the untied sum keeps its + 0, which turns a product of -0 into +0 as it always has)
     for (int i = team.rank(); i < n; i += team.size()) {
-      for (int r = 0; r < d; ++r) gV[long(i) * d + r] = s[i] * gy[r] + (tied ? dz[r] * a[i] : Real(0));
+      const Real si = s[i];
+      Real* gv = gV + long(i) * d;
       if (tied) {
+        const Real ai = a[i];
+        for (int r = 0; r < d; ++r) gv[r] = madd(si, gy[r], dz[r] * ai);
         Real acc = 0;
-        for (int r = 0; r < d; ++r) acc += V[long(i) * d + r] * dz[r];
+        for (int r = 0; r < d; ++r) acc = madd(V[long(i) * d + r], dz[r], acc);
         ga[i] = acc;
       } else {
+        for (int r = 0; r < d; ++r) gv[r] = madd(si, gy[r], Real(0));
         ga[i] = dz[i];
       }
     }

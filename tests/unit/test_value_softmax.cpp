@@ -1,8 +1,11 @@
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
+#include <string>
 
 #include "host/executor_cpu.h"
 #include "host/grid.h"
+#include "host/host_run.h"
 #include "kernels/value_softmax.h"
 #include "tests/unit/model_check.h"
 
@@ -27,12 +30,57 @@ TEST_CASE("value_softmax: gradient matches central differences for every loss", 
   for (const char* loss : {"logistic", "square", "regression", "tied"}) {
     INFO(loss);
     fs::test::check_gradient<ValueSoftmax>(vs_params(loss), 0.3);
+    fs::test::check_gradient<ValueSoftmax>(vs_params(loss, 4, 4), 0.3);  // sizes compiled in (with_count)
+    fs::test::check_gradient<ValueSoftmax>(vs_params(loss, 16, 16), 0.3);
   }
 }
 
 TEST_CASE("value_softmax: a team of any size computes the same numbers", "[value_softmax][team]") {
-  for (const char* loss : {"logistic", "regression", "tied"})
+  for (const char* loss : {"logistic", "regression", "tied"}) {
+    INFO(loss);
     fs::test::check_team_invariance<ValueSoftmax>(vs_params(loss, 6, 9), 0.3, 0);  // crossings count from step 0
+    fs::test::check_team_invariance<ValueSoftmax>(vs_params(loss, 4, 4), 0.3, 0);  // sizes compiled in
+    fs::test::check_team_invariance<ValueSoftmax>(vs_params(loss, 16, 4), 0.3, 0);
+  }
+}
+
+// The host compiles the step for d and n of 4 and 16 (with_count); those shapes must give the bits of the
+// step with the sizes read at run time, for every loss and both precisions, or a sweep's results would depend
+// on which shapes are compiled in.
+template <typename Real>
+void check_sizes_compiled_in(const char* loss, int d, int n) {
+  INFO(loss << " d=" << d << " n=" << n << " bytes " << sizeof(Real));
+  const fs::ModelInfo info = ValueSoftmax::info();
+  fs::HostRun<ValueSoftmax, Real> r(fs::RunInput{vs_params(loss, d, n), 7}, info);
+  r.allocate_workspace();
+  fs::Stream jitter(7, 7, 99);
+  for (auto& x : r.theta) x += Real(0.3 * jitter.normal());
+  for (long step : {0L, 1L}) {  // the crossings are counted from step 1 on, against the logits before
+    std::vector<Real> grad_run(r.grad.size(), Real(-7)), grad_fixed(r.grad.size(), Real(-7));
+    std::vector<Real> scratch_run(r.scratch.size(), Real(-7)), scratch_fixed;
+    for (size_t k = 0; k < scratch_run.size(); ++k) scratch_run[k] = Real(0.01 * double(k));  // last step's logits
+    scratch_fixed = scratch_run;
+    const fs::StepContext ctx{step, r.fc.sweep_seed, r.fc.run_seed, true};
+    const Real loss_run =
+        ValueSoftmax::loss_grad_sized(fs::HostTeam{}, r.cfg, r.cfg.n, r.cfg.d, ctx, r.idata.data(), r.rdata.data(),
+                                      r.theta.data(), r.fixed.data(), grad_run.data(), scratch_run.data());
+    const Real loss_fixed =
+        ValueSoftmax::loss_grad(fs::HostTeam{}, r.cfg, ctx, r.idata.data(), r.rdata.data(), r.theta.data(),
+                                r.fixed.data(), grad_fixed.data(), scratch_fixed.data());
+    REQUIRE(std::memcmp(&loss_run, &loss_fixed, sizeof(Real)) == 0);
+    REQUIRE(std::memcmp(grad_run.data(), grad_fixed.data(), grad_run.size() * sizeof(Real)) == 0);
+    REQUIRE(std::memcmp(scratch_run.data(), scratch_fixed.data(), scratch_run.size() * sizeof(Real)) == 0);
+  }
+}
+
+TEST_CASE("value_softmax: the sizes compiled in give the bits of sizes read at run time", "[value_softmax]") {
+  for (const char* loss : {"logistic", "square", "regression", "tied"})
+    for (int d : {4, 16})
+      for (int n : {4, 16}) {
+        if (std::string(loss) == "tied" && n != d) continue;  // tied: n = d
+        check_sizes_compiled_in<double>(loss, d, n);
+        check_sizes_compiled_in<float>(loss, d, n);
+      }
 }
 
 TEST_CASE("value_softmax: small logistic runs polarise onto argmax u(0) with no order crossings",
