@@ -54,7 +54,6 @@ namespace detail {
 // A count known at compile time: the tree's tests on it fold away, leaving straight-line code.
 template <long N>
 struct FixedCount {
-  static constexpr long value = N;
   FS_HD constexpr operator long() const { return N; }
 };
 template <typename T>
@@ -78,42 +77,7 @@ FS_HD FS_INLINE LaneFold<T> lane_subtree(Count count, const Item& item, const Op
     return {op(left.v, right.v), false};
   }
 }
-template <long N, typename T, typename Item, typename Op>
-FS_HD FS_INLINE T fixed_tree(const Item& item, const Op& op, const T& identity) {
-  return lane_subtree<0, 1>(FixedCount<N>{}, item, op, identity).v;
-}
 }  // namespace detail
-
-// The host's short reductions, most of a small model's step (value_softmax at d = n = 4: eight a step),
-// take the tree for their count compiled as straight-line code: the same operations in the same order,
-// without the tree's tests on the count. Up to 8 items: a few dozen items' code a reduction. A GPU
-// thread keeps the one tree (its code size is its cost there).
-template <typename T, typename Item, typename Op>
-FS_HD T thread_reduce_lanes(long count, const Item& item, const Op& op, T identity) {
-#if !defined(__CUDA_ARCH__)
-  switch (count) {
-    case 1:
-      return detail::fixed_tree<1>(item, op, identity);
-    case 2:
-      return detail::fixed_tree<2>(item, op, identity);
-    case 3:
-      return detail::fixed_tree<3>(item, op, identity);
-    case 4:
-      return detail::fixed_tree<4>(item, op, identity);
-    case 5:
-      return detail::fixed_tree<5>(item, op, identity);
-    case 6:
-      return detail::fixed_tree<6>(item, op, identity);
-    case 7:
-      return detail::fixed_tree<7>(item, op, identity);
-    case 8:
-      return detail::fixed_tree<8>(item, op, identity);
-    default:
-      break;
-  }
-#endif
-  return count > 0 ? detail::lane_subtree<0, 1>(count, item, op, identity).v : identity;
-}
 
 // f(n), with n passed as a detail::FixedCount<N> where it is one of Ns (on the host), else as it is. A model
 // whose runs are tiny compiles its step for the shapes its sweeps use: the same code, its loops unrolled and
@@ -130,6 +94,19 @@ FS_HD auto with_count(Int n, const F& f) {
   if (n == N) return f(detail::FixedCount<N>{});
 #endif
   return with_count<Ns...>(n, f);
+}
+
+// The host's short reductions, most of a small model's step (value_softmax at d = n = 4: eight a step),
+// take the tree for their count compiled as straight-line code (with_count): the same operations in the
+// same order, without the tree's tests on the count. Up to 8 items: a few dozen items' code a reduction.
+template <typename T, typename Item, typename Op>
+FS_HD T thread_reduce_lanes(long count, const Item& item, const Op& op, T identity) {
+#if defined(__CUDA_ARCH__)
+  return count > 0 ? detail::lane_subtree<0, 1>(count, item, op, identity).v : identity;
+#else
+  return with_count<1, 2, 3, 4, 5, 6, 7, 8>(
+      count, [&](auto n) { return long(n) > 0 ? detail::lane_subtree<0, 1>(n, item, op, identity).v : identity; });
+#endif
 }
 
 // One thread: below kTeamLanes items, thread_reduce_lanes' tree in registers. From kTeamLanes items on,
