@@ -38,17 +38,17 @@ inline Params with_defaults(const ModelInfo& model, const std::vector<std::pair<
 }
 
 // A run's data and initial point, moved by `spread` Gaussian noise so every term of the gradient works.
-template <typename Model>
+template <typename Model, typename Real = double>
 struct ModelPoint {
-  HostRun<Model, double> run;
+  HostRun<Model, Real> run;
   ModelPoint(const Params& p, const ModelInfo& info, double spread) : run(RunInput{p, 7}, info) {
     run.allocate_workspace();
     Stream jitter(7, 7, 99);
-    for (auto& x : run.theta) x += spread * jitter.normal();
+    for (auto& x : run.theta) x += Real(spread * jitter.normal());
   }
   template <typename Vector>
   double loss(const Vector& theta, long step) {
-    std::vector<double> g(theta.size()), s(run.scratch.size());
+    std::vector<Real> g(theta.size()), s(run.scratch.size());
     const StepContext ctx{step, run.fc.sweep_seed, run.fc.run_seed, false};
     return Model::loss_grad(HostTeam{}, run.cfg, ctx, run.idata.data(), run.rdata.data(), theta.data(),
                             run.fixed.data(), g.data(), s.data());

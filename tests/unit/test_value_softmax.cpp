@@ -5,7 +5,6 @@
 
 #include "host/executor_cpu.h"
 #include "host/grid.h"
-#include "host/host_run.h"
 #include "kernels/value_softmax.h"
 #include "tests/unit/model_check.h"
 
@@ -50,11 +49,8 @@ TEST_CASE("value_softmax: a team of any size computes the same numbers", "[value
 template <typename Real>
 void check_sizes_compiled_in(const char* loss, int d, int n) {
   INFO(loss << " d=" << d << " n=" << n << " bytes " << sizeof(Real));
-  const fs::ModelInfo info = ValueSoftmax::info();
-  fs::HostRun<ValueSoftmax, Real> r(fs::RunInput{vs_params(loss, d, n), 7}, info);
-  r.allocate_workspace();
-  fs::Stream jitter(7, 7, 99);
-  for (auto& x : r.theta) x += Real(0.3 * jitter.normal());
+  fs::test::ModelPoint<ValueSoftmax, Real> pt(vs_params(loss, d, n), ValueSoftmax::info(), 0.3);
+  const auto& r = pt.run;
   for (long step : {0L, 1L}) {  // the crossings are counted from step 1 on, against the logits before
     std::vector<Real> grad_run(r.grad.size(), Real(-7)), grad_fixed(r.grad.size(), Real(-7));
     std::vector<Real> scratch_run(r.scratch.size(), Real(-7)), scratch_fixed;
