@@ -3,6 +3,8 @@
 #include <toml++/toml.h>
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -107,6 +109,21 @@ Value check_number(const Resolver& R, const toml::node* node, const std::string&
   return Value::number(x);
 }
 
+// A computed grid value within a few ulps of a decimal of at most 12 significant digits is that decimal:
+// the rounding of log10, pow or a product is noise in the last bits, and a sweep's tables, run ids and
+// --where filters should see the 0.03 or 8 the spacing means, not 0.030000000000000013 or 7.999999999999999.
+double snap_to_short_decimal(double x) {
+  if (x == 0 || !std::isfinite(x)) return x;
+  const double tol = 4 * (std::nextafter(std::fabs(x), HUGE_VAL) - std::fabs(x));
+  char buf[32];
+  for (int digits = 1; digits <= 12; ++digits) {
+    std::snprintf(buf, sizeof buf, "%.*e", digits - 1, x);
+    const double y = std::strtod(buf, nullptr);
+    if (std::fabs(y - x) <= tol) return y;
+  }
+  return x;
+}
+
 // Expands one grid entry: a list, or a table with range | linspace | geomspace.
 std::vector<std::pair<const toml::node*, double>> numeric_triple(const Resolver& R, const toml::array& arr,
                                                                  const std::string& dotted, const char* kind,
@@ -174,10 +191,14 @@ Axis expand_axis(const Resolver& R, const toml::node& node, const std::string& n
                    " runs a sweep can hold");
       if (kind == "geomspace" && (a <= 0 || b <= 0)) R.fail(&v, dotted, "geomspace endpoints must be positive");
       const long nv = long(cnt);
+      // geomspace steps in decades, so a decade grid lands on powers of ten before any snapping; both ends
+      // are the numbers written.
+      const double la = std::log10(a), lb = std::log10(b);
       for (long i = 0; i < nv; ++i) {
         const double f = nv == 1 ? 0.0 : double(i) / double(nv - 1);
-        double x = kind == "linspace" ? a + (b - a) * f : std::exp(std::log(a) + (std::log(b) - std::log(a)) * f);
-        if (i == nv - 1 && nv > 1) x = b;  // the endpoint exactly
+        double x = snap_to_short_decimal(kind == "linspace" ? a + (b - a) * f : std::pow(10.0, la + (lb - la) * f));
+        if (i == 0) x = a;
+        if (i == nv - 1 && nv > 1) x = b;
         if (def.kind == ParamDef::kInt && std::fabs(x - std::round(x)) > 1e-9 * std::fmax(1.0, std::fabs(x)))
           R.fail(&v, dotted, kind + " gives non-integer " + describe_number(x) + " for an integer key");
         ax.values.push_back(make(def.kind == ParamDef::kInt ? std::round(x) : x));
