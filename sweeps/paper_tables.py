@@ -18,6 +18,10 @@
                                                                  predicts holds
     sweeps/paper_tables.py lebeurrier2026_pathcond_demo OUT      the two-moons demo's losses at 500, 2000 and
                                                                  3000 steps, per rescaling
+    sweeps/paper_tables.py varre2026_value_softmax OUT           how many runs polarise, when, onto argmax
+                                                                 u(0) or not, with order crossings or not,
+                                                                 per loss, v_scale and lr_ratio (also
+                                                                 varre2026_value_softmax_tied, _regression)
 
 OUT is the sweep's output directory (flowsweep run sweeps/<name>.toml --out OUT). Every number is computed
 here from OUT, so the tables in docs/RESULTS.md are reproduced by running the sweep and this script."""
@@ -209,6 +213,34 @@ def joma_toy(sw, png):
     print(markdown(["K", "dipped", "t_dip, median", "regained, median", "regained, range"], rows))
 
 
+def value_softmax(sw, png):
+    """Per cell of the grid's axes but seed: how many runs polarised (max sigma above the threshold), when
+    (the median over those that did), the final largest weight, how many ended on argmax u(0), how many had
+    an order crossing of the logits; and for the tied loss the winning column's final norm."""
+    runs, bad = ok_runs(sw)
+    canonical = dict(line.split("=", 1) for line in sw.manifest["spec"]["canonical"].splitlines() if "=" in line)
+    axes = [a for a in sw.axes if a != "seed"]
+    tied = (runs["loss"] == "tied").all() if "loss" in sw.axes else canonical.get("loss") == "tied"
+    rows = []
+    for key, part in runs.groupby(axes, sort=True) if axes else [((), runs)]:
+        key = key if isinstance(key, tuple) else (key,)
+        pol = part["t_polarised"].dropna()
+        row = [label(k) for k in key] + [
+            f"{len(pol)} / {len(part)}", f"{pol.median():.3g}" if len(pol) else "-",
+            f"{part['final_max_sigma'].median():.3f}",
+            f"{int(part['winner_is_u0_argmax'].sum())} / {len(part)}",
+            f"{int((part['order_crossings'] > 0).sum())} / {len(part)}"]
+        if tied:
+            row.append(f"{part['final_winner_norm'].median():.3g}")
+        rows.append(row)
+    t_end = runs["t_final"].max()
+    print(f"value_softmax to flow time {t_end:g}: polarised = max sigma above {canonical.get('polar_threshold', '?')}; "
+          f"{runs.groupby(axes).size().min() if axes else len(runs)} seeds a cell; {bad} runs not ok\n")
+    head = axes + ["polarised", "t_polarised, median", "final max sigma, median", "winner = argmax u(0)",
+                   "order crossings"] + (["final winner norm, median"] if tied else [])
+    print(markdown(head, rows))
+
+
 def pathcond_demo(sw, png):
     """The two-moons demo: the loss at steps 500, 2000 and 3000 per rescaling, each seed and the median."""
     ds = sw.ds
@@ -315,7 +347,9 @@ def pathcond_trends(sw, png):
 TABLES = {"tian2023_scan_snap": scan_snap, "tian2024_joma": joma, "tian2024_joma_toy": joma_toy,
           "tian2024_joma_rebound": joma_rebound, "tian2024_joma_rebound_step": joma_rebound,
           "tian2024_joma_rebound_long": joma_rebound,
-          "lebeurrier2026_pathcond": pathcond_trends, "lebeurrier2026_pathcond_demo": pathcond_demo}
+          "lebeurrier2026_pathcond": pathcond_trends, "lebeurrier2026_pathcond_demo": pathcond_demo,
+          "varre2026_value_softmax": value_softmax, "varre2026_value_softmax_tied": value_softmax,
+          "varre2026_value_softmax_regression": value_softmax}
 
 
 def main():
