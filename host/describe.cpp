@@ -153,7 +153,12 @@ std::string describe_models() {
     os << "  detectors (t_<name>, step_<name>):\n";
     for (const auto& d : mi.detectors) os << "    " << d.name << ": " << d.doc << "\n";
     os << "  final configuration:\n";
-    for (const auto& c : mi.final_columns) os << "    " << c.name << ": " << c.doc << "\n";
+    for (const auto& c : mi.final_columns)
+      os << "    " << c.name << ": " << c.doc
+         << (c.cell == FinalColumn::kFraction ? " (phase diagram: frac_" + c.name + ")"
+             : c.cell == FinalColumn::kNone   ? " (runs.csv only)"
+                                              : "")
+         << "\n";
     const std::vector<NamedDoc> table = final_table_columns(mi);
     if (!table.empty()) {
       os << "  attention table (final_config.csv, final_table):\n";

@@ -171,7 +171,9 @@ std::string PhaseDiagram::csv() const {
     for (const char* h : {"frac_", "t_q25_", "t_median_", "t_q75_"}) head.push_back(h + d.name);
   if (cmp_axis_ >= 0) head.push_back("speedup_" + info.comparison.detector + "_vs_" + info.comparison.base);
   head.push_back("median_final_loss");
-  for (const auto& col : info.final_columns) head.push_back("median_" + col.name);
+  for (const auto& col : info.final_columns)
+    if (col.cell != FinalColumn::kNone)
+      head.push_back((col.cell == FinalColumn::kFraction ? "frac_" : "median_") + col.name);
   row(out, head);
   // The median over a cell's runs that finished with a finite value.
   auto median_of = [&](size_t c, auto value) {
@@ -182,6 +184,18 @@ std::string PhaseDiagram::csv() const {
       if (std::isfinite(x)) xs.push_back(x);
     }
     return num(quantile(xs, 0.5));
+  };
+  // The share of a cell's finished runs, with the column known, where it is 1.
+  auto fraction_of = [&](size_t c, auto value) {
+    long ones = 0, known = 0;
+    for (size_t i : members_[c]) {
+      if (status_[i] != RunResult::kOk) continue;
+      const double x = value(i);
+      if (std::isnan(x)) continue;
+      ++known;
+      ones += x == 1.0;
+    }
+    return known ? num(double(ones) / double(known)) : std::string();
   };
   for (size_t c = 0; c < members_.size(); ++c) {
     std::vector<std::string> f = keys_[c];
@@ -214,8 +228,12 @@ std::string PhaseDiagram::csv() const {
       f.push_back(num(quantile(ratios, 0.5)));
     }
     f.push_back(median_of(c, [&](size_t i) { return final_loss_[i]; }));
-    for (size_t k = 0; k < n_final_; ++k)
-      f.push_back(median_of(c, [&](size_t i) { return finals_[i * n_final_ + k]; }));
+    for (size_t k = 0; k < n_final_; ++k) {
+      const auto cell = info.final_columns[k].cell;
+      if (cell == FinalColumn::kMedian) f.push_back(median_of(c, [&](size_t i) { return finals_[i * n_final_ + k]; }));
+      if (cell == FinalColumn::kFraction)
+        f.push_back(fraction_of(c, [&](size_t i) { return finals_[i * n_final_ + k]; }));
+    }
     row(out, f);
   }
   return out;

@@ -149,6 +149,16 @@ struct NamedDoc {
   std::string name, doc;
 };
 
+// A final-configuration column: what the phase diagram says of it over a cell's finished runs. A
+// measure takes the median (median_<name>); a yes/no column (1 or 0) the fraction of runs where it is 1
+// (frac_<name>), since a median of ones and zeros says only which is more common; an index (the softmax's
+// winner, say) nothing, since neither its median nor its mean names a run's index.
+struct FinalColumn {
+  enum Cell { kMedian, kFraction, kNone };
+  std::string name, doc;
+  Cell cell = kMedian;
+};
+
 struct GroupDef {
   std::string name;  // e.g. "mlp"
   bool ratio;        // false: driven by lr; true: by lr * lr_ratio
@@ -160,9 +170,9 @@ struct ModelInfo {
   std::vector<ParamDef> params;         // the [model] section
   std::vector<ParamDef> detect_params;  // the [detect] section
   std::vector<GroupDef> groups;
-  std::vector<NamedDoc> observables;    // recorded at every recording step, in this order
-  std::vector<NamedDoc> detectors;      // phase times, each a column t_<name> and step_<name>
-  std::vector<NamedDoc> final_columns;  // the final configuration, one column each
+  std::vector<NamedDoc> observables;       // recorded at every recording step, in this order
+  std::vector<NamedDoc> detectors;         // phase times, each a column t_<name> and step_<name>
+  std::vector<FinalColumn> final_columns;  // the final configuration, one column each
   // The fields of the attention table (attention_table), whose size depends on the run (one row per
   // class and token, say), the weight last: final_config.csv's columns after run_id, before the weight
   // at each detector's answer. Empty when the model has none.

@@ -59,9 +59,9 @@ struct ValueSoftmax : ModelBase {
                       {"crossings", "order crossings of the logits so far (pairs that swapped, counted per step)"}};
     mi.detectors = {{"polarised", "first time max sigma exceeds polar_threshold"}};
     mi.final_table = {{"index", "value and logit index i"}, {"sigma", "softmax weight sigma_i"}};
-    mi.final_columns = {{"winner", "index of the final largest softmax weight"},
-                        {"u0_argmax", "index of the largest initial projection u_i(0)"},
-                        {"winner_is_u0_argmax", "1 when the winner is argmax u(0)"},
+    mi.final_columns = {{"winner", "index of the final largest softmax weight", FinalColumn::kNone},
+                        {"u0_argmax", "index of the largest initial projection u_i(0)", FinalColumn::kNone},
+                        {"winner_is_u0_argmax", "1 when the winner is argmax u(0)", FinalColumn::kFraction},
                         {"order_crossings", "order crossings of the logits over the run"}};
     return mi;
   }

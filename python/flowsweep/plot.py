@@ -216,6 +216,8 @@ def resolve_column(cells, name, value):
         col = f"frac_{name}"
     elif f"t_median_{name}" in cells:
         col = f"t_median_{name}"
+    elif f"median_{name}" not in cells and f"frac_{name}" in cells:  # a yes/no final column: its fraction
+        col = f"frac_{name}"
     else:
         col = f"median_{name}"
     if col not in cells:
@@ -225,8 +227,10 @@ def resolve_column(cells, name, value):
     reach = f"frac_{col[len('t_median_'):]}" if col.startswith("t_median_") else None
     if col.startswith("t_median_"):
         what = f"median flow time of {col[len('t_median_'):]}"
-    elif col.startswith("frac_"):
+    elif col.startswith("frac_") and f"t_median_{col[len('frac_'):]}" in cells:
         what = f"fraction of runs reaching {col[len('frac_'):]}"
+    elif col.startswith("frac_"):
+        what = f"fraction of runs with {col[len('frac_'):]}"
     else:
         what = f"median {col[len('median_'):]}"
     return col, what, reach

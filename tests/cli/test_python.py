@@ -225,6 +225,19 @@ def main():
               f"{never} never-reached cells hatched, {len(partial)} partly reached with their share")
         check(figures.draw(plot, [out, "--curve", "nothing", "--x", "m"]) == 2, "an unknown quantity: exit 2")
 
+        # A yes/no final column is drawn as its share of runs; an index column has no cell value to draw.
+        vs = os.path.join(tmp, "vs")
+        subprocess.run([fsw, "run", os.path.join(os.path.dirname(qs), "varre2026_value_softmax_tied.toml"), "--out",
+                        vs, "--quiet", "--set", "steps=2000", "--set", "grid.seed=[0, 1]"], check=True)
+        cells = list(csv.DictReader(open(os.path.join(vs, "phase_diagram.csv"))))
+        check("frac_winner_is_u0_argmax" in cells[0] and "median_winner" not in cells[0]
+              and all(0 <= num(c["frac_winner_is_u0_argmax"]) <= 1 for c in cells),
+              "value_softmax's phase diagram: frac_winner_is_u0_argmax, no median of the winner's index")
+        got = figures.draw(plot, [vs, "--heatmap", "winner_is_u0_argmax", "--x", "lr_ratio", "--y", "v_scale"])
+        check(isinstance(got, list) and "fraction of runs with winner_is_u0_argmax" in got[0]["text"],
+              "a heatmap of the share of runs that end on argmax u(0)")
+        check(figures.draw(plot, [vs, "--heatmap", "winner"]) == 2, "the winner's index: no heatmap, exit 2")
+
         # pip installs the package from the checkout, and it reads a sweep from anywhere.
         venv, src = os.path.join(tmp, "venv"), os.path.join(tmp, "python_src")
         shutil.copytree(os.path.join(os.path.dirname(os.path.dirname(qs)), "python"), src,

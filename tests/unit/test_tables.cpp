@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <sstream>
@@ -103,4 +104,38 @@ TEST_CASE("runs and phase-diagram tables from hand-made results", "[tables]") {
   const std::string last = "median_" + spec.entry->info.final_columns[9].name;
   CHECK(pd[1][pcol(last)] == "1");  // the NaN of run 2 is left out
   for (const auto& r : pd) CHECK(r.size() == ph.size());
+}
+
+TEST_CASE("the phase diagram gives a yes/no column's fraction and leaves an index out", "[tables]") {
+  // value_softmax's final configuration: winner, u0_argmax (indices), winner_is_u0_argmax (1 or 0),
+  // order_crossings (a count).
+  auto spec = fs::parse_spec("model = \"value_softmax\"\n[grid]\nseed = [0, 1, 2, 3]\n", "t.toml");
+  auto runs = fs::expand_grid(spec);
+  std::vector<fs::RunResult> results(runs.size());
+  const double winner[] = {3, 1, 2, 0}, u0[] = {3, 1, 0, 0}, crossings[] = {0, 2, 5, 9};
+  for (size_t i = 0; i < runs.size(); ++i) {
+    auto& r = results[i];
+    r.steps = 10;
+    r.t_final = 1.0;
+    r.dt = 0.1;
+    r.detected = {std::nullopt};
+    r.final_config = {winner[i], u0[i], double(winner[i] == u0[i]), crossings[i]};
+  }
+  results[3].status = fs::RunResult::kDiverged;  // its 1 is left out: 2 of the 3 finished runs
+
+  auto pd = parse_csv(fs::phase_diagram_csv(spec, runs, results));
+  REQUIRE(pd.size() == 2);
+  const auto& head = pd[0];
+  auto has = [&](const std::string& name) { return std::find(head.begin(), head.end(), name) != head.end(); };
+  CHECK_FALSE(has("median_winner"));
+  CHECK_FALSE(has("median_u0_argmax"));
+  CHECK_FALSE(has("median_winner_is_u0_argmax"));
+  REQUIRE(has("frac_winner_is_u0_argmax"));
+  REQUIRE(has("median_order_crossings"));
+  auto at = [&](const std::string& name) {
+    return pd[1][size_t(std::find(head.begin(), head.end(), name) - head.begin())];
+  };
+  CHECK(std::stod(at("frac_winner_is_u0_argmax")) == Approx(2.0 / 3));
+  CHECK(at("median_order_crossings") == "2");
+  CHECK(pd[1].size() == head.size());
 }
