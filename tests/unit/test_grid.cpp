@@ -10,6 +10,15 @@ fs::Spec spec_with(const std::string& grid) {
   return fs::parse_spec("model = \"cooccurrence\"\n[params]\nd = 8\n[grid]\n" + grid, "g.toml");
 }
 
+std::vector<double> numbers(const fs::Axis& a) {
+  std::vector<double> v;
+  for (const auto& x : a.values) v.push_back(x.num);
+  return v;
+}
+
+// The values of one axis over lr, written as `axis`.
+std::vector<double> lr_values(const std::string& axis) { return numbers(spec_with("lr = " + axis + "\n").axes[0]); }
+
 }  // namespace
 
 TEST_CASE("axis forms expand to the values they name", "[grid]") {
@@ -17,53 +26,36 @@ TEST_CASE("axis forms expand to the values they name", "[grid]") {
       "seed = { range = [2, 11, 3] }\nlr = { linspace = [0.1, 0.3, 3] }\nm = { geomspace = [2, 32, 5] }\n"
       "init = [\"theory\", \"kaiming\"]\n");
   REQUIRE(s.axes.size() == 4);
-  auto nums = [](const fs::Axis& a) {
-    std::vector<double> v;
-    for (const auto& x : a.values) v.push_back(x.num);
-    return v;
-  };
-  CHECK(nums(s.axes[0]) == std::vector<double>{2, 5, 8});
+  CHECK(numbers(s.axes[0]) == std::vector<double>{2, 5, 8});
   CHECK(s.axes[1].values[0].num == 0.1);
   CHECK(s.axes[1].values[1].num == Approx(0.2).epsilon(1e-15));
   CHECK(s.axes[1].values[2].num == 0.3);
-  CHECK(nums(s.axes[2]) == std::vector<double>{2, 4, 8, 16, 32});
+  CHECK(numbers(s.axes[2]) == std::vector<double>{2, 4, 8, 16, 32});
   CHECK(s.axes[3].values[0].str == "theory");
   CHECK(fs::Grid(s).size() == 3 * 3 * 5 * 2);
 }
 
 TEST_CASE("geomspace gives a decade grid's decimal values and both ends exactly", "[grid]") {
-  auto nums = [](const std::string& axis) {
-    auto s = spec_with("lr = " + axis + "\n");
-    std::vector<double> v;
-    for (const auto& x : s.axes[0].values) v.push_back(x.num);
-    return v;
-  };
   // Each value as the spacing means it, compared exactly: natural logarithms gave 0.010000000000000004 and
   // 0.10000000000000002 for the first, decades alone 0.030000000000000013 and 7.999999999999999.
-  CHECK(nums("{ geomspace = [0.01, 1, 3] }") == std::vector<double>{0.01, 0.1, 1});
-  CHECK(nums("{ geomspace = [1e-5, 1e-1, 5] }") == std::vector<double>{1e-5, 1e-4, 1e-3, 1e-2, 1e-1});
-  CHECK(nums("{ geomspace = [0.003, 0.3, 3] }") == std::vector<double>{0.003, 0.03, 0.3});
-  CHECK(nums("{ geomspace = [2, 32, 5] }") == std::vector<double>{2, 4, 8, 16, 32});
-  CHECK(nums("{ geomspace = [0.7, 0.7, 1] }") == std::vector<double>{0.7});
+  CHECK(lr_values("{ geomspace = [0.01, 1, 3] }") == std::vector<double>{0.01, 0.1, 1});
+  CHECK(lr_values("{ geomspace = [1e-5, 1e-1, 5] }") == std::vector<double>{1e-5, 1e-4, 1e-3, 1e-2, 1e-1});
+  CHECK(lr_values("{ geomspace = [0.003, 0.3, 3] }") == std::vector<double>{0.003, 0.03, 0.3});
+  CHECK(lr_values("{ geomspace = [2, 32, 5] }") == std::vector<double>{2, 4, 8, 16, 32});
+  CHECK(lr_values("{ geomspace = [0.7, 0.7, 1] }") == std::vector<double>{0.7});
   // Values that are no short decimal keep every digit: sqrt(10) to the last bit.
-  const auto r = nums("{ geomspace = [1, 10, 3] }");
+  const auto r = lr_values("{ geomspace = [1, 10, 3] }");
   CHECK(r[1] == Approx(std::sqrt(10.0)).epsilon(4e-16));
   CHECK(r[1] != 3.16227766016838);  // not cut to the 12 digits a short decimal may have
-  const auto r6 = nums("{ geomspace = [1e-6, 1e-2, 9] }");
+  const auto r6 = lr_values("{ geomspace = [1e-6, 1e-2, 9] }");
   CHECK(r6[1] == Approx(std::sqrt(10.0) * 1e-6).epsilon(1e-15));
   CHECK(r6[2] == 1e-5);
 }
 
 TEST_CASE("linspace lands on the decimals its spacing means", "[grid]") {
   // a + (b - a) i / (n - 1) alone gives 0.30000000000000004 and 0.7000000000000001 for the first.
-  auto values = [](const std::string& axis) {
-    auto s = spec_with("lr = " + axis + "\n");
-    std::vector<double> v;
-    for (const auto& x : s.axes[0].values) v.push_back(x.num);
-    return v;
-  };
-  CHECK(values("{ linspace = [0.1, 0.9, 9] }") == std::vector<double>{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9});
-  CHECK(values("{ linspace = [1.1, 2.2, 12] }") ==
+  CHECK(lr_values("{ linspace = [0.1, 0.9, 9] }") == std::vector<double>{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9});
+  CHECK(lr_values("{ linspace = [1.1, 2.2, 12] }") ==
         std::vector<double>{1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 2.0, 2.1, 2.2});
 }
 
