@@ -229,10 +229,17 @@ std::string PhaseDiagram::csv() const {
     }
     f.push_back(median_of(c, [&](size_t i) { return final_loss_[i]; }));
     for (size_t k = 0; k < n_final_; ++k) {
-      const auto cell = info.final_columns[k].cell;
-      if (cell == FinalColumn::kMedian) f.push_back(median_of(c, [&](size_t i) { return finals_[i * n_final_ + k]; }));
-      if (cell == FinalColumn::kFraction)
-        f.push_back(fraction_of(c, [&](size_t i) { return finals_[i * n_final_ + k]; }));
+      const auto column = [&](size_t i) { return finals_[i * n_final_ + k]; };
+      switch (info.final_columns[k].cell) {
+        case FinalColumn::kMedian:
+          f.push_back(median_of(c, column));
+          break;
+        case FinalColumn::kFraction:
+          f.push_back(fraction_of(c, column));
+          break;
+        case FinalColumn::kNone:
+          break;
+      }
     }
     row(out, f);
   }

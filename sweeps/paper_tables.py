@@ -50,6 +50,11 @@ def label(v):
     return v if isinstance(v, str) else f"{v:g}"
 
 
+def canonical(sw):
+    """The sweep's fixed keys as the manifest states them: {key: value as text}."""
+    return dict(line.split("=", 1) for line in sw.manifest["spec"]["canonical"].splitlines() if "=" in line)
+
+
 def ok_runs(sw):
     runs = sw.runs
     bad = runs[runs.status != "ok"]
@@ -218,9 +223,9 @@ def value_softmax(sw, png):
     (the median over those that did), the final largest weight, how many ended on argmax u(0), how many had
     an order crossing of the logits; and for the tied loss the winning column's final norm."""
     runs, bad = ok_runs(sw)
-    canonical = dict(line.split("=", 1) for line in sw.manifest["spec"]["canonical"].splitlines() if "=" in line)
+    keys = canonical(sw)
     axes = [a for a in sw.axes if a != "seed"]
-    tied = (runs["loss"] == "tied").all() if "loss" in sw.axes else canonical.get("loss") == "tied"
+    tied = (runs["loss"] == "tied").all() if "loss" in sw.axes else keys.get("loss") == "tied"
     rows = []
     for key, part in runs.groupby(axes, sort=True) if axes else [((), runs)]:
         key = key if isinstance(key, tuple) else (key,)
@@ -234,7 +239,7 @@ def value_softmax(sw, png):
             row.append(f"{part['final_winner_norm'].median():.3g}")
         rows.append(row)
     t_end = runs["t_final"].max()
-    print(f"value_softmax to flow time {t_end:g}: polarised = max sigma above {canonical.get('polar_threshold', '?')}; "
+    print(f"value_softmax to flow time {t_end:g}: polarised = max sigma above {keys.get('polar_threshold', '?')}; "
           f"{runs.groupby(axes).size().min() if axes else len(runs)} seeds a cell; {bad} runs not ok\n")
     head = axes + ["polarised", "t_polarised, median", "final max sigma, median", "winner = argmax u(0)",
                    "order crossings"] + (["final winner norm, median"] if tied else [])
@@ -305,8 +310,7 @@ def pathcond_trends(sw, png):
                              for rs in ("none", "pathcond", "enorm"))
         rows.append([label(k) for k in key] + cell + [reached] +
                     [f"{x:.3f}" for x in losses])
-    canonical = dict(line.split("=", 1) for line in sw.manifest["spec"]["canonical"].splitlines() if "=" in line)
-    thr = canonical.get("loss_threshold", "?")
+    thr = canonical(sw).get("loss_threshold", "?")
     n = ds.sizes.get("seed", 1)
     print(f"speed-up t(none) / t(rescaled) to loss {thr}, median over the seeds (of {n}) where both reached it "
           f"(nan: none did), and the median loss at step {step}\n")
