@@ -10,8 +10,12 @@ local-memory instructions come from, by source line (the object is built with -l
 of advance_flow, and the functions the compiler left as calls (a model's loss_grad, say), counted under
 "calls": each call saves and restores registers through the stack.
 
-    python3 sweeps/bench/sass_report.py build/CMakeFiles/flowsweep_lib.dir/host/executor_cuda.cu.o \\
-        [--arch sm_90] [--lines ValueSoftmax,f,SoloTeam] [--source TREE]
+    python3 sweeps/bench/sass_report.py build/flowsweep [--arch sm_90] [--lines ValueSoftmax,f,SoloTeam] \\
+        [--source TREE]
+
+The kernels are compiled in several translation units (host/build_parts.h): the executable holds them
+all, an object file (build/CMakeFiles/flowsweep_lib.dir/build_parts/executor_cuda_batch_K.cu.o) those
+of its part.
 
 --source names the source tree of an object built from another commit (a git worktree), whose call of
 advance_flow may sit on another line.
@@ -85,7 +89,9 @@ def main():
         cubins = [f for f in os.listdir(tmp) if f.endswith(f".{args.arch}.cubin")]
         if not cubins:
             sys.exit("sass_report.py: no cubin for " + args.arch)
-        sass = run(["nvdisasm", "-gi", os.path.join(tmp, cubins[0])]).split("\n")
+        sass = []
+        for cubin in sorted(cubins):  # one per translation unit that holds kernels
+            sass += run(["nvdisasm", "-gi", os.path.join(tmp, cubin)]).split("\n")
 
     counts = collections.defaultdict(collections.Counter)
     by_line = collections.defaultdict(collections.Counter)
