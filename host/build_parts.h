@@ -1,9 +1,11 @@
 // The build spreads the code that the models instantiate over FS_BUILD_PARTS translation units, so that a
 // parallel build compiles several models at once: each model's flow, compiled for two precisions on the
 // host and for two precisions and three team shapes on the device, is most of what the compilers do, and
-// in one file it kept one core busy while the others waited. CMakeLists.txt writes the parts' files
-// (flowsweep_build_parts); model m's entry goes to part m % kBuildParts, and its device batches, pairs
-// 2m (fp32) and 2m + 1 (fp64), to parts 2m % kBuildParts and (2m + 1) % kBuildParts.
+// in one file it kept one core busy while the others waited. The unit is a (model, precision) pair,
+// numbered 2 m + (fp64 ? 1 : 0) for model m of FLOWSWEEP_MODELS, so that a model whose code is large
+// (value_softmax's compiled-in sizes) is spread over two; pair u goes to part u % kBuildParts.
+// CMakeLists.txt writes the parts' files (flowsweep_build_parts): on the host the pair's runs
+// (host/host_run_part.h), on the device its batches and kernels (host/executor_cuda_batch.cuh).
 #pragma once
 
 #include <type_traits>
@@ -23,6 +25,12 @@ constexpr int model_index() {
   for (int i = 0; i < int(sizeof is / sizeof is[0]); ++i)
     if (is[i]) return i;
   return -1;
+}
+
+template <typename Model, typename Real>
+constexpr int model_pair() {
+  static_assert(model_index<Model>() >= 0, "a model the engine runs is listed in FLOWSWEEP_MODELS");
+  return 2 * model_index<Model>() + (std::is_same<Real, double>::value ? 1 : 0);
 }
 
 }  // namespace fs

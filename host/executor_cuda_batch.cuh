@@ -31,7 +31,6 @@ constexpr int kCopyThreads = 256;
 
 unsigned copy_blocks(long n) { return unsigned(std::max(1L, std::min(4096L, (n + kCopyThreads - 1) / kCopyThreads))); }
 
-
 // A stream that is destroyed with its owner.
 class DeviceStream {
  public:
@@ -467,11 +466,11 @@ class Batch final : public TypedBatch<Model, Real> {
 template <int K>
 std::unique_ptr<BatchBase> make_batch_in_part(int pair, const BatchArgs& args) {
   std::unique_ptr<BatchBase> out;
-#define FS_OPEN(M, R)                                                                                     \
-  if constexpr (cuda_pair<M, R>() % kBuildParts == K) {                                                       \
-    if (pair == cuda_pair<M, R>())                                                                        \
-      out = std::make_unique<Batch<M, R>>(args.sz, args.opt_words, args.max_records, args.table_width,   \
-                                          args.slots, args.opt, args.dev);                               \
+#define FS_OPEN(M, R)                                                                                              \
+  if constexpr (model_pair<M, R>() % kBuildParts == K) {                                                           \
+    if (pair == model_pair<M, R>())                                                                                \
+      out = std::make_unique<Batch<M, R>>(args.sz, args.opt_words, args.max_records, args.table_width, args.slots, \
+                                          args.opt, args.dev);                                                     \
   }
 #define FS_OPEN_BOTH(M) FS_OPEN(M, float) FS_OPEN(M, double)
   FLOWSWEEP_MODELS(FS_OPEN_BOTH)

@@ -47,13 +47,6 @@ struct BatchArgs {
   CudaDeviceInfo dev;
 };
 
-// The (model, precision) pairs, 2 * model_index + (fp64 ? 1 : 0): pair u's batch and kernels are compiled
-// in build part u % kBuildParts (host/build_parts.h).
-template <typename Model, typename Real>
-constexpr int cuda_pair() {
-  return model_index<Model>() < 0 ? -1 : 2 * model_index<Model>() + (std::is_same<Real, double>::value ? 1 : 0);
-}
-
 // A batch of pair `pair`, which part K holds (defined in executor_cuda_batch.cuh). Throws RuntimeError
 // when the device cannot hold it.
 template <int K>
@@ -61,8 +54,7 @@ std::unique_ptr<BatchBase> make_batch_in_part(int pair, const BatchArgs& args);
 
 template <typename Model, typename Real>
 std::unique_ptr<TypedBatch<Model, Real>> make_batch(const BatchArgs& args) {
-  constexpr int pair = cuda_pair<Model, Real>();
-  static_assert(pair >= 0, "a model the CUDA executor runs is listed in FLOWSWEEP_MODELS");
+  constexpr int pair = model_pair<Model, Real>();
   std::unique_ptr<BatchBase> b = make_batch_in_part<pair % kBuildParts>(pair, args);
   if (!b) throw RuntimeError("CUDA executor: no batch for model " + std::string(Model::kName));
   return std::unique_ptr<TypedBatch<Model, Real>>(static_cast<TypedBatch<Model, Real>*>(b.release()));

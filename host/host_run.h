@@ -261,10 +261,4 @@ class HostLiveRun final : public LiveRun {
   FlowState st_;
 };
 
-template <typename Model>
-std::unique_ptr<LiveRun> start_host_run(const RunInput& in, const ModelInfo& info) {
-  if (in.params.choice("precision") == "fp64") return std::make_unique<HostLiveRun<Model, double>>(in, info);
-  return std::make_unique<HostLiveRun<Model, float>>(in, info);
-}
-
 }  // namespace fs

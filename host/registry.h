@@ -77,8 +77,7 @@ int n_share_detectors(const ModelInfo& info);  // share_<group> detectors, after
 // final_config.csv's columns after run_id: the attention table's fields, then for each of the model's own
 // detectors the weight when it answered and that sample's step. Empty for a model without a table.
 std::vector<NamedDoc> final_table_columns(const ModelInfo& info);
-long train_steps(const Params& p);         // `steps`, or flow_time / lr where flow_time is given
-long train_record_every(const Params& p);  // `record_every`, or record_dt / lr where record_dt is given
+long train_steps(const Params& p);  // `steps`, or flow_time / lr where flow_time is given
 
 // The [train] keys and the run seed, shared by every model.
 const std::vector<ParamDef>& train_params();
