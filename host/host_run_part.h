@@ -11,9 +11,9 @@ namespace fs {
 
 template <int K>
 std::unique_ptr<LiveRun> start_host_run_in_part(int pair, const RunInput& in, const ModelInfo& info) {
-#define FS_START(M, R)                                                                      \
-  if constexpr (model_pair<M, R>() % kBuildParts == K) {                                    \
-    if (pair == model_pair<M, R>()) return std::make_unique<HostLiveRun<M, R>>(in, info);   \
+#define FS_START(M, R)                                                                    \
+  if constexpr (model_pair<M, R>() % kBuildParts == K) {                                  \
+    if (pair == model_pair<M, R>()) return std::make_unique<HostLiveRun<M, R>>(in, info); \
   }
 #define FS_START_BOTH(M) FS_START(M, float) FS_START(M, double)
   FLOWSWEEP_MODELS(FS_START_BOTH)
@@ -24,9 +24,9 @@ std::unique_ptr<LiveRun> start_host_run_in_part(int pair, const RunInput& in, co
 
 template <int K>
 std::string dump_flow_in_part(int pair, const RunInput& in, const ModelInfo& info, long steps) {
-#define FS_DUMP(M)                                                                          \
-  if constexpr (model_pair<M, double>() % kBuildParts == K) {                               \
-    if (pair == model_pair<M, double>()) return dump_flow<M>(in, info, steps);              \
+#define FS_DUMP(M)                                                             \
+  if constexpr (model_pair<M, double>() % kBuildParts == K) {                  \
+    if (pair == model_pair<M, double>()) return dump_flow<M>(in, info, steps); \
   }
   FLOWSWEEP_MODELS(FS_DUMP)
 #undef FS_DUMP
