@@ -17,6 +17,7 @@
 #include <deque>
 #include <limits>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -465,18 +466,17 @@ class Batch final : public TypedBatch<Model, Real> {
 
 template <int K>
 std::unique_ptr<BatchBase> make_batch_in_part(int pair, const BatchArgs& args) {
-  std::unique_ptr<BatchBase> out;
-#define FS_OPEN(M, R)                                                                                              \
-  if constexpr (model_pair<M, R>() % kBuildParts == K) {                                                           \
-    if (pair == model_pair<M, R>())                                                                                \
-      out = std::make_unique<Batch<M, R>>(args.sz, args.opt_words, args.max_records, args.table_width, args.slots, \
-                                          args.opt, args.dev);                                                     \
+#define FS_OPEN(M, R)                                                                                               \
+  if constexpr (model_pair<M, R>() % kBuildParts == K) {                                                            \
+    if (pair == model_pair<M, R>())                                                                                 \
+      return std::make_unique<Batch<M, R>>(args.sz, args.opt_words, args.max_records, args.table_width, args.slots, \
+                                           args.opt, args.dev);                                                     \
   }
 #define FS_OPEN_BOTH(M) FS_OPEN(M, float) FS_OPEN(M, double)
   FLOWSWEEP_MODELS(FS_OPEN_BOTH)
 #undef FS_OPEN_BOTH
 #undef FS_OPEN
-  return out;
+  throw std::logic_error("build part " + std::to_string(K) + " holds no pair " + std::to_string(pair));
 }
 
 }  // namespace fs

@@ -10,16 +10,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <limits>
 
 #include "host/executor_cpu.h"
 #include "host/grid.h"
 #include "host/journal.h"
 #include "host/outputs.h"
-#include "host/staging.h"
-#include "host/worker_pool.h"
 #include "kernels/models.h"
 #include "restart_check.h"
+#include "staging_check.h"
 
 namespace {
 
@@ -52,84 +50,6 @@ std::vector<fs::RunInput> inputs_of(const std::string& model, const std::vector<
   return in;
 }
 
-// What a device executor does on the host, with the device's part played by the host flow: runs staged
-// on a pool (one from a checkpoint, one whose checkpoint does not fit), advanced to the end, their rows
-// copied out and the host's flow buffers released, then finished on the pool. Every number must be
-// the CPU executor's.
-template <typename Model>
-void check_staging(std::vector<fs::RunInput> in) {
-  const auto& entry = *fs::find_model(Model::kName);
-  for (auto& r : in) r.save_params = true;
-  const auto cpu = fs::execute_cpu(entry, in, 1);
-  std::vector<fs::PendingRun> pending;
-  for (size_t i = 0; i < in.size(); ++i) pending.push_back({long(i), in[i], {}});
-  auto live = entry.start(in[1]);
-  live->advance(37);
-  pending[1].checkpoint = live->save();
-  pending.push_back({99, in[0], pending[1].checkpoint.substr(0, pending[1].checkpoint.size() / 2)});
-
-  fs::WorkerPool pool(4);
-  std::vector<fs::Staged<Model>> staged(pending.size());
-  pool.for_each(long(pending.size()), [&](long i) {
-    auto p = pending[size_t(i)];
-    staged[size_t(i)] = fs::stage_run<Model>(std::move(p), entry.info);
-  });
-  const auto& broken = staged.back();
-  REQUIRE_FALSE(broken.fp64);
-  REQUIRE_FALSE(broken.fp32);
-  CHECK(broken.failed.key == 99);
-  CHECK(broken.failed.result.status == fs::RunResult::kFailed);
-  CHECK_THAT(broken.failed.result.message, Catch::Matchers::Contains("checkpoint does not fit"));
-
-  std::vector<std::unique_ptr<fs::ReturnedRun>> returned;
-  auto device = [&](auto& pr, size_t i) {
-    using Real = typename std::decay_t<decltype(pr.run->theta)>::value_type;
-    REQUIRE(pr.key == long(i));
-    auto& run = *pr.run;
-    INFO(Model::kName << " run " << i << (sizeof(Real) == 8 ? " fp64" : " fp32"));
-    // Drawn on a pool, the same initial parameters as the CPU executor's.
-    REQUIRE(run.theta0.size() == cpu[i].saved.theta0.size());
-    for (size_t k = 0; k < run.theta0.size(); ++k) REQUIRE(double(run.theta0[k]) == cpu[i].saved.theta0[k]);
-    if (!pending[i].checkpoint.empty()) {
-      CHECK(pr.state.step == 37);
-      CHECK(fs::encode_checkpoint(pr.state, run.theta.data(), run.sz.n_theta, run.opt_state.data(),
-                                  long(run.opt_state.size()), pr.carry.data(), run.sz.n_carry, run.series.data(),
-                                  run.sz.n_obs, run.table.data(), run.n_table()) == pending[i].checkpoint);
-    }
-    run.grad.assign(size_t(run.sz.n_theta), Real(0));
-    run.scratch.assign(size_t(run.sz.n_scratch), Real(0));
-    std::copy(pr.carry.begin(), pr.carry.end(), run.scratch.begin());
-    run.obs.assign(size_t(run.sz.n_obs), Real(0));
-    // The parameters a step reads most copied where the model asks (the GPU's placement for runs too large
-    // for shared memory), poisoned so that a read before the copy shows.
-    std::vector<Real> hot(size_t(run.sz.n_hot), std::numeric_limits<Real>::quiet_NaN());
-    auto b = run.buffers();
-    b.hot = hot.empty() ? nullptr : hot.data();
-    fs::FlowState st = pr.state;
-    fs::advance_flow<Model, Real>(fs::HostTeam{}, run.cfg, run.fc, b, run.sz.n_obs, st, run.fc.steps + 1);
-    const fs::RunVector<Real> theta = run.theta, series = run.series, table = run.table;
-    run.release_flow_buffers();  // what a device executor does once the device holds them
-    returned.push_back(std::make_unique<fs::Returned<Model, Real>>(
-        pr.key, pr.input, std::move(pr.run), fs::outcome_of(st), theta.data(), series.data(), long(series.size()),
-        table.data(), long(table.size())));
-  };
-  for (size_t i = 0; i < in.size(); ++i) {
-    REQUIRE(bool(staged[i].fp64) != bool(staged[i].fp32));
-    if (staged[i].fp64)
-      device(*staged[i].fp64, i);
-    else
-      device(*staged[i].fp32, i);
-  }
-  std::vector<fs::FinishedRun> done(returned.size());
-  pool.for_each(long(returned.size()), [&](long i) { done[size_t(i)] = returned[size_t(i)]->finish(); });
-  for (size_t i = 0; i < in.size(); ++i) {
-    INFO(Model::kName << " run " << i);
-    CHECK(done[i].key == long(i));
-    CHECK(done[i].id == in[i].id);
-    fs::test::require_identical(cpu[i], done[i].result);
-  }
-}
-
 }  // namespace
 
 TEST_CASE("runs staged and finished on a pool, as a device executor does, give the CPU's bits", "[slices]") {
@@ -137,11 +57,7 @@ TEST_CASE("runs staged and finished on a pool, as a device executor does, give t
     for (const char* precision : {"precision=fp64", "precision=fp32"}) {
       auto s = sets;
       s.push_back(precision);
-      const auto in = inputs_of(model, s);
-#define FS_CHECK_STAGING(M) \
-  if (model == M::kName) check_staging<M>(in);
-      FLOWSWEEP_MODELS(FS_CHECK_STAGING)
-#undef FS_CHECK_STAGING
+      fs::test::check_staging(model, inputs_of(model, s));
     }
 }
 
