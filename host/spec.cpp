@@ -56,6 +56,39 @@ const ParamDef* find_def(const std::vector<ParamDef>& defs, const std::string& n
   return nullptr;
 }
 
+const std::vector<std::string> kTopLevel = {"model",  "name",  "description", "seed",
+                                            "params", "train", "detect",      "grid"};
+
+// " (did you mean 'x'?)" where `typed` is a typo of a name of `known`, else "".
+std::string did_you_mean(const std::string& typed, const std::vector<std::string>& known) {
+  const std::string n = nearest_name(typed, known);
+  return n.empty() ? "" : " (did you mean " + quote_cut(n) + "?)";
+}
+
+using SectionDefs = std::map<std::string, const std::vector<ParamDef>*>;
+
+// For a key that `here` (a section, or "" for the top level) does not have, among `here_names`: the
+// section that has it, else the name it most likely misspells here, else one in another section.
+std::string misplaced_or_misspelt(const std::string& key, const std::string& here,
+                                  const std::vector<std::string>& here_names, const SectionDefs& defs) {
+  for (const char* other : kSections)
+    if (other != here && find_def(*defs.at(other), key)) return " (it is a key of [" + std::string(other) + "])";
+  if (std::string hint = did_you_mean(key, here_names); !hint.empty()) return hint;
+  for (const char* other : kSections)
+    if (other != here)
+      if (const std::string n = nearest_name(key, names_of(*defs.at(other))); !n.empty())
+        return " (did you mean " + quote_cut(n) + ", a key of [" + other + "]?)";
+  return "";
+}
+
+// Every key of the sections, then `more`.
+std::vector<std::string> all_keys(const std::vector<ParamDef>& model_defs, const std::vector<ParamDef>& detect_defs,
+                                  std::vector<std::string> more) {
+  for (const auto* list : {&model_defs, &train_params(), &detect_defs})
+    for (const auto& d : *list) more.push_back(d.name);
+  return more;
+}
+
 std::string describe_number(double x) { return format_double(x); }
 
 Value check_number(const Resolver& R, const toml::node* node, const std::string& dotted, const ParamDef& def, double x);
@@ -245,6 +278,7 @@ void apply_override(toml::table& doc, const std::string& text, Resolver& R, cons
     name = key.substr(dot + 1);
     if (section != "grid" && std::find(std::begin(kSections), std::end(kSections), section) == std::end(kSections))
       throw InputError("--set " + quote_cut(text) + ": section " + quote_cut(section) +
+                       did_you_mean(section, {"params", "train", "detect", "grid"}) +
                        " is not one of: params, train, detect, grid");
     if (name.empty() || name.find('.') != std::string::npos)
       throw InputError("--set " + quote_cut(text) + ": expected section.key with one dot");
@@ -260,7 +294,8 @@ void apply_override(toml::table& doc, const std::string& text, Resolver& R, cons
     else if (find_def(detect_defs, key))
       section = "detect";
     else
-      throw InputError("--set " + quote_cut(text) + ": key " + quote_cut(key) + ": unknown key");
+      throw InputError("--set " + quote_cut(text) + ": key " + quote_cut(key) + ": unknown key" +
+                       did_you_mean(key, all_keys(model_defs, detect_defs, {"seed", "name", "description", "model"})));
     // A fixed value given on the command line replaces an axis over the same key.
     if (auto grid = doc["grid"].as_table()) grid->erase(key);
   }
@@ -442,15 +477,15 @@ Spec parse_spec_text(const std::string& text, const std::string& path, const std
   if (!spec.entry) {
     std::vector<std::string> known;
     for (const auto& m : models()) known.push_back(m.info.name);
-    R.fail(doc.get("model"), "model", "unknown model " + quote_cut(model_name) + "; known: " + join(known));
+    R.fail(doc.get("model"), "model",
+           "unknown model " + quote_cut(model_name) + did_you_mean(model_name, known) + "; known: " + join(known));
   }
   spec.model = model_name;
   const ModelInfo& info = spec.entry->info;
 
   for (const auto& o : overrides) apply_override(doc, o, R, spec, info.params, info.detect_params);
 
-  const std::map<std::string, const std::vector<ParamDef>*> defs = {
-      {"params", &info.params}, {"train", &train_params()}, {"detect", &info.detect_params}};
+  const SectionDefs defs = {{"params", &info.params}, {"train", &train_params()}, {"detect", &info.detect_params}};
 
   // Top level.
   for (const auto& [k, v] : doc) {
@@ -466,7 +501,8 @@ Spec parse_spec_text(const std::string& text, const std::string& path, const std
       if (!v.is_table()) R.fail(&v, key, "expected a section [" + key + "]");
     } else {
       R.fail(&v, key,
-             "unknown key; the top level has: model, name, description, seed, [params], [train], [detect], [grid]");
+             "unknown key" + misplaced_or_misspelt(key, "", kTopLevel, defs) +
+                 "; the top level has: model, name, description, seed, [params], [train], [detect], [grid]");
     }
   }
 
@@ -483,7 +519,10 @@ Spec parse_spec_text(const std::string& text, const std::string& path, const std
     for (const auto& [k, v] : *tbl) {
       const std::string key(k.str()), dotted = std::string(section) + "." + key;
       const ParamDef* d = find_def(list, key);
-      if (!d) R.fail(&v, dotted, "unknown key; [" + std::string(section) + "] has: " + join(names_of(list)));
+      if (!d)
+        R.fail(&v, dotted,
+               "unknown key" + misplaced_or_misspelt(key, section, names_of(list), defs) + "; [" +
+                   std::string(section) + "] has: " + join(names_of(list)));
       spec.base.set(key, convert(R, v, dotted, *d));
       spec.where[key] = R.where(&v, dotted);
     }
@@ -510,7 +549,10 @@ Spec parse_spec_text(const std::string& text, const std::string& path, const std
           section = s;
           break;
         }
-      if (!d) R.fail(node, dotted, "unknown key; an axis is `seed` or any key of [params], [train], [detect]");
+      if (!d)
+        R.fail(node, dotted,
+               "unknown key" + did_you_mean(key, all_keys(info.params, info.detect_params, {"seed"})) +
+                   "; an axis is `seed` or any key of [params], [train], [detect]");
       if (const auto* fixed = doc[section].as_table(); fixed && fixed->contains(key))
         R.fail(node, dotted, "also fixed in [" + section + "]; set it in one place");
       spec.axes.push_back(expand_axis(R, *node, key, section, *d));

@@ -8,6 +8,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -132,6 +133,46 @@ std::string quote_cut(const std::string& s, size_t max_bytes) {
   size_t cut = max_bytes;
   while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 sequence
   return "'" + s.substr(0, cut) + "...' (" + std::to_string(s.size()) + " bytes)";
+}
+
+namespace {
+
+// Optimal string alignment distance (Damerau-Levenshtein without edits of an edited part).
+size_t typo_distance(const std::string& a, const std::string& b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i)
+    for (size_t j = 1; j <= b.size(); ++j) {
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1])});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[a.size()][b.size()];
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
+
+std::string nearest_name(const std::string& typed, const std::vector<std::string>& known) {
+  if (typed.size() > 64) return "";  // not a typo; and the table is quadratic in the length
+  const std::string t = lower(typed);
+  const size_t reach = t.size() <= 5 ? 1 : 2;
+  std::string best;
+  size_t best_d = reach + 1;
+  for (const auto& k : known) {
+    const size_t d = typo_distance(t, lower(k));
+    // A one-letter name is one edit from any other: only its other case is a likely typo.
+    if (d < best_d && (d == 0 || std::min(t.size(), k.size()) > 1)) {
+      best = k;
+      best_d = d;
+    }
+  }
+  return best;
 }
 
 uint64_t xxh3_64(const std::string& s) { return XXH3_64bits(s.data(), s.size()); }

@@ -6,6 +6,7 @@
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace fs {
 
@@ -53,6 +54,11 @@ void sync_dir_of(const std::string& path);
 
 // A string for an error message, cut to `max_bytes` (at a character boundary) with its length said.
 std::string quote_cut(const std::string& s, size_t max_bytes = 80);
+
+// The name of `known` that `typed` most likely misspells (letters added, dropped, changed or two
+// neighbours swapped, case aside), or "" when none is a typo's reach away: one edit for a name of up to
+// five letters, two for a longer one.
+std::string nearest_name(const std::string& typed, const std::vector<std::string>& known);
 
 // s as one word of a POSIX shell: in single quotes, each ' written '\''; with `always` false, a word of
 // letters, digits and _./=:,+-@% only is left bare.

@@ -120,6 +120,36 @@ TEST_CASE("bad specs are errors that name the file, line and key", "[spec]") {
   CHECK_THAT(err, Contains("bad.toml:16") && Contains("params.n") && Contains("n=13"));
 }
 
+TEST_CASE("an unknown key or model names the one it most likely misspells", "[spec]") {
+  CHECK(fs::nearest_name("optimiser", {"optimizer", "lr", "steps"}) == "optimizer");
+  CHECK(fs::nearest_name("lr_ratoi", {"lr", "lr_ratio"}) == "lr_ratio");  // two neighbours swapped
+  CHECK(fs::nearest_name("stesp", {"steps", "seed"}) == "steps");
+  CHECK(fs::nearest_name("l", {"L", "n", "d"}) == "L");  // a one-letter name: only its other case
+  CHECK(fs::nearest_name("x", {"L", "n", "d"}).empty());
+  CHECK(fs::nearest_name("width", {"d", "m", "m1", "init"}).empty());
+  CHECK(fs::nearest_name("ab", {"abcd"}).empty());  // two edits: beyond a short name's reach
+  CHECK(fs::nearest_name("recrods", {"records", "record"}) == "records");
+
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {replace(kGood, "steps = 100", "steps = 100\noptimiser = \"adam\""), "(did you mean 'optimizer'?)"},
+      {replace(kGood, "m1 = 8", "m1 = 8\nlr_ratio = 3"), "(it is a key of [train])"},
+      {replace(kGood, "name = \"t\"", "name = \"t\"\nsteps = 10"), "(it is a key of [train])"},
+      {replace(kGood, "m1 = 8", "m1 = 8\nlr_ratoi = 3"), "(did you mean 'lr_ratio', a key of [train]?)"},
+      {replace(kGood, "name = \"t\"", "name = \"t\"\nstesp = 10"), "(did you mean 'steps', a key of [train]?)"},
+      {replace(kGood, "[params]", "[parms]"), "(did you mean 'params'?)"},
+      {replace(kGood, "m = [4, 8]", "mm1 = [4, 8]"), "(did you mean 'm1'?)"},
+      {replace(kGood, "lr_ratio = {", "lr_ration = {"), "(did you mean 'lr_ratio'?)"},
+      {replace(kGood, "model = \"cooccurrence\"", "model = \"cooccurence\""), "(did you mean 'cooccurrence'?)"},
+  };
+  for (const auto& [text, hint] : cases) {
+    INFO(text);
+    CHECK_THAT(error_of(text), Contains("unknown") && Contains(hint));
+  }
+  CHECK_THAT(error_of(kGood, {"lr_ration=3"}), Contains("(did you mean 'lr_ratio'?)"));
+  CHECK_THAT(error_of(kGood, {"trian.lr=3"}), Contains("(did you mean 'train'?)"));
+  CHECK_THAT(error_of(replace(kGood, "m1 = 8", "m1 = 8\nwidth = 3")), !Contains("did you mean"));
+}
+
 TEST_CASE("a missing spec file is an input error naming it", "[spec]") {
   CHECK_THROWS_WITH(fs::load_spec("/nonexistent/sweep.toml"), Contains("/nonexistent/sweep.toml"));
   CHECK_THROWS_AS(fs::load_spec("/nonexistent/sweep.toml"), fs::InputError);
