@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the relocatable package from build/ and checks that it stands alone: unpacked elsewhere, with the
 # build tree moved away and an empty environment, every shared library its binaries and bundled libraries
-# need resolves inside the package or to the C/C++ runtime, and the quick-start sweep runs from it.
+# need resolves inside the package or to the C/C++ runtime, and the quick-start sweep runs from it, from the
+# command line and from the Python package it holds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 (cd build && cpack -G TGZ >/dev/null)
@@ -37,5 +38,8 @@ grep -q '"complete": true' "$tmp/quickstart/manifest.json"
 # The plotting package comes with it, found beside the binary.
 if /usr/bin/python3 -c "import xarray, h5netcdf, matplotlib" 2>/dev/null; then
   env -i PATH=/usr/bin:/bin "$root/bin/flowsweep" plot "$tmp/quickstart" --heatmap loss_below >/dev/null
+  # flowsweep.run, imported from the package, finds the package's binary (nothing on PATH).
+  env -i PATH=/usr/bin:/bin PYTHONPATH="$root/share/flowsweep/python" /usr/bin/python3 -c "import flowsweep; \
+flowsweep.run('$root/share/flowsweep/sweeps/quickstart.toml', '$tmp/from_python', set={'train.steps': 10}, quiet=True)"
 fi
 echo "package: $(basename "$pkg") ($size): $(ls "$root/lib" | wc -l) bundled library files, quick start runs from it"

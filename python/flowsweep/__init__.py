@@ -1,7 +1,9 @@
-"""Read a flowsweep output directory: the sweep as an xarray cube over its grid, its tables in pandas.
+"""Run a sweep and read a flowsweep output directory: the sweep as an xarray cube over its grid, its tables
+in pandas.
 
     import flowsweep
     sw = flowsweep.open("out/quickstart")
+    sw = flowsweep.run("sweeps/quickstart.toml", "out/quickstart")   # trains it first, then opens it
     sw.ds.sel(m=32, lr_ratio=10).loss     # every observable over (axes..., record); detector times,
                                           # final columns, run_id and status over (axes...)
     sw.runs, sw.cells, sw.final           # runs.csv, phase_diagram.csv, final_config.csv (None if absent)
@@ -10,6 +12,8 @@
 The cube's dimension coordinates are the grid's axes with their own types (m = 16 is an integer, phi =
 "relu" a string), so `.sel` takes the values a spec lists. A shard's directory holds part of the grid,
 over one `run` dimension; `open` unstacks it into the same cube, NaN where the shard holds no run.
+`run` (flowsweep/launch.py) starts the flowsweep binary on a spec file or a dict and returns what `open`
+gives for its output.
 """
 import builtins
 import json
@@ -17,7 +21,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional
 
-__all__ = ["open", "Sweep", "SweepError"]
+__all__ = ["open", "run", "Sweep", "SweepError", "InputError", "RunError"]
 __version__ = "0.1.0"
 
 TABLES = ("manifest.json", "runs.csv", "phase_diagram.csv", "trajectories.h5")
@@ -25,6 +29,9 @@ TABLES = ("manifest.json", "runs.csv", "phase_diagram.csv", "trajectories.h5")
 
 class SweepError(ValueError):
     """A directory that is not a readable flowsweep output; the message names the file."""
+
+
+from .launch import InputError, RunError, run  # noqa: E402  (launch reads sweeps through open, below)
 
 
 @dataclass

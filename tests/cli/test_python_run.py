@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""flowsweep.run (python/flowsweep/launch.py): a sweep started from Python writes the bytes the command
+line writes for the same spec and overrides, whether the spec is a file or a dict; its values reach the
+spec as TOML reads them back; bad input raises InputError with the binary's file, line and key, and writes
+nothing; a failure at run time raises RunError; an interrupt leaves a sweep that resume=True finishes with
+the bytes of an uninterrupted run; and the binary is found beside a build's package."""
+import contextlib
+import io
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import tomllib
+
+from checks import arguments, check, finish
+
+import numpy as np
+
+TABLES = ("runs.csv", "phase_diagram.csv", "final_config.csv")
+SET = {"train.steps": 300, "grid.m": [8, 16], "grid.seed": range(2), "grid.lr_ratio": [1, 10]}
+SET_CLI = ["--set", "train.steps=300", "--set", "grid.m=[8, 16]", "--set", "grid.seed={range = [0, 2]}",
+           "--set", "grid.lr_ratio=[1, 10]"]
+
+
+def tables(d):
+    return {name: open(os.path.join(d, name), "rb").read() for name in TABLES if os.path.exists(os.path.join(d, name))}
+
+
+def same_value(a, b):
+    """a as TOML read it back against the Python value b it was written from."""
+    if hasattr(b, "tolist"):
+        b = b.tolist()
+    if isinstance(b, range):
+        b = {"range": [b.start, b.stop]} if b.step == 1 and b.stop > b.start else list(b)
+    if isinstance(b, float):
+        return isinstance(a, float) and (math.isnan(a) and math.isnan(b) or (a == b and math.copysign(1, a) ==
+                                                                              math.copysign(1, b)))
+    if isinstance(b, (list, tuple)):
+        return isinstance(a, list) and len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
+    if isinstance(b, dict):
+        return isinstance(a, dict) and a.keys() == {str(k) for k in b} and all(same_value(a[str(k)], v)
+                                                                               for k, v in b.items())
+    return type(a) is type(b) and a == b
+
+
+def main():
+    fsw, qs = arguments()
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(qs)), "python"))
+    import flowsweep
+    from flowsweep.launch import find_binary, toml_document, toml_value
+
+    # Values as TOML (tomllib, an independent reader) reads them back.
+    values = [0, -7, 2**62, True, False, 0.1, 1e-5, 3.1622776601683795, 1e300, 5e-324, -0.0, math.inf, -math.inf,
+              math.nan, "relu", 'a "quoted" \\ back\nslash\ttab', "ünïcode ✓ 𝜃", "del\x7f", [], [1, 2.5, "x"],
+              [[1, 2], [3]], {"range": [0, 6]}, {"geomspace": [1, 10, 3]}, {"odd key": 1, "ok_key-2": [True]},
+              range(0, 8), range(3, 9), range(0, 10, 2), np.float32(0.1), np.float64(2.5e-7), np.int64(-3),
+              np.bool_(True), np.array([1.5, 2.0]), np.arange(3), (4, 5)]
+    bad = [v for v in values if not same_value(tomllib.loads("v = " + toml_value(v))["v"], v)]
+    check(not bad, f"{len(values)} Python values read back by tomllib as written (not: {bad})")
+    spec = tomllib.load(open(qs, "rb"))
+    check(tomllib.loads(toml_document(spec)) == spec, "a spec read into a dict and written again reads back the same")
+    try:
+        toml_value(object())
+        check(False, "a value with no TOML form is refused")
+    except TypeError as e:
+        check("no TOML value" in str(e), f"a value with no TOML form is refused ({e})")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        def out(name):
+            return os.path.join(tmp, name)
+
+        p = subprocess.run([fsw, "run", qs, "--out", out("cli"), "--quiet"] + SET_CLI, capture_output=True, text=True)
+        check(p.returncode == 0, f"the command line runs the reference sweep ({p.stderr.strip()[-200:]})")
+        reference = tables(out("cli"))
+
+        # A spec file with overrides, progress shown on stderr.
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            sw = flowsweep.run(qs, out("file"), set=SET, binary=fsw)
+        check(tables(out("file")) == reference and len(reference) == 3,
+              f"flowsweep.run on the spec file with set= writes the command line's bytes ({sorted(reference)})")
+        check(isinstance(sw, flowsweep.Sweep) and len(sw.runs) == 8 and sorted(sw.axes) == ["lr_ratio", "m", "seed"],
+              f"it returns the sweep, opened ({len(sw.runs)} runs, axes {sw.axes})")
+        check("8 runs (8 ok" in err.getvalue(), "its progress and summary reach stderr")
+        sw.close()
+
+        # The spec as a dict, found through FLOWSWEEP_BINARY, on one thread, quiet.
+        err = io.StringIO()
+        os.environ["FLOWSWEEP_BINARY"] = fsw
+        with contextlib.redirect_stderr(err):
+            flowsweep.run(spec, out("dict"), set=SET, threads=1, quiet=True, csv_trajectories=True).close()
+        del os.environ["FLOWSWEEP_BINARY"]
+        check(tables(out("dict")) == reference, "the spec as a dict, on one thread, gives the same bytes")
+        check(os.path.exists(out("dict/trajectories.csv")), "an option by name (csv_trajectories=True) reaches the "
+                                                            "binary as --csv-trajectories")
+        check(err.getvalue() == "", f"quiet=True shows nothing ({err.getvalue()[:100]!r})")
+
+        # Bad input: the binary's message, nothing written.
+        try:
+            flowsweep.run(qs, out("bad_set"), set={"train.lrr": 3}, binary=fsw, quiet=True)
+            check(False, "an unknown key in set= raises InputError")
+        except flowsweep.InputError as e:
+            check("train.lrr" in str(e) and "did you mean 'lr'" in str(e), f"an unknown key in set= raises "
+                                                                            f"InputError naming it ({e})")
+        check(not os.path.exists(out("bad_set")), "nothing is written for it")
+        bad_spec = dict(spec, train=dict(spec["train"], lrr=1))
+        try:
+            flowsweep.run(bad_spec, out("bad_dict"), binary=fsw, quiet=True)
+            check(False, "an unknown key in a dict spec raises InputError")
+        except flowsweep.InputError as e:
+            listing = [line for line in str(e).splitlines() if line.strip().endswith("lrr = 1")]
+            at = listing[0].split()[0] if listing else "?"
+            check(f"spec.toml:{at}: key 'train.lrr'" in str(e), f"an unknown key in a dict spec raises InputError "
+                                                                 f"naming the line of the listing it shows ({at})")
+        check(not os.path.exists(out("bad_dict")), "nothing is written for it")
+        try:
+            flowsweep.run(qs, out("bad_opt"), bogus=1, binary=fsw, quiet=True)
+            check(False, "an unknown option raises InputError")
+        except flowsweep.InputError as e:
+            check("--bogus" in str(e), f"an unknown option raises InputError naming it ({str(e)[:80]})")
+
+        # A failure at run time.
+        try:
+            flowsweep.run(qs, "/proc/flowsweep-test/out", set=SET, binary=fsw, quiet=True)
+            check(False, "an output directory that cannot be made raises RunError")
+        except flowsweep.RunError as e:
+            check("cannot create output directory" in str(e) and e.sweep is None,
+                  f"an output directory that cannot be made raises RunError ({str(e).splitlines()[-1]})")
+
+        # An interrupt in the middle of a sweep, then resume=True.
+        long = dict(SET, **{"train.steps": 30000})
+        p = subprocess.run([fsw, "run", qs, "--out", out("long_cli"), "--quiet", "--threads", "2"] + SET_CLI +
+                           ["--set", "train.steps=30000"], capture_output=True, text=True)
+        check(p.returncode == 0, "the command line runs the long reference sweep")
+
+        def interrupt(signum, frame):
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGALRM, interrupt)
+        signal.setitimer(signal.ITIMER_REAL, 1.0)
+        try:
+            flowsweep.run(qs, out("long"), set=long, threads=2, binary=fsw, quiet=True)
+            interrupted = False
+        except KeyboardInterrupt:
+            interrupted = True
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        import json
+        manifest = json.load(open(out("long/manifest.json"))) if os.path.exists(out("long/manifest.json")) else {}
+        check(interrupted and manifest.get("complete") is False and manifest["counts"]["missing"] > 0,
+              f"an interrupt stops the sweep part way, its tables written ({manifest.get('counts')})")
+        check(os.path.exists(out("long/checkpoint.fsj")), "the runs in flight were saved")
+        flowsweep.run(qs, out("long"), set=long, threads=2, resume=True, binary=fsw, quiet=True).close()
+        check(tables(out("long")) == tables(out("long_cli")), "resume=True finishes it with the bytes of an "
+                                                              "uninterrupted run")
+
+    # The binary beside a build's python/ (a link into the source tree), neither on PATH nor named.
+    bindir = os.path.dirname(os.path.abspath(fsw))
+    if os.path.isdir(os.path.join(bindir, "python")):
+        env = {k: v for k, v in os.environ.items() if k != "FLOWSWEEP_BINARY"}
+        env.update(PYTHONPATH=os.path.join(bindir, "python"), PATH="/usr/bin:/bin")
+        p = subprocess.run([sys.executable, "-c", "import flowsweep.launch as l; print(l.find_binary())"],
+                           capture_output=True, text=True, env=env)
+        check(p.stdout.strip() == os.path.abspath(fsw), f"the binary beside a build's python/ is found "
+                                                        f"({p.stdout.strip() or p.stderr.strip()[-200:]})")
+    else:
+        print(f"left out: no python/ beside {fsw}, so finding the binary beside it is not checked")
+    try:
+        find_binary(os.path.join(bindir, "no-such-flowsweep"))
+        check(False, "a binary that is not there is refused")
+    except flowsweep.RunError as e:
+        check("not an executable" in str(e), f"a binary that is not there is refused ({e})")
+    return finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
