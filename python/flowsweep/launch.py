@@ -140,11 +140,23 @@ def _options(kw):
     return args
 
 
+def _overrides(given):
+    """set= as --set's KEY=VALUE texts: a dict's values written as TOML, or the texts themselves."""
+    if given is None:
+        return []
+    if isinstance(given, Mapping):
+        return [f"{key}={toml_value(value)}" for key, value in given.items()]
+    if isinstance(given, str):
+        return [given]
+    return [str(text) for text in given]
+
+
 def run(spec, out, *, set=None, quiet=False, binary=None, **options):  # noqa: A002  (flowsweep run --set)
     """Runs `flowsweep run` on `spec` into `out` and returns `flowsweep.open(out)`.
 
     spec: a spec file's path, or the spec as a dict (its sections as dicts).
-    set: overrides, `{"train.steps": 500, "grid.m": [8, 16], "grid.seed": range(4)}` (each `--set KEY=VALUE`).
+    set: overrides, `{"train.steps": 500, "grid.m": [8, 16], "grid.seed": range(4)}` (each `--set KEY=VALUE`),
+        or the command line's texts themselves, `["train.steps=500", "grid.m=[8, 16]"]`.
     quiet: no progress on stderr (errors are raised either way).
     binary: the flowsweep binary (default: find_binary()).
     options: the command line's other options by name: backend="cpu", threads=4, resume=True, force=True,
@@ -163,8 +175,8 @@ def run(spec, out, *, set=None, quiet=False, binary=None, **options):  # noqa: A
         else:
             spec_path = os.fspath(spec)
         argv = [exe, "run", spec_path, "--out", os.fspath(out)]
-        for key, value in (set or {}).items():
-            argv += ["--set", f"{key}={toml_value(value)}"]
+        for override in _overrides(set):
+            argv += ["--set", override]
         argv += _options(options) + (["--quiet"] if quiet else [])
         rc, tail = _follow(argv, echo=not quiet)
     if rc == 0:

@@ -96,6 +96,8 @@ def main():
         check(os.path.exists(out("dict/trajectories.csv")), "an option by name (csv_trajectories=True) reaches the "
                                                             "binary as --csv-trajectories")
         check(err.getvalue() == "", f"quiet=True shows nothing ({err.getvalue()[:100]!r})")
+        flowsweep.run(qs, out("texts"), set=SET_CLI[1::2], binary=fsw, quiet=True).close()
+        check(tables(out("texts")) == reference, "set= as the command line's KEY=VALUE texts gives the same bytes")
 
         # Bad input: the binary's message, nothing written.
         try:
@@ -119,7 +121,7 @@ def main():
             flowsweep.run(qs, out("bad_opt"), bogus=1, binary=fsw, quiet=True)
             check(False, "an unknown option raises InputError")
         except flowsweep.InputError as e:
-            check("--bogus" in str(e), f"an unknown option raises InputError naming it ({str(e)[:80]})")
+            check("--bogus" in str(e), f"an unknown option raises InputError naming it ({str(e).splitlines()[0]})")
 
         # A failure at run time.
         try:
