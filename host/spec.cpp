@@ -21,9 +21,14 @@ const char* const kSections[] = {"params", "train", "detect"};
 
 void check_spec_text(const std::string& text, const std::string& path);
 
+constexpr long kAfterFile = 1L << 40;  // beyond any line of a spec file
+
 struct Resolver {
   std::string path;
   std::map<std::string, std::string> override_of;  // "section.key" -> the --set text that set it
+  // An axis's place in the grid where --set gave it: an axis of the file keeps its line, a new one comes
+  // after the file's, in the order of the --set options.
+  std::map<std::string, long> axis_place;
 
   std::string where(const toml::node* node, const std::string& dotted) const {
     auto it = override_of.find(dotted);
@@ -299,9 +304,15 @@ void apply_override(toml::table& doc, const std::string& text, Resolver& R, cons
     // A fixed value given on the command line replaces an axis over the same key.
     if (auto grid = doc["grid"].as_table()) grid->erase(key);
   }
-  if (section == "grid")  // an axis given on the command line replaces a fixed value of the same key
+  if (section == "grid") {  // an axis given on the command line replaces a fixed value of the same key
     for (const char* sec : kSections)
       if (auto t = doc[sec].as_table()) t->erase(name);
+    if (!R.axis_place.count(name)) {
+      const auto* grid = doc["grid"].as_table();
+      const toml::node* in_file = grid ? grid->get(name) : nullptr;
+      R.axis_place[name] = in_file ? long(in_file->source().begin.line) : kAfterFile + long(R.axis_place.size());
+    }
+  }
   toml::table* target = &doc;
   if (!section.empty()) {
     if (!doc.contains(section)) doc.insert(section, toml::table{});
@@ -532,9 +543,11 @@ Spec parse_spec_text(const std::string& text, const std::string& path, const std
   if (const auto* grid = doc["grid"].as_table()) {
     std::vector<std::pair<const toml::node*, std::string>> entries;
     for (const auto& [k, v] : *grid) entries.push_back({&v, std::string(k.str())});
-    std::stable_sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
-      return a.first->source().begin.line < b.first->source().begin.line;
-    });
+    auto place = [&](const std::pair<const toml::node*, std::string>& e) {
+      const auto it = R.axis_place.find(e.second);
+      return it != R.axis_place.end() ? it->second : long(e.first->source().begin.line);
+    };
+    std::stable_sort(entries.begin(), entries.end(), [&](const auto& a, const auto& b) { return place(a) < place(b); });
     for (const auto& [node, key] : entries) {
       const std::string dotted = "grid." + key;
       if (key == "seed") {

@@ -83,6 +83,24 @@ TEST_CASE("overrides (--set) fixed keys, replaces axes and names itself in error
   CHECK_THAT(error_of(kGood, {"novalue"}), Contains("KEY=VALUE"));
 }
 
+TEST_CASE("an axis --set replaces keeps its place in the grid; a new one comes after the file's", "[spec]") {
+  auto names = [](const fs::Spec& s) {
+    std::string out;
+    for (const auto& a : s.axes) out += (out.empty() ? "" : " ") + a.name;
+    return out;
+  };
+  // The file's order is seed, m, lr_ratio; toml++ keeps a table's keys sorted, and an overriding value's
+  // own line is its --set text's, so neither can give the order.
+  CHECK(names(fs::parse_spec(kGood, "g.toml", {"grid.m=[8, 16]"})) == "seed m lr_ratio");
+  CHECK(names(fs::parse_spec(kGood, "g.toml", {"grid.lr_ratio=[1]", "grid.seed=[0]", "grid.m=[2]"})) ==
+        "seed m lr_ratio");
+  CHECK(names(fs::parse_spec(kGood, "g.toml", {"grid.m1=[8]", "grid.d=[4, 8]", "grid.m=[2]"})) ==
+        "seed m lr_ratio m1 d");
+  CHECK(names(fs::parse_spec(kGood, "g.toml", {"grid.d=[4]", "grid.d=[4, 8]", "grid.m1=[8]"})) ==
+        "seed m lr_ratio d m1");
+  CHECK(names(fs::parse_spec(kGood, "g.toml", {"m=4", "grid.m=[4, 8]"})) == "seed lr_ratio m");
+}
+
 TEST_CASE("bad specs are errors that name the file, line and key", "[spec]") {
   struct Bad {
     std::string text, where, key, what;
