@@ -48,6 +48,14 @@ class Sweep:
     def model(self):
         return self.manifest["spec"]["model"]
 
+    def __repr__(self):
+        counts = self.manifest.get("counts", {})
+        shown = ", ".join(f"{counts[k]} {k}" for k in ("ok", "diverged", "failed", "missing") if counts.get(k))
+        grid = " x ".join(f"{a} {self.ds.sizes[a]}" for a in self.axes if a in self.ds.sizes)
+        state = "complete" if self.manifest.get("complete") else "incomplete"
+        return (f"<flowsweep.Sweep {self.dir!r}: {self.model}, {counts.get('runs', len(self.runs))} runs ({shown}), "
+                f"{state}; grid {grid or 'of one run'}>")
+
     def axis_kind(self, name):
         """list | range | linspace | geomspace: how the spec gave the axis (geomspace: draw it on a log scale)."""
         for a in self.manifest.get("axes", []):
@@ -72,6 +80,43 @@ class Sweep:
         sub = self.ds if variables is None else self.ds[list(variables)]
         out = sub.isel({a: xr.DataArray(np.asarray(p, dtype=int), dims="run") for a, p in zip(self.axes, pos)})
         return out.assign_coords(run=list(ids))
+
+    # Pictures: what `flowsweep plot DIR ...` draws (flowsweep/plot.py), as a matplotlib Figure, or with
+    # out= the PNG written and its path. `where` is a dict of grid values or --where's text.
+
+    def heatmap(self, name, x=None, y=None, facet=None, value="median", where=None, out=None):
+        """The phase diagram over axes x and y (default: the first two but seed), one panel per value of
+        `facet`: a detector's median flow time (value="frac": the share of runs reaching it), or a
+        phase_diagram.csv column's median."""
+        from . import plot
+
+        where = plot.where_text(where)
+        cells = plot.matching(self.cells, where, "cell") if where else self.cells
+        return plot.heatmap(self, cells, name, x, y, facet, value, where, out)
+
+    def trajectory(self, observable="loss", color=None, where=None, runs=None, first=None, log_time=None, out=None):
+        """An observable against flow time: median and interquartile band over seeds, a line per cell or per
+        value of `color`; `runs` (ids) or `first` (a count) draw runs one line each."""
+        from . import plot
+
+        _, ids, banded = plot.chosen(self, plot.where_text(where), runs, first)
+        return plot.trajectory(self, observable, ids, color, banded, log_time, out)
+
+    def curve(self, quantity, x, color=None, where=None, out=None):
+        """A per-run quantity (t_<detector>, final_<observable>, a final column) against axis x: median and
+        band over seeds, a line per value of `color`."""
+        from . import plot
+
+        table, _, _ = plot.chosen(self, plot.where_text(where))
+        return plot.curve(self, table, quantity, x, color, out)
+
+    def final_config(self, at=None, where=None, runs=None, out=None):
+        """The final attention configuration, one row per class, the median over the chosen runs; with `at`,
+        the attention when that detector answered."""
+        from . import plot
+
+        _, ids, _ = plot.chosen(self, plot.where_text(where), runs)
+        return plot.final_config(self, ids, out, at)
 
     def close(self):
         self.ds.close()

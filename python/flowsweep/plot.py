@@ -22,28 +22,34 @@ median and interquartile band over seeds, one line per value of --color. The fin
 with --at DETECTOR, the attention when that detector answered.
 
 --where KEY=VALUE,... keeps the runs or cells with those grid values; a number matches at the digits it is
-given with (lr_ratio=3.162 finds 3.1622776601683795)."""
+given with (lr_ratio=3.162 finds 3.1622776601683795).
+
+From Python, a Sweep draws the same pictures (`sw.heatmap(...)`, `sw.trajectory(...)`, `sw.curve(...)`,
+`sw.final_config(...)`): each returns the matplotlib Figure, which a notebook shows, or with out= writes
+the PNG the command would."""
 import argparse
 import math
 import os
 import sys
 import warnings
 
-import matplotlib
+import matplotlib.colors as mcolors
+import matplotlib.patches as mpatches
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.colors as mcolors  # noqa: E402
-import matplotlib.patches as mpatches  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import flowsweep
 
-import flowsweep  # noqa: E402
+
+class PlotError(flowsweep.SweepError):
+    """A picture that cannot be drawn as asked (an unknown axis, detector or run; nothing matches)."""
 
 
 def fail(msg):
-    print(f"flowsweep plot: {msg}", file=sys.stderr)
-    sys.exit(2)
+    raise PlotError(msg)
 
 
 # --- axes and values --------------------------------------------------------------------------------------
@@ -151,6 +157,29 @@ def select(runs, where):
     return list(matching(runs, where, "run").run_id)
 
 
+def chosen(sw, where=None, runs=None, first=None):
+    """The runs a picture of runs draws: those matching `where`, the ids `runs` (a list, or comma-separated),
+    or the first `first`; all of them by default. Returns the matching rows of runs.csv, the ids, and whether
+    they are pooled into bands (not when runs are named or counted)."""
+    if runs and (where or first):
+        fail("--runs with --where or --first: give one")
+    table = matching(sw.runs, where, "run") if where else sw.runs
+    if runs:
+        ids = runs.split(",") if isinstance(runs, str) else [str(r) for r in runs]
+    elif first:
+        ids = list(table.run_id[:first])
+    else:
+        ids = list(table.run_id)
+    return table, ids, not (runs or first)
+
+
+def where_text(where):
+    """`where` as --where's text: a dict {"m": 32, "lr_ratio": 10} or the text itself."""
+    if where is None or isinstance(where, str):
+        return where or None
+    return ",".join(f"{k}={v}" for k, v in where.items())
+
+
 def run_labels(sw, runs, ids):
     """Each run named by the grid values that differ among the plotted runs (its id where none do)."""
     axes = [a for a in sw.axes if a in runs.columns]
@@ -172,8 +201,8 @@ def line_colors(n, values=None, log=False):
     if v is not None and n > 1:
         p = np.log(v) if log and (v > 0).all() else v
         span = p.max() - p.min()
-        return [plt.cm.viridis(0.9 * (x - p.min()) / span if span > 0 else 0.5) for x in p]
-    cmap = plt.cm.tab10 if n <= 10 else plt.cm.tab20 if n <= 20 else plt.cm.turbo
+        return [colormaps["viridis"](0.9 * (x - p.min()) / span if span > 0 else 0.5) for x in p]
+    cmap = colormaps["tab10" if n <= 10 else "tab20" if n <= 20 else "turbo"]
     return [cmap(i if n <= 20 else i / max(n - 1, 1)) for i in range(n)]
 
 
@@ -191,10 +220,23 @@ def titled(sw, head, rows, band_line=None, drop=()):
     return "\n".join(line for line in lines if line)
 
 
+DPI = 110
+
+
+def figure(size):
+    """A figure drawn by Agg whatever pyplot's backend, and outside pyplot's list of figures: its layout is
+    the same in a notebook as in a file, and a notebook shows it once, as the value a call returns."""
+    fig = Figure(figsize=size)
+    FigureCanvasAgg(fig)
+    return fig
+
+
 def save(fig, dest, rect=(0, 0, 1, 1)):
+    """Writes the figure to the PNG `dest` and returns its path; with no `dest`, returns the figure."""
     fig.tight_layout(rect=rect)
-    fig.savefig(dest, dpi=110)
-    plt.close(fig)
+    if dest is None:
+        return fig
+    fig.savefig(dest, dpi=DPI)
     return dest
 
 
@@ -253,7 +295,8 @@ def heatmap(sw, cells, name, x, y, facet, value, where, dest):
     log = spans_decades(finite)
     norm = (mcolors.LogNorm(finite.min(), finite.max()) if log
             else mcolors.Normalize(finite.min(), finite.max()) if len(finite) else None)
-    fig, panels = plt.subplots(1, len(facets), figsize=(4.8 * len(facets), 4.2), squeeze=False)
+    fig = figure((4.8 * len(facets), 4.2))
+    panels = fig.subplots(1, len(facets), squeeze=False)
     never_drawn = partial_drawn = False
     for panel, fv in zip(panels[0], facets):
         sub = cells if fv is None else cells[cells[facet] == fv]
@@ -387,7 +430,8 @@ def trajectory(sw, observable, ids, color, banded, logt, dest):
     early = [t for t in phase_times if np.isfinite(t)]
     if logt is None:
         logt = bool(early) and max(early) < 0.15 * tmax
-    fig, ax = plt.subplots(figsize=(7.8, 4.2))
+    fig = figure((7.8, 4.2))
+    ax = fig.subplots()
     styles = ("--", ":", "-.", (0, (1, 3)), (0, (5, 2)), (0, (3, 1, 1, 1)), (0, (1, 1)), (0, (4, 4)))
     marked = set()
     for (key, members), c in zip(zip(keys, [g[1] for g in groups]), colors):
@@ -446,7 +490,8 @@ def curve(sw, runs, quantity, x, color, dest):
     groups = grouped(data, by)
     keys = [g[0] for g in groups]
     colors = line_colors(len(groups), [k[0] for k in keys] if by else None, sw.axis_kind(color) == "geomspace")
-    fig, ax = plt.subplots(figsize=(7.2, 4.2))
+    fig = figure((7.2, 4.2))
+    ax = fig.subplots()
     partial = False
     for (key, members), c in zip(zip(keys, [g[1] for g in groups]), colors):
         stats = members.groupby(x, sort=True)[col].agg(
@@ -520,7 +565,8 @@ def final_config(sw, ids, dest, at=None):
     grid = np.full((len(row_keys), len(cols)), np.nan)
     for r in records:
         grid[row_keys.index(tuple(r[c] for c in rows_by)), cols.index(r[col_by])] = r[weight]
-    fig, ax = plt.subplots(figsize=(min(2.5 + 0.35 * len(cols), 14), min(1.8 + 0.3 * len(row_keys), 12)))
+    fig = figure((min(2.5 + 0.35 * len(cols), 14), min(1.8 + 0.3 * len(row_keys), 12)))
+    ax = fig.subplots()
     im = ax.imshow(grid, aspect="auto", cmap="viridis", vmin=0, interpolation="nearest")
     ax.set_xticks(range(len(cols)))
     ax.set_xticklabels([f"{c:g}" if isinstance(c, (float, np.floating)) else str(c) for c in cols], fontsize=7)
@@ -535,6 +581,14 @@ def final_config(sw, ids, dest, at=None):
 # --- command line -----------------------------------------------------------------------------------------
 
 def main(argv=None):
+    try:
+        return draw(argv)
+    except PlotError as e:
+        print(f"flowsweep plot: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def draw(argv):
     ap = argparse.ArgumentParser(prog="flowsweep plot", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dir")
@@ -565,18 +619,7 @@ def main(argv=None):
     plots = os.path.join(a.dir, "plots")
     os.makedirs(plots, exist_ok=True)
     made = []
-    if a.runs and (a.where or a.first):
-        fail("--runs with --where or --first: give one")
-    runs = sw.runs
-    if a.where:
-        runs = matching(runs, a.where, "run")
-    if a.runs:
-        ids = a.runs.split(",")
-    elif a.first:
-        ids = list(runs.run_id[: a.first])
-    else:
-        ids = list(runs.run_id)
-    banded = not (a.runs or a.first)
+    runs, ids, banded = chosen(sw, a.where, a.runs, a.first)
     if a.heatmap:
         shown = matching(sw.cells, a.where, "cell") if a.where else sw.cells
         made.append(heatmap(sw, shown, a.heatmap, a.x, a.y, a.facet, a.value, a.where,

@@ -45,9 +45,46 @@ def same_value(a, b):
     return type(a) is type(b) and a == b
 
 
+def pictures(sw, fsw, tmp):
+    """The Sweep's pictures are the command's, byte for byte, and leave a notebook's backend alone."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("pdf")  # a backend of the user's: drawing must not switch it
+    cases = [("heatmap", ("loss_below",), {"x": "lr_ratio", "y": "m"}, ["--heatmap", "loss_below", "--x", "lr_ratio",
+                                                                        "--y", "m"]),
+             ("trajectory", ("S21",), {"where": {"m": 16, "lr_ratio": 10}}, ["--trajectory", "S21", "--where",
+                                                                             "m=16,lr_ratio=10"]),
+             ("trajectory", ("loss",), {"first": 3, "log_time": True}, ["--trajectory", "loss", "--first", "3",
+                                                                        "--log-time"]),
+             ("curve", ("final_loss",), {"x": "lr_ratio", "color": "m"}, ["--curve", "final_loss", "--x", "lr_ratio",
+                                                                          "--color", "m"]),
+             ("final_config", (), {"where": "m=8"}, ["--final-config", "--where", "m=8"])]
+    for n, (method, args, kw, cli) in enumerate(cases):
+        png_cli, png_py = os.path.join(tmp, f"cli_{n}.png"), os.path.join(tmp, f"py_{n}.png")
+        p = subprocess.run([fsw, "plot", sw.dir] + cli + ["--out", png_cli], capture_output=True, text=True)
+        written = getattr(sw, method)(*args, out=png_py, **kw)
+        fig = getattr(sw, method)(*args, **kw)
+        shown = io.BytesIO()
+        fig.savefig(shown, format="png", dpi=110)
+        same = p.returncode == 0 and written == png_py and open(png_cli, "rb").read() == open(png_py, "rb").read()
+        check(same and shown.getvalue() == open(png_cli, "rb").read(),
+              f"sw.{method}({', '.join(map(repr, args))}, {kw}) draws what flowsweep plot {' '.join(cli)} does, "
+              f"as a Figure and as a PNG ({p.stderr.strip()[-200:]})")
+    check(matplotlib.get_backend() == "pdf", f"drawing leaves the user's matplotlib backend ({matplotlib.get_backend()})")
+    try:
+        sw.trajectory("no_such_observable")
+        check(False, "a picture that cannot be drawn raises SweepError")
+    except flowsweep.SweepError as e:
+        check("no observable 'no_such_observable'" in str(e), f"a picture that cannot be drawn raises SweepError "
+                                                              f"({str(e)[:60]})")
+
+
 def main():
     fsw, qs = arguments()
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(qs)), "python"))
+    global flowsweep
     import flowsweep
     from flowsweep.launch import find_binary, toml_document, toml_value
 
@@ -81,9 +118,12 @@ def main():
             sw = flowsweep.run(qs, out("file"), set=SET, binary=fsw)
         check(tables(out("file")) == reference and len(reference) == 3,
               f"flowsweep.run on the spec file with set= writes the command line's bytes ({sorted(reference)})")
-        check(isinstance(sw, flowsweep.Sweep) and len(sw.runs) == 8 and sorted(sw.axes) == ["lr_ratio", "m", "seed"],
+        check(isinstance(sw, flowsweep.Sweep) and len(sw.runs) == 8 and sw.axes == ["seed", "m", "lr_ratio"],
               f"it returns the sweep, opened ({len(sw.runs)} runs, axes {sw.axes})")
         check("8 runs (8 ok" in err.getvalue(), "its progress and summary reach stderr")
+        check(repr(sw) == f"<flowsweep.Sweep {out('file')!r}: cooccurrence, 8 runs (8 ok), complete; grid "
+                          f"{' x '.join(a + ' 2' for a in sw.axes)}>", f"a sweep shows itself in a line ({sw!r})")
+        pictures(sw, fsw, tmp)
         sw.close()
 
         # The spec as a dict, found through FLOWSWEEP_BINARY, on one thread, quiet.
@@ -153,6 +193,8 @@ def main():
         check(interrupted and manifest.get("complete") is False and manifest["counts"]["missing"] > 0,
               f"an interrupt stops the sweep part way, its tables written ({manifest.get('counts')})")
         check(os.path.exists(out("long/checkpoint.fsj")), "the runs in flight were saved")
+        with flowsweep.open(out("long")) as part:
+            check("missing), incomplete;" in repr(part), f"the stopped sweep says it is incomplete ({part!r})")
         flowsweep.run(qs, out("long"), set=long, threads=2, resume=True, binary=fsw, quiet=True).close()
         check(tables(out("long")) == tables(out("long_cli")), "resume=True finishes it with the bytes of an "
                                                               "uninterrupted run")
