@@ -48,6 +48,39 @@ def same_value(a, b):
     return type(a) is type(b) and a == b
 
 
+@contextlib.contextmanager
+def after_first_run(out, act):
+    """Calls act() from another thread once a run is in out's journal, while the body runs."""
+    stop = threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            if journal_records(os.path.join(out, "journal.fsj")):
+                act()
+                return
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join()
+
+
+def pid_running_into(out):
+    """The pid of the flowsweep process whose command line names the output directory `out`."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if b"run" in argv and out.encode() in argv:
+            return int(pid)
+    raise RuntimeError(f"no flowsweep process writing {out}")
+
+
 def pictures(sw, fsw, tmp):
     """The Sweep's pictures are the command's, byte for byte, and leave a notebook's backend alone."""
     import io
@@ -180,27 +213,17 @@ def main():
         p = subprocess.run([fsw, "run", qs, "--out", out("long_cli"), "--quiet", "--threads", "2"] + SET_CLI +
                            ["--set", "train.steps=60000"], capture_output=True, text=True)
         check(p.returncode == 0, "the command line runs the long reference sweep")
-        main_thread, stop = threading.main_thread().ident, threading.Event()
-
-        def interrupt_after_first_run():
-            while not stop.is_set():
-                if journal_records(out("long/journal.fsj")):
-                    signal.pthread_kill(main_thread, signal.SIGINT)
-                    return
-                time.sleep(0.01)
+        main_thread = threading.main_thread().ident
 
         # Python raises KeyboardInterrupt on SIGINT unless it started with SIGINT ignored, as a background job
         # of a shell script is (and so maybe this test): then it is set here, as a terminal or notebook has it.
         previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-        watcher = threading.Thread(target=interrupt_after_first_run)
-        watcher.start()
         try:
-            flowsweep.run(qs, out("long"), set=long, threads=2, slice=0.1, binary=fsw, quiet=True)
+            with after_first_run(out("long"), lambda: signal.pthread_kill(main_thread, signal.SIGINT)):
+                flowsweep.run(qs, out("long"), set=long, threads=2, slice=0.1, binary=fsw, quiet=True)
             interrupted = False
         except KeyboardInterrupt:
             interrupted = True
-        stop.set()
-        watcher.join()
         signal.signal(signal.SIGINT, previous)
         manifest = json.load(open(out("long/manifest.json"))) if os.path.exists(out("long/manifest.json")) else {}
         check(interrupted and manifest.get("complete") is False and manifest["counts"]["missing"] > 0,
@@ -211,6 +234,17 @@ def main():
         flowsweep.run(qs, out("long"), set=long, threads=2, slice=0.1, resume=True, binary=fsw, quiet=True).close()
         check(tables(out("long")) == tables(out("long_cli")), "resume=True finishes it with the bytes of an "
                                                               "uninterrupted run")
+
+        # SIGTERM from elsewhere (a scheduler) to the binary: it stops with exit 1, which raises RunError with
+        # what it wrote.
+        try:
+            with after_first_run(out("term"), lambda: os.kill(pid_running_into(out("term")), signal.SIGTERM)):
+                flowsweep.run(qs, out("term"), set=long, threads=2, slice=0.1, binary=fsw, quiet=True)
+            check(False, "a binary stopped by SIGTERM raises RunError")
+        except flowsweep.RunError as e:
+            check(e.out == out("term") and isinstance(e.sweep, flowsweep.Sweep) and "incomplete" in repr(e.sweep),
+                  f"a binary stopped by SIGTERM raises RunError, with the sweep it wrote ({e.sweep!r}; "
+                  f"{str(e).splitlines()[-1]})")
 
     # The binary beside a build's python/ (a link into the source tree), neither on PATH nor named.
     bindir = os.path.dirname(os.path.abspath(fsw))
