@@ -12,13 +12,14 @@ using fs::Value;
 
 namespace {
 
-fs::Params pc_params(int depth, int width, const char* data = "moons", int points = 24) {
+fs::Params pc_params(int depth, int width, const char* data = "moons", int points = 24, const char* init = "kaiming") {
   return fs::test::with_defaults(PathCond::info(), {{"depth", Value::number(depth)},
                                                     {"width", Value::number(width)},
                                                     {"data", Value::text(data)},
                                                     {"points", Value::number(points)},
                                                     {"classes", Value::number(3)},
-                                                    {"dim", Value::number(3)}});
+                                                    {"dim", Value::number(3)},
+                                                    {"init", Value::text(init)}});
 }
 
 // The network's logits on every point, computed directly (not through the model's own code).
@@ -47,6 +48,7 @@ std::vector<double> logits(const PathCond::Config& c, const std::vector<double>&
 TEST_CASE("pathcond: gradient matches central differences", "[pathcond]") {
   fs::test::check_gradient<PathCond>(pc_params(2, 5), 0.1);
   fs::test::check_gradient<PathCond>(pc_params(1, 4, "mixture", 18), 0.1);
+  fs::test::check_gradient<PathCond>(pc_params(3, 6, "moons", 20, "torch_default"), 0.1);  // the demo's init
 }
 
 TEST_CASE("pathcond: a team of any size computes the same numbers", "[pathcond][team]") {
