@@ -33,7 +33,8 @@ def journal_records(path):
 
     if not os.path.exists(path):
         return []
-    data = open(path, "rb").read()
+    with open(path, "rb") as f:
+        data = f.read()
     pos = data.index(b"\n") + 1
     out = []
     while pos + 40 <= len(data):

@@ -27,8 +27,13 @@ SET_CLI = ["--set", "train.steps=300", "--set", "grid.m=[8, 16]", "--set", "grid
            "--set", "grid.lr_ratio=[1, 10]"]
 
 
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def tables(d):
-    return {name: open(os.path.join(d, name), "rb").read() for name in TABLES if os.path.exists(os.path.join(d, name))}
+    return {name: read(os.path.join(d, name)) for name in TABLES if os.path.exists(os.path.join(d, name))}
 
 
 def same_value(a, b):
@@ -73,7 +78,7 @@ def pid_running_into(out):
     """The pid of the flowsweep process whose command line names the output directory `out`."""
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+            argv = read(f"/proc/{pid}/cmdline").split(b"\0")
         except OSError:
             continue
         if b"run" in argv and out.encode() in argv:
@@ -104,8 +109,8 @@ def pictures(sw, fsw, tmp):
         fig = getattr(sw, method)(*args, **kw)
         shown = io.BytesIO()
         fig.savefig(shown, format="png", dpi=110)
-        same = p.returncode == 0 and written == png_py and open(png_cli, "rb").read() == open(png_py, "rb").read()
-        check(same and shown.getvalue() == open(png_cli, "rb").read(),
+        same = p.returncode == 0 and written == png_py and read(png_cli) == read(png_py)
+        check(same and shown.getvalue() == read(png_cli),
               f"sw.{method}({', '.join(map(repr, args))}, {kw}) draws what flowsweep plot {' '.join(cli)} does, "
               f"as a Figure and as a PNG ({p.stderr.strip()[-200:]})")
     check(matplotlib.get_backend() == "pdf", f"drawing leaves the user's matplotlib backend ({matplotlib.get_backend()})")
@@ -132,7 +137,7 @@ def main():
               np.bool_(True), np.array([1.5, 2.0]), np.arange(3), (4, 5)]
     bad = [v for v in values if not same_value(tomllib.loads("v = " + toml_value(v))["v"], v)]
     check(not bad, f"{len(values)} Python values read back by tomllib as written (not: {bad})")
-    spec = tomllib.load(open(qs, "rb"))
+    spec = tomllib.loads(read(qs).decode())
     check(tomllib.loads(toml_document(spec)) == spec, "a spec read into a dict and written again reads back the same")
     try:
         toml_value(object())
@@ -225,7 +230,7 @@ def main():
         except KeyboardInterrupt:
             interrupted = True
         signal.signal(signal.SIGINT, previous)
-        manifest = json.load(open(out("long/manifest.json"))) if os.path.exists(out("long/manifest.json")) else {}
+        manifest = json.loads(read(out("long/manifest.json"))) if os.path.exists(out("long/manifest.json")) else {}
         check(interrupted and manifest.get("complete") is False and manifest["counts"]["missing"] > 0,
               f"an interrupt stops the sweep part way, its tables written ({manifest.get('counts')})")
         check(os.path.exists(out("long/checkpoint.fsj")), "the runs in flight were saved")
