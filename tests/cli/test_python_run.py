@@ -113,7 +113,8 @@ def pictures(sw, fsw, tmp):
         check(same and shown.getvalue() == read(png_cli),
               f"sw.{method}({', '.join(map(repr, args))}, {kw}) draws what flowsweep plot {' '.join(cli)} does, "
               f"as a Figure and as a PNG ({p.stderr.strip()[-200:]})")
-    check(matplotlib.get_backend() == "pdf", f"drawing leaves the user's matplotlib backend ({matplotlib.get_backend()})")
+    backend = matplotlib.get_backend()
+    check(backend == "pdf", f"drawing leaves the user's matplotlib backend ({backend})")
     try:
         sw.trajectory("no_such_observable")
         check(False, "a picture that cannot be drawn raises SweepError")
