@@ -90,9 +90,7 @@ class Sweep:
         phase_diagram.csv column's median."""
         from . import plot
 
-        where = plot.where_text(where)
-        cells = plot.matching(self.cells, where, "cell") if where else self.cells
-        return plot.heatmap(self, cells, name, x, y, facet, value, where, out)
+        return plot.heatmap(self, name, x, y, facet, value, plot.where_text(where), out)
 
     def trajectory(self, observable="loss", color=None, where=None, runs=None, first=None, log_time=None, out=None):
         """An observable against flow time: median and interquartile band over seeds, a line per cell or per

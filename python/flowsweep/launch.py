@@ -88,11 +88,13 @@ def toml_value(v):
 def toml_document(spec):
     """A spec given as a dict as the TOML text of a spec file: its plain keys first, then each dict as a
     section ([params], [train], [detect], [grid])."""
-    plain = [f"{_toml_key(k)} = {toml_value(v)}" for k, v in spec.items() if not isinstance(v, Mapping)]
-    lines = plain
+    def entry(key, value):
+        return f"{_toml_key(key)} = {toml_value(value)}"
+
+    lines = [entry(k, v) for k, v in spec.items() if not isinstance(v, Mapping)]
     for k, v in spec.items():
         if isinstance(v, Mapping):
-            lines += ["", f"[{_toml_key(k)}]"] + [f"{_toml_key(kk)} = {toml_value(x)}" for kk, x in v.items()]
+            lines += ["", f"[{_toml_key(k)}]"] + [entry(kk, x) for kk, x in v.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -103,7 +105,7 @@ def find_binary(binary=None):
     if binary is None:
         binary = os.environ.get("FLOWSWEEP_BINARY")
     if binary is not None:
-        if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+        if not _executable(binary):
             raise RunError(f"{binary}: not an executable flowsweep binary")
         return binary
     # The parents are taken from the path as written: a build's python/ is a link into the source tree,
@@ -113,13 +115,17 @@ def find_binary(binary=None):
     beside = [os.path.join(build_dir, "flowsweep"), os.path.join(os.path.dirname(os.path.dirname(build_dir)), "bin",
                                                                  "flowsweep")]
     for path in beside:
-        if os.path.isfile(path) and os.access(path, os.X_OK):
+        if _executable(path):
             return path
     on_path = shutil.which("flowsweep")
     if on_path:
         return on_path
     raise RunError("no flowsweep binary: pass binary=..., set FLOWSWEEP_BINARY, or put flowsweep on PATH "
                    f"(looked beside this package too: {', '.join(beside)})")
+
+
+def _executable(path):
+    return os.path.isfile(path) and os.access(path, os.X_OK)
 
 
 def _options(kw):

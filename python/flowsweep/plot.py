@@ -278,7 +278,8 @@ def resolve_column(cells, name, value):
     return col, what, reach
 
 
-def heatmap(sw, cells, name, x, y, facet, value, where, dest):
+def heatmap(sw, name, x, y, facet, value, where, dest):
+    cells = matching(sw.cells, where, "cell") if where else sw.cells
     col, what, reach = resolve_column(cells, name, value)
     axes = [a for a in sw.axes if a != "seed"]
     x = x or (axes[0] if axes else None)
@@ -621,8 +622,7 @@ def draw(argv):
     made = []
     runs, ids, banded = chosen(sw, a.where, a.runs, a.first)
     if a.heatmap:
-        shown = matching(sw.cells, a.where, "cell") if a.where else sw.cells
-        made.append(heatmap(sw, shown, a.heatmap, a.x, a.y, a.facet, a.value, a.where,
+        made.append(heatmap(sw, a.heatmap, a.x, a.y, a.facet, a.value, a.where,
                             a.out or os.path.join(plots, f"heatmap_{a.heatmap}_{a.value}.png")))
     if a.trajectory:
         made.append(trajectory(sw, a.trajectory, ids, a.color, banded, a.logt,
@@ -640,7 +640,7 @@ def draw(argv):
         detectors = [c[len("frac_"):] for c in sw.cells.columns if c.startswith("frac_")]
         for d in detectors:
             if axes:
-                made.append(heatmap(sw, sw.cells, d, None, None, axes[2] if len(axes) > 2 else None, "median", None,
+                made.append(heatmap(sw, d, None, None, axes[2] if len(axes) > 2 else None, "median", None,
                                     os.path.join(plots, f"heatmap_{d}_median.png")))
         # one band per cell, or per value of the first axis when the cells are too many for one picture
         cells = runs.groupby(axes).ngroups if axes else 1
