@@ -1,6 +1,12 @@
 #!/usr/bin/env python3
 """The tables (and pictures) that lay a paper sweep's output beside the paper's own, printed as markdown.
 
+    sweeps/paper_tables.py yang2024_cooccurrence OUT             phase 1's end, the loss threshold, the I2
+                                                                 and I3 losses' early rise, the balance of
+                                                                 their gradients, the scores' share of the
+                                                                 loss decrease, and the final W_K^T W_Q
+                                                                 against the paper's signs, per grid cell
+                                                                 (also yang2024_cooccurrence_ratio)
     sweeps/paper_tables.py tian2023_scan_snap OUT [--png FILE]   final distinct-token entropy, mean and
                                                                  standard deviation over seeds, per num_last,
                                                                  eta_Z and eta_Y / eta_Z
@@ -246,6 +252,71 @@ def value_softmax(sw, png):
     print(markdown(head, rows))
 
 
+def span(values, fmt):
+    """The median and the range of `values` (NaNs left out): `0.15 (0.08 - 0.26)`, or `-` if none."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    if not len(v):
+        return "-"
+    return f"{np.median(v):{fmt}} ({v.min():{fmt}} - {v.max():{fmt}})"
+
+
+def cooccurrence(sw, png):
+    """Per cell of the grid's axes but seed, two tables. The phases: when phase 1 ends (every sample
+    correct) and the loss passes its threshold; how many runs' I2 or I3 loss rises above its initial value
+    before phase 1 ends; the balance sum_I2 g / sum_I3 g at phase 1's end and at the end (the paper's
+    automatic balancing: near 1); the scores' largest share of the loss decrease and how often it passed
+    phase2_share. The final attention: how many runs end with the paper's signs (dKQ_21, dKQ_12 > 0 >
+    dKQ_31, dKQ_32), the smallest of those four |dKQ| over the largest and over the 99th percentile of the
+    changes on a random word (the paper: an order larger), the largest of the four, and the final attention
+    entropy against ln L, that of uniform attention."""
+    runs = sw.runs
+    ds = sw.by_run(variables=["t", "loss_I2", "loss_I3", "balance", "share_scores"])
+    t, share = ds["t"].values, ds["share_scores"].values  # (run, record)
+    keys = canonical(sw)
+    ok = (runs["status"] == "ok").values
+    runs = runs.assign(
+        rises_I2=[bool(np.nanmax(np.where(tt <= t1, l, np.nan)) > l[0]) if t1 == t1 else False
+                  for tt, l, t1 in zip(t, ds["loss_I2"].values, runs["t_phase1_end"])],
+        rises_I3=[bool(np.nanmax(np.where(tt <= t1, l, np.nan)) > l[0]) if t1 == t1 else False
+                  for tt, l, t1 in zip(t, ds["loss_I3"].values, runs["t_phase1_end"])],
+        balance_phase1=[float(b[np.nonzero(tt <= t1)[0][-1]]) if t1 == t1 else np.nan
+                        for tt, b, t1 in zip(t, ds["balance"].values, runs["t_phase1_end"])],
+        max_share_scores=np.nanmax(np.where(np.isnan(share), -np.inf, share), axis=1),
+        signs=(runs["dKQ_21"] > 0) & (runs["dKQ_12"] > 0) & (runs["dKQ_31"] < 0) & (runs["dKQ_32"] < 0),
+        smallest=runs[["dKQ_21", "dKQ_12", "dKQ_31", "dKQ_32"]].abs().min(axis=1),
+        largest=runs[["dKQ_21", "dKQ_12", "dKQ_31", "dKQ_32"]].abs().max(axis=1))
+    bad = int((~ok).sum())
+    n_by_status = runs.groupby(runs["status"]).size().to_dict()
+    runs = runs[ok]
+    axes = [a for a in sw.axes if a != "seed"]
+    phases, final = [], []
+    for key, part in runs.groupby(axes if len(axes) > 1 else axes[0], sort=True) if axes else [((), runs)]:
+        key = [label(k) for k in (key if isinstance(key, tuple) else (key,))]
+        n = len(part)
+        phases.append(key + [
+            str(n), span(part["t_phase1_end"], ".3g"), span(part["t_loss_below"], ".3g"),
+            f"{int(part['rises_I2'].sum())} / {int(part['rises_I3'].sum())}",
+            span(part["balance_phase1"], ".2f"), span(part["final_balance"], ".2f"),
+            span(part["max_share_scores"], ".2g"), f"{int(part['t_phase2_start'].notna().sum())}"])
+        final.append(key + [
+            f"{int(part['signs'].sum())} / {n}", span(part["smallest"] / part["dKQ_random_max"], ".2g"),
+            span(part["smallest"] / part["dKQ_random_q99"], ".2g"), span(part["largest"], ".2g"),
+            span(part["final_attn_entropy"], ".4f")])
+    L = float(keys.get("L", "nan"))
+    print(f"cooccurrence to flow time {runs['t_final'].max():g}, median (range) over the runs of a cell; "
+          f"runs not ok: {bad} {n_by_status}\n")
+    print(markdown(axes + ["runs ok", "t phase1_end", f"t loss < {keys.get('loss_threshold', '?')}",
+                           "I2 / I3 loss rises in phase 1", "balance at phase1_end", "balance at the end",
+                           "largest share_scores", f"share_scores > {keys.get('phase2_share', '?')}"], phases))
+    print(f"\nthe final change of W_K^T W_Q: the paper's signs (dKQ_21, dKQ_12 > 0 > dKQ_31, dKQ_32), the "
+          f"smallest of the four's magnitudes over the largest and over the 99th percentile of the random words' "
+          f"(dKQ_random_max, dKQ_random_q99), the largest of the four; and the final attention entropy (uniform "
+          f"attention: ln L = {np.log(L):.4f})\n")
+    print(markdown(axes + ["paper's signs", "smallest / random max", "smallest / random q99", "largest of the four",
+                           "attention entropy"], final))
+
+
 def pathcond_demo(sw, png):
     """The two-moons demo: the loss at steps 500, 2000 and 3000 per rescaling, each seed and the median."""
     ds = sw.ds
@@ -348,7 +419,8 @@ def pathcond_trends(sw, png):
     print("\n".join(lines))
 
 
-TABLES = {"tian2023_scan_snap": scan_snap, "tian2024_joma": joma, "tian2024_joma_toy": joma_toy,
+TABLES = {"yang2024_cooccurrence": cooccurrence, "yang2024_cooccurrence_ratio": cooccurrence,
+          "tian2023_scan_snap": scan_snap, "tian2024_joma": joma, "tian2024_joma_toy": joma_toy,
           "tian2024_joma_rebound": joma_rebound, "tian2024_joma_rebound_step": joma_rebound,
           "tian2024_joma_rebound_long": joma_rebound,
           "lebeurrier2026_pathcond": pathcond_trends, "lebeurrier2026_pathcond_demo": pathcond_demo,
