@@ -67,6 +67,11 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   run->add_option("--set", sets, "override a key: KEY=VALUE, KEY one of section.key or a bare key")->take_all();
   run->add_flag("--quiet", run_opt.quiet, "no progress output");
+  run->add_option("--progress-every", run_opt.progress_s,
+                  "seconds between progress lines where stderr is not a terminal, as in a batch log or a notebook "
+                  "(a terminal has a live line)")
+      ->check(CLI::Range(0.0, 86400.0))
+      ->capture_default_str();
   run->add_option("--shard", run_opt.shard, "train only shard I of N (I/N); in a Slurm array, the task's own");
   run->add_flag("--resume", run_opt.resume, "skip runs already complete in --out (automatic after a Slurm requeue)");
   run->add_flag("--force", run_opt.force, "replace the outputs of another sweep in --out");

@@ -29,21 +29,32 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// Progress on stderr: a live line on a terminal, a plain line every 30 s in a batch log.
+// Progress on stderr: a live line on a terminal, a plain line every `every_s` seconds (30 by default) in a
+// batch log or a notebook. Runs that diverged or failed are counted as they finish, so a bad corner of the
+// grid shows before the tables do.
 class Progress {
  public:
-  Progress(long total, bool quiet) : total_(total), quiet_(quiet), tty_(::isatty(2)), start_(Clock::now()) {}
+  Progress(long total, bool quiet, double every_s)
+      : total_(total), quiet_(quiet), tty_(::isatty(2)), every_s_(every_s), start_(Clock::now()) {}
+
+  void finished(RunResult::Status status) {
+    n_diverged_ += status == RunResult::kDiverged;
+    n_failed_ += status == RunResult::kFailed;
+  }
 
   void update(long done, double run_steps) {
     if (quiet_) return;
     const auto now = Clock::now();
     const double since = std::chrono::duration<double>(now - last_).count();
-    if (done < total_ && since < (tty_ ? 0.2 : 30.0)) return;
+    if (done < total_ && since < (tty_ ? 0.2 : every_s_)) return;
     last_ = now;
     const double el = std::chrono::duration<double>(now - start_).count();
     const double left = done > 0 ? el * double(total_ - done) / double(done) : 0;
-    char buf[160];
-    std::snprintf(buf, sizeof buf, "runs %ld/%ld  %.3g run-steps/s  elapsed %.0fs  left %.0fs", done, total_,
+    char buf[200];
+    int n = std::snprintf(buf, sizeof buf, "runs %ld/%ld", done, total_);
+    if (n_diverged_ || n_failed_)
+      n += std::snprintf(buf + n, sizeof buf - n, " (%ld diverged, %ld failed)", n_diverged_, n_failed_);
+    std::snprintf(buf + n, sizeof buf - n, "  %.3g run-steps/s  elapsed %.0fs  left %.0fs",
                   el > 0 ? run_steps / el : 0.0, el, left);
     if (tty_)
       std::fprintf(stderr, "\r%s\033[K%s", buf, done == total_ ? "\n" : "");
@@ -55,6 +66,8 @@ class Progress {
  private:
   long total_;
   bool quiet_, tty_;
+  double every_s_;
+  long n_diverged_ = 0, n_failed_ = 0;
   Clock::time_point start_, last_{};
 };
 
@@ -393,7 +406,7 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
     return long(cps.size());
   };
 
-  Progress progress(n_todo, opt.quiet);
+  Progress progress(n_todo, opt.quiet, opt.progress_s);
   long done = 0;
   double run_steps = 0, train_s = 0, journal_s = 0;
   const double setup_s = seconds_since(t_start);
@@ -438,6 +451,7 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
           journal.append_record(f.record);
         ++done;
         run_steps += double(f.result.steps);
+        progress.finished(f.result.status);
       }
       journal.flush();
     } catch (const RuntimeError& e) {

@@ -25,6 +25,7 @@ struct RunOptions {
   bool csv_trajectories = false;   // trajectories.csv besides trajectories.h5
   double slice_s = 1.0;            // wall time of one slice: how long the host leaves the executor alone
   double checkpoint_s = 60;        // seconds between checkpoints of the runs in flight (0: only on a stop)
+  double progress_s = 30;          // seconds between progress lines where stderr is not a terminal
   std::string command_line;        // as given, for the manifest's provenance
 };
 

@@ -163,7 +163,9 @@ def run(spec, out, *, set=None, quiet=False, binary=None, **options):  # noqa: A
     spec: a spec file's path, or the spec as a dict (its sections as dicts).
     set: overrides, `{"train.steps": 500, "grid.m": [8, 16], "grid.seed": range(4)}` (each `--set KEY=VALUE`),
         or the command line's texts themselves, `["train.steps=500", "grid.m=[8, 16]"]`.
-    quiet: no progress on stderr (errors are raised either way).
+    quiet: no progress on stderr (errors are raised either way). In a notebook or at a terminal the progress
+        is one line rewritten every second (progress_every=SECONDS sets the cadence); elsewhere, as in a batch
+        log, a line every 30 s.
     binary: the flowsweep binary (default: find_binary()).
     options: the command line's other options by name: backend="cpu", threads=4, resume=True, force=True,
         reuse=["out/old"], retry_failed=True, team="warp", save_params=True, checkpoint_every=30, ...
@@ -183,8 +185,11 @@ def run(spec, out, *, set=None, quiet=False, binary=None, **options):  # noqa: A
         argv = [exe, "run", spec_path, "--out", os.fspath(out)]
         for override in _overrides(set):
             argv += ["--set", override]
+        live = not quiet and _live()
+        if live:
+            options = {"progress_every": 1, **options}
         argv += _options(options) + (["--quiet"] if quiet else [])
-        rc, tail = _follow(argv, echo=not quiet)
+        rc, tail = _follow(argv, echo=not quiet, live=live)
     if rc == 0:
         return open_sweep(out)
     message = "\n".join(tail) or f"flowsweep exited with code {rc}"
@@ -201,17 +206,41 @@ def run(spec, out, *, set=None, quiet=False, binary=None, **options):  # noqa: A
     raise RunError(message, out=os.fspath(out), sweep=sweep)
 
 
-def _follow(argv, echo):
-    """Runs argv, its output passed on to stderr line by line (a notebook shows it); returns the exit code
-    and its last lines. An interrupt is passed on as SIGINT, waited for, and raised again."""
+PROGRESS = re.compile(r"runs \d+/\d+ ")  # the binary's progress line, `runs 12/300  ...`
+
+
+def _live():
+    """Whether stderr shows a line rewritten in place: a notebook's output area, or a terminal."""
+    if "ipykernel" in sys.modules:
+        return True
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced by an object without it, or closed
+        return False
+
+
+def _follow(argv, echo, live=False):
+    """Runs argv, its output passed on to stderr line by line (a notebook shows it), progress lines rewritten
+    in place where `live`; returns the exit code and its last lines but progress. An interrupt is passed on as
+    SIGINT, waited for, and raised again."""
     tail = deque(maxlen=40)
+    shown = 0  # the length of the progress line shown in place, not yet ended; 0: none
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
     try:
         for line in proc.stdout:
-            tail.append(line.rstrip("\n"))
-            if echo:
-                sys.stderr.write(line)
-                sys.stderr.flush()
+            progress = PROGRESS.match(line) is not None
+            if not progress:
+                tail.append(line.rstrip("\n"))
+            if not echo:
+                continue
+            if live and progress:
+                text = line.rstrip("\n")
+                sys.stderr.write("\r" + text + " " * max(0, shown - len(text)))
+                shown = len(text)
+            else:
+                sys.stderr.write(("\n" if shown else "") + line)
+                shown = 0
+            sys.stderr.flush()
         return proc.wait(), list(tail)
     except BaseException:
         # The binary saves what it has and exits within about a second of SIGINT, as at a terminal.
@@ -220,4 +249,6 @@ def _follow(argv, echo):
             proc.wait()
         raise
     finally:
+        if shown:
+            sys.stderr.write("\n")
         proc.stdout.close()

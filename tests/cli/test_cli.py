@@ -80,6 +80,13 @@ def main():
         lines = err.splitlines()
         check(rc == 0 and any(l.startswith("runs 36/36") and "run-steps/s" in l and "left" in l for l in lines)
               and "\r" not in err and "36 runs (36 ok" in lines[-1], f"progress lines in a log: {lines[-2:]}")
+        check(sum(l.startswith("runs ") for l in lines) == 1, f"one progress line in a short log: {lines}")
+        # --progress-every sets their cadence (a notebook wants more than one every 30 s).
+        rc, _, err = run(fsw, "run", qs, "--out", os.path.join(tmp, "progress2"), "--set", "steps=400", "--threads", "2",
+                         "--slice", "0.01", "--progress-every", "0")
+        lines = [l for l in err.splitlines() if l.startswith("runs ")]
+        check(rc == 0 and len(lines) >= 3 and lines[-1].startswith("runs 36/36"),
+              f"a progress line every slice with --progress-every 0: {lines}")
 
         # Another sweep into the same directory is refused; with --force it replaces the tables whole.
         before = open(os.path.join(out1, "runs.csv")).read()
@@ -97,9 +104,12 @@ def main():
         # One diverging run is marked; the others go on; exit 0.
         out3 = os.path.join(tmp, "c")
         rc, _, err = run(fsw, "run", qs, "--out", out3, "--set", "grid.lr=[0.01, 1e7]", "--set", "grid.seed=[0]",
-                         "--set", "grid.m=[16]", "--set", "grid.lr_ratio=[1]", *tiny)
+                         "--set", "grid.m=[16]", "--set", "grid.lr_ratio=[1]", "--set", "steps=40",
+                         "--set", "record_every=10")
         runs = list(csv.DictReader(open(os.path.join(out3, "runs.csv"))))
         check(rc == 0 and [r["status"] for r in runs] == ["ok", "diverged"], f"diverged run marked ({err.strip()})")
+        check([l for l in err.splitlines() if l.startswith("runs ")][-1].startswith("runs 2/2 (1 diverged, 0 failed)"),
+              f"the progress line counts it ({err.strip()})")
         check(abs(float(runs[1]["final_loss"])) > 1e6 and int(runs[1]["steps"]) < 40,
               f"diverged at its step, loss past the bound ({runs[1]['final_loss']})")
         pd = list(csv.DictReader(open(os.path.join(out3, "phase_diagram.csv"))))

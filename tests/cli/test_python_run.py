@@ -162,11 +162,29 @@ def main():
               f"flowsweep.run on the spec file with set= writes the command line's bytes ({sorted(reference)})")
         check(isinstance(sw, flowsweep.Sweep) and len(sw.runs) == 8 and sw.axes == ["seed", "m", "lr_ratio"],
               f"it returns the sweep, opened ({len(sw.runs)} runs, axes {sw.axes})")
-        check("8 runs (8 ok" in err.getvalue(), "its progress and summary reach stderr")
+        check("8 runs (8 ok" in err.getvalue() and "\r" not in err.getvalue(),
+              "its progress and summary reach stderr, as plain lines where stderr is a file")
         check(repr(sw) == f"<flowsweep.Sweep {out('file')!r}: cooccurrence, 8 runs (8 ok), complete; grid "
                           f"{' x '.join(a + ' 2' for a in sw.axes)}>", f"a sweep shows itself in a line ({sw!r})")
         pictures(sw, fsw, tmp)
         sw.close()
+
+        # In a notebook or at a terminal the progress is one line rewritten in place, then the summary on
+        # its own line; progress lines are not part of an error's message.
+        err = io.StringIO()
+        live, flowsweep.launch._live = flowsweep.launch._live, lambda: True
+        try:
+            with contextlib.redirect_stderr(err):
+                flowsweep.run(qs, out("live"), set=dict(SET, **{"train.steps": 3000}), binary=fsw, threads=1,
+                              slice=0.01, progress_every=0).close()
+        finally:
+            flowsweep.launch._live = live
+        lines = err.getvalue().split("\n")
+        shown = [i for i, line in enumerate(lines) if line.startswith("\rruns ")]
+        check(len(shown) == 1 and lines[shown[0]].count("\rruns ") >= 3 and "\rruns 8/8 " in lines[shown[0]]
+              and lines[shown[0] + 1].startswith("8 runs (8 ok"),
+              f"a live progress line, rewritten in place, then the summary ({err.getvalue()[-300:]!r})")
+        check(tables(out("live"))["runs.csv"].count(b"\n") == 9, "and the sweep it shows")
 
         # The spec as a dict, found through FLOWSWEEP_BINARY, on one thread, quiet.
         err = io.StringIO()
