@@ -175,7 +175,9 @@ std::vector<std::string> random_point(const std::string& model, std::mt19937& rn
     const char* rescale[] = {"none", "pathcond", "enorm"};
     for (auto x : {"depth=" + pick(1, 4), "width=" + pick(2, 24), "points=" + pick(10, 200),
                    std::string("data=") + (i % 2 ? "mixture" : "moons"), "classes=" + pick(2, 4),
-                   std::string("rescale=") + rescale[(i / 2) % 3], std::string("lr=") + (adam ? "0.005" : "0.05")})
+                   std::string("rescale=") + rescale[(i / 2) % 3],
+                   std::string("init=") + ((i / 6) % 2 ? "torch_default" : "kaiming"),
+                   std::string("lr=") + (adam ? "0.005" : "0.05")})
       sets.push_back(x);
   }
   return sets;
