@@ -152,7 +152,7 @@ int main(int argc, char** argv) {
   plot->allow_extras();
   plot->footer(
       "Further options go to the Python module flowsweep.plot (python -m flowsweep.plot --help):\n"
-      "  --heatmap NAME [--x AXIS] [--y AXIS] [--facet AXIS] [--value median|frac]\n"
+      "  --heatmap NAME [--x AXIS] [--y AXIS] [--facet AXIS] [--value median|frac] [--threshold T]\n"
       "  --trajectory OBSERVABLE [--color AXIS] [--log-time | --linear-time]\n"
       "  --curve QUANTITY --x AXIS [--color AXIS]   a per-run quantity against an axis, over seeds\n"
       "  --final-config [--at DETECTOR]   attention over tokens, one row per class; at a detector's answer\n"

@@ -8,6 +8,7 @@ in pandas.
                                           # final columns, run_id and status over (axes...)
     sw.runs, sw.cells, sw.final           # runs.csv, phase_diagram.csv, final_config.csv (None if absent)
     sw.manifest, sw.axes                  # manifest.json as a dict; the grid's axis names, slowest first
+    sw.boundary("phase1_end", x="lr_ratio")   # where half the runs reach it along lr_ratio (phase.py)
 
 The cube's dimension coordinates are the grid's axes with their own types (m = 16 is an integer, phi =
 "relu" a string), so `.sel` takes the values a spec lists. A shard's directory holds part of the grid,
@@ -84,13 +85,22 @@ class Sweep:
     # Pictures: what `flowsweep plot DIR ...` draws (flowsweep/plot.py), as a matplotlib Figure, or with
     # out= the PNG written and its path. `where` is a dict of grid values or --where's text.
 
-    def heatmap(self, name, x=None, y=None, facet=None, value="median", where=None, out=None):
+    def heatmap(self, name, x=None, y=None, facet=None, value="median", where=None, out=None, threshold=None):
         """The phase diagram over axes x and y (default: the first two but seed), one panel per value of
         `facet`: a detector's median flow time (value="frac": the share of runs reaching it), or a
-        phase_diagram.csv column's median."""
+        phase_diagram.csv column's median; with `threshold`, a line through where it crosses it along x."""
         from . import plot
 
-        return plot.heatmap(self, name, x, y, facet, value, plot.where_text(where), out)
+        return plot.heatmap(self, name, x, y, facet, value, plot.where_text(where), out, threshold)
+
+    def boundary(self, name, x, value="frac", threshold=0.5, where=None):
+        """The phase boundary along axis x: for each combination of the other axes (seed aside), where the
+        share of runs reaching detector `name` (value="median": its median time, or a final column's median)
+        first crosses `threshold`, interpolated between the two cells either side; a pandas DataFrame
+        (flowsweep/phase.py)."""
+        from . import phase, plot
+
+        return phase.boundary(self, name, x, value, threshold, plot.where_text(where))
 
     def trajectory(self, observable="loss", color=None, where=None, runs=None, first=None, log_time=None, out=None):
         """An observable against flow time: median and interquartile band over seeds, a line per cell or per

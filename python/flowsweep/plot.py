@@ -1,7 +1,7 @@
 """Pictures of a sweep's output directory (what `flowsweep plot DIR ...` runs).
 
     python -m flowsweep.plot DIR                        # the standard set, into DIR/plots/
-    ... --heatmap NAME [--x AXIS] [--y AXIS] [--facet AXIS] [--value median|frac] [--where ...]
+    ... --heatmap NAME [--x AXIS] [--y AXIS] [--facet AXIS] [--value median|frac] [--threshold T] [--where ...]
     ... --trajectory OBSERVABLE [--color AXIS] [--runs ID,... | --where KEY=VALUE,... | --first N]
     ... --curve QUANTITY --x AXIS [--color AXIS] [--where ...]
     ... --final-config [--at DETECTOR] [--where KEY=VALUE,... | --runs ID,...]
@@ -11,7 +11,8 @@ are words), a detector's median flow time, the fraction of runs reaching it, or 
 quantity (a phase-diagram column), faceted over a third axis, on one colour scale, logarithmic when the
 values span more than a decade. A cell where the detector never fired is hatched, one where only some runs
 reached it says which share did, and runs that diverged or failed are counted on the figure. Cells that
-differ in axes not drawn are pooled by their median, and the title says so.
+differ in axes not drawn are pooled by their median, and the title says so. With --threshold T, a line
+joins the points where the value first crosses T along x, one per row (the phase boundary; phase.py).
 
 Trajectories show an observable against flow time: the median and interquartile band over seeds, one line
 per cell (or per value of --color, pooling the other axes), with each line's median phase times marked;
@@ -42,6 +43,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 import flowsweep
+from flowsweep.phase import crossing, log_axis
 
 
 class PlotError(flowsweep.SweepError):
@@ -278,7 +280,7 @@ def resolve_column(cells, name, value):
     return col, what, reach
 
 
-def heatmap(sw, name, x, y, facet, value, where, dest):
+def heatmap(sw, name, x, y, facet, value, where, dest, threshold=None):
     cells = matching(sw.cells, where, "cell") if where else sw.cells
     col, what, reach = resolve_column(cells, name, value)
     axes = [a for a in sw.axes if a != "seed"]
@@ -298,7 +300,7 @@ def heatmap(sw, name, x, y, facet, value, where, dest):
             else mcolors.Normalize(finite.min(), finite.max()) if len(finite) else None)
     fig = figure((4.8 * len(facets), 4.2))
     panels = fig.subplots(1, len(facets), squeeze=False)
-    never_drawn = partial_drawn = False
+    never_drawn = partial_drawn = crossed = False
     for panel, fv in zip(panels[0], facets):
         sub = cells if fv is None else cells[cells[facet] == fv]
         keys = [k for k in (y, x) if k is not None]
@@ -317,6 +319,12 @@ def heatmap(sw, name, x, y, facet, value, where, dest):
             panel.set_ylabel(what)
             if log:
                 panel.set_yscale("log")
+            if threshold is not None:
+                panel.axhline(threshold, color="0.3", linestyle="--", linewidth=1)
+                c = boundary_at(sw, x, g[x].values, g[col].values, threshold)
+                if c is not None:
+                    panel.axvline(c, color="0.3", linestyle=":", linewidth=1)
+                    crossed = True
         else:
             grid = g.pivot(index=y, columns=x, values=col)
             xs, ys = grid.columns.values, grid.index.values
@@ -347,6 +355,14 @@ def heatmap(sw, name, x, y, facet, value, where, dest):
                     if bad:
                         panel.text(box[0][0], box[0][1], f" \u00d7{int(bad)}", ha="left", va="bottom", fontsize=6,
                                    color="red")
+            if threshold is not None:
+                points = [(boundary_at(sw, x, xs, grid.loc[yv].values, threshold),
+                           centre(ye, j, sw.axis_kind(y))) for j, yv in enumerate(ys)]
+                points = [(px, py) for px, py in points if px is not None]
+                if points:
+                    panel.plot(*zip(*points), "o-", color="white", markeredgecolor="black", linewidth=1.5,
+                               markersize=5)
+                    crossed = True
         if fv is not None:
             panel.set_title(f"{facet} = {short(fv)}", fontsize=9)
         if not len(finite):
@@ -362,6 +378,9 @@ def heatmap(sw, name, x, y, facet, value, where, dest):
         notes.append("hatched: never reached")
     if partial_drawn:
         notes.append("n%: share of the cell's runs that reached it")
+    if threshold is not None:
+        notes.append(f"line: where it crosses {threshold:g} along {x}" if crossed else
+                     f"it crosses {threshold:g} along {x} nowhere")
     n_runs = int(cells["n_runs"].sum())
     n_div, n_fail = int(cells["n_diverged"].sum()), int(cells["n_failed"].sum())
     if n_div or n_fail:
@@ -581,6 +600,22 @@ def final_config(sw, ids, dest, at=None):
 
 # --- command line -----------------------------------------------------------------------------------------
 
+def boundary_at(sw, x, xs, values, threshold):
+    """Where on the drawn x axis `values` first crosses `threshold` (phase.crossing), or None: at the crossing
+    itself on an axis drawn to scale, between the two cells' centres on an axis of cells."""
+    kind = sw.axis_kind(x)
+    numbers = numeric(xs)
+    scaled = spaced(kind, xs)
+    c = crossing(numbers if numbers is not None else np.arange(len(xs)), values, threshold,
+                 numbers is not None and log_axis(numbers, kind))
+    if c["at"] is None:
+        return None
+    if scaled:
+        return c["x_cross"]
+    i, j, f = c["at"]
+    return i + f * (j - i)
+
+
 def main(argv=None):
     try:
         return draw(argv)
@@ -598,6 +633,8 @@ def draw(argv):
     ap.add_argument("--y", help="the heatmap's vertical axis")
     ap.add_argument("--facet", help="one heatmap panel per value of this axis")
     ap.add_argument("--value", choices=("median", "frac"), default="median")
+    ap.add_argument("--threshold", type=float, help="with --heatmap: a line through where the value crosses this "
+                                                    "along --x (the phase boundary)")
     ap.add_argument("--trajectory", metavar="OBSERVABLE")
     ap.add_argument("--curve", metavar="QUANTITY", help="a runs.csv column (t_<detector>, final_<observable>, ...) "
                                                        "against --x")
@@ -623,7 +660,9 @@ def draw(argv):
     runs, ids, banded = chosen(sw, a.where, a.runs, a.first)
     if a.heatmap:
         made.append(heatmap(sw, a.heatmap, a.x, a.y, a.facet, a.value, a.where,
-                            a.out or os.path.join(plots, f"heatmap_{a.heatmap}_{a.value}.png")))
+                            a.out or os.path.join(plots, f"heatmap_{a.heatmap}_{a.value}.png"), a.threshold))
+    elif a.threshold is not None:
+        fail("--threshold goes with --heatmap")
     if a.trajectory:
         made.append(trajectory(sw, a.trajectory, ids, a.color, banded, a.logt,
                                a.out or os.path.join(plots, f"trajectory_{a.trajectory}.png")))
