@@ -28,6 +28,10 @@
                                                                  u(0) or not, with order crossings or not,
                                                                  per loss, v_scale and lr_ratio (also
                                                                  varre2026_value_softmax_tied, _regression)
+    sweeps/paper_tables.py varre2026_value_softmax_square_ratio OUT [--png FILE]
+                                                                 the square loss: runs polarised per
+                                                                 lr_ratio, n and v_scale, and the critical
+                                                                 lr_ratio where half of them do
 
 OUT is the sweep's output directory (flowsweep run sweeps/<name>.toml --out OUT). Every number is computed
 here from OUT, so the tables in docs/RESULTS.md are reproduced by running the sweep and this script."""
@@ -317,6 +321,36 @@ def cooccurrence(sw, png):
                            "attention entropy"], final))
 
 
+def value_softmax_ratio(sw, png):
+    """The square loss over a fine grid of lr_ratio: the share of runs that polarise per cell, then the
+    phase boundary, where that share first passes one half along lr_ratio (Sweep.boundary)."""
+    cells = sw.cells
+    keys = canonical(sw)
+    rows_axes = [a for a in sw.axes if a not in ("seed", "lr_ratio")]
+    ratios = sorted(cells["lr_ratio"].unique())
+    rows = []
+    for key, part in cells.groupby(rows_axes, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        share = dict(zip(part["lr_ratio"], part["frac_polarised"] * part["n_runs"]))
+        rows.append([label(k) for k in key] + [f"{share[r]:.0f}" if r in share else "" for r in ratios])
+    n = int(cells["n_runs"].min())
+    print(f"value_softmax, loss {keys.get('loss', '?')}, d = {keys.get('d', '?')}: runs polarised by flow time "
+          f"{sw.runs['t_final'].max():g} (max sigma above {keys.get('polar_threshold', '?')}), of {n} a cell; "
+          f"columns: lr_ratio\n")
+    print(markdown(rows_axes + [f"{r:.3g}" for r in ratios], rows))
+    b = sw.boundary("polarised", x="lr_ratio")
+    print("\nwhere half the runs polarise along lr_ratio (interpolated in log lr_ratio between the cells "
+          "either side)\n")
+    print(markdown(rows_axes + ["below", "above", "critical lr_ratio", "crossing"],
+                   [[label(r[a]) for a in rows_axes] + [f"{r['below']:.3g}", f"{r['above']:.3g}",
+                                                        f"{r['x_cross']:.3g}", r["crossing"]]
+                    for r in b.to_dict("records")]))
+    if png:
+        sw.heatmap("polarised", x="lr_ratio", y="v_scale", facet="n" if "n" in rows_axes else None,
+                   value="frac", threshold=0.5, out=png)
+        print(f"\n{png}")
+
+
 def pathcond_demo(sw, png):
     """The two-moons demo: the loss at steps 500, 2000 and 3000 per rescaling, each seed and the median."""
     ds = sw.ds
@@ -425,7 +459,8 @@ TABLES = {"yang2024_cooccurrence": cooccurrence, "yang2024_cooccurrence_ratio": 
           "tian2024_joma_rebound_long": joma_rebound,
           "lebeurrier2026_pathcond": pathcond_trends, "lebeurrier2026_pathcond_demo": pathcond_demo,
           "varre2026_value_softmax": value_softmax, "varre2026_value_softmax_tied": value_softmax,
-          "varre2026_value_softmax_regression": value_softmax}
+          "varre2026_value_softmax_regression": value_softmax,
+          "varre2026_value_softmax_square_ratio": value_softmax_ratio}
 
 
 def main():

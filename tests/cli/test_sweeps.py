@@ -18,7 +18,7 @@ import h5py
 PAPER_TABLES = {"yang2024_cooccurrence", "yang2024_cooccurrence_ratio", "tian2023_scan_snap", "tian2024_joma", "tian2024_joma_toy", "tian2024_joma_rebound",
                 "tian2024_joma_rebound_step", "tian2024_joma_rebound_long", "lebeurrier2026_pathcond",
                 "lebeurrier2026_pathcond_demo", "varre2026_value_softmax", "varre2026_value_softmax_tied",
-                "varre2026_value_softmax_regression"}
+                "varre2026_value_softmax_regression", "varre2026_value_softmax_square_ratio"}
 
 
 def main():
