@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -179,6 +180,8 @@ std::vector<std::string> random_point(const std::string& model, std::mt19937& rn
                    std::string("init=") + ((i / 6) % 2 ? "torch_default" : "kaiming"),
                    std::string("lr=") + (adam ? "0.005" : "0.05")})
       sets.push_back(x);
+  } else {
+    throw std::logic_error("random_point: no random sizes for model " + model);
   }
   return sets;
 }

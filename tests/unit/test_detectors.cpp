@@ -5,10 +5,12 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <functional>
+#include <set>
 
 #include "host/executor_cpu.h"
 #include "host/grid.h"
 #include "host/host_run.h"
+#include "host/registry.h"
 #include "kernels/models.h"
 
 namespace {
@@ -272,6 +274,8 @@ std::vector<Det> offline(const std::string& model, const fs::Params& p, const fs
     out.push_back(first(fs::ValueSoftmax::kMaxSigma, [&](double x) { return x > p.real("polar_threshold"); }));
   } else if (model == "pathcond") {
     out.push_back(first(fs::PathCond::kLoss, [&](double x) { return x < p.real("loss_threshold"); }));
+  } else {
+    FAIL("no offline definition of " << model << "'s detectors");
   }
   const int n_shares = int(r.detected.size() - out.size());
   for (int g = 0; g < n_shares; ++g)
@@ -280,6 +284,17 @@ std::vector<Det> offline(const std::string& model, const fs::Params& p, const fs
 }
 
 }  // namespace
+
+// A model added to kernels/models.h without a case here would pass every test below unchecked.
+TEST_CASE("every registered model has a detector case and an offline definition", "[detectors][registry]") {
+  std::set<std::string> cased;
+  for (const auto& mc : model_cases()) cased.insert(mc.name);
+  for (const auto& entry : fs::models()) {
+    INFO(entry.info.name);
+    CHECK(cased.count(entry.info.name) == 1);
+  }
+  CHECK(cased.size() == fs::models().size());
+}
 
 TEST_CASE("in-flow detectors give their offline definitions' steps over every-step records", "[detectors]") {
   for (const auto& mc : model_cases()) {

@@ -10,11 +10,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "host/executor_cpu.h"
 #include "host/grid.h"
 #include "host/journal.h"
 #include "host/outputs.h"
+#include "host/registry.h"
 #include "kernels/models.h"
 #include "restart_check.h"
 #include "staging_check.h"
@@ -51,6 +53,17 @@ std::vector<fs::RunInput> inputs_of(const std::string& model, const std::vector<
 }
 
 }  // namespace
+
+// A model added to kernels/models.h without a sweep here would go untested by every case below.
+TEST_CASE("every registered model has a small sweep here", "[slices][registry]") {
+  std::set<std::string> swept;
+  for (const auto& [model, sets] : small_sweeps()) swept.insert(model);
+  for (const auto& entry : fs::models()) {
+    INFO(entry.info.name);
+    CHECK(swept.count(entry.info.name) == 1);
+  }
+  CHECK(swept.size() == fs::models().size());
+}
 
 TEST_CASE("runs staged and finished on a pool, as a device executor does, give the CPU's bits", "[slices]") {
   for (const auto& [model, sets] : small_sweeps())
