@@ -1,5 +1,5 @@
-// The model families the engine knows. Adding one: write its header (see cooccurrence.h for the
-// interface) and list it here; nothing else in the engine changes.
+// The model families the engine knows. Adding one: write its header (the contract: model_api.h; the
+// steps and the tests: docs/ADDING_A_MODEL.md) and list it here; nothing else in the engine changes.
 #pragma once
 
 #include "kernels/cooccurrence.h"
