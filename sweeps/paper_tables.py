@@ -291,7 +291,7 @@ def cooccurrence(sw, png):
         smallest=runs[["dKQ_21", "dKQ_12", "dKQ_31", "dKQ_32"]].abs().min(axis=1),
         largest=runs[["dKQ_21", "dKQ_12", "dKQ_31", "dKQ_32"]].abs().max(axis=1))
     bad = int((~ok).sum())
-    n_by_status = runs.groupby(runs["status"]).size().to_dict()
+    not_ok = ", ".join(f"{n} {status}" for status, n in runs[~ok].groupby("status").size().items())
     runs = runs[ok]
     axes = [a for a in sw.axes if a != "seed"]
     phases, final = [], []
@@ -309,7 +309,7 @@ def cooccurrence(sw, png):
             span(part["final_attn_entropy"], ".4f")])
     L = float(keys.get("L", "nan"))
     print(f"cooccurrence to flow time {runs['t_final'].max():g}, median (range) over the runs of a cell; "
-          f"runs not ok: {bad} {n_by_status}\n")
+          f"{bad} runs not ok{' (' + not_ok + ')' if bad else ''}\n")
     print(markdown(axes + ["runs ok", "t phase1_end", f"t loss < {keys.get('loss_threshold', '?')}",
                            "I2 / I3 loss rises in phase 1", "balance at phase1_end", "balance at the end",
                            "largest share_scores", f"share_scores > {keys.get('phase2_share', '?')}"], phases))
