@@ -390,6 +390,22 @@ def heatmap(sw, name, x, y, facet, value, where, dest, threshold=None):
     return save(fig, dest, rect=(0, 0.04 if notes else 0, 1, 1))
 
 
+def boundary_at(sw, x, xs, values, threshold):
+    """Where on the drawn x axis `values` first crosses `threshold` (phase.crossing), or None: at the crossing
+    itself on an axis drawn to scale, between the two cells' centres on an axis of cells."""
+    kind = sw.axis_kind(x)
+    numbers = numeric(xs)
+    scaled = spaced(kind, xs)
+    c = crossing(numbers if numbers is not None else np.arange(len(xs)), values, threshold,
+                 numbers is not None and log_axis(numbers, kind))
+    if c["at"] is None:
+        return None
+    if scaled:
+        return c["x_cross"]
+    i, j, f = c["at"]
+    return i + f * (j - i)
+
+
 def centre(e, i, kind):
     return math.sqrt(e[i] * e[i + 1]) if kind == "geomspace" and e[i] > 0 else (e[i] + e[i + 1]) / 2
 
@@ -599,22 +615,6 @@ def final_config(sw, ids, dest, at=None):
 
 
 # --- command line -----------------------------------------------------------------------------------------
-
-def boundary_at(sw, x, xs, values, threshold):
-    """Where on the drawn x axis `values` first crosses `threshold` (phase.crossing), or None: at the crossing
-    itself on an axis drawn to scale, between the two cells' centres on an axis of cells."""
-    kind = sw.axis_kind(x)
-    numbers = numeric(xs)
-    scaled = spaced(kind, xs)
-    c = crossing(numbers if numbers is not None else np.arange(len(xs)), values, threshold,
-                 numbers is not None and log_axis(numbers, kind))
-    if c["at"] is None:
-        return None
-    if scaled:
-        return c["x_cross"]
-    i, j, f = c["at"]
-    return i + f * (j - i)
-
 
 def main(argv=None):
     try:
