@@ -268,14 +268,14 @@ def span(values, fmt):
 def cooccurrence(sw, png):
     """Per cell of the grid's axes but seed, two tables. The phases: when phase 1 ends (every sample
     correct) and the loss passes its threshold; how many runs' I2 or I3 loss rises above its initial value
-    before phase 1 ends; the balance sum_I2 g / sum_I3 g at phase 1's end and at the end (the paper's
+    before phase 1 ends (and, over every cell, how that goes with the sign of G3 at t = 0); the balance sum_I2 g / sum_I3 g at phase 1's end and at the end (the paper's
     automatic balancing: near 1); the scores' largest share of the loss decrease and how often it passed
     phase2_share. The final attention: how many runs end with the paper's signs (dKQ_21, dKQ_12 > 0 >
     dKQ_31, dKQ_32), the smallest of those four |dKQ| over the largest and over the 99th percentile of the
     changes on a random word (the paper: an order larger), the largest of the four, and the final attention
     entropy against ln L, that of uniform attention."""
     runs = sw.runs
-    ds = sw.by_run(variables=["t", "loss_I2", "loss_I3", "balance", "share_scores"])
+    ds = sw.by_run(variables=["t", "loss_I2", "loss_I3", "balance", "share_scores", "G3"])
     t, share = ds["t"].values, ds["share_scores"].values  # (run, record)
     keys = canonical(sw)
     ok = (runs["status"] == "ok").values
@@ -287,6 +287,7 @@ def cooccurrence(sw, png):
         balance_phase1=[float(b[np.nonzero(tt <= t1)[0][-1]]) if t1 == t1 else np.nan
                         for tt, b, t1 in zip(t, ds["balance"].values, runs["t_phase1_end"])],
         max_share_scores=np.nanmax(np.where(np.isnan(share), -np.inf, share), axis=1),
+        G3_start=ds["G3"].values[:, 0],
         signs=(runs["dKQ_21"] > 0) & (runs["dKQ_12"] > 0) & (runs["dKQ_31"] < 0) & (runs["dKQ_32"] < 0),
         smallest=runs[["dKQ_21", "dKQ_12", "dKQ_31", "dKQ_32"]].abs().min(axis=1),
         largest=runs[["dKQ_21", "dKQ_12", "dKQ_31", "dKQ_32"]].abs().max(axis=1))
@@ -313,6 +314,12 @@ def cooccurrence(sw, png):
     print(markdown(axes + ["runs ok", "t phase1_end", f"t loss < {keys.get('loss_threshold', '?')}",
                            "I2 / I3 loss rises in phase 1", "balance at phase1_end", "balance at the end",
                            "largest share_scores", f"share_scores > {keys.get('phase2_share', '?')}"], phases))
+    lines = []
+    for below, part in runs.groupby(runs["G3_start"] < 0):
+        lines.append(f"- G3 at t = 0 {'below' if below else 'at or above'} 0: the I2 loss rises in "
+                     f"{int(part['rises_I2'].sum())}, the I3 loss in {int(part['rises_I3'].sum())} of {len(part)} runs")
+    print("\nthe early rise by the common word's initial response G3 (every cell together):\n")
+    print("\n".join(lines))
     print(f"\nthe final change of W_K^T W_Q: the paper's signs (dKQ_21, dKQ_12 > 0 > dKQ_31, dKQ_32), the "
           f"smallest of the four's magnitudes over the largest and over the 99th percentile of the random words' "
           f"(dKQ_random_max, dKQ_random_q99), the largest of the four; and the final attention entropy (uniform "
