@@ -271,8 +271,8 @@ def cooccurrence(sw, png):
     before phase 1 ends (and, over every cell, how that goes with the sign of G3 at t = 0); the balance sum_I2 g / sum_I3 g at phase 1's end and at the end (the paper's
     automatic balancing: near 1); the scores' largest share of the loss decrease and how often it passed
     phase2_share. The final attention: how many runs end with the paper's signs (dKQ_21, dKQ_12 > 0 >
-    dKQ_31, dKQ_32), the smallest of those four |dKQ| over the largest and over the 99th percentile of the
-    changes on a random word (the paper: an order larger), the largest of the four, and the final attention
+    dKQ_31, dKQ_32), the smallest of those four |dKQ| over the largest, the 99th percentile and the median
+    of the changes on a random word (the paper: an order larger), the largest of the four, and the final attention
     entropy against ln L, that of uniform attention."""
     runs = sw.runs
     ds = sw.by_run(variables=["t", "loss_I2", "loss_I3", "balance", "share_scores", "G3"])
@@ -306,7 +306,8 @@ def cooccurrence(sw, png):
             span(part["max_share_scores"], ".2g"), f"{int(part['t_phase2_start'].notna().sum())}"])
         final.append(key + [
             f"{int(part['signs'].sum())} / {n}", span(part["smallest"] / part["dKQ_random_max"], ".2g"),
-            span(part["smallest"] / part["dKQ_random_q99"], ".2g"), span(part["largest"], ".2g"),
+            span(part["smallest"] / part["dKQ_random_q99"], ".2g"),
+            span(part["smallest"] / part["dKQ_random_median"], ".3g"), span(part["largest"], ".2g"),
             span(part["final_attn_entropy"], ".4f")])
     L = float(keys.get("L", "nan"))
     print(f"cooccurrence to flow time {runs['t_final'].max():g}, median (range) over the runs of a cell; "
@@ -321,11 +322,11 @@ def cooccurrence(sw, png):
     print("\nthe early rise by the common word's initial response G3 (every cell together):\n")
     print("\n".join(lines))
     print(f"\nthe final change of W_K^T W_Q: the paper's signs (dKQ_21, dKQ_12 > 0 > dKQ_31, dKQ_32), the "
-          f"smallest of the four's magnitudes over the largest and over the 99th percentile of the random words' "
-          f"(dKQ_random_max, dKQ_random_q99), the largest of the four; and the final attention entropy (uniform "
-          f"attention: ln L = {np.log(L):.4f})\n")
-    print(markdown(axes + ["paper's signs", "smallest / random max", "smallest / random q99", "largest of the four",
-                           "attention entropy"], final))
+          f"smallest of the four's magnitudes over the largest, the 99th percentile and the median of the random "
+          f"words' (dKQ_random_max, _q99, _median), the largest of the four; and the final attention entropy "
+          f"(uniform attention: ln L = {np.log(L):.4f})\n")
+    print(markdown(axes + ["paper's signs", "smallest / random max", "smallest / random q99",
+                           "smallest / random median", "largest of the four", "attention entropy"], final))
 
 
 def value_softmax_ratio(sw, png):
