@@ -268,12 +268,13 @@ def span(values, fmt):
 def cooccurrence(sw, png):
     """Per cell of the grid's axes but seed, two tables. The phases: when phase 1 ends (every sample
     correct) and the loss passes its threshold; how many runs' I2 or I3 loss rises above its initial value
-    before phase 1 ends (and, over every cell, how that goes with the sign of G3 at t = 0); the balance sum_I2 g / sum_I3 g at phase 1's end and at the end (the paper's
-    automatic balancing: near 1); the scores' largest share of the loss decrease and how often it passed
-    phase2_share. The final attention: how many runs end with the paper's signs (dKQ_21, dKQ_12 > 0 >
-    dKQ_31, dKQ_32), the smallest of those four |dKQ| over the largest, the 99th percentile and the median
-    of the changes on a random word (the paper: an order larger), the largest of the four, and the final attention
-    entropy against ln L, that of uniform attention."""
+    before phase 1 ends (and, over every cell, how that goes with the sign of G3 at t = 0); the balance
+    sum_I2 g / sum_I3 g at phase 1's end and at the end (the paper's automatic balancing: near 1); the
+    scores' largest share of the loss decrease and how often it passed phase2_share. The final attention:
+    how many runs end with the paper's signs (dKQ_21, dKQ_12 > 0 > dKQ_31, dKQ_32), the smallest of those
+    four |dKQ| over the largest, the 99th percentile and the median of the changes on a random word (the
+    paper: an order larger), the largest of the four, and the final attention entropy against ln L, that
+    of uniform attention."""
     runs = sw.runs
     ds = sw.by_run(variables=["t", "loss_I2", "loss_I3", "balance", "share_scores", "G3"])
     t, share = ds["t"].values, ds["share_scores"].values  # (run, record)

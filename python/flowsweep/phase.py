@@ -26,8 +26,9 @@ def log_axis(values, kind):
 def crossing(xs, values, threshold, log=False):
     """The first crossing of `threshold` by `values` along `xs` (sorted): a dict with `below` and `above`,
     the two x either side of it, `x_cross`, `at` (the indices of the two in xs and the fraction of the way
-    from the first to the second, for drawing on an axis of cells), `crossing` (up: v rises past the threshold as x grows;
-    down; above or below everywhere; no value) and `crossings`, how many times v crosses along x."""
+    from the first to the second, for drawing on an axis of cells), `crossing` (up: v rises past the
+    threshold as x grows; down; above or below everywhere; no value) and `crossings`, how many times v
+    crosses along x."""
     xs, v = np.asarray(xs, dtype=float), np.asarray(values, dtype=float)
     keep = np.flatnonzero(np.isfinite(v))
     out = {"below": math.nan, "above": math.nan, "x_cross": math.nan, "at": None, "crossings": 0}
@@ -44,8 +45,8 @@ def crossing(xs, values, threshold, log=False):
     else:
         x = xs[i] + f * (xs[j] - xs[i])
     up = bool(side[flips[0] + 1])
-    return dict(out, below=xs[i] if up else xs[j], above=xs[j] if up else xs[i], x_cross=x, at=(int(i), int(j), float(f)),
-                crossings=int(len(flips)), crossing="up" if up else "down")
+    return dict(out, below=xs[i] if up else xs[j], above=xs[j] if up else xs[i], x_cross=x,
+                at=(int(i), int(j), float(f)), crossings=int(len(flips)), crossing="up" if up else "down")
 
 
 def boundary(sw, name, x, value="frac", threshold=0.5, where=None):
@@ -63,10 +64,11 @@ def boundary(sw, name, x, value="frac", threshold=0.5, where=None):
     log = log_axis(cells[x].unique(), sw.axis_kind(x))
     others = [a for a in axes if a != x]
     rows = []
-    for key, part in cells.groupby(others if len(others) > 1 else others[0], sort=True) if others else [((), cells)]:
+    groups = cells.groupby(others if len(others) > 1 else others[0], sort=True) if others else [((), cells)]
+    for key, part in groups:
         key = key if isinstance(key, tuple) else (key,)
         part = part.sort_values(x)
-        if part[x].duplicated().any():  # a shard merge's cells are unique; say so if a table is not
+        if part[x].duplicated().any():  # one cell per grid point; a table that breaks it is named, not averaged
             plot.fail(f"phase_diagram.csv holds two cells with the same {', '.join(axes)}")
         c = crossing(part[x].values, part[col].values, threshold, log)
         del c["at"]

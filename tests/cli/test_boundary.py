@@ -43,8 +43,8 @@ def main():
     c = crossing([1, 10, 100], [0, 0.25, 1], 0.5)
     check(close(c["x_cross"], 40.0), f"rising, in x: 40 ({c['x_cross']})")
     c = crossing([1, 10, 100], [1, 0.75, 0], 0.5, log=True)
-    check(c["crossing"] == "down" and c["below"] == 100 and c["above"] == 10 and close(c["x_cross"], 10 * 10 ** (1 / 3)),
-          f"falling: below is the side under the threshold ({c})")
+    check(c["crossing"] == "down" and c["below"] == 100 and c["above"] == 10
+          and close(c["x_cross"], 10 * 10 ** (1 / 3)), f"falling: below is the side under the threshold ({c})")
     c = crossing([1, 2, 3, 4], [0, math.nan, math.nan, 1], 0.5)
     check(close(c["x_cross"], 2.5) and c["at"] == (0, 3, 0.5), f"cells without a value are passed over ({c})")
     c = crossing([1, 2, 3], [0, 1, 0], 0.5)
@@ -61,9 +61,9 @@ def main():
         # A loss threshold that the slower attention rates do not reach in 300 steps.
         out = os.path.join(tmp, "b")
         subprocess.run([fsw, "run", qs, "--out", out, "--quiet", "--set", "steps=300", "--set",
-                        "detect.loss_threshold=0.03", "--set", "grid.m=[16]", "--set", 'grid.init=["kaiming", "theory"]',
-                        "--set", "grid.lr_ratio={geomspace = [1, 10, 5]}", "--set", "grid.seed={range = [0, 4]}"],
-                       check=True)
+                        "detect.loss_threshold=0.03", "--set", "grid.m=[16]", "--set",
+                        'grid.init=["kaiming", "theory"]', "--set", "grid.lr_ratio={geomspace = [1, 10, 5]}", "--set",
+                        "grid.seed={range = [0, 4]}"], check=True)
         cells = list(csv.DictReader(open(os.path.join(out, "phase_diagram.csv"))))
         sw = flowsweep.open(out)
         for name, value, threshold, col in (("loss_below", "frac", 0.5, "frac_loss_below"),
@@ -91,7 +91,8 @@ def main():
         # drawn a cell each, at 0 and 1).
         fig = sw.heatmap("loss_below", x="lr_ratio", y="init", value="frac", threshold=0.5)
         lines = [ln for ax in fig.axes for ln in ax.get_lines() if ln.get_marker() == "o"]
-        want = [(r["x_cross"], float(i)) for i, r in enumerate(crossings.to_dict("records")) if r["crossing"] in ("up", "down")]
+        want = [(r["x_cross"], float(i)) for i, r in enumerate(crossings.to_dict("records"))
+                if r["crossing"] in ("up", "down")]
         got = list(zip(*lines[0].get_data())) if len(lines) == 1 else []
         check(len(got) == len(want) and all(close(a, c) and b == d for (a, b), (c, d) in zip(got, want)),
               f"the heatmap's boundary line at the crossings ({got} against {want})")
