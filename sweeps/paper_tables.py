@@ -280,18 +280,22 @@ def cooccurrence(sw, png):
     t, share = ds["t"].values, ds["share_scores"].values  # (run, record)
     keys = canonical(sw)
     ok = (runs["status"] == "ok").values
+    predicted = runs[["dKQ_21", "dKQ_12", "dKQ_31", "dKQ_32"]]
+
+    def rises(obs):  # per run: whether obs passes its initial value before phase 1 ends (no: it never ends)
+        return [bool(np.nanmax(np.where(tt <= t1, l, np.nan)) > l[0]) if t1 == t1 else False
+                for tt, l, t1 in zip(t, ds[obs].values, runs["t_phase1_end"])]
+
     runs = runs.assign(
-        rises_I2=[bool(np.nanmax(np.where(tt <= t1, l, np.nan)) > l[0]) if t1 == t1 else False
-                  for tt, l, t1 in zip(t, ds["loss_I2"].values, runs["t_phase1_end"])],
-        rises_I3=[bool(np.nanmax(np.where(tt <= t1, l, np.nan)) > l[0]) if t1 == t1 else False
-                  for tt, l, t1 in zip(t, ds["loss_I3"].values, runs["t_phase1_end"])],
+        rises_I2=rises("loss_I2"),
+        rises_I3=rises("loss_I3"),
         balance_phase1=[float(b[np.nonzero(tt <= t1)[0][-1]]) if t1 == t1 else np.nan
                         for tt, b, t1 in zip(t, ds["balance"].values, runs["t_phase1_end"])],
         max_share_scores=np.nanmax(np.where(np.isnan(share), -np.inf, share), axis=1),
         G3_start=ds["G3"].values[:, 0],
         signs=(runs["dKQ_21"] > 0) & (runs["dKQ_12"] > 0) & (runs["dKQ_31"] < 0) & (runs["dKQ_32"] < 0),
-        smallest=runs[["dKQ_21", "dKQ_12", "dKQ_31", "dKQ_32"]].abs().min(axis=1),
-        largest=runs[["dKQ_21", "dKQ_12", "dKQ_31", "dKQ_32"]].abs().max(axis=1))
+        smallest=predicted.abs().min(axis=1),
+        largest=predicted.abs().max(axis=1))
     bad = int((~ok).sum())
     not_ok = ", ".join(f"{n} {status}" for status, n in runs[~ok].groupby("status").size().items())
     runs = runs[ok]
