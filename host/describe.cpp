@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "host/footprint.h"
 #include "host/grid.h"
 #include "host/sweep.h"
 #include "host/util.h"
@@ -115,6 +116,12 @@ std::string describe_sweep(const Spec& spec) {
   if (grid.size() > 0)
     os << "  steps per run: " << (lo == hi ? std::to_string(lo) : std::to_string(lo) + " to " + std::to_string(hi))
        << "; " << format_double(total) << " run-steps in all\n";
+  if (grid.size() > 0) {
+    const Footprint plain = output_footprint(grid, false, false), all = output_footprint(grid, true, true);
+    os << "  outputs: " << describe_footprint(plain) << ", less where runs stop early; --save-params adds about "
+       << format_bytes(all.trajectories + all.journal - plain.trajectories - plain.journal)
+       << ", --csv-trajectories about " << format_bytes(all.csv_trajectories) << "\n";
+  }
   return os.str();
 }
 

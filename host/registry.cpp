@@ -270,6 +270,7 @@ ModelEntry make_entry() {
     const Sizes sz = Model::sizes(Model::configure(p));
     return double(train_steps(p) + 1) * double(sz.n_theta + sz.n_scratch);
   };
+  e.sizes = [](const Params& p) { return Model::sizes(Model::configure(p)); };
   return e;
 }
 

@@ -91,6 +91,8 @@ struct ModelEntry {
   std::function<std::unique_ptr<LiveRun>(const RunInput&)> start;
   // Relative cost of a run (steps times the words it touches per step), for balancing shards.
   std::function<double(const Params&)> cost;
+  // A run's sizes (buffers, observables, table rows), for what a sweep will write (host/footprint.h).
+  std::function<Sizes(const Params&)> sizes;
   // Loss, gradient and a short flow of one run as JSON, for the reference checks.
   std::function<std::string(const RunInput&, long steps)> dump;
 };

@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "host/executor_cpu.h"
+#include "host/footprint.h"
 #include "host/journal.h"
 #include "host/outputs.h"
 #include "host/shard.h"
@@ -218,6 +219,22 @@ std::vector<ReuseSource> reuse_sources(const std::vector<std::string>& dirs, con
 
 }  // namespace
 
+// A sweep that fills its file system stops with its journal intact, and --resume goes on from there; said
+// before the first run, the shortfall costs a researcher a change of --out, not a requeue.
+static void warn_if_short_of_space(const Grid& grid, const RunOptions& opt, double mine, double todo) {
+  if (grid.size() == 0 || todo == 0) return;
+  std::error_code ec;
+  const auto space = std::filesystem::space(opt.out_dir, ec);
+  if (ec) return;
+  Footprint need = output_footprint(grid, opt.save_params, opt.csv_trajectories).scaled(mine / double(grid.size()));
+  need.journal *= todo / mine;  // the journal holds the finished runs already
+  if (need.total() <= double(space.available)) return;
+  std::fprintf(stderr,
+               "warning: %s has %s free, and this sweep writes %s; once the disk is full the sweep stops, and "
+               "--resume goes on from its journal\n",
+               opt.out_dir.c_str(), format_bytes(double(space.available)).c_str(), describe_footprint(need).c_str());
+}
+
 SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
   if (opt.backend != "auto" && opt.backend != "cpu" && opt.backend != "cuda")
     throw InputError("--backend " + opt.backend + ": expected auto, cpu or cuda");
@@ -353,6 +370,7 @@ SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {
   todo.clear();
   todo.shrink_to_fit();
   const long n_todo = long(order.size());
+  warn_if_short_of_space(grid, opt, double(mine.size()), double(n_todo));
   const long n_resumed_flows = long(saved.size());
   PendingRuns source(grid, std::move(order), std::move(saved), opt.save_params);
 

@@ -1,0 +1,37 @@
+// What a sweep will write, estimated from its grid before a run is trained: `flowsweep validate` prints it,
+// and `flowsweep run` warns when the output directory's file system has less room than it needs. A sweep
+// of 10^6 runs can write tens of gigabytes; a cluster's scratch quota should say so before the job starts,
+// not an hour into it.
+#pragma once
+
+#include <string>
+
+#include "host/grid.h"
+
+namespace fs {
+
+// Bytes of each file, for runs that take every step: a run that stops early or diverges writes fewer
+// records, so these are upper bounds on the series and close on the rest. The tables' text is counted at
+// an average width a number (shortest round trip, as the tables write it).
+struct Footprint {
+  double journal = 0;           // journal.fsj: every record, kept for resume and merge
+  double trajectories = 0;      // trajectories.h5 (its series padded to the longest run's records)
+  double runs_csv = 0;          // runs.csv and phase_diagram.csv
+  double final_config = 0;      // final_config.csv, for a model with an attention table
+  double csv_trajectories = 0;  // trajectories.csv, with --csv-trajectories
+  double total() const { return journal + trajectories + runs_csv + final_config + csv_trajectories; }
+  Footprint scaled(double f) const {
+    return {journal * f, trajectories * f, runs_csv * f, final_config * f, csv_trajectories * f};
+  }
+};
+
+// Walks the grid's cells (not its seeds), as the grid's own check does.
+Footprint output_footprint(const Grid& grid, bool save_params, bool csv_trajectories);
+
+// "about 4.1 MB: trajectories.h5 2.1 MB, journal.fsj 1.9 MB, ..." (the files of over 1% of the total).
+std::string describe_footprint(const Footprint& f);
+
+// "812 kB", "4.1 MB", "16 GB": decimal units, two or three significant digits.
+std::string format_bytes(double bytes);
+
+}  // namespace fs
