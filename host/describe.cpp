@@ -117,10 +117,10 @@ std::string describe_sweep(const Spec& spec) {
     os << "  steps per run: " << (lo == hi ? std::to_string(lo) : std::to_string(lo) + " to " + std::to_string(hi))
        << "; " << format_double(total) << " run-steps in all\n";
   if (grid.size() > 0) {
-    const Footprint plain = output_footprint(grid, false, false), all = output_footprint(grid, true, true);
-    os << "  outputs: " << describe_footprint(plain) << ", less where runs stop early; --save-params adds about "
-       << format_bytes(all.trajectories + all.journal - plain.trajectories - plain.journal)
-       << ", --csv-trajectories about " << format_bytes(all.csv_trajectories) << "\n";
+    const Footprint f = output_footprint(grid);
+    os << "  outputs: " << describe_footprint(f.written(false, false))
+       << ", less where runs stop early; --save-params adds about " << format_bytes(f.params_journal + f.params_h5)
+       << ", --csv-trajectories about " << format_bytes(f.csv_trajectories) << "\n";
   }
   return os.str();
 }

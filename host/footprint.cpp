@@ -1,8 +1,10 @@
 #include "host/footprint.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
+#include <map>
 
 #include "host/registry.h"
 #include "host/tables.h"
@@ -28,7 +30,7 @@ long columns(const std::string& header) {
 
 }  // namespace
 
-Footprint output_footprint(const Grid& grid, bool save_params, bool csv_trajectories) {
+Footprint output_footprint(const Grid& grid) {
   const Spec& spec = grid.spec();
   const ModelInfo& info = spec.entry->info;
   const double n_obs = double(info.observables.size());
@@ -43,14 +45,17 @@ Footprint output_footprint(const Grid& grid, bool save_params, bool csv_trajecto
   const long cells = grid.n_cells();
   const double seeds = cells > 0 ? double(grid.size()) / double(cells) : 0;
   double records = 0, max_records = 0, table_rows = 0, max_table_rows = 0, saved = 0;
+  std::map<std::array<long, 4>, double> schedules;  // records by (steps, schedule, records, record_every)
   for (long c = 0; c < cells; ++c) {
-    const Params p = grid.point(grid.first_of_cell(c)).params;
+    const Params p = grid.params(grid.first_of_cell(c));
     const Sizes sz = spec.entry->sizes(p);
     const FlowConfig fc = train_config(p, spec.sweep_seed, info);
-    const double r = double(record_schedule(fc).size());
+    auto [it, added] = schedules.try_emplace({fc.steps, fc.schedule, fc.records, fc.record_every}, 0.0);
+    if (added) it->second = double(record_schedule(fc).size());
+    const double r = it->second;
     const double rows = double(sz.n_table_rows);
     // initial and final parameters, the fixed state and the real data in doubles, the integer data in ints
-    const double bytes = save_params ? double(8 * (2 * sz.n_theta + sz.n_fixed + sz.n_rdata) + 4 * sz.n_idata) : 0;
+    const double bytes = double(8 * (2 * sz.n_theta + sz.n_fixed + sz.n_rdata) + 4 * sz.n_idata);
     records += r * seeds, table_rows += rows * seeds, saved += bytes * seeds;
     max_records = std::max(max_records, r), max_table_rows = std::max(max_table_rows, rows);
   }
@@ -59,20 +64,20 @@ Footprint output_footprint(const Grid& grid, bool save_params, bool csv_trajecto
   Footprint f;
   // A record's step, flow time and observables, eight bytes each; a run's detectors, last observables and
   // final configuration; its table rows; its frame (id, status, counts and lengths, checksum).
-  f.journal = records * 8 * (2 + n_obs) + runs * 8 * (n_det + n_obs + n_final + 16) +
-              table_rows * 8 * (table_fields + 1) + saved;
-  // Series padded to the longest run; each run's scalars, id and status; its table padded likewise. Saved
-  // parameters go to a group of their own a run, at their own sizes, with about 2 kB of HDF5's headers.
-  // run ids, status, steps, t_final, n_records, the record scale; the axes; a variable a detector, final
-  // column and observable, with step and t; the table and its two scales
+  f.journal =
+      records * 8 * (2 + n_obs) + runs * 8 * (n_det + n_obs + n_final + 16) + table_rows * 8 * (table_fields + 1);
+  f.params_journal = saved;
+  // Datasets: run ids, status, steps, t_final, n_records, the record scale; the axes; a variable a detector,
+  // final column and observable, with step and t; the table and its two scales. Then series padded to the
+  // longest run; each run's scalars, id and status; its table padded likewise. Saved parameters go to a
+  // group of their own a run, at their own sizes, with about 2 kB of HDF5's headers.
   const double datasets = 6 + double(spec.axes.size()) + n_det + n_final + n_obs + 2 + (table_fields > 0 ? 3 : 0);
-  f.trajectories =
-      kH5Dataset * datasets +
-      runs * (max_records * 8 * (2 + n_obs) + 8 * (3 + n_det + n_final) + 32 + max_table_rows * 8 * table_fields) +
-      (save_params ? saved + runs * 2048 : 0);
+  f.trajectories = kH5Dataset * datasets + runs * (max_records * 8 * (2 + n_obs) + 8 * (3 + n_det + n_final) + 32 +
+                                                   max_table_rows * 8 * table_fields);
+  f.params_h5 = saved + runs * 2048;
   f.runs_csv = runs * (kCsvRunId + kRunsCsvColumn * double(runs_columns - 1));
   f.final_config = final_columns > 0 ? table_rows * (kCsvRunId + kFinalCsvColumn * double(final_columns - 1)) : 0;
-  f.csv_trajectories = csv_trajectories ? records * (kCsvRunId + kTrajCsvColumn * double(traj_columns - 1)) : 0;
+  f.csv_trajectories = records * (kCsvRunId + kTrajCsvColumn * double(traj_columns - 1));
   return f;
 }
 

@@ -31,6 +31,7 @@ class Grid {
 
   long size() const { return size_; }
   RunPoint point(long index) const;
+  Params params(long index) const { return params(coords(index)); }  // a run's parameters alone, without its id
   // A run's id, and its id and coordinates without its parameters (what the tables need).
   std::string id(long index) const;
   RunPoint label(long index) const;

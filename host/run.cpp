@@ -226,7 +226,8 @@ static void warn_if_short_of_space(const Grid& grid, const RunOptions& opt, doub
   std::error_code ec;
   const auto space = std::filesystem::space(opt.out_dir, ec);
   if (ec) return;
-  Footprint need = output_footprint(grid, opt.save_params, opt.csv_trajectories).scaled(mine / double(grid.size()));
+  Footprint need =
+      output_footprint(grid).written(opt.save_params, opt.csv_trajectories).scaled(mine / double(grid.size()));
   need.journal *= todo / mine;  // the journal holds the finished runs already
   if (need.total() <= double(space.available)) return;
   std::fprintf(stderr,
