@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 
 #include "host/registry.h"
@@ -79,6 +80,13 @@ Footprint output_footprint(const Grid& grid) {
   f.final_config = final_columns > 0 ? table_rows * (kCsvRunId + kFinalCsvColumn * double(final_columns - 1)) : 0;
   f.csv_trajectories = records * (kCsvRunId + kTrajCsvColumn * double(traj_columns - 1));
   return f;
+}
+
+std::string short_of_room(const std::string& dir, double bytes, const std::string& what) {
+  std::error_code ec;
+  const auto space = std::filesystem::space(dir, ec);
+  if (ec || bytes <= double(space.available)) return "";
+  return dir + " has " + format_bytes(double(space.available)) + " free, and " + what;
 }
 
 std::string format_bytes(double bytes) {

@@ -43,6 +43,10 @@ Footprint output_footprint(const Grid& grid);
 // a footprint that `written` has folded.
 std::string describe_footprint(const Footprint& f);
 
+// "DIR has 68 GB free, and WHAT" where the file system holding `dir` has less room than `bytes`; "" where it
+// has room or cannot say.
+std::string short_of_room(const std::string& dir, double bytes, const std::string& what);
+
 // "812 kB", "4.1 MB", "16 GB": decimal units, two or three significant digits.
 std::string format_bytes(double bytes);
 

@@ -223,17 +223,13 @@ std::vector<ReuseSource> reuse_sources(const std::vector<std::string>& dirs, con
 // before the first run, the shortfall costs a researcher a change of --out, not a requeue.
 static void warn_if_short_of_space(const Grid& grid, const RunOptions& opt, double mine, double todo) {
   if (grid.size() == 0 || todo == 0) return;
-  std::error_code ec;
-  const auto space = std::filesystem::space(opt.out_dir, ec);
-  if (ec) return;
   Footprint need =
       output_footprint(grid).written(opt.save_params, opt.csv_trajectories).scaled(mine / double(grid.size()));
   need.journal *= todo / mine;  // the journal holds the finished runs already
-  if (need.total() <= double(space.available)) return;
-  std::fprintf(stderr,
-               "warning: %s has %s free, and this sweep writes %s; once the disk is full the sweep stops, and "
-               "--resume goes on from its journal\n",
-               opt.out_dir.c_str(), format_bytes(double(space.available)).c_str(), describe_footprint(need).c_str());
+  const std::string warning = short_of_room(opt.out_dir, need.total(), "this sweep writes " + describe_footprint(need));
+  if (!warning.empty())
+    std::fprintf(stderr, "warning: %s; once the disk is full the sweep stops, and --resume goes on from its journal\n",
+                 warning.c_str());
 }
 
 SweepOutcome run_sweep(const Spec& spec, const RunOptions& opt) {

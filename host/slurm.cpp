@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "host/executor_cuda.h"
+#include "host/footprint.h"
 #include "host/grid.h"
 #include "host/outputs.h"
 #include "host/spec.h"
@@ -116,6 +117,14 @@ SlurmScripts write_slurm_scripts(const SlurmOptions& opt, const std::string& sel
   const long max_size = opt.max_array_size > 0 ? opt.max_array_size : max_array_size_from_scontrol();
   const std::string name = job_name(spec.name.empty() ? fsys::path(opt.spec_path).stem().string() : spec.name);
   fsys::create_directories(dir + "/logs");
+  {  // every shard writes its journal and its runs' tables, and the merge job the tables once more
+    const Footprint f = output_footprint(grid).written(false, false);
+    const double tables = f.total() - f.journal, need = f.total() + tables;
+    const std::string what = "the sweep writes about " + format_bytes(need) + " (its shards " +
+                             format_bytes(f.total()) + ", the merged tables " + format_bytes(tables) + ")";
+    const std::string warning = short_of_room(out_abs, need, what);
+    std::fprintf(stderr, "%s\n", warning.empty() ? what.c_str() : ("warning: " + warning).c_str());
+  }
   // The tasks run a copy of the spec, so editing the original before a requeue changes nothing.
   const std::string spec_copy = dir + "/spec.toml";
   write_file_atomic(spec_copy, spec.text);

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """What a sweep will write, said before it runs: `flowsweep validate`'s outputs line against the files that
 `flowsweep run` then writes, for three models, with and without --save-params and --csv-trajectories; a run
-that stops early writes less than said; and `flowsweep run` warns, before its first run, when the output
-directory's file system has less room than the sweep needs."""
+that stops early writes less than said; `flowsweep run` warns, before its first run, when the output
+directory's file system has less room than the sweep needs; `flowsweep slurm` says what the shards and the
+merge write."""
 import os
 import re
 import signal
@@ -109,6 +110,18 @@ def main():
         check(re.search(re.escape(big) + r" has " + SIZE + r" free, and this sweep writes about [0-9.]+ PB", warn)
               is not None, "a sweep larger than the disk is warned of, naming the directory, its room and the size")
         check("--resume" in warn, "the warning says how the sweep goes on once the disk is full")
+
+        # A Slurm sweep: the shards write the sweep's files, and the merge job its tables once more.
+        r = subprocess.run([fsw, "slurm", qs, "--out", os.path.join(tmp, "slurm"), "--tasks", "4"],
+                           capture_output=True, text=True)
+        m = re.search(r"the sweep writes about " + SIZE + r" \(its shards " + SIZE + r", the merged tables " + SIZE,
+                      r.stderr)
+        shards = footprint(subprocess.run([fsw, "validate", qs], capture_output=True, text=True).stdout)
+        check(r.returncode == 0 and m is not None, "slurm says what the sweep writes")
+        if m:
+            whole, parts, merged = size(m.groups()[0:2]), size(m.groups()[2:4]), size(m.groups()[4:6])
+            check(within(parts, shards[0], 0.95, 1.05) and within(whole, parts + merged, 0.95, 1.05)
+                  and merged < parts, f"slurm: the shards as validate says, and the merged tables besides ({m[0]})")
 
         # A sweep that fits says nothing of room.
         r = subprocess.run([fsw, "run", qs, "--out", os.path.join(tmp, "fits"), "--set", "steps=10"],
