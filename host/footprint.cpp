@@ -1,11 +1,9 @@
 #include "host/footprint.h"
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <map>
 
 #include "host/registry.h"
 #include "host/tables.h"
@@ -46,14 +44,11 @@ Footprint output_footprint(const Grid& grid) {
   const long cells = grid.n_cells();
   const double seeds = cells > 0 ? double(grid.size()) / double(cells) : 0;
   double records = 0, max_records = 0, table_rows = 0, max_table_rows = 0, saved = 0;
-  std::map<std::array<long, 4>, double> schedules;  // records by (steps, schedule, records, record_every)
   for (long c = 0; c < cells; ++c) {
     const Params p = grid.params(grid.first_of_cell(c));
     const Sizes sz = spec.entry->sizes(p);
     const FlowConfig fc = train_config(p, spec.sweep_seed, info);
-    auto [it, added] = schedules.try_emplace({fc.steps, fc.schedule, fc.records, fc.record_every}, 0.0);
-    if (added) it->second = double(record_schedule(fc).size());
-    const double r = it->second;
+    const double r = double(record_count(fc));
     const double rows = double(sz.n_table_rows);
     // initial and final parameters, the fixed state and the real data in doubles, the integer data in ints
     const double bytes = double(8 * (2 * sz.n_theta + sz.n_fixed + sz.n_rdata) + 4 * sz.n_idata);

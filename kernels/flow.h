@@ -76,6 +76,15 @@ inline std::vector<long> record_schedule(const FlowConfig& fc) {
   return out;
 }
 
+// How many steps record_schedule gives, without making them: a sweep's outputs are sized before any run
+// exists, and a schedule of 10^10 records is a number here, not a vector.
+inline long record_count(const FlowConfig& fc) {
+  const long n = fc.records < fc.steps + 1 ? fc.records : fc.steps + 1;
+  if (fc.schedule == 1 && n >= 2) return n;
+  const long every = fc.record_every > 0 ? fc.record_every : 1;
+  return (fc.steps + every - 1) / every + 1;
+}
+
 enum FlowStatus : int { kFlowOk = 0, kFlowDiverged = 1, kFlowRunning = 3 };
 
 // Where a run is in its flow: everything besides its parameters, optimiser state and records that a

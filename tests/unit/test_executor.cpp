@@ -179,6 +179,20 @@ TEST_CASE("recording schedules: linear and log-spaced", "[executor]") {
   CHECK(fs::record_schedule(fc) == std::vector<long>{0, 10, 20, 25});
 }
 
+TEST_CASE("record_count counts the schedule's steps without making them", "[executor]") {
+  fs::FlowConfig fc;
+  for (int schedule : {0, 1})
+    for (long steps : {0L, 1L, 2L, 9L, 10L, 11L, 25L, 999L, 100000L})
+      for (long every : {1L, 3L, 10L, 1000L})
+        for (long records : {1L, 2L, 3L, 61L, 200L}) {
+          fc.schedule = schedule, fc.steps = steps, fc.record_every = every, fc.records = records;
+          INFO("schedule " << schedule << ", steps " << steps << ", every " << every << ", records " << records);
+          REQUIRE(fs::record_count(fc) == long(fs::record_schedule(fc).size()));
+        }
+  fc.schedule = 0, fc.steps = 99999999999, fc.record_every = 10;  // 10^10 records: counted, not allocated
+  CHECK(fs::record_count(fc) == 10000000001);
+}
+
 TEST_CASE("a log-spaced run records at the schedule's steps", "[executor]") {
   auto spec = fs::parse_spec(
       kSweep, "t.toml",
