@@ -175,6 +175,88 @@ FS_HD inline Real dot_strided(const Real* w, const Real* x, long xs, int n) {
   return acc;
 }
 
+#if !defined(__CUDA_ARCH__)
+// Four rows w0..w3 (ws apart) against four vectors x[0..3]: out[4 q + r] = w_r . x[q], each sum in exactly
+// dot4_strided's order, so in the same bits. Every load of a row feeds four sums and every load of an x
+// four, and the sixteen sums hide each other's latency: a host thread's matrix product in registers. (A GPU
+// thread has no registers to spare for it; there a warp's members take a point each.)
+template <typename Real, bool kUnit>
+inline void dot4x4_strided_as(const Real* w, long ws, const Real* const* x, long xs, int n, Real* out) {
+  const Real *w0 = w, *w1 = w + ws, *w2 = w + 2 * ws, *w3 = w + 3 * ws;
+  const Real *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3];
+  Real a[16] = {};
+  int i = 0;
+  if (n >= kDotLanes) {
+    Real p[16][kDotLanes] = {};
+    for (; i + kDotLanes <= n; i += kDotLanes) {
+      FS_SIMD
+      for (int j = 0; j < kDotLanes; ++j) {
+        const Real r0 = w0[i + j], r1 = w1[i + j], r2 = w2[i + j], r3 = w3[i + j];
+        const long at = kUnit ? i + j : (i + j) * xs;
+        const Real y0 = x0[at], y1 = x1[at], y2 = x2[at], y3 = x3[at];
+        p[0][j] = madd(r0, y0, p[0][j]), p[1][j] = madd(r1, y0, p[1][j]);
+        p[2][j] = madd(r2, y0, p[2][j]), p[3][j] = madd(r3, y0, p[3][j]);
+        p[4][j] = madd(r0, y1, p[4][j]), p[5][j] = madd(r1, y1, p[5][j]);
+        p[6][j] = madd(r2, y1, p[6][j]), p[7][j] = madd(r3, y1, p[7][j]);
+        p[8][j] = madd(r0, y2, p[8][j]), p[9][j] = madd(r1, y2, p[9][j]);
+        p[10][j] = madd(r2, y2, p[10][j]), p[11][j] = madd(r3, y2, p[11][j]);
+        p[12][j] = madd(r0, y3, p[12][j]), p[13][j] = madd(r1, y3, p[13][j]);
+        p[14][j] = madd(r2, y3, p[14][j]), p[15][j] = madd(r3, y3, p[15][j]);
+      }
+    }
+    for (int k = 0; k < 16; ++k)
+      for (int j = 0; j < kDotLanes; ++j) a[k] += p[k][j];
+  }
+  for (; i < n; ++i)
+    for (int q = 0; q < 4; ++q) {
+      const Real y = x[q][i * xs];
+      a[4 * q] = madd(w0[i], y, a[4 * q]), a[4 * q + 1] = madd(w1[i], y, a[4 * q + 1]);
+      a[4 * q + 2] = madd(w2[i], y, a[4 * q + 2]), a[4 * q + 3] = madd(w3[i], y, a[4 * q + 3]);
+    }
+  for (int k = 0; k < 16; ++k) out[k] = a[k];
+}
+template <typename Real>
+inline void dot4x4_strided(const Real* w, long ws, const Real* const* x, long xs, int n, Real* out) {
+  if (xs == 1)
+    dot4x4_strided_as<Real, true>(w, ws, x, xs, n, out);
+  else
+    dot4x4_strided_as<Real, false>(w, ws, x, xs, n, out);
+}
+
+// out[q][f os] = sum over k < nk of c[q][k cs] r[k rs + f], for f < n and four q: the rows of r (rs apart)
+// weighted by four vectors of coefficients, each sum from +0 in k order, as add_rows4_strided and
+// add_row_strided accumulate it row after row, so in the same bits. Here a block of f stays in registers
+// over every k, and each load of a row feeds four sums.
+template <typename Real>
+inline void rows_combined4(const Real* r, long rs, int nk, const Real* const* c, long cs, int n, Real* const* out,
+                           long os) {
+  constexpr int kBlock = 2 * kDotLanes;
+  int f = 0;
+  for (; f + kBlock <= n; f += kBlock) {
+    Real a[4][kBlock] = {};
+    for (int k = 0; k < nk; ++k) {
+      const Real* row = r + k * rs + f;
+      const Real c0 = c[0][k * cs], c1 = c[1][k * cs], c2 = c[2][k * cs], c3 = c[3][k * cs];
+      FS_SIMD
+      for (int j = 0; j < kBlock; ++j) {
+        const Real v = row[j];
+        a[0][j] = madd(c0, v, a[0][j]), a[1][j] = madd(c1, v, a[1][j]);
+        a[2][j] = madd(c2, v, a[2][j]), a[3][j] = madd(c3, v, a[3][j]);
+      }
+    }
+    for (int q = 0; q < 4; ++q)
+      for (int j = 0; j < kBlock; ++j) out[q][(f + j) * os] = a[q][j];
+  }
+  for (; f < n; ++f)
+    for (int q = 0; q < 4; ++q) {
+      Real a = 0;
+      for (int k = 0; k < nk; ++k) a = madd(c[q][k * cs], r[k * rs + f], a);
+      out[q][f * os] = a;
+    }
+}
+
+#endif
+
 // out[f os] += w0 r0[f rs], then w1 r1[f rs], w2 r2[f rs] and w3 r3[f rs], each a madd, for f < n: four
 // rows per pass over strided vectors.
 template <typename Real>

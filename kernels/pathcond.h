@@ -364,56 +364,96 @@ struct PathCond : ModelBase {
     const int L = layers(c), H = c.h, D = c.depth;
     const int tile = team_tile(team);  // a point's words are `tile` apart
     const long tH = long(tile) * H;
-    for (int p = team.rank(); p < c.P; p += team.size()) {
-      Real* act = scratch + point_at(c, tile, p);  // (D, H)
-      Real* delta = act + D * tH;                  // (D, H)
-      Real* dout = delta + D * tH;                 // (out + 2)
-      const Real* x = rdata + long(p) * c.in;
+    // A member takes its points kGroup at a time: on the host four, so that each weight it loads feeds four
+    // points' sums (dot4x4_strided, rows_combined4); on the device one, a thread's registers being scarce.
+    // Every sum runs in one point's order whatever the group, so the grouping changes no bit.
+#if defined(__CUDA_ARCH__)
+    constexpr int kGroup = 1;
+#else
+    constexpr int kGroup = 4;
+#endif
+    const int stride = team.size();
+    for (int p0 = team.rank(); p0 < c.P; p0 += kGroup * stride) {
+      const int ng = kGroup == 1 ? 1 : (c.P - 1 - p0) / stride + 1 < kGroup ? (c.P - 1 - p0) / stride + 1 : kGroup;
+      const bool whole = kGroup > 1 && ng == kGroup;  // a full group takes the grouped products
+      Real* act[kGroup];                              // (D, H) each
+      const Real* prev[kGroup];                       // a layer's inputs
+      Real* out[kGroup];                              // its outputs
+      for (int g = 0; g < ng; ++g) act[g] = scratch + point_at(c, tile, p0 + g * stride);
       for (int l = 0; l < L; ++l) {
         const Real* W = theta + layer_offset(c, l);
         const int ni = n_in(c, l), no = n_out(c, l);
-        const Real* prev = l == 0 ? x : act + (l - 1) * tH;
         const long ps = l == 0 ? 1 : tile;
-        Real* out = l < D ? act + l * tH : dout;
-        auto emit = [&](int j, Real acc) {
+        for (int g = 0; g < ng; ++g) {
+          prev[g] = l == 0 ? rdata + long(p0 + g * stride) * c.in : act[g] + (l - 1) * tH;
+          out[g] = act[g] + (l < D ? l : 2 * D) * tH;  // a hidden layer's activations, or dout
+        }
+        auto emit = [&](int g, int j, Real acc) {
           acc += l < D ? W[long(no) * ni + j] : Real(0);
-          out[j * tile] = l < D ? (acc > Real(0) ? acc : Real(0)) : acc;
+          out[g][j * tile] = l < D ? (acc > Real(0) ? acc : Real(0)) : acc;
         };
         int j = 0;
-        for (; j + 4 <= no; j += 4) {  // four units at a time share each load of prev
-          const Real* w0 = W + long(j) * ni;
-          Real a[4];
-          dot4_strided(w0, w0 + ni, w0 + 2 * ni, w0 + 3 * ni, prev, ps, ni, a);
-          emit(j, a[0]), emit(j + 1, a[1]), emit(j + 2, a[2]), emit(j + 3, a[3]);
-        }
-        for (; j < no; ++j) emit(j, dot_strided(W + long(j) * ni, prev, ps, ni));
+#if !defined(__CUDA_ARCH__)
+        if (whole)
+          for (; j + 4 <= no; j += 4) {  // four units by four points
+            Real a[16];
+            dot4x4_strided(W + long(j) * ni, ni, prev, ps, ni, a);
+            for (int g = 0; g < 4; ++g)
+              for (int u = 0; u < 4; ++u) emit(g, j + u, a[4 * g + u]);
+          }
+#endif
+        for (; j + 4 <= no; j += 4)  // four units at a time share each load of prev
+          for (int g = 0; g < ng; ++g) {
+            const Real* w0 = W + long(j) * ni;
+            Real a[4];
+            dot4_strided(w0, w0 + ni, w0 + 2 * ni, w0 + 3 * ni, prev[g], ps, ni, a);
+            emit(g, j, a[0]), emit(g, j + 1, a[1]), emit(g, j + 2, a[2]), emit(g, j + 3, a[3]);
+          }
+        for (; j < no; ++j)
+          for (int g = 0; g < ng; ++g) emit(g, j, dot_strided(W + long(j) * ni, prev[g], ps, ni));
       }
-      Real mx = -INFINITY;
-      int arg = 0;
-      for (int k = 0; k < c.out; ++k)
-        if (dout[k * tile] > mx) mx = dout[k * tile], arg = k;
-      Real zs = 0;
-      for (int k = 0; k < c.out; ++k) zs += exp(dout[k * tile] - mx);
-      const int y = idata[p];
-      dout[c.out * tile] = log(zs) + mx - dout[y * tile];
-      dout[(c.out + 1) * tile] = arg == y ? Real(1) : Real(0);
-      for (int k = 0; k < c.out; ++k)
-        dout[k * tile] = (exp(dout[k * tile] - mx) / zs - (k == y ? Real(1) : Real(0))) / Real(c.P);
+      Real* dout[kGroup];  // (out + 2) each
+      for (int g = 0; g < ng; ++g) {
+        Real* d = dout[g] = act[g] + 2 * D * tH;
+        Real mx = -INFINITY;
+        int arg = 0;
+        for (int k = 0; k < c.out; ++k)
+          if (d[k * tile] > mx) mx = d[k * tile], arg = k;
+        Real zs = 0;
+        for (int k = 0; k < c.out; ++k) zs += exp(d[k * tile] - mx);
+        const int y = idata[p0 + g * stride];
+        d[c.out * tile] = log(zs) + mx - d[y * tile];
+        d[(c.out + 1) * tile] = arg == y ? Real(1) : Real(0);
+        for (int k = 0; k < c.out; ++k)
+          d[k * tile] = (exp(d[k * tile] - mx) / zs - (k == y ? Real(1) : Real(0))) / Real(c.P);
+      }
       // deltas of the hidden layers, last to first
       for (int l = D - 1; l >= 0; --l) {
         const Real* Wn = theta + layer_offset(c, l + 1);
         const int nn = n_out(c, l + 1);
-        const Real* dn = l + 1 < D ? delta + (l + 1) * tH : dout;
-        Real* dl = delta + l * tH;
-        const Real* al = act + l * tH;
-        for (int i = 0; i < H; ++i) dl[i * tile] = 0;
-        auto row = [&](int k) { return Wn + long(k) * H; };
-        int k = 0;
-        for (; k + 4 <= nn; k += 4)  // four rows of the next layer per pass over dl
-          add_rows4_strided(dl, tile, H, row(k), row(k + 1), row(k + 2), row(k + 3), 1, dn[k * tile],
-                            dn[(k + 1) * tile], dn[(k + 2) * tile], dn[(k + 3) * tile]);
-        for (; k < nn; ++k) add_row_strided(dl, tile, H, row(k), 1, dn[k * tile]);
-        for (int i = 0; i < H; ++i) dl[i * tile] = al[i * tile] > Real(0) ? dl[i * tile] : Real(0);
+        const Real* dn[kGroup];
+        Real* dl[kGroup];
+        for (int g = 0; g < ng; ++g) {
+          dn[g] = act[g] + (l + 1 < D ? D + l + 1 : 2 * D) * tH;  // the next layer's deltas, or dout
+          dl[g] = act[g] + (D + l) * tH;
+        }
+        bool done = false;
+#if !defined(__CUDA_ARCH__)
+        if (whole) rows_combined4(Wn, H, nn, dn, tile, H, dl, tile), done = true;
+#endif
+        for (int g = 0; g < ng && !done; ++g) {
+          for (int i = 0; i < H; ++i) dl[g][i * tile] = 0;
+          auto row = [&](int k) { return Wn + long(k) * H; };
+          int k = 0;
+          for (; k + 4 <= nn; k += 4)  // four rows of the next layer per pass over dl
+            add_rows4_strided(dl[g], tile, H, row(k), row(k + 1), row(k + 2), row(k + 3), 1, dn[g][k * tile],
+                              dn[g][(k + 1) * tile], dn[g][(k + 2) * tile], dn[g][(k + 3) * tile]);
+          for (; k < nn; ++k) add_row_strided(dl[g], tile, H, row(k), 1, dn[g][k * tile]);
+        }
+        for (int g = 0; g < ng; ++g) {
+          const Real* al = act[g] + l * tH;
+          for (int i = 0; i < H; ++i) dl[g][i * tile] = al[i * tile] > Real(0) ? dl[g][i * tile] : Real(0);
+        }
       }
     }
     team.sync();

@@ -55,6 +55,11 @@ TEST_CASE("pathcond: a team of any size computes the same numbers", "[pathcond][
   fs::test::check_team_invariance<PathCond>(pc_params(3, 6), 0.1);
   // 70 points: a team of 32 tiles them 32, 32 and 6, a team of 8 in nine tiles, the last partial
   fs::test::check_team_invariance<PathCond>(pc_params(2, 5, "mixture", 70), 0.1);
+  // Width 20: the host's grouped products take their lanes (two blocks of 8 and a rest of 4) and their
+  // block of 16 outputs with a rest; one thread groups its 70 points by four (17 groups and 2 alone), a
+  // team of 2 by four of its 35 (8 and 3 alone), a team of 32 not at all: the same bits in every case.
+  fs::test::check_team_invariance<PathCond>(pc_params(3, 20, "moons", 70), 0.1);
+  fs::test::check_gradient<PathCond>(pc_params(2, 20, "moons", 40), 0.1, 0, 1, 1e-6);
 }
 
 TEST_CASE("pathcond: rescaling leaves the function unchanged and lowers F at every sweep", "[pathcond]") {
