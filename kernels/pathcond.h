@@ -375,10 +375,12 @@ struct PathCond : ModelBase {
     const int stride = team.size();
     for (int p0 = team.rank(); p0 < c.P; p0 += kGroup * stride) {
       const int ng = kGroup == 1 ? 1 : (c.P - 1 - p0) / stride + 1 < kGroup ? (c.P - 1 - p0) / stride + 1 : kGroup;
-      const bool whole = kGroup > 1 && ng == kGroup;  // a full group takes the grouped products
-      Real* act[kGroup];                              // (D, H) each
-      const Real* prev[kGroup];                       // a layer's inputs
-      Real* out[kGroup];                              // its outputs
+#if !defined(__CUDA_ARCH__)
+      const bool whole = ng == kGroup;  // a full group takes the grouped products
+#endif
+      Real* act[kGroup];         // (D, H) each
+      const Real* prev[kGroup];  // a layer's inputs
+      Real* out[kGroup];         // its outputs
       for (int g = 0; g < ng; ++g) act[g] = scratch + point_at(c, tile, p0 + g * stride);
       for (int l = 0; l < L; ++l) {
         const Real* W = theta + layer_offset(c, l);
