@@ -111,8 +111,8 @@ std::string describe_sweep(const Spec& spec) {
     os << "\n";
   }
   if (spec.axes.empty()) os << "  no axes: a single run\n";
-  const long lo = grid.min_steps(), hi = grid.max_steps();
-  const double total = grid.total_steps();
+  const long lo = grid.totals().min_steps, hi = grid.totals().max_steps;
+  const double total = grid.totals().steps;
   if (grid.size() > 0)
     os << "  steps per run: " << (lo == hi ? std::to_string(lo) : std::to_string(lo) + " to " + std::to_string(hi))
        << "; " << format_double(total) << " run-steps in all\n";

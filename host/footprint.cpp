@@ -40,21 +40,11 @@ Footprint output_footprint(const Grid& grid) {
   const long final_columns = columns(final_config_header(spec));
   const long traj_columns = columns(trajectories_header(spec));
 
-  // The seed axis changes no size: a cell's first run stands for all its seeds.
-  const long cells = grid.n_cells();
-  const double seeds = cells > 0 ? double(grid.size()) / double(cells) : 0;
-  double records = 0, max_records = 0, table_rows = 0, max_table_rows = 0, saved = 0;
-  for (long c = 0; c < cells; ++c) {
-    const Params p = grid.params(grid.first_of_cell(c));
-    const Sizes sz = spec.entry->sizes(p);
-    const FlowConfig fc = train_config(p, spec.sweep_seed, info);
-    const double r = double(record_count(fc));
-    const double rows = double(sz.n_table_rows);
-    // initial and final parameters, the fixed state and the real data in doubles, the integer data in ints
-    const double bytes = double(8 * (2 * sz.n_theta + sz.n_fixed + sz.n_rdata) + 4 * sz.n_idata);
-    records += r * seeds, table_rows += rows * seeds, saved += bytes * seeds;
-    max_records = std::max(max_records, r), max_table_rows = std::max(max_table_rows, rows);
-  }
+  const Grid::Totals& t = grid.totals();
+  const double records = t.records, table_rows = t.table_rows;
+  const double max_records = double(t.max_records), max_table_rows = double(t.max_table_rows);
+  // initial and final parameters, the fixed state and the real data in doubles, the integer data in ints
+  const double saved = 8 * (2 * t.theta + t.fixed + t.rdata) + 4 * t.idata;
   const double runs = double(grid.size());
 
   Footprint f;

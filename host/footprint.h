@@ -36,7 +36,7 @@ struct Footprint {
   }
 };
 
-// Walks the grid's cells (not its seeds), as the grid's own check does.
+// From the totals the grid gathered as it checked its cells.
 Footprint output_footprint(const Grid& grid);
 
 // "about 4.1 MB (trajectories.h5 2.1 MB, journal.fsj 1.9 MB, ...)": the files of over 1% of the total, for

@@ -1,6 +1,7 @@
 #include "host/grid.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "host/util.h"
 
@@ -27,14 +28,16 @@ Grid::Grid(const Spec& spec) : spec_(spec), base_(spec.base.shared()) {
   size_ = long(n);
 
   // Check every cell once: a model's parameters are checked without its seed, so the seed axis need
-  // not be walked. The steps of a run depend on steps, flow_time and lr alone.
+  // not be walked; nor need it be for the totals, as a run's seed changes none of its shape.
   const long cells = n_cells();
-  min_steps_ = -1;
+  const double seeds = double(seed_count_);
+  Totals& t = totals_;
+  t.min_steps = cells > 0 ? std::numeric_limits<long>::max() : 0;
   for (long c = 0; c < cells; ++c) {
     const auto co = coords(first_of_cell(c));
-    Params p = params(co);
+    RunShape s;
     try {
-      spec.entry->check(p);
+      s = spec.entry->shape(params(co));
     } catch (const ParamError& e) {
       auto it = spec.where.find(e.key);
       const std::string where = it != spec.where.end() ? it->second : spec.path;
@@ -44,12 +47,14 @@ Grid::Grid(const Spec& spec) : spec_(spec), base_(spec.base.shared()) {
       throw InputError(where + ": key '" + spec.section_of(e.key) + "." + e.key + "': " + e.what() +
                        (at.empty() ? "" : " (at grid point " + at + ")"));
     }
-    const long steps = train_steps(p);
-    min_steps_ = min_steps_ < 0 ? steps : std::min(min_steps_, steps);
-    max_steps_ = std::max(max_steps_, steps);
-    total_steps_ += double(steps) * double(seed_count_);
+    t.min_steps = std::min(t.min_steps, s.steps), t.max_steps = std::max(t.max_steps, s.steps);
+    t.max_records = std::max(t.max_records, s.records);
+    t.max_table_rows = std::max(t.max_table_rows, s.sizes.n_table_rows);
+    t.steps += double(s.steps) * seeds, t.records += double(s.records) * seeds;
+    t.table_rows += double(s.sizes.n_table_rows) * seeds;
+    t.theta += double(s.sizes.n_theta) * seeds, t.fixed += double(s.sizes.n_fixed) * seeds;
+    t.rdata += double(s.sizes.n_rdata) * seeds, t.idata += double(s.sizes.n_idata) * seeds;
   }
-  if (size_ == 0) min_steps_ = 0;
 
   // The pieces of run_id's text: every resolved key in order, the swept ones filled in per run.
   Params keys = spec.base;

@@ -44,18 +44,24 @@ class Grid {
   long first_of_cell(long cell) const;  // the cell's run at the seed axis' first value
   const Spec& spec() const { return spec_; }
 
-  // Steps of each run, and their sum, counted over the axes that set them (steps, flow_time, lr).
-  long min_steps() const { return min_steps_; }
-  long max_steps() const { return max_steps_; }
-  double total_steps() const { return total_steps_; }
+  // Sums and extremes over every run of its cells' shapes, gathered as the grid is checked.
+  struct Totals {
+    long min_steps = 0, max_steps = 0;
+    double steps = 0;                                   // run-steps in all
+    double records = 0;                                 // records in all
+    long max_records = 0;                               // the longest run's
+    double table_rows = 0;                              // attention-table rows in all
+    long max_table_rows = 0;                            // the largest run's
+    double theta = 0, fixed = 0, rdata = 0, idata = 0;  // words of trained parameters, fixed state and data, in all
+  };
+  const Totals& totals() const { return totals_; }
 
  private:
   const Spec& spec_;
   Params base_;  // spec_.base, shared by every run's parameters
   long size_ = 1;
   long seed_axis_ = -1, seed_count_ = 1;
-  long min_steps_ = 0, max_steps_ = 0;
-  double total_steps_ = 0;
+  Totals totals_;
   Params params(const std::vector<Value>& coords) const;  // the base with the axes set
   std::string id_of(const std::vector<Value>& coords) const;
   // The text a run id hashes, in key order: fixed "key=value;" pieces, and the axes' places.

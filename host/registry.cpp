@@ -96,6 +96,14 @@ long steps_of(const Params& p, const char* time_key, const char* steps_key) {
 
 long train_record_every(const Params& p) { return std::max(1L, steps_of(p, "record_dt", "record_every")); }
 
+// The steps and the recording schedule: what record_schedule and record_count read.
+void set_schedule(const Params& p, FlowConfig& fc) {
+  fc.steps = steps_of(p, "flow_time", "steps");
+  fc.record_every = train_record_every(p);
+  fc.schedule = p.choice("record") == "log" ? 1 : 0;
+  fc.records = p.integer("records");
+}
+
 }  // namespace
 
 long train_steps(const Params& p) { return steps_of(p, "flow_time", "steps"); }
@@ -112,10 +120,7 @@ TrainConfig train_config(const Params& p, uint32_t sweep_seed, const ModelInfo& 
   tc.lr_ratio = p.real("lr_ratio");
   tc.opt.n_groups = int(info.groups.size());
   for (size_t g = 0; g < info.groups.size(); ++g) tc.opt.lr[g] = tc.lr * (info.groups[g].ratio ? tc.lr_ratio : 1.0);
-  tc.steps = train_steps(p);
-  tc.record_every = train_record_every(p);
-  tc.schedule = p.choice("record") == "log" ? 1 : 0;
-  tc.records = p.integer("records");
+  set_schedule(p, tc);
   tc.fp64 = p.choice("precision") == "fp64";
   tc.sweep_seed = sweep_seed;
   tc.run_seed = uint32_t(p.integer("seed"));
@@ -259,18 +264,17 @@ ModelEntry make_entry() {
   e.info = Model::info();
   add_generic_detection(e.info);
   const ModelInfo info = e.info;
-  e.check = [](const Params& p) {
-    (void)Model::configure(p);
-    (void)train_steps(p);
-    (void)train_record_every(p);
+  e.shape = [](const Params& p) {
+    RunShape s;
+    s.sizes = Model::sizes(Model::configure(p));
+    FlowConfig fc;
+    set_schedule(p, fc);
+    s.steps = fc.steps;
+    s.records = record_count(fc);
+    return s;
   };
   e.start = [info](const RunInput& in) { return start_host_run_of<Model>(in, info); };
   e.dump = [info](const RunInput& in, long steps) { return dump_flow_of<Model>(in, info, steps); };
-  e.cost = [](const Params& p) {
-    const Sizes sz = Model::sizes(Model::configure(p));
-    return double(train_steps(p) + 1) * double(sz.n_theta + sz.n_scratch);
-  };
-  e.sizes = [](const Params& p) { return Model::sizes(Model::configure(p)); };
   return e;
 }
 

@@ -79,20 +79,29 @@ int n_share_detectors(const ModelInfo& info);  // share_<group> detectors, after
 std::vector<NamedDoc> final_table_columns(const ModelInfo& info);
 long train_steps(const Params& p);  // `steps`, or flow_time / lr where flow_time is given
 
+// What a run of given parameters is, in numbers: how long it trains, what it records, what it holds. The
+// grid gathers these over its cells as it checks them, so a sweep is sized and balanced without training
+// a run (host/grid.h, host/footprint.h).
+struct RunShape {
+  long steps = 0;    // optimiser steps (train_steps)
+  long records = 0;  // steps recorded (record_count)
+  Sizes sizes;       // buffers, observables and table rows
+};
+
+// Relative cost of a run, steps times the words a step touches, for balancing shards.
+inline double run_cost(const RunShape& s) { return double(s.steps + 1) * double(s.sizes.n_theta + s.sizes.n_scratch); }
+
 // The [train] keys and the run seed, shared by every model.
 const std::vector<ParamDef>& train_params();
 const ParamDef& seed_param();
 
 struct ModelEntry {
   ModelInfo info;
-  // Throws ParamError when parameters that are each valid do not fit together.
-  std::function<void(const Params&)> check;
+  // Throws ParamError when parameters that are each valid do not fit together; otherwise what a run of
+  // them is.
+  std::function<RunShape(const Params&)> shape;
   // One run on the calling thread, at its first step; the executor advances it.
   std::function<std::unique_ptr<LiveRun>(const RunInput&)> start;
-  // Relative cost of a run (steps times the words it touches per step), for balancing shards.
-  std::function<double(const Params&)> cost;
-  // A run's sizes (buffers, observables, table rows), for what a sweep will write (host/footprint.h).
-  std::function<Sizes(const Params&)> sizes;
   // Loss, gradient and a short flow of one run as JSON, for the reference checks.
   std::function<std::string(const RunInput&, long steps)> dump;
 };

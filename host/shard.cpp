@@ -45,13 +45,12 @@ std::optional<Shard> shard_from_environment() {
 }
 
 std::vector<long> shard_of_runs(const Grid& grid, long count) {
-  std::vector<double> cell_cost(size_t(grid.n_cells()), -1.0);
+  // A run's seed changes none of its cost: one a cell.
+  std::vector<double> cell_cost(size_t(grid.n_cells()));
+  for (long c = 0; c < grid.n_cells(); ++c)
+    cell_cost[size_t(c)] = run_cost(grid.spec().entry->shape(grid.params(grid.first_of_cell(c))));
   std::vector<std::pair<double, long>> cost(size_t(grid.size()));
-  for (long i = 0; i < grid.size(); ++i) {
-    double& c = cell_cost[size_t(grid.cell(i))];
-    if (c < 0) c = grid.spec().entry->cost(grid.point(i).params);
-    cost[size_t(i)] = {c, i};
-  }
+  for (long i = 0; i < grid.size(); ++i) cost[size_t(i)] = {cell_cost[size_t(grid.cell(i))], i};
   std::sort(cost.begin(), cost.end(),
             [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
   // The least-loaded shard, ties to the lowest index. Shards beyond the number of runs would stay empty,

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 
 #include "host/executor_cpu.h"
@@ -275,6 +276,41 @@ TEST_CASE("journal: a block of records read at once gives what each read alone g
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("grid: its totals are the sums and extremes of every run's steps, records and sizes", "[slices][grid]") {
+  // Steps set by steps or by flow_time over lr, both schedules, and sizes that change across cells.
+  const auto spec = fs::parse_spec(
+      "model = \"cooccurrence\"\n[params]\nn = 12\nm1 = 8\n[train]\nrecord_every = 3\nrecords = 7\n"
+      "[grid]\nseed = { range = [0, 3] }\nd = [8, 11]\nm = [4, 6]\nlr = [0.1, 0.04]\nflow_time = [0, 0.9]\n"
+      "record = [\"linear\", \"log\"]\n",
+      "totals.toml");
+  const fs::Grid g(spec);
+  double steps = 0, records = 0, rows = 0, theta = 0, fixed = 0, rdata = 0, idata = 0;
+  long lo = std::numeric_limits<long>::max(), hi = 0, max_records = 0, max_rows = 0;
+  for (const auto& r : fs::expand_grid(spec)) {
+    const auto tc = fs::train_config(r.params, spec.sweep_seed, spec.entry->info);
+    const long n = long(fs::record_schedule(tc).size());
+    const fs::Sizes sz = spec.entry->shape(r.params).sizes;
+    lo = std::min(lo, tc.steps), hi = std::max(hi, tc.steps), steps += double(tc.steps);
+    records += double(n), max_records = std::max(max_records, n);
+    rows += double(sz.n_table_rows), max_rows = std::max(max_rows, sz.n_table_rows);
+    theta += double(sz.n_theta), fixed += double(sz.n_fixed), rdata += double(sz.n_rdata), idata += double(sz.n_idata);
+  }
+  REQUIRE(lo < hi);  // the axes do change what is summed
+  REQUIRE(double(max_records) * double(g.size()) > records);
+  const auto& t = g.totals();
+  CHECK(t.min_steps == lo);
+  CHECK(t.max_steps == hi);
+  CHECK(t.steps == steps);
+  CHECK(t.records == records);
+  CHECK(t.max_records == max_records);
+  CHECK(t.table_rows == rows);
+  CHECK(t.max_table_rows == max_rows);
+  CHECK(t.theta == theta);
+  CHECK(t.fixed == fixed);
+  CHECK(t.rdata == rdata);
+  CHECK(t.idata == idata);
+}
+
 TEST_CASE("grid: counted before it is expanded; too large a grid names its axes", "[slices][grid]") {
   auto spec = fs::parse_spec(
       "model = \"value_softmax\"\n[grid]\nseed = { range = [0, 1000000] }\n"
@@ -290,7 +326,7 @@ TEST_CASE("grid: counted before it is expanded; too large a grid names its axes"
   const fs::Grid g(ok);
   CHECK(g.size() == 2000000);
   CHECK(g.n_cells() == 2);
-  CHECK(g.total_steps() == 2000000.0 * 7);
+  CHECK(g.totals().steps == 2000000.0 * 7);
   const auto p = g.point(1234567);
   CHECK(p.params.integer("seed") == 1234567 / 2);
   CHECK(p.params.integer("n") == 3);
