@@ -233,19 +233,23 @@ inline void rows_combined4(const Real* r, long rs, int nk, const Real* const* c,
   constexpr int kBlock = 2 * kDotLanes;
   int f = 0;
   for (; f + kBlock <= n; f += kBlock) {
-    Real a[4][kBlock] = {};
+    // four named blocks, not one array of them, which GCC keeps partly on the stack
+    Real a0[kBlock] = {}, a1[kBlock] = {}, a2[kBlock] = {}, a3[kBlock] = {};
+    const Real *c0 = c[0], *c1 = c[1], *c2 = c[2], *c3 = c[3];
     for (int k = 0; k < nk; ++k) {
       const Real* row = r + k * rs + f;
-      const Real c0 = c[0][k * cs], c1 = c[1][k * cs], c2 = c[2][k * cs], c3 = c[3][k * cs];
+      const Real w0 = c0[k * cs], w1 = c1[k * cs], w2 = c2[k * cs], w3 = c3[k * cs];
       FS_SIMD
       for (int j = 0; j < kBlock; ++j) {
         const Real v = row[j];
-        a[0][j] = madd(c0, v, a[0][j]), a[1][j] = madd(c1, v, a[1][j]);
-        a[2][j] = madd(c2, v, a[2][j]), a[3][j] = madd(c3, v, a[3][j]);
+        a0[j] = madd(w0, v, a0[j]), a1[j] = madd(w1, v, a1[j]);
+        a2[j] = madd(w2, v, a2[j]), a3[j] = madd(w3, v, a3[j]);
       }
     }
-    for (int q = 0; q < 4; ++q)
-      for (int j = 0; j < kBlock; ++j) out[q][(f + j) * os] = a[q][j];
+    for (int j = 0; j < kBlock; ++j) {
+      out[0][(f + j) * os] = a0[j], out[1][(f + j) * os] = a1[j];
+      out[2][(f + j) * os] = a2[j], out[3][(f + j) * os] = a3[j];
+    }
   }
   for (; f < n; ++f)
     for (int q = 0; q < 4; ++q) {
@@ -253,6 +257,21 @@ inline void rows_combined4(const Real* r, long rs, int nk, const Real* const* c,
       for (int k = 0; k < nk; ++k) a = madd(c[q][k * cs], r[k * rs + f], a);
       out[q][f * os] = a;
     }
+}
+
+// out[f] += w[q] r[q][f] for q = 0..N-1 in turn, each a madd, f < n, where w[q] is not zero: a zero weight
+// leaves out as it is whatever its row holds (inf or NaN, in a run about to diverge), as skipping the row
+// would. The test is on a whole row, so it costs a masked lane, not a branch.
+template <int N, typename Real>
+inline void add_rows_nonzero(Real* out, int n, const Real* const* r, const Real* w) {
+  bool on[N];
+  for (int q = 0; q < N; ++q) on[q] = w[q] != Real(0);
+  FS_SIMD
+  for (int f = 0; f < n; ++f) {
+    Real o = out[f];
+    for (int q = 0; q < N; ++q) o = on[q] ? madd(w[q], r[q][f], o) : o;
+    out[f] = o;
+  }
 }
 
 #endif

@@ -8,7 +8,8 @@
 // The rescaling runs on the host in double precision; only the flow runs on the device.
 //
 // Work to threads: the forward and backward passes spread points over the team; the weight gradient is
-// owner-computes by output row (layer, unit): one member sums that row over every point, in order. The
+// owner-computes by output row (layer, unit): one member sums that row over every point, in order (a team
+// of one, the host's, adds the points' outer products in the same order: grad_by_points). The
 // recorded spread of log diag(G) passes the squared network a layer at a time with a member per unit and
 // reduces the logs over the team. Each point's activations and deltas sit in tiles of team_tile points
 // (a warp's width on the GPU, one point on the host), word-major within a tile, so the members of a warp,
@@ -16,6 +17,7 @@
 #pragma once
 
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/common.h"
@@ -459,7 +461,34 @@ struct PathCond : ModelBase {
       }
     }
     team.sync();
-    // gradient rows, owner-computes by (layer, unit)
+    bool by_points = false;
+#if !defined(__CUDA_ARCH__)
+    by_points = grad_by_points(team.size(), c, rdata, scratch, grad);
+#endif
+    if (!by_points) grad_by_rows(team, c, rdata, scratch, grad);
+    team.sync();
+    Real* tail = scratch + tail_at(c);
+    using Two = Sums<Real, 2>;
+    const Two total = team_sum(team, c.P, [&](long p) {
+      const Real* dout = scratch + point_at(c, tile, int(p)) + 2 * D * tH;
+      Two t;
+      t[0] = dout[c.out * tile], t[1] = dout[(c.out + 1) * tile];  // loss, correct
+      return t;
+    });
+    const Real loss = total[0] / Real(c.P);
+    if (team.leader()) tail[0] = loss, tail[1] = total[1] / Real(c.P);
+    team.sync();
+    return loss;
+  }
+
+  // The weight gradient, owner-computes by (layer, unit): a member takes a row and scans every point for
+  // those where its unit is active.
+  template <typename Team, typename Real>
+  FS_HD static void grad_by_rows(const Team& team, const Config& c, const Real* rdata, const Real* scratch,
+                                 Real* grad) {
+    const int L = layers(c), H = c.h, D = c.depth;
+    const int tile = team_tile(team);
+    const long tH = long(tile) * H;
     long rows = 0;
     for (int l = 0; l < L; ++l) rows += n_out(c, l);
     for (long row = team.rank(); row < rows; row += team.size()) {
@@ -490,20 +519,57 @@ struct PathCond : ModelBase {
       for (int r = 0; r < m; ++r) add_row_strided(gw, 1, ni, pv[r], ps, dv[r]);
       if (l < D) grad[layer_offset(c, l) + long(no) * ni + j] = gb;
     }
-    team.sync();
-    Real* tail = scratch + tail_at(c);
-    using Two = Sums<Real, 2>;
-    const Two total = team_sum(team, c.P, [&](long p) {
-      const Real* dout = scratch + point_at(c, tile, int(p)) + 2 * D * tH;
-      Two t;
-      t[0] = dout[c.out * tile], t[1] = dout[(c.out + 1) * tile];  // loss, correct
-      return t;
-    });
-    const Real loss = total[0] / Real(c.P);
-    if (team.leader()) tail[0] = loss, tail[1] = total[1] / Real(c.P);
-    team.sync();
-    return loss;
   }
+
+#if !defined(__CUDA_ARCH__)
+  // The weight gradient of a team of one (the host's), point by point as sums of outer products: each
+  // point's inputs and deltas are read once, where they lie together, instead of once for each of the
+  // (layer, unit) rows, and no branch asks at each point whether a unit is active. Four points pass over a
+  // row at a time, one whose delta at the unit is zero leaving the row as it is, as grad_by_rows skips it:
+  // every sum runs over the same points in the same order, so in the same bits. False for a larger team.
+  static constexpr int kPointsByGrad = 4;  // points a pass over a row of the gradient
+  template <typename Real>
+  static bool grad_by_points(int team_size, const Config& c, const Real* rdata, const Real* scratch, Real* grad) {
+    if (team_size != 1) return false;
+    const int L = layers(c), D = c.depth;
+    const long pw = point_words(c);  // a tile of one point: its words lie together
+    for (long w = 0; w < n_params(c); ++w) grad[w] = 0;
+    // N points from p0 on, every layer: the group's size is known to the compiler, so a row's deltas are
+    // read with no test of how many there are.
+    auto add_points = [&](auto group, int p0) {
+      constexpr int N = decltype(group)::value;
+      for (int l = 0; l < L; ++l) {
+        const int ni = n_in(c, l), no = n_out(c, l);
+        const Real* x[N];      // the layer's inputs at each point
+        const Real* delta[N];  // its deltas (l = depth: dout)
+        for (int q = 0; q < N; ++q) {
+          const Real* act = scratch + long(p0 + q) * pw;
+          x[q] = l == 0 ? rdata + long(p0 + q) * c.in : act + long(l - 1) * c.h;
+          delta[q] = act + long(D + l) * c.h;
+        }
+        Real* G = grad + layer_offset(c, l);  // (no, ni), then the biases (no) for a hidden layer
+        for (int j = 0; j < no; ++j) {
+          Real d[N];
+          bool any = false;
+          for (int q = 0; q < N; ++q) d[q] = delta[q][j], any |= d[q] != Real(0);
+          if (any) add_rows_nonzero<N>(G + long(j) * ni, ni, x, d);
+        }
+        if (l < D) {  // the biases: a whole layer's units at once, where there is no branch to mispredict
+          Real* b = G + long(no) * ni;
+          for (int q = 0; q < N; ++q) {
+            const Real* dq = delta[q];
+            FS_SIMD
+            for (int j = 0; j < no; ++j) b[j] = dq[j] != Real(0) ? b[j] + dq[j] : b[j];
+          }
+        }
+      }
+    };
+    int p0 = 0;
+    for (; p0 + kPointsByGrad <= c.P; p0 += kPointsByGrad) add_points(std::integral_constant<int, kPointsByGrad>{}, p0);
+    for (; p0 < c.P; ++p0) add_points(std::integral_constant<int, 1>{}, p0);
+    return true;
+  }
+#endif
 
   // ---- observables ------------------------------------------------------------------------------
   template <typename Team, typename Real>

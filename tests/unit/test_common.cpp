@@ -82,6 +82,35 @@ std::vector<Real> spread_values(size_t n, unsigned seed) {
 
 }  // namespace
 
+TEMPLATE_TEST_CASE("add_rows_nonzero adds the rows of nonzero weight in turn and leaves the others out", "[common]",
+                   float, double) {
+  using Real = TestType;
+  for (int n : {1, 7, 8, 17, 64}) {
+    INFO("n " << n);
+    auto rows = spread_values<Real>(size_t(4 * n), unsigned(n + 3));
+    rows[size_t(n)] = std::numeric_limits<Real>::infinity();       // rows of zero weight that an added row would
+    rows[size_t(3 * n)] = std::numeric_limits<Real>::quiet_NaN();  // turn to NaN
+    const Real* r[4] = {rows.data(), rows.data() + n, rows.data() + 2 * n, rows.data() + 3 * n};
+    const auto start = spread_values<Real>(size_t(n), unsigned(n + 11));
+    const Real weights[][4] = {{Real(0.75), Real(0), Real(-1.5), Real(0)},
+                               {Real(0), Real(0), Real(0), Real(0)},
+                               {Real(2), Real(-0.0), Real(1), Real(0)}};
+    for (const auto& w : weights) {
+      std::vector<Real> four = start, one = start, ref = start;
+      fs::add_rows_nonzero<4>(four.data(), n, r, w);
+      for (int q = 0; q < 4; ++q) {
+        fs::add_rows_nonzero<1>(one.data(), n, r + q, w + q);
+        if (w[q] != Real(0)) fs::add_row_strided(ref.data(), 1, n, r[q], 1, w[q]);  // the rows in turn
+      }
+      for (int f = 0; f < n; ++f) {
+        REQUIRE(std::isfinite(ref[size_t(f)]));
+        REQUIRE(same_bits(four[size_t(f)], ref[size_t(f)]));
+        REQUIRE(same_bits(one[size_t(f)], ref[size_t(f)]));
+      }
+    }
+  }
+}
+
 TEMPLATE_TEST_CASE("the host's grouped products give the bits of the row and dot forms they replace", "[common]", float,
                    double) {
   using Real = TestType;
