@@ -7,7 +7,6 @@
 
 #include "host/registry.h"
 #include "host/tables.h"
-#include "kernels/flow.h"
 
 namespace fs {
 

@@ -98,7 +98,7 @@ long train_record_every(const Params& p) { return std::max(1L, steps_of(p, "reco
 
 // The steps and the recording schedule: what record_schedule and record_count read.
 void set_schedule(const Params& p, FlowConfig& fc) {
-  fc.steps = steps_of(p, "flow_time", "steps");
+  fc.steps = train_steps(p);
   fc.record_every = train_record_every(p);
   fc.schedule = p.choice("record") == "log" ? 1 : 0;
   fc.records = p.integer("records");
