@@ -26,6 +26,10 @@ Grid::Grid(const Spec& spec) : spec_(spec), base_(spec.base.shared()) {
     throw InputError(spec.path + ": the grid has " + format_double(n) + " runs (" + shape + "), more than the " +
                      std::to_string(kMaxGridRuns) + " one sweep can hold; split it into several sweeps");
   size_ = long(n);
+  // Without a seed axis a cell is a run, and every cell one block.
+  seed_stride_ = 1;
+  for (size_t a = size_t(seed_axis_ + 1); a < spec.axes.size(); ++a) seed_stride_ *= long(spec.axes[a].values.size());
+  seed_stride_ = std::max(seed_stride_, 1L);
 
   // Check every cell once: a model's parameters are checked without its seed, so the seed axis need
   // not be walked; nor need it be for the totals, as a run's seed changes none of its shape.

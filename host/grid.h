@@ -42,6 +42,14 @@ class Grid {
   long cell(long index) const;
   long n_cells() const { return size_ / seed_count_; }
   long first_of_cell(long cell) const;  // the cell's run at the seed axis' first value
+  // A cell's runs are its seeds.size() seeds' runs, seed_stride() apart, in index order: run_of(cell, k) is
+  // its run at the k-th seed. Cells c and c + 1 in one block of seed_stride() cells are neighbours at every
+  // seed, so runs of a set of cells sort by (block, seed, cell).
+  long seeds() const { return seed_count_; }
+  long seed_stride() const { return seed_stride_; }
+  long run_of(long cell, long k) const {
+    return (cell / seed_stride_) * seed_count_ * seed_stride_ + k * seed_stride_ + cell % seed_stride_;
+  }
   const Spec& spec() const { return spec_; }
 
   // Sums and extremes over every run of its cells' shapes, gathered as the grid is checked.
@@ -60,7 +68,7 @@ class Grid {
   const Spec& spec_;
   Params base_;  // spec_.base, shared by every run's parameters
   long size_ = 1;
-  long seed_axis_ = -1, seed_count_ = 1;
+  long seed_axis_ = -1, seed_count_ = 1, seed_stride_ = 1;  // the stride: runs of the axes after the seed axis
   Totals totals_;
   Params params(const std::vector<Value>& coords) const;  // the base with the axes set
   std::string id_of(const std::vector<Value>& coords) const;

@@ -60,9 +60,9 @@ MergeOutcome merge_shards(const std::vector<std::string>& dirs, const std::strin
   m["shard"] = {{"index", 0}, {"count", 1}, {"grid_runs", grid.size()}, {"merged_shards", count}};
 
   // Missing and failed runs, named with the shard that owns them.
-  std::vector<long> owner;
+  std::vector<int32_t> owner;
   auto named = [&](long i) {
-    if (owner.empty()) owner = count > 1 ? shard_of_runs(grid, count) : std::vector<long>(size_t(grid.size()), 0);
+    if (owner.empty()) owner = shard_of_runs(grid, count);
     return grid.name(i) + " in shard " + std::to_string(owner[size_t(i)]) + "/" + std::to_string(count);
   };
   OutputOptions oo;

@@ -15,8 +15,7 @@
 
 namespace fs {
 
-ResultStore::ResultStore(const std::vector<std::string>& dirs, const Grid& grid)
-    : grid_(grid), dirs_(dirs), loc_(size_t(grid.size()), -1) {
+ResultStore::ResultStore(const std::vector<std::string>& dirs, const Grid& grid) : grid_(grid), dirs_(dirs) {
   const std::string hash = grid.spec().hash();
   for (size_t d = 0; d < dirs.size(); ++d) {
     const std::string path = journal_path(dirs[d]);
@@ -32,16 +31,48 @@ ResultStore::ResultStore(const std::vector<std::string>& dirs, const Grid& grid)
     paths_.push_back(path);
     files_.push_back(scan.entries.empty() ? nullptr : std::fopen(path.c_str(), "rb"));
     entries_.push_back(std::move(scan.entries));
-    const auto& es = entries_.back();
+  }
+  // Every result in journal order (the last record of a run is its record), in the form its count suits.
+  long results = 0;
+  for (const auto& es : entries_)
+    for (const auto& e : es) results += e.kind == kRecordResult && e.index >= 0 && e.index < grid.size();
+  const bool dense = 4 * double(results) >= double(grid.size());
+  if (dense)
+    loc_.assign(size_t(grid.size()), -1);
+  else
+    sparse_.reserve(size_t(results));
+  for (size_t d = 0; d < entries_.size(); ++d) {
+    const auto& es = entries_[d];
     for (size_t k = 0; k < es.size(); ++k) {
       if (es[k].kind != kRecordResult) continue;
       if (es[k].index < 0 || es[k].index >= grid.size()) {
-        problems_.push_back(path + ": a record of run " + std::to_string(es[k].index) + ", outside the grid");
+        problems_.push_back(paths_[d] + ": a record of run " + std::to_string(es[k].index) + ", outside the grid");
         continue;
       }
-      loc_[size_t(es[k].index)] = long(d) << 40 | long(k);
+      if (dense)
+        loc_[size_t(es[k].index)] = long(d) << 40 | long(k);
+      else
+        sparse_.push_back({es[k].index, long(d) << 40 | long(k)});
     }
   }
+  if (dense) return;
+  std::stable_sort(sparse_.begin(), sparse_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  size_t kept = 0;
+  for (size_t k = 0; k < sparse_.size(); ++k) {
+    if (kept > 0 && sparse_[kept - 1].first == sparse_[k].first)
+      sparse_[kept - 1] = sparse_[k];
+    else
+      sparse_[kept++] = sparse_[k];
+  }
+  sparse_.resize(kept);
+  sparse_.shrink_to_fit();
+}
+
+long ResultStore::loc(long index) const {
+  if (!loc_.empty()) return loc_[size_t(index)];
+  const auto it = std::lower_bound(sparse_.begin(), sparse_.end(), std::pair<long, long>{index, -1},
+                                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  return it != sparse_.end() && it->first == index ? it->second : -1;
 }
 
 ResultStore::~ResultStore() {
@@ -50,7 +81,7 @@ ResultStore::~ResultStore() {
 }
 
 const JournalEntry& ResultStore::entry(long index) const {
-  const long l = loc_[size_t(index)];
+  const long l = loc(index);
   return entries_[size_t(l >> 40)][size_t(l & ((1L << 40) - 1))];
 }
 
@@ -58,7 +89,7 @@ long ResultStore::records_of(long index) const { return long(entry(index).record
 long ResultStore::rows_of(long index) const { return long(entry(index).rows); }
 
 RunResult ResultStore::fetch(const RunPoint& p) const {
-  const size_t d = size_t(loc_[size_t(p.index)] >> 40);
+  const size_t d = size_t(loc(p.index) >> 40);
   const JournalEntry& e = entry(p.index);
   const Window* w = d < windows_.size() ? &windows_[d] : nullptr;
   if (w && e.offset >= w->offset && e.offset + e.bytes <= w->offset + w->size)
@@ -73,7 +104,7 @@ void ResultStore::load(const std::vector<long>& rows, size_t first, long n) {
   std::vector<long> lo(D, std::numeric_limits<long>::max()), hi(D, 0), need(D, 0);
   for (size_t k = first; k < first + size_t(n); ++k) {
     if (!has(rows[k])) continue;
-    const size_t d = size_t(loc_[size_t(rows[k])] >> 40);
+    const size_t d = size_t(loc(rows[k]) >> 40);
     const JournalEntry& e = entry(rows[k]);
     lo[d] = std::min(lo[d], e.offset);
     hi[d] = std::max(hi[d], e.offset + e.bytes);

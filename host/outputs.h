@@ -23,7 +23,7 @@ class ResultStore {
   ResultStore(const ResultStore&) = delete;
   ResultStore& operator=(const ResultStore&) = delete;
 
-  bool has(long index) const { return loc_[size_t(index)] >= 0; }
+  bool has(long index) const { return loc(index) >= 0; }
   // The run's record; RuntimeError naming the file when it cannot be read or belongs to another version.
   RunResult fetch(const RunPoint& p) const;
   // Reads the records of runs rows[first, first + n) with one read per journal where they lie close
@@ -40,7 +40,13 @@ class ResultStore {
   std::vector<std::string> dirs_, paths_;
   std::vector<std::FILE*> files_;
   std::vector<std::vector<JournalEntry>> entries_;
-  std::vector<long> loc_;  // (grid size): dir * 2^40 + entry, or -1
+  // Where a run's record lies, dir * 2^40 + entry (-1: none): a table over the whole grid where the records
+  // cover a good part of it (a merge), else (run, where) pairs by run, since a task of a large sweep's
+  // shards holds a small part of it, and a table would take 8 bytes for every run of the grid in every task
+  // (0.8 GB at the largest grid).
+  std::vector<long> loc_;                      // (grid size), or empty
+  std::vector<std::pair<long, long>> sparse_;  // (runs with a record), by run, while loc_ is empty
+  long loc(long index) const;
   std::vector<std::string> problems_;
   struct Window {
     long offset = 0, size = 0;  // the bytes [offset, offset + size) of the journal

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <numeric>
 #include <queue>
 
 #include "host/util.h"
@@ -44,41 +45,67 @@ std::optional<Shard> shard_from_environment() {
   }
 }
 
-std::vector<long> shard_of_runs(const Grid& grid, long count) {
-  // A run's seed changes none of its cost: one a cell.
-  std::vector<double> cell_cost(size_t(grid.n_cells()));
-  for (long c = 0; c < grid.n_cells(); ++c)
-    cell_cost[size_t(c)] = run_cost(grid.spec().entry->shape(grid.params(grid.first_of_cell(c))));
-  std::vector<std::pair<double, long>> cost(size_t(grid.size()));
-  for (long i = 0; i < grid.size(); ++i) cost[size_t(i)] = {cell_cost[size_t(grid.cell(i))], i};
-  std::sort(cost.begin(), cost.end(),
-            [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
+namespace {
+
+// The runs in the assignment's order, each given to the least-loaded shard: take(run, shard). They go by
+// decreasing cost, ties by index, which is walked cell by cell rather than sorted run by run: a run costs
+// its cell's (its seed changes none of its shape), and runs of cells of one cost lie in index order by
+// (block, seed, cell) (Grid::run_of). The memory is the cells' and the shards': a sort of (cost, run)
+// pairs would hold 1.6 GB at a sweep's largest size.
+template <typename Take>
+void assign_runs(const Grid& grid, long count, const Take& take) {
+  const long cells = grid.n_cells();
+  std::vector<double> cost(static_cast<size_t>(cells));
+  for (long c = 0; c < cells; ++c)
+    cost[size_t(c)] = run_cost(grid.spec().entry->shape(grid.params(grid.first_of_cell(c))));
+  std::vector<long> order(static_cast<size_t>(cells));
+  std::iota(order.begin(), order.end(), 0L);
+  std::stable_sort(order.begin(), order.end(), [&](long a, long b) { return cost[size_t(a)] > cost[size_t(b)]; });
   // The least-loaded shard, ties to the lowest index. Shards beyond the number of runs would stay empty,
   // so only the first grid.size() of them enter the queue.
   using Load = std::pair<double, long>;
   std::priority_queue<Load, std::vector<Load>, std::greater<Load>> load;
   for (long s = 0; s < std::min(count, grid.size()); ++s) load.push({0.0, s});
-  std::vector<long> owner(size_t(grid.size()), 0);
-  for (const auto& [c, idx] : cost) {
-    Load l = load.top();
-    load.pop();
-    owner[size_t(idx)] = l.second;
-    l.first += c;
-    load.push(l);
+  const long seeds = grid.seeds(), stride = grid.seed_stride();
+  for (size_t g = 0; g < order.size();) {  // cells of one cost, ascending
+    size_t g_end = g;
+    while (g_end < order.size() && cost[size_t(order[g_end])] == cost[size_t(order[g])]) ++g_end;
+    for (size_t b = g; b < g_end;) {  // those of one block
+      size_t b_end = b;
+      while (b_end < g_end && order[b_end] / stride == order[b] / stride) ++b_end;
+      for (long k = 0; k < seeds; ++k)
+        for (size_t j = b; j < b_end; ++j) {
+          Load l = load.top();
+          load.pop();
+          take(grid.run_of(order[j], k), l.second);
+          l.first += cost[size_t(order[j])];
+          load.push(l);
+        }
+      b = b_end;
+    }
+    g = g_end;
   }
+}
+
+}  // namespace
+
+std::vector<int32_t> shard_of_runs(const Grid& grid, long count) {
+  std::vector<int32_t> owner(size_t(grid.size()), 0);
+  if (count > 1) assign_runs(grid, count, [&](long run, long shard) { owner[size_t(run)] = int32_t(shard); });
   return owner;
 }
 
 std::vector<long> shard_runs(const Grid& grid, const Shard& shard) {
-  if (shard.count == 1) {  // the whole grid; no costs to estimate
-    std::vector<long> all(size_t(grid.size()));
-    for (long i = 0; i < grid.size(); ++i) all[size_t(i)] = i;
-    return all;
-  }
-  const auto owner = shard_of_runs(grid, shard.count);
   std::vector<long> mine;
-  for (long i = 0; i < grid.size(); ++i)
-    if (owner[size_t(i)] == shard.index) mine.push_back(i);
+  if (shard.count == 1) {  // the whole grid; no costs to estimate
+    mine.resize(size_t(grid.size()));
+    std::iota(mine.begin(), mine.end(), 0L);
+    return mine;
+  }
+  assign_runs(grid, shard.count, [&](long run, long s) {
+    if (s == shard.index) mine.push_back(run);
+  });
+  std::sort(mine.begin(), mine.end());
   return mine;
 }
 

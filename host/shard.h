@@ -2,6 +2,7 @@
 // task I of a job array always owns the same runs.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,6 +26,6 @@ std::optional<Shard> shard_from_environment();
 // cost (ties by index) each to the least-loaded shard (ties by shard index).
 // A run's cost is its cell's (a model's cost does not depend on the seed).
 std::vector<long> shard_runs(const Grid& grid, const Shard& shard);
-std::vector<long> shard_of_runs(const Grid& grid, long count);  // the shard of every run
+std::vector<int32_t> shard_of_runs(const Grid& grid, long count);  // the shard of every run (all 0 for one)
 
 }  // namespace fs

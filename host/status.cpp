@@ -124,7 +124,7 @@ std::string slurm_status(const std::string& dir) {
   for (const auto& d : dirs)
     if (fsys::exists(d + "/manifest.json")) present.push_back(d);
   const ResultStore store(present, grid);
-  const std::vector<long> owner = count > 1 ? shard_of_runs(grid, count) : std::vector<long>(size_t(grid.size()), 0);
+  const std::vector<int32_t> owner = shard_of_runs(grid, count);
   std::vector<long> runs(size_t(count), 0), done(size_t(count), 0);
   std::vector<long> missing;
   for (long i = 0; i < grid.size(); ++i) {

@@ -276,6 +276,40 @@ TEST_CASE("journal: a block of records read at once gives what each read alone g
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("journal: a store finds each run's last record, whether its records cover the grid or a few runs of it",
+          "[slices][journal]") {
+  const auto spec = fs::parse_spec("model = \"value_softmax\"\n", "t.toml",
+                                   {"d=3", "n=3", "steps=20", "record_every=10", "grid.seed={range=[0, 64]}"});
+  const fs::Grid grid(spec);
+  std::vector<fs::RunInput> in;
+  for (long i = 0; i < grid.size(); ++i) in.push_back({grid.point(i).params, spec.sweep_seed});
+  const auto res = fs::execute_cpu(*spec.entry, in, 2);
+  // A few runs (a shard's share of a large grid: found by run), and every run (a merge: a table)
+  for (const std::vector<long>& runs : {std::vector<long>{40, 3, 63, 7}, std::vector<long>{}}) {
+    std::vector<long> written = runs;
+    if (written.empty())
+      for (long i = grid.size() - 1; i >= 0; --i) written.push_back(i);
+    const std::string dir = std::filesystem::temp_directory_path() / ("fs-store-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    {
+      fs::JournalWriter w(dir, spec.hash());
+      w.append_result(40, grid.id(40), res[41]);  // a record of run 40 that a later one replaces
+      for (long i : written) w.append_result(i, grid.id(i), res[size_t(i)]);
+      w.sync();
+    }
+    const fs::ResultStore store({dir}, grid);
+    REQUIRE(store.problems().empty());
+    const std::set<long> present(written.begin(), written.end());
+    for (long i = 0; i < grid.size(); ++i) {
+      INFO("run " << i << " of " << written.size() << " written");
+      REQUIRE(store.has(i) == (present.count(i) == 1));
+      if (store.has(i)) fs::test::require_identical(res[size_t(i)], store.fetch(grid.point(i)));
+    }
+    std::filesystem::remove_all(dir);
+  }
+}
+
 TEST_CASE("grid: its totals are the sums and extremes of every run's steps, records and sizes", "[slices][grid]") {
   // Steps set by steps or by flow_time over lr, both schedules, and sizes that change across cells.
   const auto spec = fs::parse_spec(
