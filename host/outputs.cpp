@@ -137,8 +137,8 @@ nlohmann::json spec_json(const Spec& spec) {
                       {"hash", spec.hash()}, {"seed", spec.sweep_seed}, {"overrides", spec.overrides},
                       {"text", spec.text}};
   // The resolved form lists every axis value: kept where it stays readable (the text reproduces it).
-  const std::string canonical = spec.canonical();
-  if (canonical.size() <= 65536) j["canonical"] = canonical;
+  const std::string canonical = spec.canonical(65536);
+  if (!canonical.empty()) j["canonical"] = canonical;
   return j;
 }
 

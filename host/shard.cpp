@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <functional>
 #include <numeric>
-#include <queue>
 
 #include "host/util.h"
 
@@ -61,27 +61,45 @@ void assign_runs(const Grid& grid, long count, const Take& take) {
   std::vector<long> order(static_cast<size_t>(cells));
   std::iota(order.begin(), order.end(), 0L);
   std::stable_sort(order.begin(), order.end(), [&](long a, long b) { return cost[size_t(a)] > cost[size_t(b)]; });
-  // The least-loaded shard, ties to the lowest index. Shards beyond the number of runs would stay empty,
-  // so only the first grid.size() of them enter the queue.
+  // The least-loaded shard, ties to the lowest index: the top of a min-heap of (load, shard). Shards beyond
+  // the number of runs would stay empty, so only the first grid.size() of them enter it.
   using Load = std::pair<double, long>;
-  std::priority_queue<Load, std::vector<Load>, std::greater<Load>> load;
-  for (long s = 0; s < std::min(count, grid.size()); ++s) load.push({0.0, s});
+  const auto later = std::greater<Load>();
+  std::vector<Load> heap;
+  for (long s = 0; s < std::min(count, grid.size()); ++s) heap.push_back({0.0, s});
   const long seeds = grid.seeds(), stride = grid.seed_stride();
   for (size_t g = 0; g < order.size();) {  // cells of one cost, ascending
+    const double c = cost[size_t(order[g])];
     size_t g_end = g;
-    while (g_end < order.size() && cost[size_t(order[g_end])] == cost[size_t(order[g])]) ++g_end;
+    while (g_end < order.size() && cost[size_t(order[g_end])] == c) ++g_end;
+    // Where every shard has the same load (always at the start), each round of the group's runs goes to
+    // shard 0, 1, ... in turn, every load growing by the same additions: the heap's choices without it.
+    // A sweep whose runs all cost the same (any grid over rates and seeds) is one such group.
+    const bool level = std::all_of(heap.begin(), heap.end(), [&](const Load& l) { return l.first == heap[0].first; });
+    if (level) std::sort(heap.begin(), heap.end());  // by shard, as the loads are equal
+    long given = 0;
     for (size_t b = g; b < g_end;) {  // those of one block
       size_t b_end = b;
       while (b_end < g_end && order[b_end] / stride == order[b] / stride) ++b_end;
       for (long k = 0; k < seeds; ++k)
-        for (size_t j = b; j < b_end; ++j) {
-          Load l = load.top();
-          load.pop();
-          take(grid.run_of(order[j], k), l.second);
-          l.first += cost[size_t(order[j])];
-          load.push(l);
+        for (auto cell = order.begin() + long(b); cell != order.begin() + long(b_end); ++cell) {
+          const long run = grid.run_of(*cell, k);
+          if (level) {
+            take(run, heap[size_t(given++ % long(heap.size()))].second);
+            continue;
+          }
+          std::pop_heap(heap.begin(), heap.end(), later);
+          take(run, heap.back().second);
+          heap.back().first += c;
+          std::push_heap(heap.begin(), heap.end(), later);
         }
       b = b_end;
+    }
+    if (level) {
+      const long K = long(heap.size());
+      for (auto& l : heap)  // shard l.second took every K-th run from the l.second-th
+        for (long n = given / K + (l.second < given % K ? 1 : 0); n > 0; --n) l.first += c;
+      std::make_heap(heap.begin(), heap.end(), later);
     }
     g = g_end;
   }

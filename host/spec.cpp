@@ -218,7 +218,30 @@ Axis expand_axis(const Resolver& R, const toml::node& node, const std::string& n
                    " runs a sweep can hold");
       if (std::fabs(a) > 9.0e15 || std::fabs(b) > 9.0e15)
         R.fail(&v, dotted, "range ends must lie within +-9e15 (integers exact in a double)");
-      for (long k = 0; k < long(count); ++k) ax.values.push_back(make(a + double(k) * st));
+      // The values a + k st are integers and increase, so only the ends can break the key's bounds: the first
+      // value that does is found and checked, and named as it would be in a list.
+      const long n = long(count);
+      if (n > 0) {
+        make(a);
+        const double last = a + double(n - 1) * st;
+        try {
+          (void)check_number(R, &v, dotted, def, last);
+        } catch (const InputError&) {
+          long k = n - 1;  // the first value above the bounds: the ends passed below, so it lies above a
+          for (long lo = 0; lo + 1 < k;) {
+            const long mid = lo + (k - lo) / 2;
+            bool ok = true;
+            try {
+              (void)check_number(R, &v, dotted, def, a + double(mid) * st);
+            } catch (const InputError&) {
+              ok = false;
+            }
+            (ok ? lo : k) = mid;
+          }
+          make(a + double(k) * st);
+        }
+      }
+      ax.values.set_range(a, st, n);
     } else if (kind == "linspace" || kind == "geomspace") {
       auto t = numeric_triple(R, *arr2, dotted, kind.c_str(), 3, 3);
       const double a = t[0].second, b = t[1].second, cnt = t[2].second;
@@ -249,9 +272,9 @@ Axis expand_axis(const Resolver& R, const toml::node& node, const std::string& n
     R.fail(&node, dotted, "an axis is a list or a table {range|linspace|geomspace = [...]}");
   }
   // A value given twice would run each of its runs twice under one run id and count them twice in the
-  // phase diagram.
+  // phase diagram. (A range's values increase: distinct by construction.)
   std::map<std::string, size_t> seen;
-  for (size_t i = 0; i < ax.values.size(); ++i) {
+  for (size_t i = 0; ax.kind != "range" && i < ax.values.size(); ++i) {
     const auto [it, fresh] = seen.emplace(ax.values[i].to_string(), i);
     if (!fresh)
       R.fail(&node, dotted,
@@ -452,6 +475,7 @@ Spec parse_spec(const std::string& text, const std::string& path, const std::vec
   // as deep, which this stack holds (8 MiB does not).
   Spec spec;
   run_with_stack(size_t(512) << 20, [&] { spec = parse_spec_text(text, path, overrides); });
+  spec.parsed_hash = spec.hash();
   return spec;
 }
 
@@ -577,23 +601,44 @@ Spec parse_spec_text(const std::string& text, const std::string& path, const std
 
 }  // namespace
 
-std::string Spec::canonical() const {
-  std::ostringstream os;
-  os << "model=" << model << "\nseed=" << sweep_seed << "\n";
-  for (const auto& [k, v] : base.all()) {
+namespace {
+
+// The resolved content piece by piece to sink(piece), which returns false to stop: canonical() joins the
+// pieces and hash() hashes them as they come, so a seed range of 10^8 values is never one string.
+template <typename Sink>
+void canonical_pieces(const Spec& spec, const Sink& sink) {
+  if (!sink("model=" + spec.model + "\nseed=" + std::to_string(spec.sweep_seed) + "\n")) return;
+  for (const auto& [k, v] : spec.base.all()) {
     bool swept = false;
-    for (const auto& a : axes) swept |= a.name == k;
-    if (!swept) os << k << "=" << v.to_string() << "\n";
+    for (const auto& a : spec.axes) swept |= a.name == k;
+    if (!swept && !sink(k + "=" + v.to_string() + "\n")) return;
   }
-  for (const auto& a : axes) {
-    os << "axis " << a.name << "=";
-    for (const auto& v : a.values) os << v.to_string() << ",";
-    os << "\n";
+  for (const auto& a : spec.axes) {
+    if (!sink("axis " + a.name + "=")) return;
+    for (const Value& v : a.values)
+      if (!sink(v.to_string() + ",")) return;
+    if (!sink("\n")) return;
   }
-  return os.str();
 }
 
-std::string Spec::hash() const { return hex64(fnv1a64(canonical())); }
+}  // namespace
+
+std::string Spec::canonical(size_t max_bytes) const {
+  std::string out;
+  bool whole = true;
+  canonical_pieces(*this, [&](const std::string& piece) {
+    out += piece;
+    return whole = out.size() <= max_bytes;
+  });
+  return whole ? out : std::string();
+}
+
+std::string Spec::hash() const {
+  if (!parsed_hash.empty()) return parsed_hash;
+  uint64_t h = fnv1a64("");
+  canonical_pieces(*this, [&](const std::string& piece) { return h = fnv1a64(piece, h), true; });
+  return hex64(h);
+}
 
 }  // namespace fs
 

@@ -10,7 +10,11 @@ host microseconds per run, peak RSS, files and bytes written. Then a stop: SIGTE
 the 10^6-run sweep, and the seconds until the checkpoint is on disk and until the process has exited.
 
     python3 sweeps/bench/bench_host.py --flowsweep build/flowsweep [--baseline OLD/flowsweep] [--sizes 4,5,6]
-                                       [--set train.steps=1] [--repeat 5]
+                                       [--set train.steps=1] [--repeat 5] [--shard-of 8 --shards 1000]
+
+--shard-of P times one task of a 10^P-run sweep cut into --shards shards (shard 3, as a Slurm array task
+runs it) and `flowsweep status` on its directory: what planning a large sweep's shards costs a task, in
+time and memory, beside the runs it trains.
 
 --set changes the sweep as `flowsweep run --set` does (one step and two records a run: the host's share of
 the GPU benchmark's value_softmax case); --repeat runs each line that many times, the binaries in turn,
@@ -63,6 +67,23 @@ def run_once(binary, n, out, threads, sets=()):
     return {"wall": wall, "train": train, "rss_mb": usage.ru_maxrss / 1024, "files": n_files, "mb": n_bytes / 1e6}
 
 
+def timed(cmd):
+    """Wall seconds and peak RSS (MB) of a command, which must succeed."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise SystemExit(f"{' '.join(cmd)} exited with status {status}")
+    return time.perf_counter() - t0, usage.ru_maxrss / 1024
+
+
+def shard_task(binary, p, shards, out, threads, sets=()):
+    """One task's shard of a 10^p-run sweep, then status on it: their wall seconds and peak RSS."""
+    run = timed(command(binary, 10 ** p, out, threads, sets) + ["--shard", f"3/{shards}"])
+    status = timed([binary, "status", out])
+    return run, status
+
+
 def stop_latency(binary, n, out, threads, after_s, sets=()):
     proc = subprocess.Popen(command(binary, n, out, threads, sets), stderr=subprocess.PIPE, text=True)
     time.sleep(after_s)
@@ -93,6 +114,8 @@ def main():
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a change to the sweep, as "
                     "flowsweep run --set takes it (repeatable)")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each line; the run of median wall time is shown")
+    ap.add_argument("--shard-of", type=int, default=0, metavar="P", help="also a task of a 10^P-run sweep")
+    ap.add_argument("--shards", type=int, default=1000, help="the shards of that sweep")
     a = ap.parse_args()
 
     print(f"# flowsweep host cost: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -121,6 +144,19 @@ def main():
             host = r["wall"] - r["train"]
             print(f"| {label} | 10^{p} | {r['wall']:.2f} | {r['train']:.2f} | {host:.2f} | {host / n * 1e6:.1f} | "
                   f"{r['rss_mb']:.0f} | {r['files']} | {r['mb']:.0f} |", flush=True)
+        if a.shard_of > 0:
+            p, n = a.shard_of, a.shards
+            print()
+            print(f"| binary | task | its runs | run wall s | run peak RSS MB | status wall s | status peak RSS MB |")
+            print("|---|---|---:|---:|---:|---:|---:|")
+            for label, binary in (("flowsweep", a.flowsweep), ("baseline", a.baseline)):
+                if not binary:
+                    continue
+                out = os.path.join(tmp, f"{label}-shard")
+                (rw, rm), (sw, sm) = shard_task(binary, p, n, out, a.threads, a.set)
+                shutil.rmtree(out, ignore_errors=True)
+                print(f"| {label} | 3/{n} of 10^{p} runs | {10 ** p // n} | {rw:.2f} | {rm:.0f} | {sw:.2f} | {sm:.0f} |",
+                      flush=True)
         if a.stop_after > 0:
             p = max(int(x) for x in a.sizes.split(","))
             saved, exited, done, held, rc = stop_latency(a.flowsweep, 10 ** p, os.path.join(tmp, "stop"), a.threads,

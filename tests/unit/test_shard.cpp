@@ -50,6 +50,24 @@ fs::Spec spec_of(const std::string& grid) {
 
 }  // namespace
 
+TEST_CASE("shards: costs in ratios that level the loads again, over many grid shapes and shard counts", "[shard]") {
+  // Costs 4:2:1 (steps 3, 1, 0), so that shards' loads come level again after groups the heap assigned
+  for (const char* steps : {"[3, 1, 0]", "[1, 0, 3]", "[0, 1]"})
+    for (int lrs = 1; lrs <= 4; ++lrs)
+      for (int n_seeds = 1; n_seeds <= 4; ++n_seeds) {
+        std::string lr = "[";
+        for (int k = 0; k < lrs; ++k) lr += (k ? ", 0." : "0.") + std::to_string(k + 1);
+        const auto spec = spec_of(std::string("steps = ") + steps + "\nlr = " + lr + "]\nseed = { range = [0, " +
+                                  std::to_string(n_seeds) + "] }\n");
+        const fs::Grid g(spec);
+        for (long count = 2; count <= 9; ++count) {
+          INFO("steps " << steps << ", " << lrs << " rates, " << n_seeds << " seeds, " << count << " shards");
+          const std::vector<int32_t> got = fs::shard_of_runs(g, count);
+          REQUIRE(std::vector<long>(got.begin(), got.end()) == owners_by_runs(g, count));
+        }
+      }
+}
+
 TEST_CASE("grid: a cell's runs are run_of(cell, k), its seeds' runs in index order", "[shard][grid]") {
   for (const char* text : kGrids) {
     const auto spec = spec_of(text);

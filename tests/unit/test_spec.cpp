@@ -68,6 +68,35 @@ TEST_CASE("the spec hash ignores comments and layout but not content", "[spec]")
   auto c = fs::parse_spec(replace(kGood, "lr = 0.05", "lr = 0.06"), "c.toml");
   CHECK(a.hash() == b.hash());
   CHECK(a.hash() != c.hash());
+  // and it stays what earlier versions computed: a sweep's journal, checkpoints and shards name it
+  CHECK(a.hash() == "bcf4f7017b0798fc");
+}
+
+TEST_CASE("a range axis is its values without holding them, and hashes as the list of them", "[spec]") {
+  // 10^7 seeds: values, grid and hash without 480 MB of them
+  const auto big =
+      fs::parse_spec(replace(kGood, "seed = { range = [0, 3] }", "seed = { range = [7, 30000007, 3] }"), "big.toml");
+  const fs::AxisValues& v = big.axes[0].values;
+  REQUIRE(v.size() == 10000000);
+  CHECK(v.front().num == 7);
+  CHECK(v[1234567].num == 7 + 3 * 1234567.0);
+  CHECK(v.back().num == 30000004);
+  CHECK(fs::Grid(big).size() == 60000000);
+  // A range and the list of its values are one sweep.
+  const auto range =
+      fs::parse_spec(replace(kGood, "seed = { range = [0, 3] }", "seed = { range = [5, 18, 4] }"), "r.toml");
+  const auto list = fs::parse_spec(replace(kGood, "seed = { range = [0, 3] }", "seed = [5, 9, 13, 17]"), "l.toml");
+  REQUIRE(range.axes[0].values.size() == 4);
+  for (size_t k = 0; k < 4; ++k) CHECK(range.axes[0].values[k].to_string() == list.axes[0].values[k].to_string());
+  CHECK(range.canonical() == list.canonical());
+  CHECK(range.hash() == list.hash());
+  CHECK(range.hash() == fs::hex64(fs::fnv1a64(range.canonical())));
+  // A spec changed after parsing hashes what it now holds.
+  auto changed = range;
+  changed.base.set("lr", fs::Value::number(0.07));
+  changed.parsed_hash.clear();
+  CHECK(changed.hash() == fs::hex64(fs::fnv1a64(changed.canonical())));
+  CHECK(changed.hash() != range.hash());
 }
 
 TEST_CASE("overrides (--set) fixed keys, replaces axes and names itself in errors", "[spec]") {
@@ -117,6 +146,10 @@ TEST_CASE("bad specs are errors that name the file, line and key", "[spec]") {
       {replace(kGood, "m = [4, 8]", "m = [4, 0]"), "bad.toml:15", "grid.m", "below the minimum 1"},
       {replace(kGood, "m = [4, 8]", "mm = [4, 8]"), "bad.toml:15", "grid.mm", "unknown key"},
       {replace(kGood, "m = [4, 8]", "m = { range = [4] }"), "bad.toml:15", "grid.m", "range takes"},
+      // a range names the first of its values out of bounds, as a list would
+      {replace(kGood, "m = [4, 8]", "m = { range = [0, 3] }"), "bad.toml:15", "grid.m", "value 0 is below"},
+      {replace(kGood, "seed = { range = [0, 3] }", "seed = { range = [4294967000, 4294967400, 7] }"), "bad.toml:14",
+       "grid.seed", "value 4294967301 is above the maximum 4294967295"},
       {replace(kGood, "m = [4, 8]", "m = { linspace = [1, 2, 3] }"), "bad.toml:15", "grid.m", "non-integer"},
       {replace(kGood, "m = [4, 8]", "m = { steps = [4, 8] }"), "bad.toml:15", "grid.m", "unknown axis form"},
       {replace(kGood, "m = [4, 8]", "d = [8, 12]"), "bad.toml:15", "grid.d", "also fixed in [params]"},
