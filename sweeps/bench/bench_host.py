@@ -122,14 +122,15 @@ def main():
           f"{a.threads} threads, {time.strftime('%Y-%m-%d')}")
     print("# value_softmax d = n = 4, 200 steps, 50 log-spaced records, fp64; --backend cpu" +
           "".join(f"; --set {kv}" for kv in a.set) + (f"; median of {a.repeat} runs" if a.repeat > 1 else ""))
-    print()
-    print("| binary | runs | wall s | training s | host s | host us/run | peak RSS MB | files | MB written |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     tmp = tempfile.mkdtemp(prefix="fs-host-")
     try:
         lines = [(label, binary, p) for label, binary, sizes in
                  (("flowsweep", a.flowsweep, a.sizes), ("baseline", a.baseline, a.baseline_sizes))
                  if binary for p in [int(x) for x in sizes.split(",") if x]]
+        if lines:
+            print()
+            print("| binary | runs | wall s | training s | host s | host us/run | peak RSS MB | files | MB written |")
+            print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         runs = {line: [] for line in lines}
         for _ in range(a.repeat):  # the lines in turn, so a drift in the machine's speed reaches each alike
             for line in lines:
