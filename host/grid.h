@@ -42,9 +42,9 @@ class Grid {
   long cell(long index) const;
   long n_cells() const { return size_ / seed_count_; }
   long first_of_cell(long cell) const;  // the cell's run at the seed axis' first value
-  // A cell's runs are its seeds.size() seeds' runs, seed_stride() apart, in index order: run_of(cell, k) is
-  // its run at the k-th seed. Cells c and c + 1 in one block of seed_stride() cells are neighbours at every
-  // seed, so runs of a set of cells sort by (block, seed, cell).
+  // A cell has seeds() runs, seed_stride() apart in index order: run_of(cell, k) is its run at the k-th
+  // seed. Cells c and c + 1 in one block of seed_stride() cells are neighbours at every seed, so the runs
+  // of a set of cells sort by (block, seed, cell).
   long seeds() const { return seed_count_; }
   long seed_stride() const { return seed_stride_; }
   long run_of(long cell, long k) const {
