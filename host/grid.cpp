@@ -112,31 +112,8 @@ std::vector<Value> Grid::coords(long index) const {
 }
 
 long Grid::cell(long index) const {
-  long c = 0;
-  long rest = index, scale = 1;
-  for (long a = long(spec_.axes.size()) - 1; a >= 0; --a) {
-    const long n = long(spec_.axes[size_t(a)].values.size());
-    const long d = rest % n;
-    rest /= n;
-    if (a != seed_axis_) {
-      c += d * scale;
-      scale *= n;
-    }
-  }
-  return c;
-}
-
-long Grid::first_of_cell(long c) const {
-  long index = 0, scale = 1;
-  for (long a = long(spec_.axes.size()) - 1; a >= 0; --a) {
-    const long n = long(spec_.axes[size_t(a)].values.size());
-    if (a != seed_axis_) {
-      index += (c % n) * scale;
-      c /= n;
-    }
-    scale *= n;
-  }
-  return index;
+  // index = (block * seeds + k) * stride + within, and cell = block * stride + within (run_of)
+  return index / (seed_count_ * seed_stride_) * seed_stride_ + index % seed_stride_;
 }
 
 Params Grid::params(const std::vector<Value>& coords) const {

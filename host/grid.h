@@ -41,7 +41,7 @@ class Grid {
   // The cell of a run: its coordinates on every axis but seed, as one number.
   long cell(long index) const;
   long n_cells() const { return size_ / seed_count_; }
-  long first_of_cell(long cell) const;  // the cell's run at the seed axis' first value
+  long first_of_cell(long cell) const { return run_of(cell, 0); }  // the cell's run at the seed axis' first value
   // A cell has seeds() runs, seed_stride() apart in index order: run_of(cell, k) is its run at the k-th
   // seed. Cells c and c + 1 in one block of seed_stride() cells are neighbours at every seed, so the runs
   // of a set of cells sort by (block, seed, cell).

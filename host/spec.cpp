@@ -221,22 +221,21 @@ Axis expand_axis(const Resolver& R, const toml::node& node, const std::string& n
       // The values a + k st are integers and increase, so only the ends can break the key's bounds: the first
       // value that does is found and checked, and named as it would be in a list.
       const long n = long(count);
+      auto passes = [&](long k) {
+        try {
+          (void)check_number(R, &v, dotted, def, a + double(k) * st);
+          return true;
+        } catch (const InputError&) {
+          return false;
+        }
+      };
       if (n > 0) {
         make(a);
-        const double last = a + double(n - 1) * st;
-        try {
-          (void)check_number(R, &v, dotted, def, last);
-        } catch (const InputError&) {
-          long k = n - 1;  // the first value above the bounds: the ends passed below, so it lies above a
+        if (!passes(n - 1)) {
+          long k = n - 1;  // the first value above the bounds: the first passed, so it lies after it
           for (long lo = 0; lo + 1 < k;) {
             const long mid = lo + (k - lo) / 2;
-            bool ok = true;
-            try {
-              (void)check_number(R, &v, dotted, def, a + double(mid) * st);
-            } catch (const InputError&) {
-              ok = false;
-            }
-            (ok ? lo : k) = mid;
+            (passes(mid) ? lo : k) = mid;
           }
           make(a + double(k) * st);
         }

@@ -53,34 +53,29 @@ def command(binary, n, out, threads, sets):
             *(x for kv in sets for x in ("--set", kv))]
 
 
-def run_once(binary, n, out, threads, sets=()):
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(command(binary, n, out, threads, sets))
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    if status != 0:
-        raise SystemExit(f"{binary} exited with status {status}")
-    m = json.load(open(os.path.join(out, "manifest.json")))
-    # The earlier version reports its whole loop as wall_s; its training and host work were one loop.
-    train = m["timings"].get("advance_s", m["timings"]["wall_s"])
-    n_files, n_bytes = files_and_bytes(out)
-    return {"wall": wall, "train": train, "rss_mb": usage.ru_maxrss / 1024, "files": n_files, "mb": n_bytes / 1e6}
-
-
-def timed(cmd):
+def timed(cmd, quiet=False):
     """Wall seconds and peak RSS (MB) of a command, which must succeed."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL if quiet else None)
     _, status, usage = os.wait4(proc.pid, 0)
     if status != 0:
         raise SystemExit(f"{' '.join(cmd)} exited with status {status}")
     return time.perf_counter() - t0, usage.ru_maxrss / 1024
 
 
+def run_once(binary, n, out, threads, sets=()):
+    wall, rss_mb = timed(command(binary, n, out, threads, sets))
+    m = json.load(open(os.path.join(out, "manifest.json")))
+    # The earlier version reports its whole loop as wall_s; its training and host work were one loop.
+    train = m["timings"].get("advance_s", m["timings"]["wall_s"])
+    n_files, n_bytes = files_and_bytes(out)
+    return {"wall": wall, "train": train, "rss_mb": rss_mb, "files": n_files, "mb": n_bytes / 1e6}
+
+
 def shard_task(binary, p, shards, out, threads, sets=()):
     """One task's shard of a 10^p-run sweep, then status on it: their wall seconds and peak RSS."""
     run = timed(command(binary, 10 ** p, out, threads, sets) + ["--shard", f"3/{shards}"])
-    status = timed([binary, "status", out])
+    status = timed([binary, "status", out], quiet=True)
     return run, status
 
 
@@ -158,8 +153,9 @@ def main():
                 shutil.rmtree(out, ignore_errors=True)
                 print(f"| {label} | 3/{n} of 10^{p} runs | {10 ** p // n} | {rw:.2f} | {rm:.0f} | {sw:.2f} | {sm:.0f} |",
                       flush=True)
-        if a.stop_after > 0:
-            p = max(int(x) for x in a.sizes.split(","))
+        own_sizes = [int(x) for x in a.sizes.split(",") if x]
+        if a.stop_after > 0 and own_sizes:
+            p = max(own_sizes)
             saved, exited, done, held, rc = stop_latency(a.flowsweep, 10 ** p, os.path.join(tmp, "stop"), a.threads,
                                                          a.stop_after, a.set)
             print()

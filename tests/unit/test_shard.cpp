@@ -75,10 +75,13 @@ TEST_CASE("grid: a cell's runs are run_of(cell, k), its seeds' runs in index ord
     INFO(text);
     std::set<long> seen;
     for (long c = 0; c < g.n_cells(); ++c) {
-      CHECK(g.run_of(c, 0) == g.first_of_cell(c));
       for (long k = 0; k < g.seeds(); ++k) {
         const long run = g.run_of(c, k);
         CHECK(g.cell(run) == c);
+        // its coordinates are the cell's, with the seed axis at its k-th value
+        const auto at = g.coords(run), first = g.coords(g.run_of(c, 0));
+        for (size_t a = 0; a < spec.axes.size(); ++a)
+          CHECK(at[a].num == (spec.axes[a].name == "seed" ? spec.axes[a].values[size_t(k)].num : first[a].num));
         if (k > 0) CHECK(run > g.run_of(c, k - 1));
         seen.insert(run);
       }
